@@ -1,0 +1,62 @@
+"""`ricecnn <stage> [args]`: one entry point for every pipeline stage.
+
+Stage modules are imported lazily, so `ricecnn fetch` never pays for importing Keras.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# stage name -> (module, one-line description), in DAG order
+STAGES: dict[str, tuple[str, str]] = {
+    "fetch": ("ricecnn.stages.fetch", "get the dataset as one zip (synthetic | kaggle | path)"),
+    "split": ("ricecnn.stages.split", "stratified split, decoded once into uint8 arrays"),
+    "train": ("ricecnn.stages.train", "train one model from the registry"),
+    "flops": ("ricecnn.stages.flops", "count FLOPs/MACs, parameters and filters of one model"),
+    "featuremaps": ("ricecnn.stages.featuremaps", "feature-map pictures and APoZ/dead channels"),
+    "evaluate": ("ricecnn.stages.evaluate", "clean and augmented test evaluation of all models"),
+    "summarize": ("ricecnn.stages.summarize", "summary table and plots"),
+}
+
+
+def _usage() -> str:
+    lines = ["usage: ricecnn <stage> [--help] [args...]", "", "stages:"]
+    lines += [f"  {name:<12} {desc}" for name, (_, desc) in STAGES.items()]
+    return "\n".join(lines)
+
+
+def run_stage(main, argv: list[str], stage: str) -> int:
+    """Run a stage's main(); user errors become one line on stderr and exit status 2."""
+    from .errors import RiceError
+
+    try:
+        main(argv)
+    except RiceError as e:
+        print(f"ricecnn {stage}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"ricecnn {stage}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    stage, rest = argv[0], argv[1:]
+    if stage not in STAGES:
+        import difflib
+
+        near = difflib.get_close_matches(stage, STAGES, n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        print(f"ricecnn: error: unknown stage {stage!r}{hint}; stages: {', '.join(STAGES)}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(STAGES[stage][0])
+    return run_stage(module.main, rest, stage)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per DVC stage: a pure core plus a thin `main(argv)`."""
