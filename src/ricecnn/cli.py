@@ -6,7 +6,11 @@ Stage modules are imported lazily, so `ricecnn fetch` never pays for importing K
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+
+# Keep TensorFlow's start-up INFO lines (oneDNN notices, CPU feature flags) out of stage logs.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # stage name -> (module, one-line description), in DAG order
 STAGES: dict[str, tuple[str, str]] = {

@@ -40,6 +40,10 @@ def atomic_path(path: str | os.PathLike, *, directory: bool = False) -> Iterator
         tmp = Path(name)
     try:
         yield tmp
+        # mkstemp/mkdtemp make owner-only entries; give the output the usual umask'd mode
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, (0o777 if directory else 0o666) & ~umask)
         if directory:
             if path.exists():
                 shutil.rmtree(path)

@@ -67,7 +67,28 @@ SCHEMA: dict[str, Any] = {
         "img_size": _int(8, 1024),
     },
     "split": {"val": _float(0, 1, lo_open=True, hi_open=True), "test": _float(0, 1, lo_open=True, hi_open=True)},
+    "featuremaps": {
+        "samples": _int(1),  # validation images for APoZ / dead-channel counts
+        "per_layer_max": _int(1),  # channels drawn per layer in the pictures
+    },
+    "evaluate": {"batch_size": _int(1), "latency_repeats": _int(1)},
+    "train": {
+        "batch_size": _int(1),
+        "patience": _int(0),
+        "learning_rate": _float(0, 10, lo_open=True),
+        "mixed_precision": _bool,
+    },
+    "models": lambda v: _models(v),
 }
+
+
+def _models(models: Any) -> str | None:
+    """The `models:` section is checked against the model registry (imported only here)."""
+    from .models import validate_models
+
+    validate_models(models)
+    return None
+
 
 def _nearest(key: str, valid: list[str]) -> str:
     near = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)

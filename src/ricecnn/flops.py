@@ -1,0 +1,97 @@
+"""FLOPs, MACs and filter counts of a Keras model, computed from its layers (no backend needed).
+
+Why by hand: the usual tool, keras-flops, no longer imports on TensorFlow >= 2.13 (it registers
+profiler statistics such as 'AddV2,flops' that TensorFlow now registers itself: "KeyError:
+Registering two statistical functions", tokusumi/keras-flops#17, #19; unmaintained), it expects a
+tf.keras model, and the profiler only exists on the TensorFlow backend. The rules below are those
+of TensorFlow's v1 profiler (`tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()`, see
+tensorflow/python/profiler/internal/flops_registry.py and the Conv2D/BiasAdd statistics in
+tensorflow/python/ops/nn_ops.py) applied to the frozen inference graph at batch 1, i.e. to the
+ops that Keras 3 emits for each layer on TensorFlow:
+
+  Conv2D       Conv2D op: 2*Kh*Kw*Cin per output element; bias add: 1 per output element
+  Dense        MatMul: 2*in*out; bias add: out
+  MaxPool2D    Kh*Kw per output element (AvgPool2D too)
+  GlobalAvgPool  Mean: 1 per input element
+  softmax      5 per output element (ReLU and linear: 0, the profiler does not count them)
+  Rescaling    x*scale + offset: a Mul and an AddV2, 2 per element (measured in tests/test_flops.py)
+  Concatenate, Flatten, Reshape, Dropout (inference), InputLayer: 0
+
+tests/test_flops.py checks these counts against the profiler for all six models.
+MACs are the multiply-accumulates of the convolutions and dense layers only.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .errors import RiceError
+
+ACTIVATION_FLOPS_PER_ELEMENT = {"linear": 0, "relu": 0, "softmax": 5}
+ZERO_FLOP_LAYERS = ("InputLayer", "Concatenate", "Flatten", "Reshape", "Dropout")
+
+
+def _elements(shape) -> int:
+    return math.prod(int(d) for d in shape[1:])  # without the batch axis
+
+
+def _activation(layer, out: int) -> int:
+    name = getattr(layer.activation, "__name__", str(layer.activation))
+    if name not in ACTIVATION_FLOPS_PER_ELEMENT:
+        raise RiceError(f"count_flops: no FLOPs rule for activation {name!r} of layer {layer.name!r}")
+    return ACTIVATION_FLOPS_PER_ELEMENT[name] * out
+
+
+def layer_flops(layer) -> tuple[int, int]:
+    """(FLOPs, MACs) of one layer at batch 1, by TensorFlow's profiler rules."""
+    kind = type(layer).__name__
+    if kind in ZERO_FLOP_LAYERS:
+        return 0, 0
+    out = _elements(layer.output.shape)
+    if kind == "Rescaling":
+        return 2 * out, 0
+    if kind == "Conv2D":
+        if layer.data_format != "channels_last":
+            raise RiceError(f"count_flops: layer {layer.name!r}: only channels_last Conv2D is supported")
+        kh, kw, cin_per_group, _ = layer.kernel.shape
+        macs = kh * kw * cin_per_group * out
+        return 2 * macs + (out if layer.use_bias else 0) + _activation(layer, out), macs
+    if kind == "Dense":
+        macs = _elements(layer.input.shape) * layer.units
+        return 2 * macs + (out if layer.use_bias else 0) + _activation(layer, out), macs
+    if kind in ("MaxPooling2D", "AveragePooling2D"):
+        kh, kw = layer.pool_size
+        return kh * kw * out, 0
+    if kind == "GlobalAveragePooling2D":
+        return _elements(layer.input.shape), 0
+    if kind == "Activation":
+        return _activation(layer, out), 0
+    raise RiceError(f"count_flops: no FLOPs rule for layer type {kind} (layer {layer.name!r}): add one in flops.py")
+
+
+def count_flops(model) -> dict:
+    """Total FLOPs and MACs per image, with a per-layer breakdown in model order."""
+    per_layer = []
+    for layer in model.layers:
+        flops, macs = layer_flops(layer)
+        per_layer.append({"name": layer.name, "type": type(layer).__name__, "flops": flops, "macs": macs})
+    return {
+        "flops": sum(p["flops"] for p in per_layer),
+        "macs": sum(p["macs"] for p in per_layer),
+        "per_layer": per_layer,
+    }
+
+
+def count_filters(model) -> int:
+    """The seed's filter count: output channels of every plain Conv2D, plus for each inception
+    module its concatenated width f1+f3+f5+pp (its own 1x1 reduce convolutions are not counted).
+
+    An inception module is a Concatenate layer; its own layers are named ``<module>_...``
+    (see ricecnn/models/googlenet.py).
+    """
+    modules = [layer for layer in model.layers if type(layer).__name__ == "Concatenate"]
+    filters = sum(int(m.output.shape[-1]) for m in modules)
+    for layer in model.layers:
+        if type(layer).__name__ == "Conv2D" and not any(layer.name.startswith(m.name + "_") for m in modules):
+            filters += layer.filters
+    return filters

@@ -1,0 +1,162 @@
+"""Plotting helpers shared by the report stages: headless (Agg), no pyplot global state.
+
+Figures are plain ``matplotlib.figure.Figure`` objects saved by :func:`save_png`, which writes
+atomically and leaves out the PNG metadata that would otherwise vary between runs.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from .io import atomic_path  # noqa: E402
+
+GRID_PAD = np.nan  # tile separators: drawn in SEPARATOR, a colour outside the grey scale
+SEPARATOR = "#4a7ab8"
+
+
+def mosaic(tiles: np.ndarray, cols: int, pad: int = 1, pad_value: float = GRID_PAD) -> np.ndarray:
+    """Lay out ``tiles`` (n, h, w) row-major on a 2-D grid of ``cols`` columns, ``pad`` px apart.
+
+    Tile values are kept as they are (no per-tile stretching); unused cells are ``pad_value``.
+    """
+    n, h, w = tiles.shape
+    cols = max(1, min(cols, n))
+    rows = -(-n // cols)
+    grid = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad), pad_value, dtype=np.float32)
+    for i, tile in enumerate(tiles):
+        r, c = divmod(i, cols)
+        grid[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = tile
+    return grid
+
+
+def show_gray(ax, grid: np.ndarray) -> None:
+    """Draw a [0, 1] array in greys with a fixed scale: 0 is exactly black, 1 white, NaN SEPARATOR."""
+    cmap = matplotlib.colormaps["gray"].with_extremes(bad=SEPARATOR)
+    ax.imshow(grid, cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set_axis_off()
+
+
+def show_rgb(ax, image: np.ndarray, title: str | None = None, fontsize: float = 8) -> None:
+    """Draw a uint8 RGB image without axes."""
+    ax.imshow(np.asarray(image, dtype=np.uint8), interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=fontsize)
+
+
+def render(fig: Figure, dpi: float) -> np.ndarray:
+    """The figure as an (H, W, 4) uint8 RGBA array, as it would be saved."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return np.asarray(Image.open(buf).convert("RGBA"))
+
+
+def save_png(fig: Figure, path: str | os.PathLike, dpi: float = 80, palette: bool = False) -> None:
+    """Save ``fig`` as a PNG atomically. ``palette`` stores it with 256 colours (much smaller
+    for big greyscale grids); the result is byte-identical for the same figure."""
+    with atomic_path(path) as tmp:
+        if palette:
+            image = Image.fromarray(render(fig, dpi)).convert("RGB")
+            image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+                tmp, format="png", optimize=True
+            )
+        else:
+            fig.savefig(tmp, format="png", dpi=dpi, metadata={"Software": None})
+
+
+def text_figure(text: str, size: tuple[float, float] = (4, 1.5)) -> Figure:
+    fig = Figure(figsize=size)
+    fig.text(0.5, 0.5, text, ha="center", va="center", fontsize=12)
+    return fig
+
+
+def confusion_figure(counts: np.ndarray, classes: Sequence[str], title: str) -> Figure:
+    """A confusion matrix (rows actual, columns predicted) with each count written in its cell."""
+    k = len(classes)
+    fig = Figure(figsize=(1.2 + 0.8 * k, 1.0 + 0.8 * k), layout="constrained")
+    ax = fig.add_subplot()
+    ax.imshow(counts, cmap="Blues", vmin=0, vmax=max(1, counts.max()))
+    for (i, j), v in np.ndenumerate(counts):
+        ax.text(j, i, str(v), ha="center", va="center", fontsize=8, color="white" if v > counts.max() / 2 else "black")
+    ax.set_xticks(range(k), classes, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(k), classes, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    ax.set_title(title, fontsize=9)
+    return fig
+
+
+def image_grid(images: np.ndarray, titles: Sequence[str], suptitle: str, cols: int = 5) -> Figure:
+    """Up to ``len(images)`` RGB tiles with a small title each."""
+    n = len(images)
+    cols = max(1, min(cols, n))
+    rows = -(-n // cols)
+    fig = Figure(figsize=(1.8 * cols, 2.0 * rows + 0.4), layout="constrained")
+    fig.suptitle(suptitle, fontsize=10)
+    for i, (image, title) in enumerate(zip(images, titles)):
+        show_rgb(fig.add_subplot(rows, cols, i + 1), image, title, fontsize=7)
+    return fig
+
+
+def family_colors(families: Sequence[str]) -> dict[str, str]:
+    """One stable colour per family, in order of first appearance."""
+    palette = [f"C{i}" for i in range(10)]
+    unique = list(dict.fromkeys(families))
+    return {f: palette[i % len(palette)] for i, f in enumerate(unique)}
+
+
+def human(v: float) -> str:
+    """12,939,077 -> '12.94M'; 1.5e9 -> '1.50G' (for FLOPs)."""
+    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= div:
+            return f"{v / div:.2f}{unit}"
+    return f"{v:g}"
+
+
+def accuracy_figure(df, x: str, xlabel: str, logx: bool) -> Figure:
+    """Augmented accuracy against ``x`` (a column of a summary table), one point per model; arrows
+    join each family's full model to its lighter variants, in the family's colour."""
+    colors = family_colors(df.family)
+    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
+    ax = fig.add_subplot()
+    for fam, g in df.groupby("family", sort=False):
+        full = g[g.variant == "full"]
+        for _, r in g[g.variant != "full"].iterrows():
+            for _, f in full.iterrows():
+                ax.annotate("", (r[x], r.augmented_accuracy), (f[x], f.augmented_accuracy),
+                            arrowprops={"arrowstyle": "->", "color": colors[fam], "alpha": 0.6})  # fmt: skip
+        ax.scatter(g[x], g.augmented_accuracy, color=colors[fam], label=fam, zorder=3)
+        for _, r in g.iterrows():
+            ax.annotate(r.model, (r[x], r.augmented_accuracy), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    if logx:
+        ax.set_xscale("log")
+    ax.margins(x=0.12, y=0.1)  # room for the labels
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("accuracy on the augmented test set")
+    ax.set_title("accuracy against cost (arrows: full -> lighter variant)", fontsize=9)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def params_figure(df) -> Figure:
+    """Parameters per model, log-scale bars in family colours."""
+    colors = family_colors(df.family)
+    fig = Figure(figsize=(6.4, 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    ax.bar(df.model, df.params, color=[colors[f] for f in df.family])
+    ax.set_yscale("log")
+    ax.set_ylabel("parameters (log scale)")
+    ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    for i, v in enumerate(df.params):
+        ax.text(i, v, human(v), ha="center", va="bottom", fontsize=7)
+    return fig

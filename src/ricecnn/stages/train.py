@@ -1,0 +1,174 @@
+"""Stage `train@<model>`: Adam + categorical cross-entropy, early stopping on val_loss with the
+best epoch's weights restored; batches come straight from the uint8 split arrays.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import params as P
+from ..data import load_classes, load_split
+from ..errors import RiceError
+from ..io import write_json
+
+
+def batches(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int, seed: int | None):
+    """A keras PyDataset over memory-mapped uint8 images: one batch in RAM at a time.
+
+    Shuffled with its own seeded generator each epoch (seed None: fixed order, for validation).
+    Images stay uint8 on disk and become float32 per batch; the models' Rescaling(1/255) scales.
+    """
+    import keras
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__(workers=1, use_multiprocessing=False)
+            self.rng = None if seed is None else np.random.default_rng(seed)
+            self.order = np.arange(len(x))
+            self.on_epoch_end()
+
+        def __len__(self) -> int:
+            return math.ceil(len(x) / batch_size)
+
+        def __getitem__(self, i: int):
+            idx = np.sort(self.order[i * batch_size:(i + 1) * batch_size])  # sorted: sequential reads
+            return x[idx].astype(np.float32), np.eye(num_classes, dtype=np.float32)[y[idx]]
+
+        def on_epoch_end(self) -> None:
+            if self.rng is not None:
+                self.order = self.rng.permutation(len(x))
+
+    return Batches()
+
+
+# Layers whose output depends on the input alone (no randomness, no batch statistics).
+PURE_LAYERS = ("InputLayer", "Rescaling", "Conv2D", "MaxPooling2D")
+CACHE_BYTES = 2 * 2**30  # frozen-prefix features are kept in RAM only below this size
+
+
+def frozen_prefix(model) -> int:
+    """How many leading layers form a frozen, deterministic chain that holds a convolution.
+
+    Their output never changes during training, so it can be computed once per image instead of
+    once per epoch ("feature extraction" in Keras' transfer-learning guide). For the VGG models
+    with the seed's freezing this makes each epoch 5-10x cheaper; the result is the same model.
+    """
+    layers, k = model.layers, 0
+    for i, layer in enumerate(layers):
+        chained = i == 0 or layer.input is layers[i - 1].output
+        if type(layer).__name__ not in PURE_LAYERS or not chained or (layer.weights and layer.trainable):
+            break
+        k = i + 1
+    rest_chained = all(layers[i].input is layers[i - 1].output for i in range(k, len(layers)))
+    has_conv = any(type(layer).__name__ == "Conv2D" for layer in layers[:k])
+    return k if has_conv and rest_chained and k < len(layers) else 0
+
+
+def split_model(model, k: int):
+    """(prefix, suffix) sharing ``model``'s layers: suffix(prefix(x)) == model(x)."""
+    import keras
+
+    boundary = model.layers[k - 1].output
+    prefix = keras.Model(model.inputs, boundary, name=f"{model.name}_frozen")
+    x = inputs = keras.Input(boundary.shape[1:], name="features")
+    for layer in model.layers[k:]:
+        x = layer(x)
+    return prefix, keras.Model(inputs, x, name=f"{model.name}_trainable")
+
+
+def precompute(prefix, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """The frozen prefix's output for every image, batch by batch (a float32 array)."""
+    out = None
+    for i in range(0, len(x), batch_size):
+        f = np.asarray(prefix.predict_on_batch(x[i:i + batch_size].astype(np.float32)), dtype=np.float32)
+        if out is None:
+            out = np.empty((len(x), *f.shape[1:]), np.float32)
+        out[i:i + len(f)] = f
+    return out
+
+
+def train(model, train_xy, val_xy, *, num_classes: int, epochs: int, batch_size: int, patience: int,
+          learning_rate: float, seed: int, callbacks=()) -> dict:
+    """Compile and fit ``model`` in place; return the metrics of the best epoch."""
+    import keras
+
+    start = time.perf_counter()
+    k = frozen_prefix(model)
+    feature_bytes = 4 * (len(train_xy[1]) + len(val_xy[1])) * (int(np.prod(model.layers[k - 1].output.shape[1:])) if k else 0)
+    cached = bool(k) and feature_bytes <= CACHE_BYTES
+    if cached:  # train the suffix on precomputed features; it shares its layers with ``model``
+        prefix, model = split_model(model, k)
+        train_xy = (precompute(prefix, train_xy[0], batch_size), train_xy[1])
+        val_xy = (precompute(prefix, val_xy[0], batch_size), val_xy[1])
+        print(f"train: frozen layers up to {prefix.layers[-1].name} computed once ({feature_bytes / 2**20:.0f} MiB)")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy", metrics=["accuracy"])
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+    hist = model.fit(
+        batches(*train_xy, num_classes, batch_size, seed),
+        validation_data=batches(*val_xy, num_classes, batch_size, None),
+        epochs=epochs, callbacks=[stop, *callbacks], verbose=2,
+    ).history
+    seconds = time.perf_counter() - start
+    best = int(np.argmin(hist["val_loss"]))
+    return {
+        "val_accuracy": hist["val_accuracy"][best],
+        "val_loss": hist["val_loss"][best],
+        "train_accuracy": hist["accuracy"][best],
+        "train_loss": hist["loss"][best],
+        "best_epoch": best + 1,
+        "epochs_run": len(hist["loss"]),
+        "frozen_prefix_cached": cached,
+        "learned": bool(hist["val_accuracy"][best] > 1.5 / num_classes),
+        "train_seconds": seconds,
+        "train_images_per_second": len(train_xy[1]) * len(hist["loss"]) / seconds,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="ricecnn train", description=__doc__)
+    ap.add_argument("model")
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--split-dir", default="data/split")
+    ap.add_argument("--out", help="default models/<model>.keras")
+    ap.add_argument("--metrics", help="default metrics/train/<model>.json")
+    ap.add_argument("--live-dir", help="DVCLive folder for per-epoch curves (default reports/train/<model>)")
+    args = ap.parse_args(argv)
+    params = P.load(args.params)
+    name, t = args.model, params["train"]
+    if name not in params["models"]:
+        raise RiceError(f"model {name!r} has no entry under models: in {args.params}")
+    options = params["models"][name]
+    classes = load_classes(args.split_dir)
+    train_xy, val_xy = load_split(args.split_dir, "train"), load_split(args.split_dir, "val")
+
+    from .. import runtime
+    from ..models import build_model
+
+    runtime.configure(params["seed"], t["mixed_precision"])
+    model = build_model(name, params["data"]["img_size"], len(classes), options)
+    if train_xy[0].shape[1] != params["data"]["img_size"]:
+        raise RiceError(f"{args.split_dir} holds {train_xy[0].shape[1]} px images but data.img_size is "
+                        f"{params['data']['img_size']}: rerun `dvc repro split`")
+    from dvclive import Live
+    from dvclive.keras import DVCLiveCallback
+
+    with Live(args.live_dir or f"reports/train/{name}", dvcyaml=False, save_dvc_exp=False) as live:
+        metrics = train(model, train_xy, val_xy, num_classes=len(classes), epochs=options["epochs"],
+                        batch_size=t["batch_size"], patience=t["patience"], learning_rate=options.get("learning_rate", t["learning_rate"]),
+                        seed=params["seed"], callbacks=[DVCLiveCallback(live=live)])
+    import keras
+
+    metrics.update(params_total=model.count_params(),
+                   params_trainable=sum(int(np.prod(w.shape)) for w in model.trainable_weights))
+    metrics.update(model=name, backend=keras.backend.backend(), img_size=params["data"]["img_size"],
+                   weights=str(options.get("weights", "none")), freeze=str(options.get("freeze", "seed")))
+    runtime.save_model(model, args.out or f"models/{name}.keras")
+    write_json(args.metrics or f"metrics/train/{name}.json", metrics)
+    verdict = "" if metrics["learned"] else "  WARNING: no better than chance"
+    print(f"train {name}: val_accuracy {metrics['val_accuracy']:.4f} (best epoch {metrics['best_epoch']}/"
+          f"{metrics['epochs_run']}), {metrics['train_images_per_second']:.0f} images/s{verdict}")

@@ -1,0 +1,161 @@
+"""evaluate_augmented: the seeded augmentation, the scores, and the stage CLI."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import yaml
+
+from ricecnn.cli import main as cli
+from ricecnn.stages import evaluate as ev
+
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # Keras' own save()
+ROOT = Path(__file__).resolve().parents[1]
+CLASSES = ["Arborio", "Basmati", "Ipsala"]
+
+
+def images(n: int = 5, h: int = 24, w: int = 20) -> np.ndarray:
+    return np.random.default_rng(1).integers(0, 256, (n, h, w, 3), dtype=np.uint8)
+
+
+def test_augmented_set_is_repeatable_and_differs_from_the_clean_set():
+    clean = images()
+    a = ev.augment(clean, seed=3, batch_size=2)
+    assert a.dtype == np.uint8 and a.shape == clean.shape
+    assert np.array_equal(a, ev.augment(clean, seed=3, batch_size=4))  # same bytes, whatever the batching
+    assert np.array_equal(a[:2], ev.augment(clean[:2], seed=3))  # an image's transform does not depend on n
+    assert (a != clean).mean() > 0.5
+    assert not np.array_equal(a, ev.augment(clean, seed=4))
+
+
+def test_augmented_set_is_the_same_in_another_process():
+    code = (
+        "import hashlib, numpy as np\nfrom ricecnn.stages.evaluate import augment\n"
+        "x = np.random.default_rng(1).integers(0, 256, (5, 24, 20, 3), dtype=np.uint8)\n"
+        "print(hashlib.sha256(augment(x, seed=3).tobytes()).hexdigest())"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if p.returncode:
+        pytest.fail(p.stderr[-3000:])
+    assert p.stdout.split()[-1] == hashlib.sha256(ev.augment(images(), seed=3).tobytes()).hexdigest()
+
+
+def test_augmentation_matches_the_keras_layers_given_the_same_draw():
+    clean = images()
+    n, h, w = clean.shape[:3]
+    p = ev.draw_augmentation(n, h, w, seed=3)
+    f32 = lambda v: np.asarray(v, "float32")  # noqa: E731
+    L = keras.layers
+    x = L.RandomFlip("horizontal").transform_images(clean.astype("float32"), {"flips": p["flip"][:, None, None, None]})
+    x = L.RandomRotation(0.1).transform_images(x, {"rotation_matrix": ev._matrices(p, slice(None), h, w)[0]})
+    x = L.RandomZoom(0.1).transform_images(x, {"height_zoom": f32(p["zoom"][:, None]), "width_zoom": f32(p["zoom"][:, None])})
+    x = L.RandomTranslation(0.1, 0.1).transform_images(x, {"translations": f32(np.stack([p["dx"], p["dy"]], 1))})
+    x = L.RandomContrast(0.1).transform_images(x, {"contrast_factor": f32(p["contrast"][:, None, None, None])})
+    keras_out = np.clip(np.rint(keras.ops.convert_to_numpy(x)), 0, 255)
+    assert np.abs(keras_out - ev.augment(clean, seed=3)).max() <= 1  # float rounding only
+
+
+def test_draw_stays_in_the_spec_ranges():
+    p = ev.draw_augmentation(2000, 100, 50, seed=0)
+    assert 0.4 < p["flip"].mean() < 0.6
+    assert np.abs(p["angle"]).max() <= 0.2 * np.pi and np.abs(p["dy"]).max() <= 10 and np.abs(p["dx"]).max() <= 5
+    assert p["zoom"].min() >= 0.9 and p["zoom"].max() <= 1.1 and p["contrast"].min() >= 0.9
+
+
+def test_scores():
+    probs = np.array([[0.5, 0.5, 0.0], [0.1, 0.8, 0.1], [1.0, 0.0, 0.0]])
+    acc, loss = ev.scores(probs, np.array([0, 1, 1]))
+    assert acc == pytest.approx(2 / 3)
+    assert loss == pytest.approx((-np.log(0.5) - np.log(0.8) - np.log(1e-7)) / 3)
+
+
+# --- the stage CLI on a tiny project -------------------------------------------------------------
+
+
+def tiny_model(path: Path, seed: int, filters: int) -> None:
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((32, 32, 3))
+    x = keras.layers.Rescaling(1 / 255)(inp)
+    x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    keras.Model(inp, keras.layers.Dense(3, activation="softmax")(x)).save(path)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("ev")
+    split = root / "data" / "split"
+    split.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name, n in (("train", 6), ("val", 6), ("test", 10)):
+        np.save(split / f"{name}_x.npy", rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8))
+        np.save(split / f"{name}_y.npy", np.arange(n, dtype=np.int64) % 3)
+    (split / "classes.json").write_text(json.dumps(CLASSES))
+    (root / "models").mkdir()
+    tiny_model(root / "models" / "cnn.keras", 1, 4)
+    tiny_model(root / "models" / "cnn_light.keras", 2, 2)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"]["img_size"] = 32
+    params["models"] = {"cnn": {"epochs": 1}, "cnn_light": {"epochs": 1}}
+    params["evaluate"] = {"batch_size": 4, "latency_repeats": 3}
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return root
+
+
+def run_stage(root: Path, models_dir: str = "models") -> int:
+    return cli([
+        "evaluate", "--params", str(root / "params.yaml"), "--models-dir", str(root / models_dir),
+        "--split-dir", str(root / "data" / "split"), "--out", str(root / "metrics" / "evaluate.json"),
+        "--plots-dir", str(root / "reports" / "evaluate"),
+    ])  # fmt: skip
+
+
+def test_stage_writes_metrics_confusion_data_and_pictures(project):
+    assert run_stage(project) == 0
+    results = json.loads((project / "metrics" / "evaluate.json").read_text())
+    assert list(results) == ["cnn", "cnn_light"]
+    keys = {"clean_accuracy", "clean_loss", "augmented_accuracy", "augmented_loss", "misclassified", "test_images",
+            "latency_ms", "images_per_second"}  # fmt: skip
+    out = project / "reports" / "evaluate"
+    for name, r in results.items():
+        assert set(r) == keys and r["test_images"] == 10 and r["latency_ms"] > 0
+        with open(out / "confusion" / f"{name}.csv") as f:
+            rows = list(csv.DictReader(f))
+        assert len(rows) == 10 and set(rows[0]) == {"actual", "predicted"}  # sums to the test-set size
+        assert [r_["actual"] for r_ in rows] == [CLASSES[i % 3] for i in range(10)]
+        assert sum(r_["actual"] != r_["predicted"] for r_ in rows) == r["misclassified"]
+        assert r["augmented_accuracy"] == pytest.approx(1 - r["misclassified"] / 10)
+        for png in (f"confusion_{name}.png", f"misclassified_{name}.png"):
+            assert (out / png).stat().st_size > 0
+    first = (out / "confusion" / "cnn.csv").read_bytes()
+    assert run_stage(project) == 0
+    again = json.loads((project / "metrics" / "evaluate.json").read_text())
+    strip = lambda d: {m: {k: v for k, v in r.items() if k not in ("latency_ms", "images_per_second")} for m, r in d.items()}  # noqa: E731
+    assert strip(again) == strip(results) and (out / "confusion" / "cnn.csv").read_bytes() == first
+
+
+def test_missing_model_file_is_one_line_and_exit_2(project, tmp_path, capsys):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "cnn.keras").write_bytes((project / "models" / "cnn.keras").read_bytes())
+    assert run_stage(project, str(tmp_path / "models")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cnn_light.keras not found" in err[0] and "dvc repro train@cnn_light" in err[0]
+
+
+def test_a_model_that_does_not_fit_the_split_is_a_clear_error(project):
+    from ricecnn.errors import RiceError
+
+    with pytest.raises(RiceError, match=r"has 3 outputs, but the split holds \(32, 32, 3\) images of 5 classes"):
+        ev.load_model(project / "models" / "cnn.keras", "cnn", (32, 32, 3), 5)
+    with pytest.raises(RiceError, match="cannot load"):
+        bad = project / "models" / "broken.keras"
+        bad.write_bytes(b"not a zip")
+        ev.load_model(bad, "broken", (32, 32, 3), 3)

@@ -1,0 +1,109 @@
+"""train@<model>: the real training path on tiny data, frozen-prefix caching, bad settings."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import write_params
+from ricecnn.cli import main as cli
+from ricecnn.stages import fetch, split
+
+
+@pytest.fixture(scope="module")
+def split_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("data")
+    fetch.make_synthetic(d / "raw.zip", per_class=8, seed=0, size=64)
+    (d / "split").mkdir()
+    split.split(d / "raw.zip", d / "split", img_size=32, val=0.25, test=0.25, seed=0)
+    return d / "split"
+
+
+def train_cli(tmp_path, split_dir, model="cnn_light", tag="a", **params_over):
+    params = write_params(tmp_path / f"params_{tag}.yaml", **params_over)
+    out = tmp_path / tag
+    rc = cli(["train", model, "--params", str(params), "--split-dir", str(split_dir), "--out", str(out / "m.keras"),
+              "--metrics", str(out / "m.json"), "--live-dir", str(out / "live")])
+    return rc, out
+
+
+TIMINGS = ("train_seconds", "train_images_per_second")
+
+
+def test_training_is_bit_reproducible(tmp_path, split_dir):
+    models = {"cnn_light": {"epochs": 2}}
+    rc_a, a = train_cli(tmp_path, split_dir, tag="a", models=models)
+    rc_b, b = train_cli(tmp_path, split_dir, tag="b", models=models)
+    assert rc_a == rc_b == 0
+    ma, mb = (json.loads((d / "m.json").read_text()) for d in (a, b))
+    for k in TIMINGS:
+        ma.pop(k), mb.pop(k)
+    assert ma == mb
+    assert ma["epochs_run"] == 2 and 1 <= ma["best_epoch"] <= 2 and ma["params_total"] == ma["params_trainable"]
+    from ricecnn.runtime import load_model, same_weights
+
+    wa, wb = (load_model(d / "m.keras", "cnn_light", (32, 32, 3), 5) for d in (a, b))
+    assert same_weights(wa, wb)
+    # DVCLive wrote the per-epoch curves that dvc.yaml declares as plots
+    rows = (a / "live" / "plots" / "metrics" / "eval" / "accuracy.tsv").read_text().splitlines()
+    assert rows[0].split("\t") == ["step", "accuracy"] and len(rows) == 3
+
+
+def test_frozen_prefix_is_computed_once_and_exact(split_dir):
+    from ricecnn.models import build_model
+    from ricecnn.stages.train import frozen_prefix, split_model
+
+    model = build_model("vgg16_light", 32, 5, {"freeze": "seed"})
+    k = frozen_prefix(model)
+    assert model.layers[k - 1].name == "block3_pool"  # the whole frozen VGG base
+    prefix, suffix = split_model(model, k)
+    x = np.random.default_rng(0).integers(0, 255, (4, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(suffix.predict_on_batch(prefix.predict_on_batch(x))),
+                               np.asarray(model.predict_on_batch(x)), rtol=1e-5, atol=1e-6)
+    assert not suffix.layers[1].get_weights() or suffix.layers[1] is model.layers[k]  # shared, not copied
+    assert frozen_prefix(build_model("vgg16_light", 32, 5, {"freeze": "none"})) == 0
+    assert frozen_prefix(build_model("cnn", 32, 5)) == 0
+
+
+def test_cached_training_learns_the_full_model(tmp_path, split_dir):
+    rc, out = train_cli(tmp_path, split_dir, model="vgg16_light", models={"vgg16_light": {"epochs": 2, "weights": None}})
+    assert rc == 0
+    m = json.loads((out / "m.json").read_text())
+    assert m["frozen_prefix_cached"] and m["params_trainable"] == 256 * 256 + 256 + 256 * 5 + 5
+    from ricecnn.runtime import load_model
+
+    model = load_model(out / "m.keras", "vgg16_light", (32, 32, 3), 5)
+    assert model.count_params() == m["params_total"] and model.get_layer("block1_conv1") is not None
+
+
+@pytest.mark.parametrize(
+    "models, message",
+    [
+        ({"cnn_lite": {"epochs": 1}}, "unknown model 'cnn_lite' in models (did you mean 'cnn_light'?)"),
+        ({"cnn_light": {"epochs": -2}}, "models.cnn_light.epochs = -2 must be an integer >= 1"),
+        ({"cnn_light": {"epochs": 1.5}}, "models.cnn_light.epochs = 1.5 must be an integer >= 1"),
+        ({"vgg16": {"epochs": 1, "weights": "/no/such/vgg.h5"}}, "weights file /no/such/vgg.h5 not found"),
+        ({"cnn_light": {"epochs": 1, "learning_rate": 0}}, "learning_rate = 0 must be a number in (0, 10]"),
+    ],
+)
+def test_bad_model_settings_are_one_line(tmp_path, split_dir, capsys, models, message):
+    rc, out = train_cli(tmp_path, split_dir, model=next(iter(models)), models=models)
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "Traceback" not in "\n".join(err) and message in err[-1]
+    assert not (out / "m.keras").exists() and not (out / "m.json").exists()
+
+
+def test_too_small_input_is_refused_before_training(tmp_path, split_dir, capsys):
+    rc, out = train_cli(tmp_path, split_dir, model="vgg16", models={"vgg16": {"epochs": 1, "weights": "none"}},
+                        data={"img_size": 16})
+    assert rc == 2
+    assert "too small for vgg16" in capsys.readouterr().err and not out.exists()
+
+
+def test_split_of_another_size_is_refused(tmp_path, split_dir, capsys):
+    rc, _ = train_cli(tmp_path, split_dir, models={"cnn_light": {"epochs": 1}}, data={"img_size": 48})
+    assert rc == 2
+    assert "data/split holds 32 px images but data.img_size is 48" in capsys.readouterr().err.replace(str(split_dir), "data/split")
