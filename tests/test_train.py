@@ -29,7 +29,7 @@ def train_cli(tmp_path, split_dir, model="cnn_light", tag="a", **params_over):
     return rc, out
 
 
-TIMINGS = ("train_seconds", "train_images_per_second")
+TIMINGS = ("train_seconds", "train_images_per_second", "epoch_seconds")
 
 
 def test_training_is_bit_reproducible(tmp_path, split_dir):
@@ -107,3 +107,33 @@ def test_split_of_another_size_is_refused(tmp_path, split_dir, capsys):
     rc, _ = train_cli(tmp_path, split_dir, models={"cnn_light": {"epochs": 1}}, data={"img_size": 48})
     assert rc == 2
     assert "data/split holds 32 px images but data.img_size is 48" in capsys.readouterr().err.replace(str(split_dir), "data/split")
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_device_input_path_trains_the_same(backend):
+    """The accelerator input path (arrays on the device, on-device gathers) gives the host path's
+    result exactly; run in a subprocess per backend, on the CPU here."""
+    import subprocess
+    import sys
+
+    code = """
+import numpy as np
+from ricecnn import runtime
+from ricecnn.models import build_model
+from ricecnn.stages.train import train
+rng = np.random.default_rng(0)
+x = rng.integers(0, 255, (48, 32, 32, 3), dtype=np.uint8); y = rng.integers(0, 5, 48)
+out = []
+for path in ("host", "device"):
+    runtime.configure(0)
+    m = build_model("cnn_light", 32, 5)
+    r = train(m, (x, y), (x[:16], y[:16]), num_classes=5, epochs=2, batch_size=16, patience=5,
+              learning_rate=1e-3, seed=0, input_path=path)
+    assert r["input_path"] == path and len(r["epoch_seconds"]) == 2
+    out.append(m.get_weights())
+assert all(np.array_equal(a, b) for a, b in zip(*out)), "device and host paths differ"
+print("same")
+"""
+    p = subprocess.run([sys.executable, "-c", code], env={**__import__("os").environ, "KERAS_BACKEND": backend},
+                       capture_output=True, text=True)
+    assert p.returncode == 0 and p.stdout.strip().endswith("same"), p.stderr[-3000:]

@@ -77,6 +77,10 @@ SCHEMA: dict[str, Any] = {
         "patience": _int(0),
         "learning_rate": _float(0, 10, lo_open=True),
         "mixed_precision": _bool,
+        "backend": _choice("tensorflow", "jax", "torch", "env"),
+        "input_path": _choice("auto", "host", "device"),
+        "jit_compile": _choice("auto", True, False),
+        "steps_per_execution": _int(1),
     },
     "models": lambda v: _models(v),
 }

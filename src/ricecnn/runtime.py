@@ -32,6 +32,33 @@ def configure(seed: int, mixed_precision: bool = False) -> None:
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if mixed_precision else "float32")
 
 
+def accelerator_free_bytes() -> int | None:
+    """Free memory of the first GPU Keras' backend sees, in bytes; None without one."""
+    backend = keras.backend.backend()
+    try:
+        if backend == "jax":
+            import jax
+
+            gpus = [d for d in jax.devices() if d.platform == "gpu"]
+            if gpus:
+                stats = gpus[0].memory_stats() or {}
+                return int(stats.get("bytes_limit", 0) - stats.get("bytes_in_use", 0)) or None
+        elif backend == "torch":
+            import torch
+
+            if torch.cuda.is_available():
+                return int(torch.cuda.mem_get_info()[0])
+        elif backend == "tensorflow":
+            import tensorflow as tf
+
+            if tf.config.list_physical_devices("GPU"):
+                info = tf.config.experimental.get_memory_info("GPU:0")
+                return None if info is None else int(info.get("peak", 0)) or None
+    except Exception:  # a backend without memory introspection: stay on the host path
+        return None
+    return None
+
+
 def save_model(model: keras.Model, path: str | os.PathLike) -> None:
     """Save a .keras file atomically: a stage killed mid-save leaves no half-written model."""
     with atomic_path(path) as tmp:

@@ -46,6 +46,47 @@ def batches(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int, see
     return Batches()
 
 
+def device_batches(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int, seed: int | None):
+    """Like ``batches``, but the uint8 images go to the accelerator once and each batch is an
+    on-device gather: no per-step host-to-device copy of pixels (only the batch's indices).
+
+    On a GPU the host path, not the GPU, bounds a Keras training loop: pixels cross PCIe as float32
+    every step. Here they cross once as uint8; the cast and the 1/255 happen in the compiled step.
+    """
+    import keras
+    from keras import ops
+
+    images = ops.convert_to_tensor(np.ascontiguousarray(x))
+    labels = ops.one_hot(ops.convert_to_tensor(np.asarray(y, dtype=np.int32)), num_classes)
+    host = batches(x, y, num_classes, batch_size, seed)  # same seeded order as the host path
+
+    class DeviceBatches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__(workers=1, use_multiprocessing=False)
+
+        def __len__(self) -> int:
+            return len(host)
+
+        def __getitem__(self, i: int):
+            idx = ops.convert_to_tensor(np.sort(host.order[i * batch_size:(i + 1) * batch_size]).astype(np.int32))
+            return ops.take(images, idx, axis=0), ops.take(labels, idx, axis=0)
+
+        def on_epoch_end(self) -> None:
+            host.on_epoch_end()
+
+    return DeviceBatches()
+
+
+def choose_input_path(setting: str, nbytes: int) -> str:
+    """'device' when asked, or for 'auto' when an accelerator holds the arrays with room to spare."""
+    if setting != "auto":
+        return setting
+    from ..runtime import accelerator_free_bytes
+
+    free = accelerator_free_bytes()
+    return "device" if free is not None and nbytes < 0.5 * free else "host"
+
+
 # Layers whose output depends on the input alone (no randomness, no batch statistics).
 PURE_LAYERS = ("InputLayer", "Rescaling", "Conv2D", "MaxPooling2D")
 CACHE_BYTES = 2 * 2**30  # frozen-prefix features are kept in RAM only below this size
@@ -92,8 +133,31 @@ def precompute(prefix, x: np.ndarray, batch_size: int) -> np.ndarray:
     return out
 
 
+class EpochTimer:
+    """Wall seconds of each epoch's training part (validation excluded)."""
+
+    def __new__(cls):
+        import keras
+
+        class Timer(keras.callbacks.Callback):
+            def __init__(self):
+                super().__init__()
+                self.seconds: list[float] = []
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self._start = time.perf_counter()
+
+            def on_test_begin(self, logs=None):  # validation starts: the training part is over
+                if hasattr(self, "_start"):
+                    self.seconds.append(time.perf_counter() - self._start)
+                    del self._start
+
+        return Timer()
+
+
 def train(model, train_xy, val_xy, *, num_classes: int, epochs: int, batch_size: int, patience: int,
-          learning_rate: float, seed: int, callbacks=()) -> dict:
+          learning_rate: float, seed: int, callbacks=(), input_path: str = "auto", jit_compile="auto",
+          steps_per_execution: int = 1) -> dict:
     """Compile and fit ``model`` in place; return the metrics of the best epoch."""
     import keras
 
@@ -106,12 +170,16 @@ def train(model, train_xy, val_xy, *, num_classes: int, epochs: int, batch_size:
         train_xy = (precompute(prefix, train_xy[0], batch_size), train_xy[1])
         val_xy = (precompute(prefix, val_xy[0], batch_size), val_xy[1])
         print(f"train: frozen layers up to {prefix.layers[-1].name} computed once ({feature_bytes / 2**20:.0f} MiB)")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy", metrics=["accuracy"])
+    path = choose_input_path(input_path, train_xy[0].nbytes + val_xy[0].nbytes)
+    make = device_batches if path == "device" else batches
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy", metrics=["accuracy"],
+                  jit_compile=jit_compile, steps_per_execution=steps_per_execution)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+    timer = EpochTimer()
     hist = model.fit(
-        batches(*train_xy, num_classes, batch_size, seed),
-        validation_data=batches(*val_xy, num_classes, batch_size, None),
-        epochs=epochs, callbacks=[stop, *callbacks], verbose=2,
+        make(*train_xy, num_classes, batch_size, seed),
+        validation_data=make(*val_xy, num_classes, batch_size, None),
+        epochs=epochs, callbacks=[stop, timer, *callbacks], verbose=2,
     ).history
     seconds = time.perf_counter() - start
     best = int(np.argmin(hist["val_loss"]))
@@ -124,9 +192,28 @@ def train(model, train_xy, val_xy, *, num_classes: int, epochs: int, batch_size:
         "epochs_run": len(hist["loss"]),
         "frozen_prefix_cached": cached,
         "learned": bool(hist["val_accuracy"][best] > 1.5 / num_classes),
+        "input_path": path,
         "train_seconds": seconds,
         "train_images_per_second": len(train_xy[1]) * len(hist["loss"]) / seconds,
+        "epoch_seconds": timer.seconds,
     }
+
+
+def select_backend(backend: str):
+    """Make ``train.backend`` the Keras backend (it must be chosen before Keras is imported)."""
+    import os
+    import sys
+
+    if backend != "env":
+        if "keras" in sys.modules and os.environ.get("KERAS_BACKEND", "tensorflow") != backend:
+            raise RiceError(f"train.backend is {backend} but Keras was already loaded with another backend")
+        os.environ["KERAS_BACKEND"] = backend
+    try:
+        from .. import runtime
+    except ImportError as e:
+        raise RiceError(f"Keras backend {os.environ.get('KERAS_BACKEND')!r} is not installed ({e}); "
+                        "set train.backend to tensorflow, jax or torch (whichever is installed)") from None
+    return runtime
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -146,7 +233,7 @@ def main(argv: list[str] | None = None) -> None:
     classes = load_classes(args.split_dir)
     train_xy, val_xy = load_split(args.split_dir, "train"), load_split(args.split_dir, "val")
 
-    from .. import runtime
+    runtime = select_backend(t["backend"])
     from ..models import build_model
 
     runtime.configure(params["seed"], t["mixed_precision"])
@@ -158,9 +245,12 @@ def main(argv: list[str] | None = None) -> None:
     from dvclive.keras import DVCLiveCallback
 
     with Live(args.live_dir or f"reports/train/{name}", dvcyaml=False, save_dvc_exp=False) as live:
-        metrics = train(model, train_xy, val_xy, num_classes=len(classes), epochs=options["epochs"],
-                        batch_size=t["batch_size"], patience=t["patience"], learning_rate=options.get("learning_rate", t["learning_rate"]),
-                        seed=params["seed"], callbacks=[DVCLiveCallback(live=live)])
+        metrics = train(
+            model, train_xy, val_xy, num_classes=len(classes), epochs=options["epochs"], batch_size=t["batch_size"],
+            patience=t["patience"], learning_rate=options.get("learning_rate", t["learning_rate"]), seed=params["seed"],
+            callbacks=[DVCLiveCallback(live=live)], input_path=t["input_path"], jit_compile=t["jit_compile"],
+            steps_per_execution=t["steps_per_execution"],
+        )
     import keras
 
     metrics.update(params_total=model.count_params(),

@@ -1,0 +1,83 @@
+"""The whole DAG end to end: real `dvc repro` in a temporary git repo on tiny settings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from conftest import make_repo, run
+
+pytestmark = pytest.mark.slow
+MODELS = {"cnn": {"epochs": 1}, "cnn_light": {"epochs": 1}}
+FIRST_RUN: dict[str, str] = {}
+TIMINGS = {"train_seconds", "train_images_per_second", "epoch_seconds", "latency_ms", "images_per_second"}
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    repo = make_repo(tmp_path_factory.mktemp("pipeline") / "repo", models=MODELS,
+                     featuremaps={"samples": 8, "per_layer_max": 8}, evaluate={"batch_size": 8, "latency_repeats": 3})
+    FIRST_RUN["stdout"] = run(["dvc", "repro"], repo).stdout
+    return repo
+
+
+def test_every_stage_runs_and_writes_its_outputs(repo):
+    for stage in ("fetch", "split", "train@cnn", "train@cnn_light", "flops@cnn", "featuremaps@cnn_light",
+                  "evaluate_augmented", "summarize"):
+        assert f"Running stage '{stage}'" in FIRST_RUN["stdout"]
+    for path in ("models/cnn.keras", "metrics/train/cnn_light.json", "metrics/flops/cnn.json",
+                 "metrics/featuremaps/cnn.json", "metrics/evaluate.json", "reports/summary.md", "reports/summary.csv",
+                 "reports/accuracy_vs_flops.png", "reports/evaluate/confusion/cnn_light.csv",
+                 "reports/featuremaps/cnn/apoz.png", "reports/train/cnn/plots/metrics/eval/accuracy.tsv"):
+        assert (repo / path).is_file(), path
+    evaluate = json.loads((repo / "metrics/evaluate.json").read_text())
+    assert set(evaluate) == set(MODELS)
+    rows = (repo / "reports/evaluate/confusion/cnn.csv").read_text().splitlines()
+    assert rows[0] == "actual,predicted" and len(rows) - 1 == evaluate["cnn"]["test_images"] == 10
+    summary = (repo / "reports/summary.csv").read_text().splitlines()
+    assert len(summary) == 3 and summary[0].startswith("model,")
+
+
+def test_second_repro_runs_nothing(repo):
+    assert "Running stage" not in run(["dvc", "repro"], repo).stdout
+    assert json.loads(run(["dvc", "status", "--json"], repo).stdout) == {}
+
+
+def test_metrics_and_plots_render(repo, tmp_path):
+    shown = run(["dvc", "metrics", "show", "--json"], repo).stdout
+    assert "val_accuracy" in shown and "augmented_accuracy" in shown
+    out = tmp_path / "plots"
+    run(["dvc", "plots", "show", "-o", str(out)], repo)
+    html = (out / "index.html").read_text()
+    assert "confusion" in html and "summary_points.csv" in html and "accuracy.tsv" in html
+
+
+def test_changing_one_model_reruns_only_its_chain(repo):
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["models"]["cnn_light"]["epochs"] = 2
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        stale = set(json.loads(run(["dvc", "status", "--json"], repo).stdout))
+    finally:
+        run(["git", "checkout", "params.yaml"], repo)
+    # featuremaps@cnn_light follows once train@cnn_light has written a new model; cnn's chain never does
+    assert stale == {"train@cnn_light", "flops@cnn_light", "evaluate_augmented", "summarize"}
+
+
+def test_forced_rerun_gives_identical_metrics(repo):
+    def snapshot():
+        out = {}
+        for path in sorted((repo / "metrics").rglob("*.json")):
+            data = json.loads(path.read_text())
+            for v in (data.values() if path.name == "evaluate.json" else [data]):
+                for k in TIMINGS & set(v):
+                    v.pop(k)
+            out[str(path.relative_to(repo))] = data
+        return out
+
+    before = snapshot()
+    again = run(["dvc", "repro", "-f", "train@cnn_light", "featuremaps@cnn_light", "evaluate_augmented"], repo).stdout
+    assert "Running stage 'train@cnn_light'" in again
+    assert snapshot() == before
