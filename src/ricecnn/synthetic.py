@@ -59,13 +59,17 @@ def draw(class_index: int, index: int, seed: int, size: int = 250) -> np.ndarray
     bend = g.curve * rng.choice([-1, 1]) * (1 + 0.2 * rng.standard_normal())
     skew = 0.08 * rng.standard_normal()  # one end a little fuller than the other
 
+    # Work only on the square that can hold the grain (any rotation): ~2x less pixel work.
     gx, gy = _grid(size)
-    x, y = gx - dx, gy - dy
+    c, reach = (size - 1) / 2, a + 2
+    r0, r1 = max(0, int(c + dy - reach)), min(size, int(c + dy + reach) + 2)
+    c0, c1 = max(0, int(c + dx - reach)), min(size, int(c + dx + reach) + 2)
+    x, y = gx[r0:r1, c0:c1] - dx, gy[r0:r1, c0:c1] - dy
     cos, sin = math.cos(angle), math.sin(angle)
     u = x * cos + y * sin  # along the grain
     v = -x * sin + y * cos  # across
     t = np.clip(u / a, -1, 1)
-    half = b * (1 + skew * t) * np.power(np.clip(1 - np.abs(t) ** g.tip, 0, 1), 0.5)
+    half = b * (1 + skew * t) * np.sqrt(np.clip(1 - np.abs(t) ** g.tip, 0, 1))
     v = v - bend * b * t * t
     inside_w = half - np.abs(v)  # px to the long edge
     inside_l = a - np.abs(u)  # px to the tips
@@ -76,9 +80,10 @@ def draw(class_index: int, index: int, seed: int, size: int = 250) -> np.ndarray
     if g.chalky:
         shade = shade + g.chalky * np.exp(-((t / 0.4) ** 2 + (r / 0.55) ** 2))
     light = np.array([1.0, 0.965, 0.86], np.float32) * (1 + 0.015 * rng.standard_normal(3)).astype(np.float32)
-    noise = rng.standard_normal((size, size, 1)).astype(np.float32) * 0.025
-    img = (alpha[..., None] * (shade[..., None] * light + noise)) * 255
-    return np.clip(img, 0, 255).astype(np.uint8)
+    noise = rng.standard_normal((*alpha.shape, 1), dtype=np.float32) * 0.025
+    img = np.zeros((size, size, 3), np.uint8)
+    img[r0:r1, c0:c1] = np.clip(alpha[..., None] * (shade[..., None] * light + noise) * 255, 0, 255).astype(np.uint8)
+    return img
 
 
 def jpeg(class_index: int, index: int, seed: int, size: int = 250) -> bytes:

@@ -5,7 +5,10 @@ best epoch's weights restored; batches come straight from the uint8 split arrays
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -199,11 +202,26 @@ def train(model, train_xy, val_xy, *, num_classes: int, epochs: int, batch_size:
     }
 
 
+@contextlib.contextmanager
+def curves(live_dir: str):
+    """DVCLive's Keras callback writing per-epoch curves into ``live_dir`` (dvc.yaml's plots).
+
+    Without dvclive installed (e.g. a bare GPU box running the stage modules directly) training
+    goes on without curves, with a warning.
+    """
+    try:
+        from dvclive import Live
+        from dvclive.keras import DVCLiveCallback
+    except ImportError:
+        print("ricecnn train: warning: dvclive is not installed: no per-epoch curves", file=sys.stderr)
+        yield []
+        return
+    with Live(live_dir, dvcyaml=False, save_dvc_exp=False) as live:
+        yield [DVCLiveCallback(live=live)]
+
+
 def select_backend(backend: str):
     """Make ``train.backend`` the Keras backend (it must be chosen before Keras is imported)."""
-    import os
-    import sys
-
     if backend != "env":
         if "keras" in sys.modules and os.environ.get("KERAS_BACKEND", "tensorflow") != backend:
             raise RiceError(f"train.backend is {backend} but Keras was already loaded with another backend")
@@ -241,14 +259,11 @@ def main(argv: list[str] | None = None) -> None:
     if train_xy[0].shape[1] != params["data"]["img_size"]:
         raise RiceError(f"{args.split_dir} holds {train_xy[0].shape[1]} px images but data.img_size is "
                         f"{params['data']['img_size']}: rerun `dvc repro split`")
-    from dvclive import Live
-    from dvclive.keras import DVCLiveCallback
-
-    with Live(args.live_dir or f"reports/train/{name}", dvcyaml=False, save_dvc_exp=False) as live:
+    with curves(args.live_dir or f"reports/train/{name}") as callbacks:
         metrics = train(
             model, train_xy, val_xy, num_classes=len(classes), epochs=options["epochs"], batch_size=t["batch_size"],
             patience=t["patience"], learning_rate=options.get("learning_rate", t["learning_rate"]), seed=params["seed"],
-            callbacks=[DVCLiveCallback(live=live)], input_path=t["input_path"], jit_compile=t["jit_compile"],
+            callbacks=callbacks, input_path=t["input_path"], jit_compile=t["jit_compile"],
             steps_per_execution=t["steps_per_execution"],
         )
     import keras

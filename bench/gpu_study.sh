@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The full-size study on one machine, end to end through the stage modules, without DVC:
+# 75,000 synthetic images drawn (15,000 per class, 250 px), decoded to 224 px, the six models
+# trained for EPOCHS epoch(s) each, then flops, featuremaps, evaluate_augmented and summarize.
+# Prints the seconds of every stage. Needs only Python with numpy, pillow, pyyaml, tqdm, pandas,
+# matplotlib and Keras (+ JAX or torch); no TensorFlow, DVC or network.
+#
+#   bash bench/gpu_study.sh                            # GPU box: full size, JAX, bf16
+#   PER_CLASS=20 SIZE=32 EPOCHS=1 BACKEND=jax MIXED=false bash bench/gpu_study.sh   # CPU smoke run
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PER_CLASS=${PER_CLASS:-15000} SIZE=${SIZE:-224} EPOCHS=${EPOCHS:-1} BACKEND=${BACKEND:-jax}
+BATCH=${BATCH:-128} MIXED=${MIXED:-true} MODELS=${MODELS:-cnn,cnn_light,googlenet,googlenet_light,vgg16,vgg16_light}
+WORK=${WORK:-$(mktemp -d /tmp/ricecnn-study.XXXX)}
+PY=${PYTHON:-python3}
+export PYTHONPATH="$ROOT/src${PYTHONPATH:+:$PYTHONPATH}" KERAS_BACKEND=$BACKEND PYTHONUNBUFFERED=1
+mkdir -p "$WORK" && cd "$WORK"
+
+"$PY" - "$ROOT/params.yaml" <<PY
+import sys, yaml
+p = yaml.safe_load(open(sys.argv[1]))
+p["data"].update(source="synthetic", img_size=$SIZE)
+p["data"]["synthetic"]["per_class"] = $PER_CLASS
+p["train"].update(backend="env", batch_size=$BATCH, mixed_precision="$MIXED" == "true")
+p["models"] = {m: {**p["models"][m], "epochs": $EPOCHS} for m in "$MODELS".split(",")}
+p["evaluate"]["batch_size"] = $BATCH
+yaml.safe_dump(p, open("params.yaml", "w"), sort_keys=False)
+PY
+
+declare -a REPORT
+stage() {  # stage <label> <ricecnn args...>: run one stage, remember its wall seconds
+  local label=$1; shift
+  local t0=$(date +%s.%N)
+  "$PY" -m ricecnn "$@" 2>&1 | { grep -v -E '^\s*$|it/s\]|img/s\]|port.cc|absl::InitializeLog' || true; }
+  [ "${PIPESTATUS[0]}" = 0 ] || { echo "stage $label failed"; exit 1; }
+  REPORT+=("$(printf '| %-24s | %8.1f |' "$label" "$(echo "$(date +%s.%N) - $t0" | bc)")")
+}
+
+echo "work dir: $WORK  (backend $BACKEND, ${PER_CLASS}/class, ${SIZE} px, ${EPOCHS} epoch(s), batch $BATCH, bf16 $MIXED)"
+stage fetch fetch --out data/raw/dataset.zip
+stage split split --raw data/raw/dataset.zip --out data/split
+for m in ${MODELS//,/ }; do
+  stage "train@$m" train "$m" --out "models/$m.keras" --metrics "metrics/train/$m.json" --live-dir "reports/train/$m"
+  stage "flops@$m" flops "$m" --out "metrics/flops/$m.json"
+  stage "featuremaps@$m" featuremaps "$m" --model-file "models/$m.keras" \
+    --out-metrics "metrics/featuremaps/$m.json" --out-dir "reports/featuremaps/$m"
+done
+stage evaluate_augmented evaluate --out metrics/evaluate.json --plots-dir reports/evaluate
+stage summarize summarize --metrics-dir metrics --out-dir reports
+
+echo; echo "| stage | seconds |"; echo "|---|---|"; printf '%s\n' "${REPORT[@]}"
+"$PY" - <<'PY'
+import json, glob, os
+print("\n| model | epoch s | train img/s (best epoch) | input path | val acc | aug acc |\n|---|---|---|---|---|---|")
+ev = json.load(open("metrics/evaluate.json"))
+for f in sorted(glob.glob("metrics/train/*.json")):
+    m = json.load(open(f)); n = os.path.basename(f)[:-5]
+    split_n = sum(1 for _ in open("data/split/manifest.csv")) - 1
+    n_train = round(split_n * 0.8)
+    print(f"| {n} | {min(m['epoch_seconds']):.1f} | {n_train / min(m['epoch_seconds']):,.0f} | {m['input_path']} | "
+          f"{m['val_accuracy']:.4f} | {ev[n]['augmented_accuracy']:.4f} |")
+PY
+cat reports/summary.md | head -12
