@@ -7,6 +7,7 @@ data.source = synthetic (default, offline) | kaggle (the real dataset, needs an 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import multiprocessing as mp
 import os
@@ -38,7 +39,7 @@ def make_synthetic(dest: Path, per_class: int, seed: int, size: int) -> None:
     n = workers()
     with zipfile.ZipFile(dest, "w") as zf, tqdm(total=per_class * len(synthetic.CLASSES), desc="draw", unit="img") as bar:
         with mp.get_context("fork").Pool(n) if n > 1 else _Serial() as pool:
-            for (c, start, _, _, _), blobs in zip(jobs, pool.imap(synthetic.jpeg_batch, jobs)):
+            for (c, start, _, _, _), blobs in zip(jobs, ordered_map(pool, synthetic.jpeg_batch, jobs, 2 * n)):
                 name = synthetic.CLASSES[c]
                 for i, data in enumerate(blobs, start):
                     archive.add(zf, f"{archive.ROOT}/{name}/{name} ({i + 1}).jpg", data)
@@ -54,7 +55,26 @@ class _Serial:
     def __exit__(self, *exc):
         return False
 
-    imap = staticmethod(map)
+    class _Done:
+        def __init__(self, value):
+            self.value = value
+
+        def get(self):
+            return self.value
+
+    def apply_async(self, fn, args):
+        return self._Done(fn(*args))
+
+
+def ordered_map(pool, fn, jobs: list, window: int):
+    """``pool.imap`` with at most ``window`` results in flight, so memory stays a few chunks
+    however large the dataset (imap queues every finished result until it is consumed)."""
+    pending = collections.deque(pool.apply_async(fn, (job,)) for job in jobs[:window])
+    for job in jobs[window:] + [None] * len(pending):
+        result = pending.popleft().get()
+        if job is not None:
+            pending.append(pool.apply_async(fn, (job,)))
+        yield result
 
 
 def pack_folder(folder: Path, dest: Path) -> None:

@@ -22,7 +22,7 @@ from .. import archive, params as P
 from ..data import SPLITS
 from ..errors import RiceError
 from ..io import atomic_path
-from .fetch import _Serial, workers
+from .fetch import _Serial, ordered_map, workers
 
 CHUNK = 128
 
@@ -83,7 +83,7 @@ def decode_all(zip_path: Path, members: list[str], size: int, out: np.ndarray, d
         _open(str(zip_path))
     with pool, tqdm(total=len(members), desc=desc, unit="img") as bar:
         pos = 0
-        for batch in pool.imap(_decode_batch, jobs):
+        for batch in ordered_map(pool, _decode_batch, jobs, 2 * n):
             out[pos:pos + len(batch)] = batch
             pos += len(batch)
             bar.update(len(batch))
