@@ -33,6 +33,8 @@ def write_params(path: Path, models: dict | None = None, **over) -> Path:
     params = merge(merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY), over)
     if models is not None:
         params["models"] = models
+        if "prune" not in over:  # auto-pruning only of the models kept
+            params["prune"]["models"] = [m for m in params["prune"]["models"] if m in models]
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     return path
 

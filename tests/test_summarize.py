@@ -95,6 +95,7 @@ def project(tmp_path) -> Path:
     (md / "evaluate.json").write_text(json.dumps(evaluate))
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["models"] = {m: params["models"][m] for m in ["cnn", "cnn_light", "vgg16", "vgg16_light"]}
+    params["prune"]["models"] = []
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return tmp_path
 

@@ -19,6 +19,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "train": ("ricecnn.stages.train", "train one model from the registry"),
     "flops": ("ricecnn.stages.flops", "count FLOPs/MACs, parameters and filters of one model"),
     "featuremaps": ("ricecnn.stages.featuremaps", "feature-map pictures and APoZ/dead channels"),
+    "prune": ("ricecnn.stages.prune", "remove dead (high-APoZ) conv channels: a smaller model, same outputs"),
     "evaluate": ("ricecnn.stages.evaluate", "clean and augmented test evaluation of all models"),
     "summarize": ("ricecnn.stages.summarize", "summary table and plots"),
 }

@@ -83,6 +83,12 @@ SCHEMA: dict[str, Any] = {
         "steps_per_execution": _int(1),
     },
     "models": lambda v: _models(v),
+    "prune": {
+        "models": lambda v: None if isinstance(v, list) and all(isinstance(m, str) for m in v) else "must be a list of model names",
+        "apoz_threshold": _float(0, 1, lo_open=True),
+        "min_channels": _int(1),
+        "finetune_epochs": _int(0),
+    },
 }
 
 
@@ -131,4 +137,12 @@ def load(path: str | Path = "params.yaml") -> dict:
     split = params["split"]
     if split["val"] + split["test"] >= 1:
         raise RiceError("params.yaml: split.val + split.test must be < 1 so that the train split is not empty")
+    unknown = [m for m in params["prune"]["models"] if m not in params["models"]]
+    if unknown:
+        raise RiceError(f"params.yaml: prune.models names {unknown[0]!r}, which has no entry under models")
     return params
+
+
+def evaluated_models(params: dict) -> list[str]:
+    """Every model the comparison stages cover: the trained ones, then `<m>_pruned` per prune.models."""
+    return list(params["models"]) + [f"{m}_pruned" for m in params["prune"]["models"]]

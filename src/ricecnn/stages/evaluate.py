@@ -153,11 +153,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--plots-dir", default="reports/evaluate", type=Path)
     args = ap.parse_args(argv)
     params = params_mod.load(args.params)
-    names, cfg = list(params["models"]), params["evaluate"]
+    names, cfg = params_mod.evaluated_models(params), params["evaluate"]
     files = {name: args.models_dir / f"{name}.keras" for name in names}
     for name, path in files.items():  # fail before the long work
         if not path.exists():
-            raise RiceError(f"{path} not found: run `dvc repro train@{name}` first")
+            stage = f"prune@{name[:-len('_pruned')]}" if name not in params["models"] else f"train@{name}"
+            raise RiceError(f"{path} not found: run `dvc repro {stage}` first")
     classes = load_classes(args.split_dir)
     clean, labels = load_split(args.split_dir, "test")
     if len(labels) == 0:
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
         (out / "confusion").mkdir()
         for name, path in files.items():
             print(f"evaluate {name}", flush=True)
-            model = load_model(path, name, clean.shape[1:], len(classes))
+            model = load_model(path, name.removesuffix("_pruned"), clean.shape[1:], len(classes))
             results[name], predicted = evaluate_model(
                 model, clean, augmented, labels, cfg["batch_size"], cfg["latency_repeats"]
             )

@@ -112,9 +112,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--metrics-dir", default="metrics", type=Path)
     ap.add_argument("--out-dir", default="reports", type=Path)
     args = ap.parse_args(argv)
-    names = list(params_mod.load(args.params)["models"])
+    params = params_mod.load(args.params)
+    trained, names = list(params["models"]), params_mod.evaluated_models(params)
     md = args.metrics_dir
-    train, flops, fmaps = ({m: read_json(md / kind / f"{m}.json") for m in names} for kind in ("train", "flops", "featuremaps"))
+    train, flops, fmaps = ({m: read_json(md / kind / f"{m}.json") for m in trained} for kind in ("train", "flops", "featuremaps"))
+    for m in params["prune"]["models"]:  # an auto-pruned model's numbers come from its prune stage
+        p = read_json(md / "prune" / f"{m}.json")
+        after = {k[: -len("_after")]: v for k, v in p.items() if k.endswith("_after")}
+        train[f"{m}_pruned"] = {"val_accuracy": p.get("val_accuracy_finetuned", p["val_accuracy_after"])}
+        flops[f"{m}_pruned"] = after
+        fmaps[f"{m}_pruned"] = {"dead_fraction": after["dead_fraction"]}
     evaluate = read_json(md / "evaluate.json")
     missing = [m for m in names if m not in evaluate]
     if missing:

@@ -1,0 +1,395 @@
+"""prune@<model>: the plan from APoZ, the physical surgery on every kind of graph, and the stage CLI.
+
+Dead channels are made by hand: kernel 0 and bias -1 give a channel that is 0 after its ReLU on
+every input. Live channels of the hand-built models get non-negative kernels and a positive bias
+(on the non-negative images they are > 0 everywhere), so that the channel counts are exact.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import yaml
+from keras import layers
+
+from ricecnn import prune as P
+from ricecnn.cli import run_stage
+from ricecnn.errors import RiceError
+from ricecnn.flops import count_flops
+from ricecnn.io import write_json
+from ricecnn.models import build_model, feature_layers
+from ricecnn.models.googlenet import inception
+from ricecnn.stages import featuremaps as fm
+from ricecnn.stages import prune as stage
+
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # Keras' own save()
+ROOT = Path(__file__).resolve().parents[1]
+TOL = 1e-5
+
+
+def images(n: int = 6, size: int = 8, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3)).astype("float32")
+
+
+def conv(x, filters, size, name, **kw):
+    return layers.Conv2D(filters, size, padding="same", activation="relu", name=name, **kw)(x)
+
+
+def make_live(model, seed: int = 0) -> None:
+    """Every conv: |kernel| and bias 0.1, i.e. > 0 everywhere on non-negative input (scaled by the
+    fan-in so that the softmax does not saturate and the output comparisons mean something)."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv2D):
+            k, b = layer.get_weights()
+            fan_in = int(np.prod(k.shape[:-1]))
+            layer.set_weights([np.abs(rng.normal(0, 1.5 / fan_in, k.shape)).astype("float32"), np.full_like(b, 0.1)])
+
+
+def kill(model, layer: str, channels) -> None:
+    """Make output channels of a conv 0 after its ReLU for every input."""
+    k, b = model.get_layer(layer).get_weights()
+    k[..., list(channels)], b[list(channels)] = 0, -1
+    model.get_layer(layer).set_weights([k, b])
+
+
+def apoz_json(model, x) -> dict:
+    return fm.apoz(model, feature_layers(model), x, batch_size=4)
+
+
+def exact_json(model, x) -> dict:
+    apoz, _ = stage.measure(model, feature_layers(model), x)
+    return {"layers": {n: {"apoz": a.tolist()} for n, a in apoz.items()}}
+
+
+def max_diff(a, b, x) -> float:
+    return float(np.max(np.abs(np.asarray(a.predict_on_batch(x)) - np.asarray(b.predict_on_batch(x)))))
+
+
+def filters(model) -> dict[str, int]:
+    return {layer.name: layer.filters for layer in model.layers if isinstance(layer, layers.Conv2D)}
+
+
+# --- the plan ---------------------------------------------------------------------------------------
+
+
+def test_keep_channels_threshold_and_min_channels():
+    apoz = [0.2, 1.0, 0.95, 0.5]
+    assert P.keep_channels(apoz, 1.0, 1) == [0, 2, 3]
+    assert P.keep_channels(apoz, 0.9, 1) == [0, 3]
+    assert P.keep_channels(apoz, 0.9, 3) == [0, 2, 3]  # the lowest APoZ make up the minimum
+    assert P.keep_channels([1.0, 1.0, 1.0], 1.0, 2) == [0, 1]  # all dead: min_channels, first on ties
+    assert P.keep_channels([1.0, 0.3], 1.0, 5) == [0, 1]  # never more than there are
+
+
+def test_plan_checks_its_inputs():
+    model = chain_model()
+    result = apoz_json(model, images())
+    with pytest.raises(RiceError, match="apoz_threshold"):
+        P.plan(model, result, 0.0, 1)
+    with pytest.raises(RiceError, match="min_channels"):
+        P.plan(model, result, 1.0, 0)
+    del result["layers"]["conv2"]
+    with pytest.raises(RiceError, match="no layer 'conv2'.*rerun the featuremaps stage"):
+        P.plan(model, result, 1.0, 1)
+
+
+# --- (1) conv chain with Flatten -> Dense -----------------------------------------------------------
+
+
+def chain_model() -> keras.Model:
+    keras.utils.set_random_seed(1)
+    inp = keras.Input((8, 8, 3), name="image")
+    x = layers.Rescaling(1 / 255, name="rescaling")(inp)
+    x = conv(x, 4, 3, "conv1")
+    x = layers.MaxPooling2D(2, name="pool1")(x)
+    x = conv(x, 5, 3, "conv2")
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(6, activation="relu", name="fc1")(x)
+    x = layers.Dropout(0.3, name="dropout")(x)
+    model = keras.Model(inp, layers.Dense(3, activation="softmax", name="predictions")(x), name="chain")
+    make_live(model)
+    fc1 = model.get_layer("fc1")
+    fc1.set_weights([np.random.default_rng(2).normal(0, 0.3, fc1.kernel.shape).astype("float32"), np.zeros(6, "float32")])
+    return model
+
+
+def test_chain_flatten_dense_rows_are_sliced_per_position():
+    model = chain_model()
+    kill(model, "conv1", [1, 3])
+    kill(model, "conv2", [0, 4])
+    x = images()
+    keep = P.plan(model, apoz_json(model, x), 1.0, 1)
+    assert keep == {"conv1": [0, 2], "conv2": [1, 2, 3]}
+    pruned = P.prune(model, keep)
+    assert [layer.name for layer in pruned.layers] == [layer.name for layer in model.layers]
+    assert filters(pruned) == {"conv1": 2, "conv2": 3}
+    assert pruned.get_layer("conv2").kernel.shape == (3, 3, 2, 3)
+    assert pruned.get_layer("fc1").kernel.shape == (4 * 4 * 3, 6)  # 16 positions x 3 channels
+    assert max_diff(model, pruned, x) <= TOL
+    assert max_diff(model, pruned, images(seed=5)) <= TOL  # hand-made dead channels are dead on any input
+    assert pruned.count_params() < model.count_params()
+    assert count_flops(pruned)["flops"] < count_flops(model)["flops"]
+    # the rows really are per position: pruning a live channel changes the outputs
+    assert max_diff(model, P.prune(model, {"conv2": [0, 2, 3, 4]}), x) > 1e-3
+
+
+def test_a_layer_with_every_channel_dead_keeps_min_channels():
+    model = chain_model()
+    kill(model, "conv2", range(5))
+    x = images()
+    for m in (1, 2):
+        keep = P.plan(model, apoz_json(model, x), 1.0, m)
+        assert keep["conv2"] == list(range(m)) and keep["conv1"] == [0, 1, 2, 3]
+        pruned = P.prune(model, keep)
+        assert filters(pruned)["conv2"] == m
+        assert max_diff(model, pruned, x) <= TOL
+
+
+def test_a_lower_threshold_prunes_live_channels():
+    model = chain_model()
+    k, b = model.get_layer("conv1").get_weights()
+    b[2] = -0.35  # channel 2: zero on part of the positions only
+    model.get_layer("conv1").set_weights([k, b])
+    x = images()
+    result = apoz_json(model, x)
+    apoz = result["layers"]["conv1"]["apoz"][2]
+    assert 0 < apoz < 1
+    assert P.plan(model, result, 1.0, 1)["conv1"] == [0, 1, 2, 3]
+    assert P.plan(model, result, apoz, 1)["conv1"] == [0, 1, 3]
+
+
+# --- (2) an inception module followed by a conv ------------------------------------------------------
+
+
+def inception_model() -> keras.Model:
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((8, 8, 3), name="image")
+    x = layers.Rescaling(1 / 255, name="rescaling")(inp)
+    x = conv(x, 6, 3, "stem")
+    x = inception(x, 2, 3, 4, 2, 3, 2, name="mod")  # 1x1: 2 | 3x3: 4 | 5x5: 3 | pool proj: 2 -> 11 channels
+    x = conv(x, 5, 3, "after")
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    model = keras.Model(inp, layers.Dense(3, activation="softmax", name="predictions")(x), name="incep")
+    make_live(model)
+    return model
+
+
+def test_inception_concat_channels_map_to_branch_convs():
+    model = inception_model()
+    assert feature_layers(model) == ["stem", "mod", "after"]
+    assert P.feature_convs(model, "mod") == [("mod_1x1", 0, 2), ("mod_3x3", 2, 6), ("mod_5x5", 6, 9), ("mod_pool_proj", 9, 11)]
+    kill(model, "stem", [2])
+    kill(model, "mod_1x1", [0])
+    kill(model, "mod_3x3", [1, 3])
+    kill(model, "mod_pool_proj", [0, 1])  # a whole branch dead: it keeps min_channels
+    kill(model, "mod_3x3_reduce", [0])  # not a feature layer: never pruned
+    x = images()
+    result = apoz_json(model, x)
+    assert result["layers"]["mod"]["dead_channels"] == 5
+    keep = P.plan(model, result, 1.0, 1)
+    assert keep == {"stem": [0, 1, 3, 4, 5], "mod_1x1": [1], "mod_3x3": [0, 2], "mod_5x5": [0, 1, 2],
+                    "mod_pool_proj": [0], "after": [0, 1, 2, 3, 4]}
+    pruned = P.prune(model, keep)
+    got = filters(pruned)
+    assert (got["stem"], got["mod_1x1"], got["mod_3x3"], got["mod_5x5"], got["mod_pool_proj"], got["after"]) == (5, 1, 2, 3, 1, 5)
+    assert got["mod_3x3_reduce"] == 3 and got["mod_5x5_reduce"] == 2
+    assert pruned.get_layer("mod").output.shape[-1] == 7
+    assert pruned.get_layer("after").kernel.shape == (3, 3, 7, 5)
+    assert pruned.get_layer("mod_pool_proj").kernel.shape == (1, 1, 5, 1)  # reads the pooled stem: 5 channels
+    assert max_diff(model, pruned, x) <= TOL
+
+
+# --- (3) a frozen VGG-style block, then a head --------------------------------------------------------
+
+
+def vgg_model() -> keras.Model:
+    keras.utils.set_random_seed(4)
+    inp = keras.Input((8, 8, 3), name="image")
+    x = layers.Rescaling(1 / 255, name="rescaling")(inp)
+    x = conv(x, 4, 3, "block1_conv1", trainable=False)
+    x = conv(x, 4, 3, "block1_conv2", trainable=False)
+    x = layers.MaxPooling2D(2, strides=2, name="block1_pool")(x)
+    x = conv(x, 6, 3, "block2_conv1")
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    x = layers.Dense(8, activation="relu", name="fc1")(x)
+    x = layers.Dropout(0.3, name="dropout")(x)
+    model = keras.Model(inp, layers.Dense(3, activation="softmax", name="predictions")(x), name="vggish")
+    make_live(model)
+    return model
+
+
+def test_frozen_block_keeps_its_trainable_flags():
+    model = vgg_model()
+    kill(model, "block1_conv1", [0])
+    kill(model, "block1_conv2", [1, 2])
+    kill(model, "block2_conv1", [5])
+    x = images()
+    pruned = P.prune(model, P.plan(model, apoz_json(model, x), 1.0, 1))
+    assert filters(pruned) == {"block1_conv1": 3, "block1_conv2": 2, "block2_conv1": 5}
+    assert pruned.get_layer("fc1").kernel.shape == (5, 8)
+    assert [layer.trainable for layer in pruned.layers] == [layer.trainable for layer in model.layers]
+    assert not pruned.get_layer("block1_conv1").trainable and pruned.get_layer("block2_conv1").trainable
+    assert len(pruned.trainable_weights) == len(model.trainable_weights)
+    assert max_diff(model, pruned, x) <= TOL
+
+
+def test_unsupported_layers_and_bad_keep_are_clear_errors():
+    inp = keras.Input((8, 8, 3))
+    x = conv(inp, 4, 3, "c1")
+    x = layers.BatchNormalization(name="bn")(x)
+    model = keras.Model(inp, layers.GlobalAveragePooling2D()(x))
+    with pytest.raises(RiceError, match="'bn' is a BatchNormalization"):
+        P.prune(model, {"c1": [0]})
+    chain = chain_model()
+    with pytest.raises(RiceError, match="no layer 'nope'"):
+        P.prune(chain, {"nope": [0]})
+    with pytest.raises(RiceError, match="only Conv2D"):
+        P.prune(chain, {"fc1": [0]})
+    with pytest.raises(RiceError, match="at least one channel"):
+        P.prune(chain, {"conv1": []})
+    with pytest.raises(RiceError, match="distinct indices in 0..3"):
+        P.prune(chain, {"conv1": [0, 4]})
+
+
+# --- the real builders -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, killed", [
+    ("cnn", {"conv1": [3], "conv2": [0, 5], "conv3": [127]}),
+    ("googlenet", {"conv2_3x3": [1], "inception_3a_3x3": [0, 2], "inception_4e_pool_proj": [3], "inception_5b_1x1": [0]}),
+    ("vgg16", {"block1_conv2": [0], "block3_conv1": [9], "block5_conv3": [7]}),
+])
+def test_real_models_lose_killed_channels_and_keep_their_outputs(name, killed):
+    keras.utils.set_random_seed(0)
+    model = build_model(name, 32, 5)
+    for layer, channels in killed.items():
+        kill(model, layer, channels)
+    x = images(4, 32)
+    keep = P.plan(model, exact_json(model, x), 1.0, 1)
+    for layer, channels in killed.items():
+        assert not set(channels) & set(keep[layer])
+    pruned = P.prune(model, keep)
+    assert max_diff(model, pruned, x) <= TOL
+    assert pruned.count_params() < model.count_params()
+    assert count_flops(pruned)["flops"] < count_flops(model)["flops"]
+    assert [layer.name for layer in pruned.layers] == [layer.name for layer in model.layers]
+    assert [layer.trainable for layer in pruned.layers] == [layer.trainable for layer in model.layers]
+
+
+# --- the stage CLI ------------------------------------------------------------------------------------
+
+CLASSES = ["Arborio", "Basmati", "Ipsala"]
+KILLED = {"conv1": [0, 7], "conv2": [3]}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("prune")
+    split = root / "data" / "split"
+    split.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for part, n in (("train", 9), ("val", 12), ("test", 6)):
+        np.save(split / f"{part}_x.npy", rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8))
+        np.save(split / f"{part}_y.npy", np.arange(n, dtype=np.int64) % 3)
+    (split / "classes.json").write_text(json.dumps(CLASSES))
+    keras.utils.set_random_seed(1)
+    model = build_model("cnn", 32, len(CLASSES))
+    for layer, channels in KILLED.items():
+        kill(model, layer, channels)
+    (root / "models").mkdir()
+    model.save(root / "models" / "cnn.keras")
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"]["img_size"] = 32
+    params["featuremaps"] = {"samples": 8, "per_layer_max": 3}
+    params["prune"] = {"models": ["cnn"], "apoz_threshold": 1.0, "min_channels": 1, "finetune_epochs": 0}
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    # the featuremaps stage's measurement, on its sample
+    x = np.load(split / "val_x.npy")
+    idx = stage.sample_indices(len(x), params["featuremaps"]["samples"], params["seed"])
+    write_json(root / "metrics" / "featuremaps" / "cnn.json", {"model": "cnn", **apoz_json(model, x[idx])})
+    return root
+
+
+def prune_stage(root: Path, params: Path | None = None, featuremaps: Path | None = None) -> int:
+    return run_stage(stage.main, [
+        "cnn", "--params", str(params or root / "params.yaml"), "--model-file", str(root / "models" / "cnn.keras"),
+        "--featuremaps", str(featuremaps or root / "metrics" / "featuremaps" / "cnn.json"),
+        "--split-dir", str(root / "data" / "split"), "--out", str(root / "models" / "cnn_pruned.keras"),
+        "--metrics", str(root / "metrics" / "prune" / "cnn.json"),
+    ], "prune")  # fmt: skip
+
+
+def with_prune(root: Path, **prune) -> Path:
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["prune"].update(prune)
+    path = root / f"params_{abs(hash(json.dumps(prune, sort_keys=True)))}.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+def test_stage_writes_the_pruned_model_and_its_metrics(project):
+    assert prune_stage(project) == 0
+    m = json.loads((project / "metrics" / "prune" / "cnn.json").read_text())
+    assert (m["model"], m["apoz_threshold"], m["min_channels"], m["samples"]) == ("cnn", 1.0, 1, 8)
+    for layer, channels in KILLED.items():
+        assert set(channels) <= set(m["layers"][layer]["removed"])
+    assert m["channels_before"] == 32 + 64 + 128 and m["channels_after"] == m["channels_before"] - m["channels_removed"]
+    assert m["layers"]["conv1"]["channels_after"] == 32 - len(m["layers"]["conv1"]["removed"])
+    assert m["feature_layers"]["conv2"]["dead_channels"] == len(m["layers"]["conv2"]["removed"])
+    assert m["params_after"] < m["params_before"] and m["flops_after"] < m["flops_before"]
+    assert m["max_abs_output_diff"] <= TOL
+    assert m["val_accuracy_after"] == m["val_accuracy_before"] or m["max_abs_output_diff_val"] > TOL
+    pruned = keras.models.load_model(project / "models" / "cnn_pruned.keras", compile=False)
+    original = keras.models.load_model(project / "models" / "cnn.keras", compile=False)
+    assert filters(pruned)["conv1"] == m["layers"]["conv1"]["channels_after"]
+    assert pruned.count_params() == m["params_after"]
+    x = np.load(project / "data" / "split" / "val_x.npy").astype("float32")
+    idx = stage.sample_indices(len(x), 8, 42)
+    assert max_diff(original, pruned, x[idx]) <= TOL
+    assert not list(project.rglob(".*.tmp"))
+
+
+def test_stage_finetunes_when_asked(project):
+    assert prune_stage(project, with_prune(project, finetune_epochs=1)) == 0
+    m = json.loads((project / "metrics" / "prune" / "cnn.json").read_text())
+    assert m["finetune_epochs"] == 1 and m["finetune"]["epochs_run"] == 1
+    assert 0 <= m["val_accuracy_finetuned"] <= 1
+
+
+@pytest.mark.parametrize("setting, message", [
+    ({"apoz_threshold": 0}, "prune.apoz_threshold = 0 must be a number in (0, 1]"),
+    ({"apoz_threshold": 1.5}, "prune.apoz_threshold = 1.5 must be a number in (0, 1]"),
+    ({"min_channels": 0}, "prune.min_channels = 0 must be an integer >= 1"),
+    ({"min_channels": 1.5}, "prune.min_channels = 1.5 must be an integer >= 1"),
+    ({"finetune_epochs": -1}, "prune.finetune_epochs = -1 must be an integer >= 0"),
+    ({"min_channel": 2}, "unknown key prune.min_channel (did you mean 'min_channels'?)"),
+])
+def test_bad_settings_are_one_line(setting, message):
+    with pytest.raises(RiceError) as e:
+        stage.check_settings(setting)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_bad_setting_from_the_cli_is_one_line_and_exit_2(project, capsys):
+    assert prune_stage(project, with_prune(project, apoz_threshold=0)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ricecnn prune: error: params.yaml: prune.apoz_threshold = 0")
+
+
+def test_stale_featuremaps_are_refused(project, capsys):
+    fm_json = json.loads((project / "metrics" / "featuremaps" / "cnn.json").read_text())
+    fm_json["layers"]["conv2"]["apoz"][3] = 0.5  # not what the model does
+    stale = project / "stale.json"
+    stale.write_text(json.dumps(fm_json))
+    assert prune_stage(project, featuremaps=stale) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "does not match the model (layer conv2)" in err[0] and "featuremaps@cnn" in err[0]
+
+
+def test_missing_section_means_defaults():
+    assert stage.check_settings(None) == {"apoz_threshold": 1.0, "min_channels": 1, "finetune_epochs": 0}
