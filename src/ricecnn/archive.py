@@ -30,7 +30,7 @@ def scan_names(names: list[str], where: str) -> list[tuple[str, str]]:
     """
     files = [n for n in names if not n.endswith("/") and not PurePosixPath(n).name.startswith(".")]
     images = [n for n in files if PurePosixPath(n).suffix.lower() in IMAGE_SUFFIXES]
-    others = [n for n in files if n not in set(images)]
+    others = [n for n in files if PurePosixPath(n).suffix.lower() not in IMAGE_SUFFIXES]
     if not images:
         raise RiceError(f"{where}: no .jpg/.jpeg/.png images found; expected <Class>/<image> folders")
     depths = Counter(len(PurePosixPath(n).parts) for n in images)
