@@ -39,6 +39,21 @@ def write_params(path: Path, models: dict | None = None, **over) -> Path:
     return path
 
 
+def write_split(split_dir: Path, sizes: dict[str, int], classes: list[str], size: int = 32) -> Path:
+    """A tiny split folder as the `split` stage writes it: random uint8 images, labels cycling classes."""
+    import json
+
+    import numpy as np
+
+    split_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for part, n in sizes.items():
+        np.save(split_dir / f"{part}_x.npy", rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8))
+        np.save(split_dir / f"{part}_y.npy", np.arange(n, dtype=np.int64) % len(classes))
+    (split_dir / "classes.json").write_text(json.dumps(classes))
+    return split_dir
+
+
 def env() -> dict:
     e = dict(os.environ)
     e["PATH"] = f"{BIN}{os.pathsep}{e['PATH']}"

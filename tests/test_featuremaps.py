@@ -8,6 +8,8 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+
+from conftest import write_split
 import yaml
 from matplotlib.figure import Figure
 
@@ -110,13 +112,7 @@ def tiny_model(path: Path, seed: int) -> None:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("fm")
-    split = root / "data" / "split"
-    split.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for name, n in (("train", 6), ("val", 9), ("test", 6)):
-        np.save(split / f"{name}_x.npy", rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8))
-        np.save(split / f"{name}_y.npy", np.arange(n, dtype=np.int64) % 3)
-    (split / "classes.json").write_text(json.dumps(CLASSES))
+    split = write_split(root / "data" / "split", {"train": 6, "val": 9, "test": 6}, CLASSES)
     (root / "models").mkdir()
     tiny_model(root / "models" / "cnn.keras", 1)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())

@@ -13,6 +13,8 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+
+from conftest import write_split
 import yaml
 from keras import layers
 
@@ -290,13 +292,7 @@ KILLED = {"conv1": [0, 7], "conv2": [3]}
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("prune")
-    split = root / "data" / "split"
-    split.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for part, n in (("train", 9), ("val", 12), ("test", 6)):
-        np.save(split / f"{part}_x.npy", rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8))
-        np.save(split / f"{part}_y.npy", np.arange(n, dtype=np.int64) % 3)
-    (split / "classes.json").write_text(json.dumps(CLASSES))
+    split = write_split(root / "data" / "split", {"train": 9, "val": 12, "test": 6}, CLASSES)
     keras.utils.set_random_seed(1)
     model = build_model("cnn", 32, len(CLASSES))
     for layer, channels in KILLED.items():
