@@ -22,11 +22,12 @@ STAGES: dict[str, tuple[str, str]] = {
     "prune": ("ricecnn.stages.prune", "remove dead (high-APoZ) conv channels: a smaller model, same outputs"),
     "evaluate": ("ricecnn.stages.evaluate", "clean and augmented test evaluation of all models"),
     "summarize": ("ricecnn.stages.summarize", "summary table and plots"),
+    "push": ("ricecnn.share", "dvc push + the whole run-cache with its outputs (a teammate trains nothing)"),
 }
 
 
 def _usage() -> str:
-    lines = ["usage: ricecnn <stage> [--help] [args...]", "", "stages:"]
+    lines = ["usage: ricecnn <stage> [--help] [args...]", "", "stages (and the push command):"]
     lines += [f"  {name:<12} {desc}" for name, (_, desc) in STAGES.items()]
     return "\n".join(lines)
 

@@ -1,0 +1,486 @@
+"""Sharing results, for real: remotes (the default local directory, S3 on SeaweedFS, SSH on sshd,
+each server started on 127.0.0.1 by a fixture), the run-cache (a teammate trains nothing), branch
+diffs, experiments and the queue, the full-size profile, and offline plot pages.
+
+Pipeline runs stay tiny: `fetch` + `split` for the remotes and the sweep, one 1-epoch `cnn_light`
+at 32 px where training is the point.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import BIN, ROOT, env, make_repo, run
+from servers import S3, SSH, s3_server, ssh_server  # noqa: F401 (fixtures)
+
+DATA = ("data/raw/dataset.zip", "data/split")
+TRAINED = (*DATA, "models/cnn_light.keras", "metrics/train/cnn_light.json", "reports/train/cnn_light")
+CNN_LIGHT = {"cnn_light": {"epochs": 1}}
+TEMPLATE = ROOT / "dvc_plots" / "offline.html"
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+def only(models: dict) -> dict:
+    """make_repo settings for a repo holding only ``models`` (lists of model names keep only those)."""
+    over: dict = {"models": models}
+    prune = yaml.safe_load((ROOT / "params.yaml").read_text()).get("prune")
+    if isinstance(prune, dict) and isinstance(prune.get("models"), list):
+        over["prune"] = {"models": [m for m in prune["models"] if m in models]}
+    return over
+
+
+def digest(repo: Path, paths=DATA) -> dict[str, str]:
+    """sha256 of every file under ``paths`` (files or folders), keyed by path relative to the repo."""
+    out = {}
+    for p in paths:
+        p = repo / p
+        for f in sorted([p] if p.is_file() else (x for x in p.rglob("*") if x.is_file())):
+            out[str(f.relative_to(repo))] = hashlib.sha256(f.read_bytes()).hexdigest()
+    assert out, f"nothing under {paths} in {repo}"
+    return out
+
+
+def wipe(repo: Path, paths=DATA) -> None:
+    """Forget everything DVC holds locally: the cache (run-cache included) and the outputs."""
+    shutil.rmtree(repo / ".dvc" / "cache")
+    for p in paths:
+        p = repo / p
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+
+
+def commit(repo: Path, message: str) -> None:
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", message], repo)
+
+
+def set_param(repo: Path, dotted: str, value) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    *parents, leaf = dotted.split(".")
+    node = params
+    for k in parents:
+        node = node[k]
+    node[leaf] = value
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def files_under(path: Path) -> list[Path]:
+    return [f for f in path.rglob("*") if f.is_file()] if path.is_dir() else []
+
+
+def round_trip(repo: Path, remote: str | None, extra_env: dict | None = None) -> str:
+    """Push everything with the run-cache, wipe cache and outputs, pull: the data comes back byte-identical."""
+    r = ["-r", remote] if remote else []
+    before = digest(repo)
+    pushed = run(["dvc", "push", *r, "--run-cache"], repo, extra_env=extra_env).stdout
+    assert json.loads(run(["dvc", "status", "--cloud", *r, "--json"], repo, extra_env=extra_env).stdout) == {}
+    wipe(repo)
+    assert not (repo / "data/split").exists()
+    # --allow-missing: dvc.yaml also has the train@/flops@... stages, which this tiny run never ran
+    run(["dvc", "pull", *r, "--run-cache", "--allow-missing"], repo, extra_env=extra_env)
+    assert digest(repo) == before
+    assert files_under(repo / ".dvc/cache/runs"), "the run-cache did not come back"
+    assert json.loads(run(["dvc", "status", "split", "--json"], repo).stdout) == {}
+    return pushed
+
+
+def experiments(show: list) -> dict[str, dict]:
+    """`dvc exp show --json` -> {experiment name: its data (params, metrics)}."""
+    found = {}
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("name") and isinstance(node.get("data"), dict) and "params" in node["data"]:
+                found[node["name"]] = node["data"]
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(show)
+    return found
+
+
+def param(data: dict, dotted: str):
+    node = data["params"]["params.yaml"]["data"]
+    for k in dotted.split("."):
+        node = node[k]
+    return node
+
+
+# --- the default remote ----------------------------------------------------------------------------
+
+def test_default_remote_is_a_directory_beside_the_repo(tmp_path):
+    repo = make_repo(tmp_path / "repo")  # carries the project's .dvc/config
+    assert run(["dvc", "remote", "default"], repo).stdout.strip() == "local"
+    url = run(["dvc", "config", "remote.local.url"], repo).stdout.strip()
+    assert "://" not in url
+    path = (repo / ".dvc" / url).resolve()  # relative urls in .dvc/config are relative to .dvc/
+    assert path == tmp_path / "ricecnn-dvc-remote"
+    assert not path.is_relative_to(repo)
+
+
+@pytest.fixture(scope="module")
+def split_repo(tmp_path_factory) -> Path:
+    repo = make_repo(tmp_path_factory.mktemp("remotes") / "repo", **only(CNN_LIGHT))
+    run(["dvc", "repro", "split"], repo)
+    commit(repo, "split")
+    return repo
+
+
+@pytest.mark.slow
+def test_default_local_remote_round_trip(split_repo):
+    remote = split_repo.parent / "ricecnn-dvc-remote"
+    round_trip(split_repo, None)
+    assert files_under(remote / "files" / "md5") and files_under(remote / "runs")
+
+
+# --- S3 (SeaweedFS) --------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_s3_round_trip(split_repo, s3_server: S3):
+    s3 = s3_server
+    run(["dvc", "remote", "add", "s3test", f"s3://{s3.bucket}/ricecnn"], split_repo)
+    run(["dvc", "remote", "modify", "s3test", "endpointurl", s3.endpoint], split_repo)
+    round_trip(split_repo, "s3test", s3.env)  # credentials only in the environment
+    keys = s3.keys("ricecnn/")
+    assert any(k.startswith("ricecnn/files/md5/") for k in keys), keys
+    assert any(k.startswith("ricecnn/runs/") for k in keys), keys
+    for name in (".dvc/config", ".dvc/config.local"):
+        f = split_repo / name
+        assert not f.exists() or s3.secret not in f.read_text()
+    # The server checks SigV4 signatures: a wrong secret is refused.
+    bad = run(["dvc", "status", "--cloud", "-r", "s3test"], split_repo, check=False,
+              extra_env={**s3.env, "AWS_SECRET_ACCESS_KEY": "not-the-secret"})
+    assert bad.returncode != 0, bad.stdout
+
+
+# --- SSH (OpenSSH sshd) ----------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_ssh_round_trip(split_repo, ssh_server: SSH, tmp_path):
+    store = tmp_path / "ssh-store"
+    run(["dvc", "remote", "add", "sshtest", ssh_server.url(store)], split_repo)
+    run(["dvc", "remote", "modify", "--local", "sshtest", "keyfile", str(ssh_server.keyfile)], split_repo)
+    assert "keyfile" not in (split_repo / ".dvc/config").read_text()  # the key path stays out of git
+    assert str(ssh_server.keyfile) in (split_repo / ".dvc/config.local").read_text()
+    round_trip(split_repo, "sshtest")
+    assert files_under(store / "files" / "md5") and files_under(store / "runs")
+    assert "Accepted publickey for" in ssh_server.server.log.read_text()
+
+
+# --- a trained run on two branches, shared through the default remote -------------------------------
+
+@dataclass
+class Team:
+    base: Path
+    alice: Path
+    main_files: dict[str, str]
+    main_lock: dict
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory) -> Team:
+    """Alice: `main` trains cnn_light 1 epoch, branch `two-epochs` 2; both runs pushed with the run-cache."""
+    base = tmp_path_factory.mktemp("team")
+    alice = make_repo(base / "alice", **only(CNN_LIGHT))
+    run(["dvc", "repro", "train@cnn_light"], alice)
+    commit(alice, "cnn_light, 1 epoch")
+    main_files, main_lock = digest(alice, TRAINED), yaml.safe_load((alice / "dvc.lock").read_text())
+    run(["git", "checkout", "-qb", "two-epochs"], alice)
+    set_param(alice, "models.cnn_light.epochs", 2)
+    assert "Running stage 'train@cnn_light'" in run(["dvc", "repro", "train@cnn_light"], alice).stdout
+    commit(alice, "cnn_light, 2 epochs")
+    run(["git", "checkout", "-q", "main"], alice)
+    run(["dvc", "checkout"], alice)
+    run(["dvc", "push", "--all-branches", "--run-cache"], alice)  # to the default remote, ../ricecnn-dvc-remote
+    return Team(base, alice, main_files, main_lock)
+
+
+def path_without_ricecnn() -> str:
+    """PATH minus every folder holding a `ricecnn` executable: any stage command that runs fails."""
+    dirs = [d for d in os.environ["PATH"].split(os.pathsep) if d and not (Path(d) / "ricecnn").exists()]
+    path = os.pathsep.join(dirs or ["/usr/bin", "/bin"])
+    assert shutil.which("ricecnn", path=path) is None and shutil.which("git", path=path)
+    return path
+
+
+def teammate(team: Team, name: str) -> Path:
+    """A fresh clone beside alice (so the default remote is the same directory), on the commit before
+    Alice's results: same code and params, no dvc.lock, no outputs, an empty cache. A plain `dvc pull`
+    has nothing to follow there; only the run-cache knows what the stages produce."""
+    clone = team.base / name
+    run(["git", "clone", "-q", str(team.alice), str(clone)], team.base)
+    run(["git", "checkout", "-q", "main~1"], clone)
+    assert not (clone / "dvc.lock").exists() and not (clone / "metrics").exists()
+    run(["dvc", "fetch", "--run-cache"], clone)
+    assert files_under(clone / ".dvc/cache/runs")
+    return clone
+
+
+def repro_without_ricecnn(clone: Path, check: bool = True):
+    # `--pull`: outputs recorded in the run-cache are downloaded as their stage is restored.
+    return run([str(BIN / "dvc"), "repro", "--pull", "train@cnn_light"], clone, check=check,
+               extra_env={"PATH": path_without_ricecnn()})
+
+
+@pytest.mark.slow
+def test_teammate_pulls_the_run_cache_and_trains_nothing(team):
+    # With only `dvc push --run-cache`: the data stages come back, training would run (and fails here).
+    carol = teammate(team, "carol")
+    partial = repro_without_ricecnn(carol, check=False)
+    assert "Stage 'split' is cached - skipping run, checking out outputs" in partial.stdout
+    assert partial.returncode != 0 and "Running stage 'train@cnn_light'" in partial.stdout, partial.stdout
+
+    # `ricecnn push` also uploads the cache: false outputs the run-cache records (ricecnn/share.py)
+    pushed = run(["ricecnn", "push"], team.alice).stdout
+    assert re.search(r"push: [1-9]\d* run-cache entries", pushed), pushed
+
+    bob = teammate(team, "bob")
+    repro = repro_without_ricecnn(bob)
+    for stage in ("fetch", "split", "train@cnn_light"):
+        assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in repro.stdout, repro.stdout
+    assert "Running stage" not in repro.stdout
+    assert digest(bob, TRAINED) == team.main_files
+    assert yaml.safe_load((bob / "dvc.lock").read_text()) == team.main_lock
+
+
+@pytest.mark.slow
+def test_branches_diff_metrics_params_and_plots(team, tmp_path):
+    a = team.alice
+    metrics = json.loads(run(["dvc", "metrics", "diff", "main", "two-epochs", "--json"], a).stdout)
+    assert metrics["metrics/train/cnn_light.json"]["epochs_run"] == {"old": 1, "new": 2, "diff": 1}
+    params = json.loads(run(["dvc", "params", "diff", "main", "two-epochs", "--json"], a).stdout)
+    assert params["params.yaml"]["models.cnn_light.epochs"] == {"old": 1, "new": 2, "diff": 1}
+    assert "models.cnn_light.epochs" in run(["dvc", "params", "diff", "main", "two-epochs"], a).stdout
+
+    out = tmp_path / "diff"
+    run(["dvc", "plots", "diff", "main", "two-epochs", "-o", str(out)], a)
+    html = (out / "index.html").read_text()
+    assert "reports/train/cnn_light/plots/metrics" in html and '"two-epochs"' in html and '"main"' in html
+
+    offline = tmp_path / "offline"
+    run(["dvc", "plots", "diff", "main", "two-epochs", "--html-template", str(TEMPLATE), "-o", str(offline)], a)
+    page = (offline / "index.html").read_text()
+    assert_offline(page)
+    assert "reports/train/cnn_light/plots/metrics" in page
+    renders = node_render(offline / "index.html", tmp_path)
+    if renders is not None:
+        assert len(renders["renders"]) == page.count("vegaEmbed('#") >= 4
+        assert all(r["marks"] > 0 for r in renders["renders"]), renders
+
+
+@pytest.mark.slow
+def test_exp_run_with_a_set_param(team):
+    a = team.alice
+    ran = run(["dvc", "exp", "run", "-n", "three-epochs", "-S", "models.cnn_light.epochs=3", "train@cnn_light"], a)
+    assert "Running stage 'train@cnn_light'" in ran.stdout
+    exps = experiments(json.loads(run(["dvc", "exp", "show", "--json"], a).stdout))
+    three = exps["three-epochs"]
+    assert param(three, "models.cnn_light.epochs") == 3
+    assert three["metrics"]["metrics/train/cnn_light.json"]["data"]["epochs_run"] == 3
+    assert "three-epochs" in run(["dvc", "exp", "list", "--name-only"], a).stdout
+
+
+# --- a queued sweep --------------------------------------------------------------------------------
+
+def queue_status(repo: Path) -> str:
+    return run(["dvc", "queue", "status"], repo).stdout
+
+
+@pytest.mark.slow
+def test_exp_queue_runs_a_sweep(tmp_path):
+    repo = make_repo(tmp_path / "sweep", **only(CNN_LIGHT))
+    run(["dvc", "repro", "split"], repo)
+    commit(repo, "split")
+    sweep = {"val-10": 0.1, "val-30": 0.3}
+    for name, val in sweep.items():
+        run(["dvc", "exp", "run", "--queue", "-n", name, "-S", f"split.val={val}", "split"], repo)
+    assert all(name in queue_status(repo) for name in sweep)
+    try:
+        # Workers are separate `dvc exp queue-worker` processes: the venv's dvc must be on their PATH
+        # (conftest's env puts it first, as `make` does).
+        run(["dvc", "queue", "start", "-j", "1"], repo)
+        deadline = time.monotonic() + 240
+        while re.search(r"\b(Queued|Running)\b", status := queue_status(repo)):
+            assert time.monotonic() < deadline, f"sweep not done after 240 s:\n{status}"
+            time.sleep(1)
+        for name in sweep:
+            assert re.search(rf"{name}\s+.*\bSuccess\b", status), status
+    finally:
+        stop_workers(repo)
+    exps = experiments(json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout))
+    for name, val in sweep.items():
+        assert param(exps[name], "split.val") == val
+    assert yaml.safe_load((repo / "params.yaml").read_text())["split"]["val"] == 0.2  # the workspace kept its value
+
+
+def stop_workers(repo: Path, timeout: float = 60) -> None:
+    """Stop this repo's queue workers (they would leave on their own a little after the queue empties)."""
+
+    def dvc(*args):
+        return subprocess.run(["dvc", *args], cwd=repo, env=env(), capture_output=True, text=True, timeout=120).stdout
+
+    dvc("queue", "stop")
+    deadline = time.monotonic() + timeout
+    while "0 active, 0 idle" not in dvc("queue", "status"):
+        if time.monotonic() > deadline:
+            dvc("queue", "stop", "--kill")
+            break
+        time.sleep(1)
+
+
+# --- the full-size study profile -------------------------------------------------------------------
+
+def seed_command() -> list[str]:
+    """What `make repro-seed` runs, as `make -n` prints it (nothing is executed)."""
+    shown = run(["make", "--no-print-directory", "-n", "repro-seed"], ROOT).stdout.splitlines()
+    lines = [ln for ln in shown if ln.startswith("dvc exp run ")]
+    assert len(lines) == 1, shown
+    return shlex.split(lines[0])
+
+
+def test_seed_profile_is_every_override_of_an_existing_setting():
+    profile = yaml.safe_load((ROOT / "profiles/seed.yaml").read_text())
+    cmd = seed_command()
+    assert cmd[:4] == ["dvc", "exp", "run", "--temp"]
+    assert [cmd[i + 1] for i, a in enumerate(cmd) if a == "-S"] == profile
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for override in profile:
+        key, _ = override.split("=", 1)
+        node = params
+        for k in key.split("."):
+            assert isinstance(node, dict) and k in node, f"profiles/seed.yaml: {key} is not in params.yaml"
+            node = node[k]
+    for expected in ("data.source=kaggle", "data.img_size=224", "models.vgg16.weights=imagenet",
+                     "models.vgg16_light.weights=imagenet", "train.patience=5"):
+        assert expected in profile
+
+
+def seed_runner(repo: Path) -> list[str]:
+    """`make repro-seed` itself, run in ``repo`` with the project's Makefile and venv, when that venv
+    is up to date (so make has nothing to install); otherwise the command it would run."""
+    if run(["make", "-q", "setup"], ROOT, check=False).returncode != 0:
+        return seed_command()
+    for name in ("Makefile", "requirements.txt", "pyproject.toml"):
+        shutil.copy2(ROOT / name, repo / name)  # mtimes kept: the venv's stamp stays newer
+    shutil.copytree(ROOT / "profiles", repo / "profiles")
+    (repo / ".venv").symlink_to(ROOT / ".venv")
+    if run(["make", "-q", "setup"], repo, check=False).returncode != 0:
+        return seed_command()
+    return ["make", "--no-print-directory", "repro-seed"]
+
+
+def test_repro_seed_fails_fast_without_kaggle_and_changes_nothing(tmp_path):
+    repo = make_repo(tmp_path / "repo")
+    run(["dvc", "repro", "fetch"], repo)
+    commit(repo, "fetch")
+    cmd = seed_runner(repo)
+
+    def state():
+        files = [f.relative_to(repo) for f in repo.rglob("*")
+                 if f.is_file() and f.relative_to(repo).parts[0] not in (".git", ".dvc", ".venv")]
+        return digest(repo, files), run(["git", "status", "--porcelain"], repo).stdout
+
+    before = state()
+    assert "data/raw/dataset.zip" in before[0]
+    no_kaggle = {"KAGGLE_USERNAME": "", "KAGGLE_KEY": "", "KAGGLE_API_TOKEN": "",
+                 "KAGGLE_CONFIG_DIR": str(tmp_path / "no-kaggle")}
+    t0 = time.monotonic()
+    p = run(cmd, repo, check=False, extra_env=no_kaggle)
+    seconds = time.monotonic() - t0
+    out = p.stdout + p.stderr
+    assert p.returncode != 0, out
+    assert "no Kaggle credentials" in out, out
+    if cmd[0] == "make":
+        assert "dvc exp run --temp -n seed -S data.source=kaggle" in out  # make echoes what it runs
+    assert seconds < 30, seconds
+    assert state() == before
+    assert "seed" not in run(["dvc", "exp", "list", "--name-only"], repo).stdout
+
+
+# --- offline plot pages ----------------------------------------------------------------------------
+
+def assert_offline(html: str) -> None:
+    assert not re.search(r"<script[^>]*\bsrc\s*=", html), "a script is loaded from somewhere"
+    assert "cdn.jsdelivr.net" not in html and "https://cdn" not in html
+    for lib in ("vega@5.", "vega-lite@5.", "vega-embed@6."):
+        assert f'<script data-vendored="{lib}' in html, lib
+    assert "vegaEmbed('#" in html
+
+
+NODE_RENDER = r"""
+// node render.js page.html: run the page's inline scripts in a bare VM (no DOM, no fetch, no
+// network), with vegaEmbed replaced by a headless Vega render of each spec to SVG.
+const fs = require("fs"), vm = require("vm");
+const html = fs.readFileSync(process.argv[2], "utf8");
+const scripts = [...html.matchAll(/<script([^>]*)>([\s\S]*?)<\/script>/g)].map(m => ({attrs: m[1], code: m[2]}));
+const ctx = {console, setTimeout, clearTimeout, setInterval, clearInterval, queueMicrotask, structuredClone,
+             URL, URLSearchParams, TextEncoder, TextDecoder, atob, btoa, performance};
+ctx.self = ctx;
+vm.createContext(ctx);
+const renders = [];
+let embedLoaded = null;
+for (const s of scripts) {
+  if (/\bsrc\s*=/.test(s.attrs)) throw new Error("external script " + s.attrs);
+  if (s.attrs.includes("data-vendored")) { vm.runInContext(s.code, ctx); continue; }
+  if (embedLoaded === null) embedLoaded = typeof ctx.vegaEmbed;
+  ctx.vegaEmbed = (el, spec) => {
+    const vg = String(spec.$schema || "").includes("vega-lite") ? ctx.vegaLite.compile(spec).spec : spec;
+    const view = new ctx.vega.View(ctx.vega.parse(vg), {renderer: "none"});
+    renders.push(view.toSVG().then(svg => ({el, marks: (svg.match(/<(path|rect|circle|line)\b/g) || []).length})));
+  };
+  vm.runInContext(s.code, ctx);
+}
+Promise.all(renders).then(r => console.log(JSON.stringify(
+  {vega: ctx.vega.version, vegaLite: ctx.vegaLite.version, embed: embedLoaded, renders: r})));
+"""
+
+
+def node_render(page: Path, tmp_path: Path) -> dict | None:
+    """Render every plot of ``page`` headless with the inlined libraries (None without node)."""
+    node = shutil.which("node")
+    if node is None:
+        return None
+    script = tmp_path / "render.js"
+    script.write_text(NODE_RENDER)
+    p = subprocess.run([node, str(script), str(page)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-3000:]
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    assert out["vega"].startswith("5.") and out["vegaLite"].startswith("5.") and out["embed"] == "function"
+    return out
+
+
+def test_offline_plot_template_renders_without_network(tmp_path):
+    text = TEMPLATE.read_text()
+    assert TEMPLATE.stat().st_size < 2_000_000
+    assert "{plot_divs}" in text and "{scripts}" not in text  # no CDN script tags can be put in
+    assert "BSD-3-Clause" in text and "University of Washington Interactive Data Lab" in text
+    repo = tmp_path / "plots"
+    repo.mkdir()
+    (repo / "acc.csv").write_text("step,acc\n0,0.2\n1,0.55\n2,0.7\n")
+    (repo / "dvc.yaml").write_text("plots:\n  - acc.csv:\n      x: step\n      y: acc\n")
+    run(["dvc", "init", "-q", "--no-scm"], repo, extra_env={"DVC_NO_ANALYTICS": "1"})
+    run(["dvc", "plots", "show", "--html-template", str(TEMPLATE), "-o", "out"], repo)
+    page = (repo / "out" / "index.html").read_text()
+    assert_offline(page)
+    default = run(["dvc", "plots", "show", "-o", "cdn"], repo)  # the contrast: DVC's own page
+    assert "cdn.jsdelivr.net" in (repo / "cdn" / "index.html").read_text(), default.stdout
+    renders = node_render(repo / "out" / "index.html", tmp_path)
+    if renders is None:
+        pytest.skip("node not installed: the page was checked, not rendered")
+    assert [r["el"] for r in renders["renders"]] == ["#acc_csv"] and renders["renders"][0]["marks"] > 0
