@@ -3,7 +3,7 @@
 Why by hand: the usual tool, keras-flops, no longer imports on TensorFlow >= 2.13 (it registers
 profiler statistics such as 'AddV2,flops' that TensorFlow now registers itself: "KeyError:
 Registering two statistical functions", tokusumi/keras-flops#17, #19; unmaintained), it expects a
-tf.keras model, and the profiler only exists on the TensorFlow backend. The rules below are those
+Keras 2 (TensorFlow-bundled) model, and the profiler only exists on the TensorFlow backend. The rules below are those
 of TensorFlow's v1 profiler (`tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()`, see
 tensorflow/python/profiler/internal/flops_registry.py and the Conv2D/BiasAdd statistics in
 tensorflow/python/ops/nn_ops.py) applied to the frozen inference graph at batch 1, i.e. to the

@@ -14,8 +14,8 @@ of model from data. Two pure functions:
       position, a Concatenate's offsets, ...). No masks: the result is a smaller dense model.
 
 Why by hand: no maintained library does physical pruning for Keras 3. keras-surgeon
-(BenWhetton/keras-surgeon) only supports standalone Keras 2 / tf.keras 1.x graphs, and
-tensorflow-model-optimization's pruning API only masks weights to zero inside tf.keras (Keras 2)
+(BenWhetton/keras-surgeon) only supports standalone Keras 2 / TensorFlow 1.x Keras graphs, and
+tensorflow-model-optimization's pruning API only masks weights to zero inside TensorFlow's Keras 2
 models: the tensors keep their shapes, so neither parameters nor FLOPs go down.
 
 Where APoZ is measured (``ricecnn.models.feature_layers``): plain Conv2D layers, and for GoogLeNet
