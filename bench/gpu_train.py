@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import inspect
 import json
 import os
 import platform
@@ -168,32 +167,22 @@ def worker_ricecnn(cfg: dict) -> dict:
 
     train_xy, val_xy = data(cfg["images"]), data(cfg["val_images"])
 
-    # Keyword args of newer ricecnn versions: passed where `train` takes them.
-    accepted = inspect.signature(train).parameters
-    extra = {k: cfg[k] for k in ("input_path", "jit_compile", "steps_per_execution")}
-    ignored = {k: v for k, v in extra.items() if k not in accepted}
-    timer = _epoch_timer()  # fallback for a `train` without `epoch_seconds`
     start = time.perf_counter()
     metrics = train(model, train_xy, val_xy, num_classes=NUM_CLASSES, epochs=cfg["epochs"],
                     batch_size=cfg["batch"], patience=cfg["epochs"] + 1, learning_rate=1e-3, seed=seed,
-                    callbacks=[timer], **{k: v for k, v in extra.items() if k in accepted})
+                    input_path=cfg["input_path"], jit_compile=cfg["jit_compile"],
+                    steps_per_execution=cfg["steps_per_execution"])
     wall = time.perf_counter() - start
 
-    epoch_seconds, source = metrics.get("epoch_seconds"), "ricecnn"
-    if not epoch_seconds:
-        epoch_seconds, source = timer.seconds, "bench callback"
-    if not epoch_seconds:
-        epoch_seconds, source = [wall / max(1, metrics.get("epochs_run", cfg["epochs"]))], "wall clock / epochs"
+    epoch_seconds = metrics["epoch_seconds"]  # training part of each epoch, validation excluded
     steady = epoch_seconds[1:] or epoch_seconds
     return {
         "images_per_second": len(train_xy[1]) / min(steady),
         "epoch_seconds": [float(s) for s in epoch_seconds],
-        "epoch_seconds_source": source,
         "train_call_seconds": wall,
         "train_images": len(train_xy[1]),
-        "input_path": metrics.get("input_path", "host (this ricecnn has no input_path)"),
+        "input_path": metrics["input_path"],
         "frozen_prefix_cached": metrics.get("frozen_prefix_cached"),
-        "kwargs_not_supported_by_train": ignored,
         "params": params,
         "backend": backend,
         "keras": keras.__version__,
@@ -221,32 +210,6 @@ def _keras_device(backend: str, device: str) -> str:
     if device == "cuda" and not on_gpu:
         raise RuntimeError(f"--device cuda, but Keras' {backend} backend sees no GPU ({found})")
     return found
-
-
-def _epoch_timer():
-    """A Keras callback collecting each epoch's training seconds (until validation begins)."""
-    import keras
-
-    class EpochTimer(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.seconds, self._start = [], None
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._start = time.perf_counter()
-
-        def on_test_begin(self, logs=None):
-            self._stop()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self._stop()
-
-        def _stop(self):
-            if self._start is not None:
-                self.seconds.append(time.perf_counter() - self._start)
-                self._start = None
-
-    return EpochTimer()
 
 
 class HideTensorFlow:

@@ -33,7 +33,8 @@ def configure(seed: int, mixed_precision: bool = False) -> None:
 
 
 def accelerator_free_bytes() -> int | None:
-    """Free memory of the first GPU Keras' backend sees, in bytes; None without one."""
+    """Free memory of the first GPU Keras' backend sees, in bytes; None without one, and None on
+    TensorFlow, which reports only the memory it uses itself, not what is free (host path)."""
     backend = keras.backend.backend()
     try:
         if backend == "jax":
@@ -48,12 +49,6 @@ def accelerator_free_bytes() -> int | None:
 
             if torch.cuda.is_available():
                 return int(torch.cuda.mem_get_info()[0])
-        elif backend == "tensorflow":
-            import tensorflow as tf
-
-            if tf.config.list_physical_devices("GPU"):
-                info = tf.config.experimental.get_memory_info("GPU:0")
-                return None if info is None else int(info.get("peak", 0)) or None
     except Exception:  # a backend without memory introspection: stay on the host path
         return None
     return None

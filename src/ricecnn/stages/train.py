@@ -136,26 +136,31 @@ def precompute(prefix, x: np.ndarray, batch_size: int) -> np.ndarray:
     return out
 
 
-class EpochTimer:
-    """Wall seconds of each epoch's training part (validation excluded)."""
+def epoch_timer():
+    """A Keras callback collecting each epoch's training seconds (validation excluded)."""
+    import keras
 
-    def __new__(cls):
-        import keras
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds: list[float] = []
+            self._start = None
 
-        class Timer(keras.callbacks.Callback):
-            def __init__(self):
-                super().__init__()
-                self.seconds: list[float] = []
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
 
-            def on_epoch_begin(self, epoch, logs=None):
-                self._start = time.perf_counter()
+        def on_test_begin(self, logs=None):  # validation starts: the training part is over
+            self._stop()
 
-            def on_test_begin(self, logs=None):  # validation starts: the training part is over
-                if hasattr(self, "_start"):
-                    self.seconds.append(time.perf_counter() - self._start)
-                    del self._start
+        def on_epoch_end(self, epoch, logs=None):  # an epoch without validation
+            self._stop()
 
-        return Timer()
+        def _stop(self):
+            if self._start is not None:
+                self.seconds.append(time.perf_counter() - self._start)
+                self._start = None
+
+    return EpochTimer()
 
 
 def train(model, train_xy, val_xy, *, num_classes: int, epochs: int, batch_size: int, patience: int,
@@ -178,7 +183,7 @@ def train(model, train_xy, val_xy, *, num_classes: int, epochs: int, batch_size:
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy", metrics=["accuracy"],
                   jit_compile=jit_compile, steps_per_execution=steps_per_execution)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
-    timer = EpochTimer()
+    timer = epoch_timer()
     hist = model.fit(
         make(*train_xy, num_classes, batch_size, seed),
         validation_data=make(*val_xy, num_classes, batch_size, None),
