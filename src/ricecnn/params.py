@@ -81,6 +81,8 @@ SCHEMA: dict[str, Any] = {
         "input_path": _choice("auto", "host", "device"),
         "jit_compile": _choice("auto", True, False),
         "steps_per_execution": _int(1),
+        "distribution": _choice("none", "data_parallel"),
+        "devices": lambda v: None if v == "all" or _int(1)(v) is None else "must be all or a device count >= 1",
     },
     "models": lambda v: _models(v),
     "prune": {

@@ -1,7 +1,8 @@
 """Process-wide setup shared by the stages that run Keras: seeding, determinism, precision.
 
-This is the one place that knows about backends: the models and the training loop use `keras`
-only, so KERAS_BACKEND=tensorflow (default), jax or torch all run the same code.
+With distribute.py (data-parallel placement) this is the only place that knows about backends:
+the models and the training loop use `keras` only, so KERAS_BACKEND=tensorflow (default), jax or
+torch all run the same code.
 """
 
 from __future__ import annotations

@@ -20,13 +20,16 @@ from ..errors import RiceError
 from ..io import write_json
 
 
-def batches(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int, seed: int | None):
+def batches(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int, seed: int | None, replicas: int = 1):
     """A keras PyDataset over memory-mapped uint8 images: one batch in RAM at a time.
 
     Shuffled with its own seeded generator each epoch (seed None: fixed order, for validation).
     Images stay uint8 on disk and become float32 per batch; the models' Rescaling(1/255) scales.
+    With several replicas every batch splits evenly over them (``distribute.even_batches``).
     """
     import keras
+
+    from ..distribute import even_batches
 
     class Batches(keras.utils.PyDataset):
         def __init__(self):
@@ -36,20 +39,22 @@ def batches(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int, see
             self.on_epoch_end()
 
         def __len__(self) -> int:
-            return math.ceil(len(x) / batch_size)
+            return len(self.parts)
 
         def __getitem__(self, i: int):
-            idx = np.sort(self.order[i * batch_size:(i + 1) * batch_size])  # sorted: sequential reads
+            idx = np.sort(self.parts[i])  # sorted: sequential reads
             return x[idx].astype(np.float32), np.eye(num_classes, dtype=np.float32)[y[idx]]
 
         def on_epoch_end(self) -> None:
             if self.rng is not None:
                 self.order = self.rng.permutation(len(x))
+            self.parts = even_batches(self.order, batch_size, replicas)
 
     return Batches()
 
 
-def device_batches(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int, seed: int | None):
+def device_batches(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int, seed: int | None,
+                   replicas: int = 1):
     """Like ``batches``, but the uint8 images go to the accelerator once and each batch is an
     on-device gather: no per-step host-to-device copy of pixels (only the batch's indices).
 
@@ -61,7 +66,7 @@ def device_batches(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: i
 
     images = ops.convert_to_tensor(np.ascontiguousarray(x))
     labels = ops.one_hot(ops.convert_to_tensor(np.asarray(y, dtype=np.int32)), num_classes)
-    host = batches(x, y, num_classes, batch_size, seed)  # same seeded order as the host path
+    host = batches(x, y, num_classes, batch_size, seed, replicas)  # same seeded order as the host path
 
     class DeviceBatches(keras.utils.PyDataset):
         def __init__(self):
@@ -71,7 +76,7 @@ def device_batches(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: i
             return len(host)
 
         def __getitem__(self, i: int):
-            idx = ops.convert_to_tensor(np.sort(host.order[i * batch_size:(i + 1) * batch_size]).astype(np.int32))
+            idx = ops.convert_to_tensor(np.sort(host.parts[i]).astype(np.int32))
             return ops.take(images, idx, axis=0), ops.take(labels, idx, axis=0)
 
         def on_epoch_end(self) -> None:
@@ -125,17 +130,6 @@ def split_model(model, k: int):
     return prefix, keras.Model(inputs, x, name=f"{model.name}_trainable")
 
 
-def precompute(prefix, x: np.ndarray, batch_size: int) -> np.ndarray:
-    """The frozen prefix's output for every image, batch by batch (a float32 array)."""
-    out = None
-    for i in range(0, len(x), batch_size):
-        f = np.asarray(prefix.predict_on_batch(x[i:i + batch_size].astype(np.float32)), dtype=np.float32)
-        if out is None:
-            out = np.empty((len(x), *f.shape[1:]), np.float32)
-        out[i:i + len(f)] = f
-    return out
-
-
 def epoch_timer():
     """A Keras callback collecting each epoch's training seconds (validation excluded)."""
     import keras
@@ -163,32 +157,73 @@ def epoch_timer():
     return EpochTimer()
 
 
-def train(model, train_xy, val_xy, *, num_classes: int, epochs: int, batch_size: int, patience: int,
-          learning_rate: float, seed: int, callbacks=(), input_path: str = "auto", jit_compile="auto",
-          steps_per_execution: int = 1) -> dict:
-    """Compile and fit ``model`` in place; return the metrics of the best epoch."""
+def validation(x: np.ndarray, y: np.ndarray, batch_size: int, replicas: int):
+    """A Keras callback that puts val_loss and val_accuracy into each epoch's logs, from predictions
+    padded to split evenly over ``replicas`` devices (the padding is left out of both figures).
+
+    Under a distribution Keras' own validation would need every batch to split evenly, which a
+    validation set of any size does not; this computes the same categorical cross-entropy and
+    accuracy over exactly the validation images. The loss clips probabilities to [1e-7, 1 - 1e-7]
+    as Keras does on JAX and torch (on TensorFlow Keras takes the softmax's logits instead: the two
+    differ only for a probability below 1e-7). It must come before the callbacks that read those
+    logs (early stopping, DVCLive).
+    """
     import keras
 
+    from ..distribute import predict_padded
+
+    class Validation(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            p = predict_padded(self.model, x, batch_size, replicas).astype(np.float64)
+            p = np.clip(p / p.sum(axis=-1, keepdims=True), 1e-7, 1 - 1e-7)
+            rows = np.arange(len(y))
+            logs["val_loss"] = float(np.mean(-np.log(p[rows, y])))
+            logs["val_accuracy"] = float(np.mean(p.argmax(axis=-1) == y))
+
+    return Validation()
+
+
+def train(model, train_xy, val_xy, *, num_classes: int, epochs: int, batch_size: int, patience: int,
+          learning_rate: float, seed: int, callbacks=(), input_path: str = "auto", jit_compile="auto",
+          steps_per_execution: int = 1, placement=None) -> dict:
+    """Compile and fit ``model`` in place; return the metrics of the best epoch.
+
+    ``placement`` (``distribute.placement``): the devices to train on, data parallel, each taking
+    ``batch_size`` images of every step; ``model`` must have been built in its scope.
+    """
+    import keras
+
+    from ..distribute import Placement, predict_padded
+
+    placement = placement or Placement()
+    replicas = placement.replicas
+    if replicas > 1 and input_path == "device":
+        raise RiceError("train.input_path device keeps the arrays on one device; with train.distribution "
+                        "data_parallel use host or auto")
     start = time.perf_counter()
     k = frozen_prefix(model)
     feature_bytes = 4 * (len(train_xy[1]) + len(val_xy[1])) * (int(np.prod(model.layers[k - 1].output.shape[1:])) if k else 0)
     cached = bool(k) and feature_bytes <= CACHE_BYTES
     if cached:  # train the suffix on precomputed features; it shares its layers with ``model``
-        prefix, model = split_model(model, k)
-        train_xy = (precompute(prefix, train_xy[0], batch_size), train_xy[1])
-        val_xy = (precompute(prefix, val_xy[0], batch_size), val_xy[1])
+        with placement.scope():  # new Model objects: TensorFlow ties them to the strategy they are made in
+            prefix, model = split_model(model, k)
+        train_xy = (predict_padded(prefix, train_xy[0], batch_size * replicas, replicas), train_xy[1])
+        val_xy = (predict_padded(prefix, val_xy[0], batch_size * replicas, replicas), val_xy[1])
         print(f"train: frozen layers up to {prefix.layers[-1].name} computed once ({feature_bytes / 2**20:.0f} MiB)")
-    path = choose_input_path(input_path, train_xy[0].nbytes + val_xy[0].nbytes)
+    path = "host" if replicas > 1 else choose_input_path(input_path, train_xy[0].nbytes + val_xy[0].nbytes)
     make = device_batches if path == "device" else batches
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy", metrics=["accuracy"],
-                  jit_compile=jit_compile, steps_per_execution=steps_per_execution)
+    global_batch = batch_size * replicas
+    with placement.scope():
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy",
+                      metrics=["accuracy"], jit_compile=jit_compile, steps_per_execution=steps_per_execution)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
     timer = epoch_timer()
-    hist = model.fit(
-        make(*train_xy, num_classes, batch_size, seed),
-        validation_data=make(*val_xy, num_classes, batch_size, None),
-        epochs=epochs, callbacks=[stop, timer, *callbacks], verbose=2,
-    ).history
+    if replicas > 1:  # validation by a callback placed first: Keras' own needs evenly split batches
+        val_data, first = None, [validation(*val_xy, global_batch, replicas)]
+    else:
+        val_data, first = make(*val_xy, num_classes, batch_size, None), []
+    hist = model.fit(make(*train_xy, num_classes, global_batch, seed, replicas), validation_data=val_data,
+                     epochs=epochs, callbacks=[*first, stop, timer, *callbacks], verbose=2).history
     seconds = time.perf_counter() - start
     best = int(np.argmin(hist["val_loss"]))
     return {
@@ -201,6 +236,8 @@ def train(model, train_xy, val_xy, *, num_classes: int, epochs: int, batch_size:
         "frozen_prefix_cached": cached,
         "learned": bool(hist["val_accuracy"][best] > 1.5 / num_classes),
         "input_path": path,
+        "replicas": replicas,
+        "global_batch_size": global_batch,
         "train_seconds": seconds,
         "train_images_per_second": len(train_xy[1]) * len(hist["loss"]) / seconds,
         "epoch_seconds": timer.seconds,
@@ -257,10 +294,16 @@ def main(argv: list[str] | None = None) -> None:
     train_xy, val_xy = load_split(args.split_dir, "train"), load_split(args.split_dir, "val")
 
     runtime = select_backend(t["backend"])
+    from ..distribute import placement
     from ..models import build_model
 
+    where = placement(t["distribution"], t["devices"])  # before anything runs on the backend
     runtime.configure(params["seed"], t["mixed_precision"])
-    model = build_model(name, params["data"]["img_size"], len(classes), options)
+    with where.scope():
+        model = build_model(name, params["data"]["img_size"], len(classes), options)
+    if where.replicas > 1:
+        print(f"train: data parallel over {where.replicas} devices ({', '.join(where.devices)}), "
+              f"global batch {t['batch_size'] * where.replicas}")
     if train_xy[0].shape[1] != params["data"]["img_size"]:
         raise RiceError(f"{args.split_dir} holds {train_xy[0].shape[1]} px images but data.img_size is "
                         f"{params['data']['img_size']}: rerun `dvc repro split`")
@@ -269,7 +312,7 @@ def main(argv: list[str] | None = None) -> None:
             model, train_xy, val_xy, num_classes=len(classes), epochs=options["epochs"], batch_size=t["batch_size"],
             patience=t["patience"], learning_rate=options.get("learning_rate", t["learning_rate"]), seed=params["seed"],
             callbacks=callbacks, input_path=t["input_path"], jit_compile=t["jit_compile"],
-            steps_per_execution=t["steps_per_execution"],
+            steps_per_execution=t["steps_per_execution"], placement=where,
         )
     import keras
 
