@@ -137,3 +137,26 @@ print("same")
     p = subprocess.run([sys.executable, "-c", code], env={**__import__("os").environ, "KERAS_BACKEND": backend},
                        capture_output=True, text=True)
     assert p.returncode == 0 and p.stdout.strip().endswith("same"), p.stderr[-3000:]
+
+
+def test_epoch_timer_waits_for_the_last_update(monkeypatch):
+    # JAX (and any backend on a GPU) returns from a step before running it: the timer must block on
+    # the trained weights before it reads the clock, or it times the dispatch only.
+    import keras
+
+    from ricecnn.stages import train as T
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(2)])
+    events = []
+    real = keras.ops.convert_to_numpy
+    monkeypatch.setattr(keras.ops, "convert_to_numpy", lambda v: events.append(("sync", id(v))) or real(v))
+    monkeypatch.setattr(T.time, "perf_counter", lambda: events.append(("clock", None)) or 0.0)
+    timer = T.epoch_timer()
+    timer.set_model(model)
+    timer.on_epoch_begin(0)
+    timer.on_test_begin()
+    timer.on_test_begin()  # a second validation pass in the same epoch is not a second epoch
+    assert timer.seconds == [0.0]
+    synced = [i for kind, i in events if kind == "sync"]
+    assert sorted(synced) == sorted(id(v) for v in model.trainable_variables)
+    assert events[-1] == ("clock", None) and events.index(("clock", None)) == 0  # clock: at start, then after syncing
