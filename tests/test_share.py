@@ -302,6 +302,15 @@ def queue_status(repo: Path) -> str:
     return run(["dvc", "queue", "status"], repo).stdout
 
 
+def wait_for_queue(repo: Path, timeout: float = 300) -> str:
+    """Poll `dvc queue status` until nothing is Queued or Running; return the last status."""
+    deadline = time.monotonic() + timeout
+    while re.search(r"\b(Queued|Running)\b", status := queue_status(repo)):
+        assert time.monotonic() < deadline, f"queue not done after {timeout:.0f} s:\n{status}"
+        time.sleep(1)
+    return status
+
+
 @pytest.mark.slow
 def test_exp_queue_runs_a_sweep(tmp_path):
     repo = make_repo(tmp_path / "sweep", **only(CNN_LIGHT))
@@ -315,10 +324,7 @@ def test_exp_queue_runs_a_sweep(tmp_path):
         # Workers are separate `dvc exp queue-worker` processes: the venv's dvc must be on their PATH
         # (conftest's env puts it first, as `make` does).
         run(["dvc", "queue", "start", "-j", "1"], repo)
-        deadline = time.monotonic() + 240
-        while re.search(r"\b(Queued|Running)\b", status := queue_status(repo)):
-            assert time.monotonic() < deadline, f"sweep not done after 240 s:\n{status}"
-            time.sleep(1)
+        status = wait_for_queue(repo, 240)
         for name in sweep:
             assert re.search(rf"{name}\s+.*\bSuccess\b", status), status
     finally:

@@ -1,0 +1,207 @@
+"""Scaling out, for real: two queue workers running experiments at once, queue workers pinned to one
+GPU each (the README's recipe, run verbatim), and three machines sharing one S3 remote (SeaweedFS on
+127.0.0.1) so that the third trains nothing the other two trained.
+
+Runs stay tiny: 32 px, a few images per class, 1 epoch; cnn_light (and cnn for the S3 team).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, env, make_repo, run
+from servers import S3, s3_server  # noqa: F401 (fixture)
+from test_share import commit, digest, experiments, only, param, stop_workers, wait_for_queue
+
+def worker_runs(repo: Path) -> dict[str, list[tuple[datetime, datetime]]]:
+    """For each queue worker's log (.dvc/tmp/exps/celery/dvc-exp-worker-<n>.out): the (received,
+    finished) times of every experiment (celery task run_exp) that worker ran."""
+    stamp = (r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): \w+/MainProcess\] "
+             r"Task dvc\.repo\.experiments\.queue\.tasks\.run_exp\[([0-9a-f-]+)\] ")
+    out: dict[str, list[tuple[datetime, datetime]]] = {}
+    for log in sorted((repo / ".dvc/tmp/exps/celery").glob("dvc-exp-worker-*.out")):
+        received, runs = {}, []
+        for line in log.read_text(errors="replace").splitlines():
+            if m := re.match(stamp + "received", line):
+                received[m[2]] = datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S,%f")
+            elif (m := re.match(stamp + "(succeeded|raised)", line)) and m[2] in received:
+                runs.append((received.pop(m[2]), datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S,%f")))
+        assert not received, f"{log.name}: a task never finished: {received}"
+        out[log.stem] = runs
+    return out
+
+
+# --- parallel experiments: a 2-job queue -----------------------------------------------------------
+
+LEARNING_RATES = {"lr-fast": 0.003, "lr-slow": 0.0003}
+
+
+@pytest.mark.slow
+def test_two_queue_workers_run_two_experiments_at_once(tmp_path):
+    repo = make_repo(tmp_path / "parallel", **only({"cnn_light": {"epochs": 1, "learning_rate": 0.001}}))
+    run(["dvc", "repro", "split"], repo)
+    commit(repo, "split")
+    for name, lr in LEARNING_RATES.items():
+        run(["dvc", "exp", "run", "--queue", "-n", name, "-S", f"models.cnn_light.learning_rate={lr}",
+             "train@cnn_light"], repo)
+    try:
+        started = run(["dvc", "queue", "start", "-j", "2"], repo).stdout
+        assert "Started '2' new experiments task queue workers" in started, started
+        status = wait_for_queue(repo)
+        for name in LEARNING_RATES:
+            assert re.search(rf"{name}\s+.*\bSuccess\b", status), status
+    finally:
+        stop_workers(repo)
+
+    exps = experiments(json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout))
+    for name, lr in LEARNING_RATES.items():
+        assert param(exps[name], "models.cnn_light.learning_rate") == lr
+        metrics = exps[name]["metrics"]["metrics/train/cnn_light.json"]["data"]
+        assert metrics["epochs_run"] == 1 and 0 <= metrics["val_accuracy"] <= 1, metrics
+    # One experiment per worker, and the two ran at the same time (their spans overlap).
+    runs = worker_runs(repo)
+    assert sorted(runs) == ["dvc-exp-worker-1", "dvc-exp-worker-2"], runs
+    assert [len(r) for r in runs.values()] == [1, 1], runs
+    (a0, a1), (b0, b1) = runs["dvc-exp-worker-1"][0], runs["dvc-exp-worker-2"][0]
+    assert a0 < b1 and b0 < a1, f"the experiments ran one after the other: {runs}"
+
+
+# --- one GPU per queue worker ----------------------------------------------------------------------
+
+# The README's recipe: tools/gpu_workers.sh starts one queue worker per GPU, each with its own
+# CUDA_VISIBLE_DEVICES (a worker inherits the environment of the `dvc queue start` that spawned it).
+GPU_WORKERS = ROOT / "tools" / "gpu_workers.sh"
+
+
+# The probe stage: records the GPU its worker was pinned to, then waits (at most 90 s) until the
+# other queued experiment has started too, so that neither worker can run both.
+PROBE = """\
+printf '{"gpu": "%s"}\\n' "$CUDA_VISIBLE_DEVICES" > gpu.json
+mktemp "$BARRIER/started.XXXXXX" > /dev/null
+i=0
+while [ "$(ls "$BARRIER" | wc -l)" -lt 2 ]; do
+  i=$((i + 1))
+  if [ $i -gt 450 ]; then echo "no other experiment started alongside this one" >&2; exit 1; fi
+  sleep 0.2
+done
+"""
+
+PROBE_DVC_YAML = """\
+stages:
+  probe:
+    cmd: sh probe.sh
+    deps: [probe.sh]
+    params: [variant]
+    metrics:
+      - gpu.json:
+          cache: false
+"""
+
+
+def exp_ref(repo: Path, name: str) -> str:
+    """The path under refs/exps/ of the experiment called ``name``."""
+    refs = run(["git", "for-each-ref", "--format=%(refname)", "refs/exps/"], repo).stdout.split()
+    found = [r.removeprefix("refs/exps/") for r in refs if r.rsplit("/", 1)[-1] == name]
+    assert len(found) == 1, refs
+    return found[0]
+
+
+@pytest.mark.slow
+def test_queue_workers_pinned_to_one_gpu_each(tmp_path):
+    repo = tmp_path / "pinned"
+    repo.mkdir()
+    (repo / "probe.sh").write_text(PROBE)
+    (repo / "dvc.yaml").write_text(PROBE_DVC_YAML)
+    (repo / "params.yaml").write_text("variant: 0\n")
+    run(["git", "init", "-q", "-b", "main"], repo)
+    run(["dvc", "init", "-q"], repo, extra_env={"DVC_NO_ANALYTICS": "1"})
+    for key in ("core.analytics", "core.check_update"):
+        run(["dvc", "config", key, "false"], repo)
+    commit(repo, "probe")
+    for variant in (1, 2):
+        run(["dvc", "exp", "run", "--queue", "-n", f"variant-{variant}", "-S", f"variant={variant}"], repo)
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    try:
+        pinned = subprocess.run(["bash", str(GPU_WORKERS), "0", "1"], cwd=repo, capture_output=True, text=True, timeout=120,
+                                env={**env(), "BARRIER": str(barrier)})
+        assert pinned.returncode == 0, pinned.stdout + pinned.stderr
+        # Each start added exactly one worker: worker 1 was already up when `-j 2` ran.
+        assert pinned.stdout.count("Started '1' new experiments task queue worker.") == 2, pinned.stdout
+        status = wait_for_queue(repo, 180)
+        for variant in (1, 2):
+            assert re.search(rf"variant-{variant}\s+.*\bSuccess\b", status), status
+    finally:
+        stop_workers(repo)
+
+    exps = experiments(json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout))
+    gpus = {}
+    for variant in (1, 2):
+        data = exps[f"variant-{variant}"]
+        assert param(data, "variant") == variant
+        gpus[variant] = data["metrics"]["gpu.json"]["data"]["gpu"]
+    assert sorted(gpus.values()) == ["0", "1"], gpus
+    # The same values are committed in each experiment's ref (what `dvc exp apply` would bring back).
+    for variant, gpu in gpus.items():
+        shown = run(["git", "show", f"refs/exps/{exp_ref(repo, f'variant-{variant}')}:gpu.json"], repo).stdout
+        assert json.loads(shown) == {"gpu": gpu}
+    assert [len(r) for r in worker_runs(repo).values()] == [1, 1]
+
+
+# --- three machines, one S3 remote -----------------------------------------------------------------
+
+TEAM_MODELS = {"cnn": {"epochs": 1}, "cnn_light": {"epochs": 1}}
+
+
+def trained(model: str) -> tuple[str, ...]:
+    return (f"models/{model}.keras", f"metrics/train/{model}.json", f"reports/train/{model}")
+
+
+@pytest.mark.slow
+def test_three_machines_share_one_s3_remote(tmp_path, s3_server: S3):
+    s3 = s3_server
+    origin = make_repo(tmp_path / "origin", **only(TEAM_MODELS))
+    run(["dvc", "remote", "add", "-d", "team", f"s3://{s3.bucket}/scaleout"], origin)
+    run(["dvc", "remote", "modify", "team", "endpointurl", s3.endpoint], origin)
+    commit(origin, "the team's S3 remote")
+
+    machines = {}
+    for name in ("a", "b", "c"):
+        machines[name] = tmp_path / f"machine-{name}"
+        run(["git", "clone", "-q", str(origin), str(machines[name])], tmp_path)
+        assert run(["dvc", "remote", "default"], machines[name]).stdout.strip() == "team"
+    a, b, c = machines["a"], machines["b"], machines["c"]
+
+    # A trains cnn, B trains cnn_light; each shares its run with `ricecnn push` (credentials: env only).
+    for repo, model in ((a, "cnn"), (b, "cnn_light")):
+        ran = run(["dvc", "repro", f"train@{model}"], repo).stdout
+        assert f"Running stage 'train@{model}'" in ran, ran
+        pushed = run(["ricecnn", "push"], repo, extra_env=s3.env).stdout
+        assert re.search(r"push: [1-9]\d* run-cache entries", pushed), pushed
+    keys = s3.keys("scaleout/")
+    assert any(k.startswith("scaleout/runs/") for k in keys) and any(k.startswith("scaleout/files/md5/") for k in keys)
+    assert not (tmp_path / "ricecnn-dvc-remote").exists()  # nothing went to the project's default directory remote
+
+    # C: the whole pipeline. `--pull` brings the run-cache and, for each stage found there, its
+    # outputs: the trained stages come back, the rest runs here.
+    assert not (c / ".dvc/cache/runs").exists()
+    repro = run(["dvc", "repro", "--pull"], c, extra_env=s3.env).stdout
+    for stage in ("fetch", "split", "train@cnn", "train@cnn_light"):
+        assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in repro, repro
+        assert f"Running stage '{stage}'" not in repro, repro
+    assert "Running stage 'train@" not in repro, repro
+    for stage in ("flops@cnn", "flops@cnn_light", "featuremaps@cnn", "featuremaps@cnn_light", "prune@cnn",
+                  "evaluate_augmented", "summarize"):
+        assert f"Running stage '{stage}'" in repro, repro
+    assert digest(c, trained("cnn")) == digest(a, trained("cnn"))
+    assert digest(c, trained("cnn_light")) == digest(b, trained("cnn_light"))
+    assert digest(c, ("data/split",)) == digest(a, ("data/split",)) == digest(b, ("data/split",))
+    assert json.loads(run(["dvc", "status", "--json"], c).stdout) == {}
+    summary = (c / "reports/summary.csv").read_text()
+    assert all(m in summary for m in ("cnn", "cnn_light", "cnn_pruned")), summary
