@@ -302,13 +302,15 @@ def queue_status(repo: Path) -> str:
     return run(["dvc", "queue", "status"], repo).stdout
 
 
-def wait_for_queue(repo: Path, timeout: float = 300) -> str:
-    """Poll `dvc queue status` until nothing is Queued or Running; return the last status."""
+def wait_for_queue(repo: Path, names, timeout: float = 300) -> None:
+    """Poll `dvc queue status` until nothing is Queued or Running, then check that every one of the
+    experiments ``names`` succeeded."""
     deadline = time.monotonic() + timeout
     while re.search(r"\b(Queued|Running)\b", status := queue_status(repo)):
         assert time.monotonic() < deadline, f"queue not done after {timeout:.0f} s:\n{status}"
         time.sleep(1)
-    return status
+    for name in names:
+        assert re.search(rf"{name}\s+.*\bSuccess\b", status), status
 
 
 @pytest.mark.slow
@@ -324,9 +326,7 @@ def test_exp_queue_runs_a_sweep(tmp_path):
         # Workers are separate `dvc exp queue-worker` processes: the venv's dvc must be on their PATH
         # (conftest's env puts it first, as `make` does).
         run(["dvc", "queue", "start", "-j", "1"], repo)
-        status = wait_for_queue(repo, 240)
-        for name in sweep:
-            assert re.search(rf"{name}\s+.*\bSuccess\b", status), status
+        wait_for_queue(repo, sweep, 240)
     finally:
         stop_workers(repo)
     exps = experiments(json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout))
