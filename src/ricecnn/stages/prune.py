@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import params as params_mod
 from ..data import load_classes, load_split
+from ..distribute import predict_padded
 from ..errors import RiceError
 from ..io import read_json, write_json
 
@@ -89,11 +90,6 @@ def measure(model, layer_names: list[str], images: np.ndarray, batch_size: int =
     return apoz, np.concatenate(outputs)
 
 
-def predict(model, images: np.ndarray, batch_size: int) -> np.ndarray:
-    return np.concatenate([np.asarray(model.predict_on_batch(np.asarray(images[i:i + batch_size], dtype=np.float32)))
-                           for i in range(0, len(images), batch_size)])
-
-
 def check_against(recorded: dict, exact: dict[str, np.ndarray], where: Path, name: str) -> None:
     """The featuremaps metrics must be these APoZ values, rounded: else they belong to another model file."""
     for layer, values in exact.items():
@@ -154,11 +150,11 @@ def main(argv: list[str] | None = None) -> None:
     check_against(recorded, exact, fm_path, name)
     keep = P.plan(model, {"layers": {n: {"apoz": a.tolist()} for n, a in exact.items()}}, cfg["apoz_threshold"], cfg["min_channels"])
     pruned = P.prune(model, keep, name=f"{model.name}_pruned")
-    diff_sample = float(np.max(np.abs(predict(pruned, x[idx], BATCH) - before_sample)))
+    diff_sample = float(np.max(np.abs(predict_padded(pruned, x[idx], BATCH) - before_sample)))
 
     # The whole val split: accuracy before and after, and how far the outputs moved there
     batch = params["evaluate"]["batch_size"]
-    before_val, after_val = predict(model, x, batch), predict(pruned, x, batch)
+    before_val, after_val = predict_padded(model, x, batch), predict_padded(pruned, x, batch)
     per_conv = P.summary(model, keep)
     per_feature = {}
     for layer in names:
@@ -208,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
             batch_size=t["batch_size"], patience=t["patience"], learning_rate=options.get("learning_rate", t["learning_rate"]),
             seed=seed, input_path=t["input_path"], jit_compile=t["jit_compile"], steps_per_execution=t["steps_per_execution"],
         )
-        metrics["val_accuracy_finetuned"] = float(np.mean(predict(pruned, x, batch).argmax(-1) == y))
+        metrics["val_accuracy_finetuned"] = float(np.mean(predict_padded(pruned, x, batch).argmax(-1) == y))
 
     runtime.save_model(pruned, args.out or Path("models") / f"{name}_pruned.keras")
     write_json(args.metrics or Path("metrics/prune") / f"{name}.json", metrics)

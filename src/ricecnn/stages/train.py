@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import os
 import sys
 import time
@@ -208,6 +207,7 @@ def train(model, train_xy, val_xy, *, num_classes: int, epochs: int, batch_size:
     if replicas > 1 and input_path == "device":
         raise RiceError("train.input_path device keeps the arrays on one device; with train.distribution "
                         "data_parallel use host or auto")
+    global_batch = batch_size * replicas
     start = time.perf_counter()
     k = frozen_prefix(model)
     feature_bytes = 4 * (len(train_xy[1]) + len(val_xy[1])) * (int(np.prod(model.layers[k - 1].output.shape[1:])) if k else 0)
@@ -215,12 +215,11 @@ def train(model, train_xy, val_xy, *, num_classes: int, epochs: int, batch_size:
     if cached:  # train the suffix on precomputed features; it shares its layers with ``model``
         with placement.scope():  # new Model objects: TensorFlow ties them to the strategy they are made in
             prefix, model = split_model(model, k)
-        train_xy = (predict_padded(prefix, train_xy[0], batch_size * replicas, replicas), train_xy[1])
-        val_xy = (predict_padded(prefix, val_xy[0], batch_size * replicas, replicas), val_xy[1])
+        train_xy = (predict_padded(prefix, train_xy[0], global_batch, replicas), train_xy[1])
+        val_xy = (predict_padded(prefix, val_xy[0], global_batch, replicas), val_xy[1])
         print(f"train: frozen layers up to {prefix.layers[-1].name} computed once ({feature_bytes / 2**20:.0f} MiB)")
     path = "host" if replicas > 1 else choose_input_path(input_path, train_xy[0].nbytes + val_xy[0].nbytes)
     make = device_batches if path == "device" else batches
-    global_batch = batch_size * replicas
     with placement.scope():
         model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy",
                       metrics=["accuracy"], jit_compile=jit_compile, steps_per_execution=steps_per_execution)
