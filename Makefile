@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup repro test test-fast test-deps repro-seed clean-venv
+.PHONY: setup repro test test-fast test-deps repro-paper clean-venv
 
 setup: $(STAMP)
 
@@ -38,20 +38,20 @@ test-deps: setup
 	  sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends openssh-server; }
 
-# The seed's study at full size (Kaggle data, 224 px, ImageNet VGG16, seed-like epochs): one
+# The paper's study at full size (Kaggle data, 224 px, ImageNet VGG16, the paper's epochs): one
 # experiment, run in a temporary copy (--temp) so the quick default in the workspace stays as it is.
-# The overrides are profiles/seed.yaml, a list of key=value. Rerun under another name with
-# `make repro-seed SEED_EXP=seed-2`; bring the results into the workspace with `dvc exp apply seed`.
-SEED_PROFILE ?= profiles/seed.yaml
-SEED_EXP     ?= seed
-SEED_ARGS     = $(shell $(BIN)/python -c 'import shlex, sys, yaml; \
+# The overrides are profiles/paper.yaml, a list of key=value. Rerun under another name with
+# `make repro-paper PAPER_EXP=paper-2`; bring the results into the workspace with `dvc exp apply paper`.
+PAPER_PROFILE ?= profiles/paper.yaml
+PAPER_EXP     ?= paper
+PAPER_ARGS     = $(shell $(BIN)/python -c 'import shlex, sys, yaml; \
   o = yaml.safe_load(open(sys.argv[1])); \
   ok = isinstance(o, list) and o and all(isinstance(x, str) and "=" in x for x in o); \
   None if ok else sys.exit(f"{sys.argv[1]}: expected a YAML list of key=value strings"); \
-  print(" ".join("-S " + shlex.quote(x) for x in o))' $(SEED_PROFILE))
-repro-seed: setup
-	$(if $(strip $(SEED_ARGS)),,$(error no overrides read from $(SEED_PROFILE)))
-	dvc exp run --temp -n $(SEED_EXP) $(SEED_ARGS)
+  print(" ".join("-S " + shlex.quote(x) for x in o))' $(PAPER_PROFILE))
+repro-paper: setup
+	$(if $(strip $(PAPER_ARGS)),,$(error no overrides read from $(PAPER_PROFILE)))
+	dvc exp run --temp -n $(PAPER_EXP) $(PAPER_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

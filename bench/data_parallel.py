@@ -34,7 +34,7 @@ import numpy as np
 from ricecnn import runtime
 from ricecnn.distribute import placement
 from ricecnn.models import build_model
-from ricecnn.stages.train import train
+from ricecnn.training import fit as train
 name, size, n, batch, epochs, devices = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 where = placement("none" if devices == 1 else "data_parallel", devices)
 runtime.configure(0)
@@ -42,7 +42,7 @@ rng = np.random.default_rng(0)
 x = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
 y = rng.integers(0, 5, n)
 with where.scope():
-    model = build_model(name, size, 5, {"weights": None, "freeze": "seed"} if name.startswith("vgg16") else {})
+    model = build_model(name, size, 5, {"weights": None, "freeze": "paper"} if name.startswith("vgg16") else {})
 m = train(model, (x, y), (x[:64], y[:64]), num_classes=5, epochs=epochs, batch_size=batch, patience=epochs,
           learning_rate=1e-3, seed=0, placement=where)
 print("RESULT", json.dumps({"images_per_second": n / min(m["epoch_seconds"][1:]), "replicas": m["replicas"]}))

@@ -44,7 +44,7 @@ CPU smoke test (seconds; on a small, busy CPU OMP_NUM_THREADS=1 keeps torch from
 Context, the anchor from the issue: plain PyTorch eager, channels_last, bf16, batch 128, 224 px, on
 one H200: cnn 13,331, googlenet 6,258, vgg16 7,796 images/s.
 
-Notes for reading the numbers: with `freeze: seed` ricecnn computes a frozen VGG prefix once when
+Notes for reading the numbers: with `freeze: paper` ricecnn computes a frozen VGG prefix once when
 its features fit in 2 GiB ("frozen_prefix_cached" in the JSON; at 224 px and the default image
 count they do not), while the torch loop always runs the frozen layers forward. The torch models
 have random weights (VGG too: no ImageNet download), which does not change their cost.
@@ -152,7 +152,7 @@ def worker_ricecnn(cfg: dict) -> dict:
 
     from ricecnn import runtime
     from ricecnn.models import build_model
-    from ricecnn.stages.train import train
+    from ricecnn.training import fit as train
 
     name, size, seed = cfg["model"], cfg["size"], cfg["seed"]
     backend = keras.backend.backend()
@@ -405,8 +405,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--precision", choices=("bf16", "fp32"),
                     help="bf16 = torch autocast + Keras mixed_bfloat16 (default on cuda), fp32 (default on cpu)")
-    ap.add_argument("--freeze", type=freeze_value, default="seed",
-                    help="VGG freezing: seed, none or N (as in params.yaml)")
+    ap.add_argument("--freeze", type=freeze_value, default="paper",
+                    help="VGG freezing: paper, none or N (as in params.yaml)")
     ap.add_argument("--seed", type=int, default=0)
     g = ap.add_argument_group("torch loop")
     g.add_argument("--steps", type=int, default=50, help="timed training steps (default 50)")

@@ -11,7 +11,7 @@ Only the cost matters here, not bit-equality with Keras:
   stride 2 Keras pads one more pixel on the bottom/right than on the top/left, which gives the
   same output size (ceil(n / 2)) and the same cost.
 - `Flatten` (cnn, cnn_light) flattens in Keras' H, W, C order (a view for channels_last tensors).
-- For VGG the `freeze` setting means what it means for `ricecnn.models.build_model`: 'seed'
+- For VGG the `freeze` setting means what it means for `ricecnn.models.build_model`: 'paper'
   (vgg16: every base layer before block5_conv1 frozen; vgg16_light: the whole base), 'none', or
   an int N = the first N base layers (convolutions and poolings, in order) frozen; frozen
   parameters get `requires_grad=False`. The weights are random (no ImageNet download).
@@ -124,36 +124,36 @@ def googlenet_light(img_size: int, num_classes: int) -> nn.Module:
 # --- vgg16, vgg16_light (SPEC 5-6) ---------------------------------------------------------------
 
 VGG_BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))  # (filters, convolutions) per block
-# freeze='seed': base layers frozen (as in ricecnn.models.vgg16): vgg16 all but block5's 3 convs and
+# freeze='paper': base layers frozen (as in ricecnn.models.vgg16): vgg16 all but block5's 3 convs and
 # its pool (18 - 4 = 14), vgg16_light its whole 10-layer base (blocks 1-3).
 VGG_SEED_FROZEN = {"vgg16": 14, "vgg16_light": 10}
 
 
-def _vgg(num_classes, blocks, units, dropout, freeze, seed_frozen) -> nn.Sequential:
+def _vgg(num_classes, blocks, units, dropout, freeze, paper_frozen) -> nn.Sequential:
     base, cin = [], 3
     for filters, convs in VGG_BLOCKS[:blocks]:
         for _ in range(convs):
             base.append(conv(cin, filters, 3))
             cin = filters
         base.append(nn.MaxPool2d(2, 2))
-    frozen = {"seed": seed_frozen, "none": 0}.get(freeze, freeze)
+    frozen = {"paper": paper_frozen, "none": 0}.get(freeze, freeze)
     if not isinstance(frozen, int) or isinstance(frozen, bool) or not 0 <= frozen <= len(base):
-        raise ValueError(f"freeze={freeze!r}: expected 'seed', 'none' or an int in 0..{len(base)}")
+        raise ValueError(f"freeze={freeze!r}: expected 'paper', 'none' or an int in 0..{len(base)}")
     for layer in base[:frozen]:
         layer.requires_grad_(False)
     return nn.Sequential(*base, GlobalAvgPool(), nn.Linear(cin, units), nn.ReLU(inplace=True), nn.Dropout(dropout),
                          nn.Linear(units, num_classes))
 
 
-def vgg16(img_size: int, num_classes: int, freeze: str | int = "seed") -> nn.Module:
+def vgg16(img_size: int, num_classes: int, freeze: str | int = "paper") -> nn.Module:
     return _vgg(num_classes, 5, 512, 0.3, freeze, VGG_SEED_FROZEN["vgg16"])
 
 
-def vgg16_light(img_size: int, num_classes: int, freeze: str | int = "seed") -> nn.Module:
+def vgg16_light(img_size: int, num_classes: int, freeze: str | int = "paper") -> nn.Module:
     return _vgg(num_classes, 3, 256, 0.2, freeze, VGG_SEED_FROZEN["vgg16_light"])
 
 
-def build(name: str, img_size: int = 224, num_classes: int = 5, freeze: str | int = "seed") -> nn.Module:
+def build(name: str, img_size: int = 224, num_classes: int = 5, freeze: str | int = "paper") -> nn.Module:
     """The PyTorch twin of ``ricecnn.models.build_model(name, img_size, num_classes, {"freeze": freeze})``."""
     builders = {f.__name__: f for f in (cnn, cnn_light, googlenet, googlenet_light, vgg16, vgg16_light)}
     if name not in builders:

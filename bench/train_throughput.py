@@ -25,7 +25,7 @@ import json, sys
 import numpy as np
 from ricecnn import runtime
 from ricecnn.models import build_model
-from ricecnn.stages.train import train
+from ricecnn.training import fit as train
 name, size, n, batch, epochs, options = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), json.loads(sys.argv[6])
 rng = np.random.default_rng(0)
 x = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
@@ -39,7 +39,7 @@ print("RESULT", json.dumps({"images_per_second": n / min(m["epoch_seconds"][1:])
 
 
 def measure(name: str, backend: str, args) -> dict | str:
-    options = {"weights": None, "freeze": "seed"} if name.startswith("vgg16") else {}
+    options = {"weights": None, "freeze": "paper"} if name.startswith("vgg16") else {}
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT / "src")}
     cmd = [sys.executable, "-c", WORKER, name, str(args.size), str(args.images), str(args.batch), str(args.epochs),
            json.dumps(options)]

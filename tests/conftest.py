@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
+
+pytest_plugins = ["servers"]  # the s3_server and ssh_server fixtures
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the venv's bin: ricecnn and dvc live here
@@ -18,6 +23,7 @@ BIN = Path(sys.executable).parent  # the venv's bin: ricecnn and dvc live here
 TINY = {
     "data": {"synthetic": {"per_class": 10, "size": 64}, "img_size": 32},
     "split": {"val": 0.2, "test": 0.2},
+    "featuremaps": {"samples": 8, "per_layer_max": 8},  # of the 10 val images
 }
 
 
@@ -86,6 +92,91 @@ def make_repo(dest: Path, models: dict | None = None, **over) -> Path:
     run(["git", "add", "-A"], dest)
     run(["git", "commit", "-qm", "init"], dest)
     return dest
+
+
+# --- helpers of the tests that share results between repos and run DVC's queue -------------------
+
+DATA = ("data/raw/dataset.zip", "data/split")
+
+
+def only(models: dict) -> dict:
+    """make_repo settings for a repo holding only ``models`` (lists of model names keep only those)."""
+    over: dict = {"models": models}
+    prune = yaml.safe_load((ROOT / "params.yaml").read_text()).get("prune")
+    if isinstance(prune, dict) and isinstance(prune.get("models"), list):
+        over["prune"] = {"models": [m for m in prune["models"] if m in models]}
+    return over
+
+
+def digest(repo: Path, paths=DATA) -> dict[str, str]:
+    """sha256 of every file under ``paths`` (files or folders), keyed by path relative to the repo."""
+    out = {}
+    for p in paths:
+        p = repo / p
+        for f in sorted([p] if p.is_file() else (x for x in p.rglob("*") if x.is_file())):
+            out[str(f.relative_to(repo))] = hashlib.sha256(f.read_bytes()).hexdigest()
+    assert out, f"nothing under {paths} in {repo}"
+    return out
+
+
+def commit(repo: Path, message: str) -> None:
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", message], repo)
+
+
+def experiments(show: list) -> dict[str, dict]:
+    """`dvc exp show --json` -> {experiment name: its data (params, metrics)}."""
+    found = {}
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("name") and isinstance(node.get("data"), dict) and "params" in node["data"]:
+                found[node["name"]] = node["data"]
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(show)
+    return found
+
+
+def param(data: dict, dotted: str):
+    node = data["params"]["params.yaml"]["data"]
+    for k in dotted.split("."):
+        node = node[k]
+    return node
+
+
+def queue_status(repo: Path) -> str:
+    return run(["dvc", "queue", "status"], repo).stdout
+
+
+def wait_for_queue(repo: Path, names, timeout: float = 300) -> None:
+    """Poll `dvc queue status` until nothing is Queued or Running, then check that every one of the
+    experiments ``names`` succeeded."""
+    deadline = time.monotonic() + timeout
+    while re.search(r"\b(Queued|Running)\b", status := queue_status(repo)):
+        assert time.monotonic() < deadline, f"queue not done after {timeout:.0f} s:\n{status}"
+        time.sleep(1)
+    for name in names:
+        assert re.search(rf"{name}\s+.*\bSuccess\b", status), status
+
+
+def stop_workers(repo: Path, timeout: float = 60) -> None:
+    """Stop this repo's queue workers (they would leave on their own a little after the queue empties)."""
+
+    def dvc(*args):
+        return subprocess.run(["dvc", *args], cwd=repo, env=env(), capture_output=True, text=True, timeout=120).stdout
+
+    dvc("queue", "stop")
+    deadline = time.monotonic() + timeout
+    while "0 active, 0 idle" not in dvc("queue", "status"):
+        if time.monotonic() > deadline:
+            dvc("queue", "stop", "--kill")
+            break
+        time.sleep(1)
 
 
 @pytest.fixture

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run, write_params
 from PIL import Image
 
-from conftest import run, write_params
 from ricecnn import archive, synthetic
 from ricecnn.cli import main as cli
 from ricecnn.data import load_classes, load_split
-from ricecnn.errors import RiceError
 from ricecnn.stages import fetch, split
 
 
@@ -183,7 +181,8 @@ def test_kaggle_without_credentials_is_one_line(tmp_path, monkeypatch, capsys):
     params = write_params(tmp_path / "params.yaml", data={"source": "kaggle"})
     out = tmp_path / "raw" / "dataset.zip"
     assert cli(["fetch", "--params", str(params), "--out", str(out)]) == 2
-    assert "no Kaggle credentials" in fail_line(capsys) and "KAGGLE_KEY" in capsys.readouterr().err + "KAGGLE_KEY"
+    line = fail_line(capsys)
+    assert "no Kaggle credentials" in line and "KAGGLE_KEY" in line
     assert not out.exists() and not list((tmp_path / "raw").iterdir())
 
 
@@ -230,10 +229,13 @@ def test_bad_archives(tmp_path, capsys, entries, message):
     [
         ({"data": {"source": "path", "path": "/no/such/place"}}, "data.path /no/such/place does not exist"),
         ({"data": {"source": "path", "path": None}}, "data.path is not set"),
-        ({"data": {"source": "flickr"}}, "data.source = 'flickr' must be one of synthetic, kaggle, path"),
+        ({"data": {"source": "flickr"}}, "data.source = 'flickr' must be 'synthetic', 'kaggle' or 'path'"),
         ({"data": {"img_sise": 32}}, "unknown key data.img_sise (did you mean 'img_size'?)"),
         ({"split": {"val": 0.5, "test": 0.5}}, "split.val + split.test must be < 1"),
-        ({"data": {"synthetic": {"per_class": -3}}}, "data.synthetic.per_class = -3 must be >= 1"),
+        ({"data": {"synthetic": {"per_class": -3}}}, "data.synthetic.per_class = -3 must be greater than or equal to 1"),
+        ({"data": {"img_size": "64"}}, "data.img_size = '64' must be a valid integer"),
+        ({"trian": {}}, "unknown key trian (did you mean 'train'?)"),
+        ({"train": {"devices": 0}}, "train.devices = 0 must be all or a device count >= 1"),
     ],
 )
 def test_bad_settings(tmp_path, capsys, over, message):

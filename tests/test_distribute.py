@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import env, write_params, write_split
 
 FOUR = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
@@ -55,19 +54,19 @@ def tiny_model():
     return model
 
 
-def test_predict_padded_drops_its_padding():
-    from ricecnn.distribute import predict_padded
+def test_padded_prediction_drops_its_padding():
+    from ricecnn.predict import predict
 
     model = tiny_model()
     x = np.random.default_rng(1).integers(0, 256, (23, 8, 8, 3)).astype(np.uint8)
     want = model.predict(x.astype(np.float32), verbose=0)
-    for batch, replicas in ((8, 4), (12, 4), (5, 1), (23, 3)):
-        got = predict_padded(model, x, batch, replicas)
+    for batch, replicas in ((8, 4), (12, 4), (5, 1), (23, 3), (8, 8)):
+        got = predict(model, x, batch, multiple=replicas)
         assert got.shape == want.shape and np.allclose(got, want, atol=1e-6)
 
 
 def test_validation_callback_reports_what_keras_evaluate_does():
-    from ricecnn.stages.train import validation
+    from ricecnn.training import validation
 
     model = tiny_model()
     rng = np.random.default_rng(2)
@@ -177,13 +176,13 @@ def test_bad_distribution_settings_are_one_line(tmp_path, split_dir, backend, de
 
 
 @pytest.mark.parametrize("over, message", [
-    ({"distribution": "model_parallel"}, "train.distribution = 'model_parallel' must be one of none, data_parallel"),
+    ({"distribution": "model_parallel"}, "train.distribution = 'model_parallel' must be 'none' or 'data_parallel'"),
     ({"devices": 0}, "train.devices = 0 must be all or a device count >= 1"),
     ({"devices": "some"}, "train.devices = 'some' must be all or a device count >= 1"),
 ])
 def test_distribution_settings_are_validated(tmp_path, over, message):
-    from ricecnn import params
+    from ricecnn import settings
     from ricecnn.errors import RiceError
 
-    with pytest.raises(RiceError, match="^params.yaml: " + message.replace("(", r"\(")):
-        params.load(write_params(tmp_path / "p.yaml", train=over))
+    with pytest.raises(RiceError, match="^p.yaml: " + message.replace("(", r"\(")):
+        settings.load(write_params(tmp_path / "p.yaml", train=over))

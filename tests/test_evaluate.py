@@ -12,11 +12,12 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-
-from conftest import write_split
 import yaml
+from conftest import write_split
 
+from ricecnn import augment as aug
 from ricecnn.cli import main as cli
+from ricecnn.runtime import load_model
 from ricecnn.stages import evaluate as ev
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # Keras' own save()
@@ -30,43 +31,43 @@ def images(n: int = 5, h: int = 24, w: int = 20) -> np.ndarray:
 
 def test_augmented_set_is_repeatable_and_differs_from_the_clean_set():
     clean = images()
-    a = ev.augment(clean, seed=3, batch_size=2)
+    a = aug.augment(clean, seed=3, batch_size=2)
     assert a.dtype == np.uint8 and a.shape == clean.shape
-    assert np.array_equal(a, ev.augment(clean, seed=3, batch_size=4))  # same bytes, whatever the batching
-    assert np.array_equal(a[:2], ev.augment(clean[:2], seed=3))  # an image's transform does not depend on n
+    assert np.array_equal(a, aug.augment(clean, seed=3, batch_size=4))  # same bytes, whatever the batching
+    assert np.array_equal(a[:2], aug.augment(clean[:2], seed=3))  # an image's transform does not depend on n
     assert (a != clean).mean() > 0.5
-    assert not np.array_equal(a, ev.augment(clean, seed=4))
+    assert not np.array_equal(a, aug.augment(clean, seed=4))
 
 
 def test_augmented_set_is_the_same_in_another_process():
     code = (
-        "import hashlib, numpy as np\nfrom ricecnn.stages.evaluate import augment\n"
+        "import hashlib, numpy as np\nfrom ricecnn.augment import augment\n"
         "x = np.random.default_rng(1).integers(0, 256, (5, 24, 20, 3), dtype=np.uint8)\n"
         "print(hashlib.sha256(augment(x, seed=3).tobytes()).hexdigest())"
     )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if p.returncode:
         pytest.fail(p.stderr[-3000:])
-    assert p.stdout.split()[-1] == hashlib.sha256(ev.augment(images(), seed=3).tobytes()).hexdigest()
+    assert p.stdout.split()[-1] == hashlib.sha256(aug.augment(images(), seed=3).tobytes()).hexdigest()
 
 
 def test_augmentation_matches_the_keras_layers_given_the_same_draw():
     clean = images()
     n, h, w = clean.shape[:3]
-    p = ev.draw_augmentation(n, h, w, seed=3)
+    p = aug.draw_augmentation(n, h, w, seed=3)
     f32 = lambda v: np.asarray(v, "float32")  # noqa: E731
     L = keras.layers
     x = L.RandomFlip("horizontal").transform_images(clean.astype("float32"), {"flips": p["flip"][:, None, None, None]})
-    x = L.RandomRotation(0.1).transform_images(x, {"rotation_matrix": ev._matrices(p, slice(None), h, w)[0]})
+    x = L.RandomRotation(0.1).transform_images(x, {"rotation_matrix": aug._matrices(p, slice(None), h, w)[0]})
     x = L.RandomZoom(0.1).transform_images(x, {"height_zoom": f32(p["zoom"][:, None]), "width_zoom": f32(p["zoom"][:, None])})
     x = L.RandomTranslation(0.1, 0.1).transform_images(x, {"translations": f32(np.stack([p["dx"], p["dy"]], 1))})
     x = L.RandomContrast(0.1).transform_images(x, {"contrast_factor": f32(p["contrast"][:, None, None, None])})
     keras_out = np.clip(np.rint(keras.ops.convert_to_numpy(x)), 0, 255)
-    assert np.abs(keras_out - ev.augment(clean, seed=3)).max() <= 1  # float rounding only
+    assert np.abs(keras_out - aug.augment(clean, seed=3)).max() <= 1  # float rounding only
 
 
 def test_draw_stays_in_the_spec_ranges():
-    p = ev.draw_augmentation(2000, 100, 50, seed=0)
+    p = aug.draw_augmentation(2000, 100, 50, seed=0)
     assert 0.4 < p["flip"].mean() < 0.6
     assert np.abs(p["angle"]).max() <= 0.2 * np.pi and np.abs(p["dy"]).max() <= 10 and np.abs(p["dx"]).max() <= 5
     assert p["zoom"].min() >= 0.9 and p["zoom"].max() <= 1.1 and p["contrast"].min() >= 0.9
@@ -94,7 +95,7 @@ def tiny_model(path: Path, seed: int, filters: int) -> None:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("ev")
-    split = write_split(root / "data" / "split", {"train": 6, "val": 6, "test": 10}, CLASSES)
+    write_split(root / "data" / "split", {"train": 6, "val": 6, "test": 10}, CLASSES)
     (root / "models").mkdir()
     tiny_model(root / "models" / "cnn.keras", 1, 4)
     tiny_model(root / "models" / "cnn_light.keras", 2, 2)
@@ -151,8 +152,8 @@ def test_a_model_that_does_not_fit_the_split_is_a_clear_error(project):
     from ricecnn.errors import RiceError
 
     with pytest.raises(RiceError, match=r"has 3 outputs, but the split holds \(32, 32, 3\) images of 5 classes"):
-        ev.load_model(project / "models" / "cnn.keras", "cnn", (32, 32, 3), 5)
+        load_model(project / "models" / "cnn.keras", "train@cnn", (32, 32, 3), 5)
     with pytest.raises(RiceError, match="cannot load"):
         bad = project / "models" / "broken.keras"
         bad.write_bytes(b"not a zip")
-        ev.load_model(bad, "broken", (32, 32, 3), 3)
+        load_model(bad, "train@broken", (32, 32, 3), 3)

@@ -8,12 +8,11 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-
-from conftest import write_split
 import yaml
+from conftest import write_split
 from matplotlib.figure import Figure
 
-from ricecnn import plots
+from ricecnn import apoz, plots
 from ricecnn.cli import main as cli
 from ricecnn.stages import featuremaps as fm
 
@@ -40,7 +39,9 @@ def pointwise_model() -> keras.Model:
 
 def test_apoz_finds_the_dead_channels_and_exact_fractions():
     images = np.array([[[0, 1], [2, 3]], [[0, 0], [0, 4]]], "float32")[..., None]
-    result = fm.apoz(pointwise_model(), ["conv_a", "conv_b"], images, batch_size=1)  # accumulates over 2 batches
+    counts = apoz.zero_counts(pointwise_model(), ["conv_a", "conv_b"], images, batch_size=1)  # over 2 batches
+    assert counts["conv_a"]["zeros"].tolist() == [4, 8, 6] and counts["conv_a"]["positions"] == 8
+    result = apoz.report(counts)
     a, b = result["layers"]["conv_a"], result["layers"]["conv_b"]
     # conv_a ch0 = x: zeros 1 + 3 of 8; ch1 always 0; ch2 = relu(x-2): [0,0,0,1] and [0,0,0,2] -> 6 of 8
     assert a["apoz"] == [0.5, 1.0, 0.75]
@@ -48,7 +49,7 @@ def test_apoz_finds_the_dead_channels_and_exact_fractions():
     assert a["apoz_mean"] == pytest.approx(0.75)
     # conv_b ch1 = a0 + a2: zero where x == 0 -> 1 + 3 of 8
     assert b["apoz"] == [1.0, 0.5] and b["dead_channels"] == 1
-    assert (result["samples"], result["channels"], result["dead_channels"]) == (2, 5, 2)
+    assert (result["channels"], result["dead_channels"]) == (5, 2)
     assert result["dead_fraction"] == pytest.approx(0.4)
 
 
@@ -57,17 +58,17 @@ def test_layer_tiles_use_one_scale_per_layer():
     act[..., 1] = 4.0
     act[0, 0, 2] = 2.0
     act[..., 4] = 8.0  # not shown, but sets the layer's scale
-    tiles = fm.layer_tiles(act, max_channels=3)
+    tiles = plots.layer_tiles(act, max_channels=3)
     assert tiles.shape == (3, 4, 4)
     assert np.all(tiles[0] == 0)
     assert tiles[1].max() == 0.5 and tiles[2].max() == 0.25  # not stretched per channel
-    assert np.all(fm.layer_tiles(np.zeros((2, 2, 3)), 8) == 0)  # an all-zero layer stays black
+    assert np.all(plots.layer_tiles(np.zeros((2, 2, 3)), 8) == 0)  # an all-zero layer stays black
 
 
 def test_an_all_zero_channel_is_drawn_black():
     act = np.zeros((8, 8, 3), "float32")
     act[..., 1], act[..., 2] = 1.0, 3.0
-    grid = plots.mosaic(fm.layer_tiles(act, 3), cols=3)  # 8 x 26: tiles at x 0-7, 9-16, 18-25
+    grid = plots.mosaic(plots.layer_tiles(act, 3), cols=3)  # 8 x 26: tiles at x 0-7, 9-16, 18-25
     assert grid.shape == (8, 26) and np.isnan(grid[:, 8]).all()  # separator column
     fig = Figure(figsize=(2.6, 0.8))
     plots.show_gray(fig.add_axes((0, 0, 1, 1)), grid)
@@ -81,7 +82,7 @@ def test_an_all_zero_channel_is_drawn_black():
 
 def test_featuremap_figure_titles_say_how_many_channels_are_shown():
     acts = [np.ones((4, 4, 40), "float32"), np.ones((2, 2, 8), "float32")]
-    fig = fm.featuremap_figure(np.zeros((8, 8, 3), "uint8"), acts, ["c1", "c2"], "m: Arborio", max_channels=32)
+    fig = plots.featuremap_figure(np.zeros((8, 8, 3), "uint8"), acts, ["c1", "c2"], "m: Arborio", max_channels=32)
     titles = [ax.get_title() for ax in fig.axes]
     assert titles[0] == "m: Arborio"
     assert "showing 32 of 40 channels" in titles[1] and "showing 8 of 8 channels" in titles[2]
@@ -112,7 +113,7 @@ def tiny_model(path: Path, seed: int) -> None:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("fm")
-    split = write_split(root / "data" / "split", {"train": 6, "val": 9, "test": 6}, CLASSES)
+    write_split(root / "data" / "split", {"train": 6, "val": 9, "test": 6}, CLASSES)
     (root / "models").mkdir()
     tiny_model(root / "models" / "cnn.keras", 1)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -134,7 +135,15 @@ def test_stage_writes_metrics_and_pictures_deterministically(project):
     assert run_stage(project) == 0
     metrics = json.loads((project / "metrics" / "cnn.json").read_text())
     assert metrics["model"] == "cnn" and metrics["samples"] == 5
+    assert metrics["sample"] == {"split": "val", "indices": fm.sample(9, 5, 42).tolist()}  # seed 42 of params.yaml
     assert list(metrics["layers"]) == ["conv1", "conv2"]
+    # the exact zero counts prune reads: the same images through the same model, counted again here
+    x = np.load(project / "data" / "split" / "val_x.npy")[metrics["sample"]["indices"]]
+    model = keras.models.load_model(project / "models" / "cnn.keras")
+    again = apoz.zero_counts(model, ["conv1", "conv2"], x)
+    for layer, c in again.items():
+        assert metrics["layers"][layer]["zeros"] == c["zeros"].tolist()
+        assert metrics["layers"][layer]["positions"] == c["positions"] == 5 * (32 if layer == "conv1" else 16) ** 2
     assert metrics["channels"] == 10 and len(metrics["layers"]["conv2"]["apoz"]) == 6
     out = project / "reports" / "cnn"
     assert sorted(p.name for p in out.iterdir()) == sorted([f"{c}.png" for c in CLASSES] + ["apoz.png"])
@@ -143,6 +152,19 @@ def test_stage_writes_metrics_and_pictures_deterministically(project):
     assert run_stage(project) == 0  # a rerun gives the same bytes
     assert first == {p.name: p.read_bytes() for p in [*out.iterdir(), project / "metrics" / "cnn.json"]}
     assert not list((project / "reports").glob(".*.tmp"))  # no temporary left behind
+
+
+def test_more_samples_than_val_images_is_one_line(project, capsys, tmp_path):
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["featuremaps"]["samples"] = 10
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert cli(["featuremaps", "cnn", "--params", str(tmp_path / "params.yaml"), "--model-file",
+                str(project / "models" / "cnn.keras"), "--split-dir", str(project / "data" / "split"),
+                "--out-metrics", str(tmp_path / "m.json"), "--out-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["ricecnn featuremaps: error: featuremaps.samples = 10 but the val split holds 9 images: "
+                   "set it to at most 9, or enlarge the val split"]
+    assert not (tmp_path / "m.json").exists()
 
 
 def test_missing_model_file_is_one_line_and_exit_2(project, capsys):

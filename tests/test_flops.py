@@ -7,14 +7,16 @@ import json
 import pytest
 
 keras = pytest.importorskip("keras")
+from conftest import write_params  # noqa: E402
 from keras import layers  # noqa: E402
 
-from conftest import write_params  # noqa: E402
 from ricecnn import cli  # noqa: E402
 from ricecnn.errors import RiceError  # noqa: E402
 from ricecnn.flops import count_filters, count_flops  # noqa: E402
-from ricecnn.models import MODELS, build_model  # noqa: E402
+from ricecnn.models import REGISTRY, build_model  # noqa: E402
 from ricecnn.stages import flops as stage  # noqa: E402
+
+MODELS = list(REGISTRY)
 
 
 def profiler_flops(model, size: int) -> int:
@@ -22,7 +24,9 @@ def profiler_flops(model, size: int) -> int:
     if keras.backend.backend() != "tensorflow":
         pytest.skip("the TensorFlow profiler needs KERAS_BACKEND=tensorflow")
     tf = pytest.importorskip("tensorflow")
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
 
     fn = tf.function(lambda x: model(x, training=False))
     frozen = convert_variables_to_constants_v2(fn.get_concrete_function(tf.TensorSpec([1, size, size, 3], tf.float32)))
@@ -101,8 +105,13 @@ def test_filter_counts(name):
     assert count_filters(build_model(name, 32, 5)) == EXPECTED_FILTERS[name]
 
 
-def test_googlenet_filters_by_hand():
-    assert EXPECTED_FILTERS["googlenet"] == 320 + 5488
+def test_an_inception_module_counts_its_output_width_not_its_reduce_convolutions():
+    from ricecnn.models.googlenet import inception
+
+    inputs = keras.Input((8, 8, 3))
+    x = layers.Conv2D(5, 3, padding="same", name="stem")(inputs)
+    model = keras.Model(inputs, inception(x, 1, 2, 3, 4, 5, 6, name="inception_x"))
+    assert count_filters(model) == 5 + (1 + 3 + 5 + 6)  # not the 1x1 reduce convs' 2 and 4
 
 
 def test_flops_stage(tmp_path):
@@ -130,8 +139,9 @@ def test_flops_stage(tmp_path):
 
 def test_flops_stage_errors(tmp_path, capsys):
     params = write_params(tmp_path / "params.yaml")
+    out = ["--out", str(tmp_path / "cnn.json")]
     with pytest.raises(RiceError, match=r"split/classes.json not found"):
-        stage.main(["cnn", "--params", str(params), "--split-dir", str(tmp_path / "split")])
-    assert cli.main(["flops", "cnn_lite", "--params", str(params)]) == 2
+        stage.main(["cnn", "--params", str(params), "--split-dir", str(tmp_path / "split"), *out])
+    assert cli.main(["flops", "cnn_lite", "--params", str(params), "--split-dir", str(tmp_path), *out]) == 2
     err = capsys.readouterr().err
     assert err.strip() == "ricecnn flops: error: unknown model 'cnn_lite' (did you mean 'cnn_light'?)"

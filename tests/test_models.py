@@ -1,4 +1,4 @@
-"""The model registry: SPEC's architectures and parameter counts, input sizes, params checks, VGG weights."""
+"""The model registry: SPEC's architectures and parameter counts, input sizes, settings checks, VGG weights."""
 
 from __future__ import annotations
 
@@ -14,10 +14,21 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from ricecnn.errors import RiceError  # noqa: E402
-from ricecnn.models import MODELS, build_model, feature_layers, min_input_size, validate_models  # noqa: E402
+import yaml  # noqa: E402
+from conftest import ROOT, write_params  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+from ricecnn import settings  # noqa: E402
+from ricecnn.errors import RiceError  # noqa: E402
+from ricecnn.models import (  # noqa: E402
+    REGISTRY,
+    build_model,
+    check_options,
+    evaluated,
+    feature_layers,
+    spec,
+)
+
+MODELS = list(REGISTRY)
 
 # SPEC "The six models": (total, trainable) parameters at 224x224x3 and 5 classes
 SPEC_PARAMS = {
@@ -35,8 +46,28 @@ def trainable(model) -> int:
     return sum(math.prod(w.shape) for w in model.trainable_weights)
 
 
-def test_registry_names():
-    assert list(MODELS) == ["cnn", "cnn_light", "googlenet", "googlenet_light", "vgg16", "vgg16_light"]
+def test_params_models_are_registry_models_and_every_registry_model_builds():
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for name in params["models"]:
+        spec(name)  # raises for a name the registry does not know
+    for name, s in REGISTRY.items():
+        model = build_model(name, s.min_size, 3)
+        assert model.name == name and model.output_shape == (None, 3)
+        assert s.variant in ("full", "light")
+        # every family has exactly one full model, the baseline of its other variants
+        assert [m for m, t in REGISTRY.items() if t.family == s.family and t.variant == "full"] == [s.family]
+
+
+def test_evaluated_models_carry_family_variant_and_baseline():
+    got = {m.name: (m.family, m.variant, m.baseline, m.stage)
+           for m in evaluated(["cnn", "cnn_light", "vgg16_light"], ["cnn", "vgg16_light"])}
+    assert got == {
+        "cnn": ("cnn", "full", None, "train@cnn"),
+        "cnn_light": ("cnn", "light", "cnn", "train@cnn_light"),
+        "vgg16_light": ("vgg16", "light", None, "train@vgg16_light"),  # its full model is not trained
+        "cnn_pruned": ("cnn", "pruned", "cnn", "prune@cnn"),
+        "vgg16_light_pruned": ("vgg16", "pruned", "vgg16_light", "prune@vgg16_light"),
+    }
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -78,7 +109,7 @@ def test_feature_layers_exist_in_order(name):
 def _meaningful(name: str, size: int) -> bool:
     """The rule behind min_input_size: builds, and every stride-2 layer sees >= 2 px."""
     try:
-        model = MODELS[name](size, 3)  # the raw builder, without the registry's size check
+        model = REGISTRY[name].build(size, 3)  # the raw builder, without the registry's size check
     except ValueError:  # Keras' VGG16 refuses < 32 px
         return False
     for layer in model.layers:
@@ -91,7 +122,7 @@ def _meaningful(name: str, size: int) -> bool:
 
 @pytest.mark.parametrize("name", MODELS)
 def test_min_input_size(name):
-    low = min_input_size(name)
+    low = REGISTRY[name].min_size
     assert _meaningful(name, low) and not _meaningful(name, low - 1)
     build_model(name, low, 5)
     with pytest.raises(RiceError, match=rf"img_size={low - 1} is too small for {name}: .* at least {low} px") as e:
@@ -104,28 +135,37 @@ def test_unknown_model_name():
         build_model("cnn_lite", 64, 5)
 
 
+def validate_models(models: dict, tmp_path: Path) -> None:
+    """What the stages check of a `models:` section: its types (settings), then each entry
+    against its model (the registry, when a stage builds it)."""
+    s = settings.load(write_params(tmp_path / "params.yaml", models=models))
+    for name, entry in s.models.items():
+        check_options(name, entry.options())
+
+
 @pytest.mark.parametrize(
     "models, message",
     [
-        ({"cnn_lite": {"epochs": 3}}, r"^params.yaml: unknown model .cnn_lite. in models \(did you mean .cnn_light.\?\)$"),
-        ({"cnn": {"epochs": -1}}, r"models.cnn.epochs = -1 must be an integer >= 1"),
-        ({"cnn": {"epochs": 2.5}}, r"models.cnn.epochs = 2.5 must be an integer >= 1"),
-        ({"cnn": {"epochs": True}}, r"models.cnn.epochs = True must be an integer >= 1"),
-        ({"cnn": {}}, r"models.cnn.epochs is missing"),
-        ({"cnn": 5}, r"models.cnn must be a mapping"),
-        ({"cnn": {"epochs": 3, "epoch": 2}}, r"unknown option 'epoch' \(did you mean 'epochs'\?\)"),
+        ({"cnn_lite": {"epochs": 3}}, r"^params.yaml: models: unknown model .cnn_lite. \(did you mean .cnn_light.\?\)$"),
+        ({"cnn": {"epochs": -1}}, r"^params.yaml: models.cnn.epochs = -1 must be greater than or equal to 1$"),
+        ({"cnn": {"epochs": 2.5}}, r"models.cnn.epochs = 2.5 must be a valid integer"),
+        ({"cnn": {"epochs": True}}, r"models.cnn.epochs = True must be a valid integer"),
+        ({"cnn": {}}, r"missing key models.cnn.epochs"),
+        ({"cnn": 5}, r"models.cnn = 5 must be a mapping"),
+        ({"cnn": {"epochs": 3, "epoch": 2}}, r"unknown key models.cnn.epoch \(did you mean 'epochs'\?\)"),
         ({"cnn": {"epochs": 3, "weights": "imagenet"}}, r"models.cnn: unknown option 'weights'"),
-        ({"vgg16": {"epochs": 3, "weigths": "none"}}, r"unknown option 'weigths' \(did you mean 'weights'\?\)"),
+        ({"vgg16": {"epochs": 3, "weigths": "none"}}, r"unknown key models.vgg16.weigths \(did you mean 'weights'\?\)"),
         ({"vgg16": {"epochs": 3, "weights": "no/vgg.h5"}}, r"models.vgg16.weights: weights file no/vgg.h5 not found"),
         ({"vgg16": {"epochs": 3, "weights": "vgg.pt"}}, r"weights = 'vgg.pt' must be imagenet, none or a path to a .h5"),
-        ({"vgg16_light": {"epochs": 3, "freeze": 11}}, r"vgg16_light.freeze = 11 must be seed, none or N in 0..10"),
+        ({"vgg16_light": {"epochs": 3, "freeze": 11}}, r"vgg16_light.freeze = 11 must be paper, none or N in 0..10"),
+        ({"vgg16": {"epochs": 3, "freeze": "seed"}}, r"models.vgg16.freeze = 'seed' must be paper, none or"),
         ({"vgg16": {"epochs": 3, "freeze": True}}, r"models.vgg16.freeze = True must be"),
-        ({}, r"params.yaml: models must map model names to settings"),
+        ({}, r"params.yaml: models must name at least one model"),
     ],
 )
-def test_validate_models_errors(models, message):
+def test_validate_models_errors(models, message, tmp_path):
     with pytest.raises(RiceError, match=message) as e:
-        validate_models(models)
+        validate_models(models, tmp_path)
     assert "\n" not in str(e.value)
 
 
@@ -135,16 +175,17 @@ def test_validate_models_accepts_settings(tmp_path):
     validate_models(
         {
             "cnn": {"epochs": 1},
-            "vgg16": {"epochs": 30, "weights": "imagenet", "freeze": "seed"},
+            "vgg16": {"epochs": 30, "weights": "imagenet", "freeze": "paper"},
             "vgg16_light": {"epochs": 2, "weights": str(weights), "freeze": 3},
             "googlenet": {"epochs": 2},
-        }
+        },
+        tmp_path,
     )
-    validate_models({"vgg16": {"epochs": 1, "weights": None, "freeze": "none"}, "vgg16_light": {"epochs": 1}})
+    validate_models({"vgg16": {"epochs": 1, "weights": None, "freeze": "none"}, "vgg16_light": {"epochs": 1}}, tmp_path)
 
 
 @pytest.mark.parametrize(
-    "freeze, frozen_layers", [("none", []), (0, []), (3, ["block1_conv1", "block1_conv2"]), ("seed", None)]
+    "freeze, frozen_layers", [("none", []), (0, []), (3, ["block1_conv1", "block1_conv2"]), ("paper", None)]
 )
 def test_vgg_freeze(freeze, frozen_layers):
     model = build_model("vgg16", 32, 5, {"freeze": freeze})
@@ -217,11 +258,11 @@ def test_bad_weights_file_is_a_rice_error(tmp_path):
 
 JAX_SMOKE = """
 import numpy as np, keras
-from ricecnn.models import build_model, min_input_size
+from ricecnn.models import REGISTRY, build_model
 assert keras.backend.backend() == "jax", keras.backend.backend()
 rng = np.random.default_rng(0)
 for name in {names!r}:
-    size = max(32, min_input_size(name))
+    size = max(32, REGISTRY[name].min_size)
     model = build_model(name, size, 3)
     model.compile(optimizer=keras.optimizers.Adam(), loss="categorical_crossentropy")
     x = rng.integers(0, 256, (2, size, size, 3)).astype("float32")

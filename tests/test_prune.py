@@ -13,18 +13,19 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-
-from conftest import write_split
 import yaml
+from conftest import write_split
 from keras import layers
 
-from ricecnn import prune as P
+from ricecnn import apoz
+from ricecnn import surgery as P
 from ricecnn.cli import run_stage
 from ricecnn.errors import RiceError
 from ricecnn.flops import count_flops
 from ricecnn.io import write_json
 from ricecnn.models import build_model, feature_layers
 from ricecnn.models.googlenet import inception
+from ricecnn.runtime import weights_digest
 from ricecnn.stages import featuremaps as fm
 from ricecnn.stages import prune as stage
 
@@ -59,13 +60,9 @@ def kill(model, layer: str, channels) -> None:
     model.get_layer(layer).set_weights([k, b])
 
 
-def apoz_json(model, x) -> dict:
-    return fm.apoz(model, feature_layers(model), x, batch_size=4)
-
-
-def exact_json(model, x) -> dict:
-    apoz, _ = stage.measure(model, feature_layers(model), x)
-    return {"layers": {n: {"apoz": a.tolist()} for n, a in apoz.items()}}
+def measured(model, x) -> dict[str, np.ndarray]:
+    """Exact per-channel APoZ of the feature layers over ``x``, as prune reads it."""
+    return {n: c["zeros"] / c["positions"] for n, c in apoz.zero_counts(model, feature_layers(model), x, 4).items()}
 
 
 def max_diff(a, b, x) -> float:
@@ -90,14 +87,15 @@ def test_keep_channels_threshold_and_min_channels():
 
 def test_plan_checks_its_inputs():
     model = chain_model()
-    result = apoz_json(model, images())
+    result = measured(model, images())
     with pytest.raises(RiceError, match="apoz_threshold"):
         P.plan(model, result, 0.0, 1)
     with pytest.raises(RiceError, match="min_channels"):
         P.plan(model, result, 1.0, 0)
-    del result["layers"]["conv2"]
-    with pytest.raises(RiceError, match="no layer 'conv2'.*rerun the featuremaps stage"):
-        P.plan(model, result, 1.0, 1)
+    with pytest.raises(RiceError, match="no layer 'nope'.*rerun the featuremaps stage"):
+        P.plan(model, {**result, "nope": result["conv2"]}, 1.0, 1)
+    with pytest.raises(RiceError, match="'conv2' has 5 channels but its APoZ counts have 3.*rerun the featuremaps"):
+        P.plan(model, {**result, "conv2": result["conv2"][:3]}, 1.0, 1)
 
 
 # --- (1) conv chain with Flatten -> Dense -----------------------------------------------------------
@@ -125,7 +123,7 @@ def test_chain_flatten_dense_rows_are_sliced_per_position():
     kill(model, "conv1", [1, 3])
     kill(model, "conv2", [0, 4])
     x = images()
-    keep = P.plan(model, apoz_json(model, x), 1.0, 1)
+    keep = P.plan(model, measured(model, x), 1.0, 1)
     assert keep == {"conv1": [0, 2], "conv2": [1, 2, 3]}
     pruned = P.prune(model, keep)
     assert [layer.name for layer in pruned.layers] == [layer.name for layer in model.layers]
@@ -145,7 +143,7 @@ def test_a_layer_with_every_channel_dead_keeps_min_channels():
     kill(model, "conv2", range(5))
     x = images()
     for m in (1, 2):
-        keep = P.plan(model, apoz_json(model, x), 1.0, m)
+        keep = P.plan(model, measured(model, x), 1.0, m)
         assert keep["conv2"] == list(range(m)) and keep["conv1"] == [0, 1, 2, 3]
         pruned = P.prune(model, keep)
         assert filters(pruned)["conv2"] == m
@@ -158,11 +156,11 @@ def test_a_lower_threshold_prunes_live_channels():
     b[2] = -0.35  # channel 2: zero on part of the positions only
     model.get_layer("conv1").set_weights([k, b])
     x = images()
-    result = apoz_json(model, x)
-    apoz = result["layers"]["conv1"]["apoz"][2]
-    assert 0 < apoz < 1
+    result = measured(model, x)
+    partly = result["conv1"][2]
+    assert 0 < partly < 1
     assert P.plan(model, result, 1.0, 1)["conv1"] == [0, 1, 2, 3]
-    assert P.plan(model, result, apoz, 1)["conv1"] == [0, 1, 3]
+    assert P.plan(model, result, partly, 1)["conv1"] == [0, 1, 3]
 
 
 # --- (2) an inception module followed by a conv ------------------------------------------------------
@@ -191,8 +189,8 @@ def test_inception_concat_channels_map_to_branch_convs():
     kill(model, "mod_pool_proj", [0, 1])  # a whole branch dead: it keeps min_channels
     kill(model, "mod_3x3_reduce", [0])  # not a feature layer: never pruned
     x = images()
-    result = apoz_json(model, x)
-    assert result["layers"]["mod"]["dead_channels"] == 5
+    result = measured(model, x)
+    assert int(np.sum(result["mod"] == 1.0)) == 5
     keep = P.plan(model, result, 1.0, 1)
     assert keep == {"stem": [0, 1, 3, 4, 5], "mod_1x1": [1], "mod_3x3": [0, 2], "mod_5x5": [0, 1, 2],
                     "mod_pool_proj": [0], "after": [0, 1, 2, 3, 4]}
@@ -231,7 +229,7 @@ def test_frozen_block_keeps_its_trainable_flags():
     kill(model, "block1_conv2", [1, 2])
     kill(model, "block2_conv1", [5])
     x = images()
-    pruned = P.prune(model, P.plan(model, apoz_json(model, x), 1.0, 1))
+    pruned = P.prune(model, P.plan(model, measured(model, x), 1.0, 1))
     assert filters(pruned) == {"block1_conv1": 3, "block1_conv2": 2, "block2_conv1": 5}
     assert pruned.get_layer("fc1").kernel.shape == (5, 8)
     assert [layer.trainable for layer in pruned.layers] == [layer.trainable for layer in model.layers]
@@ -272,7 +270,7 @@ def test_real_models_lose_killed_channels_and_keep_their_outputs(name, killed):
     for layer, channels in killed.items():
         kill(model, layer, channels)
     x = images(4, 32)
-    keep = P.plan(model, exact_json(model, x), 1.0, 1)
+    keep = P.plan(model, measured(model, x), 1.0, 1)
     for layer, channels in killed.items():
         assert not set(channels) & set(keep[layer])
     pruned = P.prune(model, keep)
@@ -306,8 +304,10 @@ def project(tmp_path_factory) -> Path:
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     # the featuremaps stage's measurement, on its sample
     x = np.load(split / "val_x.npy")
-    idx = stage.sample_indices(len(x), params["featuremaps"]["samples"], params["seed"])
-    write_json(root / "metrics" / "featuremaps" / "cnn.json", {"model": "cnn", **apoz_json(model, x[idx])})
+    idx = fm.sample(len(x), params["featuremaps"]["samples"], params["seed"])
+    counts = apoz.zero_counts(model, feature_layers(model), x[idx])
+    record = apoz.record("cnn", weights_digest(model), idx, counts)
+    write_json(root / "metrics" / "featuremaps" / "cnn.json", record)
     return root
 
 
@@ -345,7 +345,7 @@ def test_stage_writes_the_pruned_model_and_its_metrics(project):
     assert filters(pruned)["conv1"] == m["layers"]["conv1"]["channels_after"]
     assert pruned.count_params() == m["params_after"]
     x = np.load(project / "data" / "split" / "val_x.npy").astype("float32")
-    idx = stage.sample_indices(len(x), 8, 42)
+    idx = fm.sample(len(x), 8, 42)
     assert max_diff(original, pruned, x[idx]) <= TOL
     assert not list(project.rglob(".*.tmp"))
 
@@ -358,34 +358,31 @@ def test_stage_finetunes_when_asked(project):
 
 
 @pytest.mark.parametrize("setting, message", [
-    ({"apoz_threshold": 0}, "prune.apoz_threshold = 0 must be a number in (0, 1]"),
-    ({"apoz_threshold": 1.5}, "prune.apoz_threshold = 1.5 must be a number in (0, 1]"),
-    ({"min_channels": 0}, "prune.min_channels = 0 must be an integer >= 1"),
-    ({"min_channels": 1.5}, "prune.min_channels = 1.5 must be an integer >= 1"),
-    ({"finetune_epochs": -1}, "prune.finetune_epochs = -1 must be an integer >= 0"),
+    ({"apoz_threshold": 0}, "prune.apoz_threshold = 0 must be greater than 0"),
+    ({"apoz_threshold": 1.5}, "prune.apoz_threshold = 1.5 must be less than or equal to 1"),
+    ({"min_channels": 0}, "prune.min_channels = 0 must be greater than or equal to 1"),
+    ({"min_channels": 1.5}, "prune.min_channels = 1.5 must be a valid integer"),
+    ({"finetune_epochs": -1}, "prune.finetune_epochs = -1 must be greater than or equal to 0"),
     ({"min_channel": 2}, "unknown key prune.min_channel (did you mean 'min_channels'?)"),
+    ({"models": ["cnn", "vgg17"]}, "prune.models names 'vgg17', which has no entry under models"),
 ])
-def test_bad_settings_are_one_line(setting, message):
-    with pytest.raises(RiceError) as e:
-        stage.check_settings(setting)
-    assert message in str(e.value) and "\n" not in str(e.value)
-
-
-def test_bad_setting_from_the_cli_is_one_line_and_exit_2(project, capsys):
-    assert prune_stage(project, with_prune(project, apoz_threshold=0)) == 2
+def test_bad_settings_are_one_line_and_exit_2(project, capsys, setting, message):
+    assert prune_stage(project, with_prune(project, **setting)) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("ricecnn prune: error: params.yaml: prune.apoz_threshold = 0")
+    assert len(err) == 1 and err[0].startswith("ricecnn prune: error: params") and message in err[0]
 
 
-def test_stale_featuremaps_are_refused(project, capsys):
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m.update(weights_sha256="0" * 64), "was measured on other weights than the model's"),
+    (lambda m: m["sample"]["indices"].append(99), "was measured on another val split"),
+    (lambda m: m.pop("sample"), "does not record its sample and model weights"),
+    (lambda m: m["layers"].pop("conv2"), "has no counts for layer 'conv2' of cnn"),
+])
+def test_stale_featuremaps_are_refused(project, capsys, change, message):
     fm_json = json.loads((project / "metrics" / "featuremaps" / "cnn.json").read_text())
-    fm_json["layers"]["conv2"]["apoz"][3] = 0.5  # not what the model does
+    change(fm_json)
     stale = project / "stale.json"
     stale.write_text(json.dumps(fm_json))
     assert prune_stage(project, featuremaps=stale) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "does not match the model (layer conv2)" in err[0] and "featuremaps@cnn" in err[0]
-
-
-def test_missing_section_means_defaults():
-    assert stage.check_settings(None) == {"apoz_threshold": 1.0, "min_channels": 1, "finetune_epochs": 0}
+    assert len(err) == 1 and message in err[0] and "featuremaps@cnn" in err[0]

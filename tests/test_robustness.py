@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import env, make_repo, run, write_params
-from ricecnn import synthetic
-from ricecnn.cli import main as cli
-from ricecnn.stages import fetch, split, train
 
+from ricecnn import io as rice_io
+from ricecnn import parallel, training
+from ricecnn.io import atomic_path
+from ricecnn.cli import main as cli
+from ricecnn.stages import fetch, split
 
 # --- unwritable output ----------------------------------------------------------------------------
 
@@ -31,6 +32,77 @@ def test_output_path_that_cannot_be_a_directory_is_one_line(tmp_path, capsys):
     assert "cannot create output directory" in err[-1] and "Traceback" not in "\n".join(err)
 
 
+# --- replacing an output folder: a complete version is always in place ----------------------------
+
+def folder(path: Path, version: str) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    for name in ("a.txt", "b.txt"):
+        (path / name).write_text(version)
+    return path
+
+
+def contents(path: Path) -> dict[str, str]:
+    return {p.name: p.read_text() for p in sorted(path.iterdir())}
+
+
+def test_a_folder_output_is_swapped_in_whole(tmp_path):
+    out = folder(tmp_path / "reports", "old")
+    with atomic_path(out, directory=True) as tmp:
+        folder(tmp, "new")
+        assert contents(out) == {"a.txt": "old", "b.txt": "old"}  # untouched while the new one is written
+    assert contents(out) == {"a.txt": "new", "b.txt": "new"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reports"]  # the old version is gone
+
+
+def test_a_failure_while_writing_keeps_the_old_folder(tmp_path):
+    out = folder(tmp_path / "reports", "old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(out, directory=True) as tmp:
+            folder(tmp, "half")
+            raise RuntimeError("killed while writing")
+    assert contents(out) == {"a.txt": "old", "b.txt": "old"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reports"]
+
+
+def test_a_kill_right_after_the_swap_leaves_the_new_folder(tmp_path, monkeypatch):
+    out = folder(tmp_path / "reports", "old")
+
+    def killed(*args, **kwargs):  # the process dies before it deletes the old version
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rice_io.shutil, "rmtree", killed)
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_path(out, directory=True) as tmp:
+            folder(tmp, "new")
+    assert contents(out) == {"a.txt": "new", "b.txt": "new"}
+
+
+def test_without_an_atomic_swap_both_versions_stay_complete_between_the_renames(tmp_path, monkeypatch):
+    out = folder(tmp_path / "reports", "old")
+    monkeypatch.setattr(rice_io, "_exchange", lambda a, b: False)  # a filesystem without renameat2
+    with atomic_path(out, directory=True) as tmp:
+        folder(tmp, "new")
+    assert contents(out) == {"a.txt": "new", "b.txt": "new"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reports"]
+    # killed between the two renames: the old version waits, complete, in a hidden sibling
+    real = os.replace
+    calls = []
+
+    def second_rename_killed(src, dst):
+        calls.append((src, dst))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real(src, dst)
+
+    monkeypatch.setattr(rice_io.os, "replace", second_rename_killed)
+    monkeypatch.setattr(rice_io.shutil, "rmtree", lambda *a, **k: None)  # the process is gone: nothing cleans up
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_path(out, directory=True) as tmp:
+            folder(tmp, "newer")
+    aside = [p for p in tmp_path.glob(".reports.*.old/reports")]
+    assert len(aside) == 1 and contents(aside[0]) == {"a.txt": "new", "b.txt": "new"}
+
+
 # --- memory: one batch at a time, never a float32 copy of the split ------------------------------
 
 def test_training_batches_stay_one_batch_in_memory(tmp_path):
@@ -40,7 +112,7 @@ def test_training_batches_stay_one_batch_in_memory(tmp_path):
     x.flush()
     x = np.load(tmp_path / "x.npy", mmap_mode="r")
     y = np.arange(n) % 5
-    data = train.batches(x, y, 5, batch, seed=0)
+    data = training.batches(x, y, 5, batch, seed=0)
     tracemalloc.start()
     for i in range(len(data)):
         xb, yb = data[i]
@@ -70,7 +142,7 @@ def test_split_decodes_into_the_memmap_chunk_by_chunk(tmp_path):
     chunk = split.CHUNK * 32 * 32 * 3
     small, large = split_heap_peak(tmp_path, 200), split_heap_peak(tmp_path, 400)
     assert large < small * 1.3 + chunk, (small, large)
-    assert large < 2 * (2 * fetch.workers() + 2) * chunk < 2000 * 32 * 32 * 3, (large, chunk)
+    assert large < 2 * (2 * parallel.workers() + 2) * chunk < 2000 * 32 * 32 * 3, (large, chunk)
 
 
 # --- secrets --------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Scaling out, for real: two queue workers running experiments at once, queue workers pinned to one
-GPU each (the README's recipe, run verbatim), and three machines sharing one S3 remote (SeaweedFS on
+GPU each (the recipe of docs/scaling-out.md, run verbatim), and three machines sharing one S3 remote (SeaweedFS on
 127.0.0.1) so that the third trains nothing the other two trained.
 
 Runs stay tiny: 32 px, a few images per class, 1 epoch; cnn_light (and cnn for the S3 team).
@@ -14,10 +14,21 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from conftest import (
+    ROOT,
+    commit,
+    digest,
+    env,
+    experiments,
+    make_repo,
+    only,
+    param,
+    run,
+    stop_workers,
+    wait_for_queue,
+)
+from servers import S3
 
-from conftest import ROOT, env, make_repo, run
-from servers import S3, s3_server  # noqa: F401 (fixture)
-from test_share import commit, digest, experiments, only, param, stop_workers, wait_for_queue
 
 def worker_runs(repo: Path) -> dict[str, list[tuple[datetime, datetime]]]:
     """For each queue worker's log (.dvc/tmp/exps/celery/dvc-exp-worker-<n>.out): the (received,
@@ -72,7 +83,7 @@ def test_two_queue_workers_run_two_experiments_at_once(tmp_path):
 
 # --- one GPU per queue worker ----------------------------------------------------------------------
 
-# The README's recipe: tools/gpu_workers.sh starts one queue worker per GPU, each with its own
+# The recipe of docs/scaling-out.md: tools/gpu_workers.sh starts one queue worker per GPU, each with its own
 # CUDA_VISIBLE_DEVICES (a worker inherits the environment of the `dvc queue start` that spawned it).
 GPU_WORKERS = ROOT / "tools" / "gpu_workers.sh"
 

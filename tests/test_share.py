@@ -8,25 +8,35 @@ at 32 px where training is the point.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import shlex
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import (
+    BIN,
+    DATA,
+    ROOT,
+    commit,
+    digest,
+    experiments,
+    make_repo,
+    only,
+    param,
+    queue_status,
+    run,
+    stop_workers,
+    wait_for_queue,
+)
+from servers import S3, SSH
 
-from conftest import BIN, ROOT, env, make_repo, run
-from servers import S3, SSH, s3_server, ssh_server  # noqa: F401 (fixtures)
-
-DATA = ("data/raw/dataset.zip", "data/split")
 TRAINED = (*DATA, "models/cnn_light.keras", "metrics/train/cnn_light.json", "reports/train/cnn_light")
 CNN_LIGHT = {"cnn_light": {"epochs": 1}}
 TEMPLATE = ROOT / "dvc_plots" / "offline.html"
@@ -34,37 +44,12 @@ TEMPLATE = ROOT / "dvc_plots" / "offline.html"
 
 # --- helpers ---------------------------------------------------------------------------------------
 
-def only(models: dict) -> dict:
-    """make_repo settings for a repo holding only ``models`` (lists of model names keep only those)."""
-    over: dict = {"models": models}
-    prune = yaml.safe_load((ROOT / "params.yaml").read_text()).get("prune")
-    if isinstance(prune, dict) and isinstance(prune.get("models"), list):
-        over["prune"] = {"models": [m for m in prune["models"] if m in models]}
-    return over
-
-
-def digest(repo: Path, paths=DATA) -> dict[str, str]:
-    """sha256 of every file under ``paths`` (files or folders), keyed by path relative to the repo."""
-    out = {}
-    for p in paths:
-        p = repo / p
-        for f in sorted([p] if p.is_file() else (x for x in p.rglob("*") if x.is_file())):
-            out[str(f.relative_to(repo))] = hashlib.sha256(f.read_bytes()).hexdigest()
-    assert out, f"nothing under {paths} in {repo}"
-    return out
-
-
 def wipe(repo: Path, paths=DATA) -> None:
     """Forget everything DVC holds locally: the cache (run-cache included) and the outputs."""
     shutil.rmtree(repo / ".dvc" / "cache")
     for p in paths:
         p = repo / p
         shutil.rmtree(p) if p.is_dir() else p.unlink()
-
-
-def commit(repo: Path, message: str) -> None:
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", message], repo)
 
 
 def set_param(repo: Path, dotted: str, value) -> None:
@@ -95,31 +80,6 @@ def round_trip(repo: Path, remote: str | None, extra_env: dict | None = None) ->
     assert files_under(repo / ".dvc/cache/runs"), "the run-cache did not come back"
     assert json.loads(run(["dvc", "status", "split", "--json"], repo).stdout) == {}
     return pushed
-
-
-def experiments(show: list) -> dict[str, dict]:
-    """`dvc exp show --json` -> {experiment name: its data (params, metrics)}."""
-    found = {}
-
-    def walk(node):
-        if isinstance(node, dict):
-            if node.get("name") and isinstance(node.get("data"), dict) and "params" in node["data"]:
-                found[node["name"]] = node["data"]
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(show)
-    return found
-
-
-def param(data: dict, dotted: str):
-    node = data["params"]["params.yaml"]["data"]
-    for k in dotted.split("."):
-        node = node[k]
-    return node
 
 
 # --- the default remote ----------------------------------------------------------------------------
@@ -298,21 +258,6 @@ def test_exp_run_with_a_set_param(team):
 
 # --- a queued sweep --------------------------------------------------------------------------------
 
-def queue_status(repo: Path) -> str:
-    return run(["dvc", "queue", "status"], repo).stdout
-
-
-def wait_for_queue(repo: Path, names, timeout: float = 300) -> None:
-    """Poll `dvc queue status` until nothing is Queued or Running, then check that every one of the
-    experiments ``names`` succeeded."""
-    deadline = time.monotonic() + timeout
-    while re.search(r"\b(Queued|Running)\b", status := queue_status(repo)):
-        assert time.monotonic() < deadline, f"queue not done after {timeout:.0f} s:\n{status}"
-        time.sleep(1)
-    for name in names:
-        assert re.search(rf"{name}\s+.*\bSuccess\b", status), status
-
-
 @pytest.mark.slow
 def test_exp_queue_runs_a_sweep(tmp_path):
     repo = make_repo(tmp_path / "sweep", **only(CNN_LIGHT))
@@ -335,34 +280,19 @@ def test_exp_queue_runs_a_sweep(tmp_path):
     assert yaml.safe_load((repo / "params.yaml").read_text())["split"]["val"] == 0.2  # the workspace kept its value
 
 
-def stop_workers(repo: Path, timeout: float = 60) -> None:
-    """Stop this repo's queue workers (they would leave on their own a little after the queue empties)."""
-
-    def dvc(*args):
-        return subprocess.run(["dvc", *args], cwd=repo, env=env(), capture_output=True, text=True, timeout=120).stdout
-
-    dvc("queue", "stop")
-    deadline = time.monotonic() + timeout
-    while "0 active, 0 idle" not in dvc("queue", "status"):
-        if time.monotonic() > deadline:
-            dvc("queue", "stop", "--kill")
-            break
-        time.sleep(1)
-
-
 # --- the full-size study profile -------------------------------------------------------------------
 
-def seed_command() -> list[str]:
-    """What `make repro-seed` runs, as `make -n` prints it (nothing is executed)."""
-    shown = run(["make", "--no-print-directory", "-n", "repro-seed"], ROOT).stdout.splitlines()
+def paper_command() -> list[str]:
+    """What `make repro-paper` runs, as `make -n` prints it (nothing is executed)."""
+    shown = run(["make", "--no-print-directory", "-n", "repro-paper"], ROOT).stdout.splitlines()
     lines = [ln for ln in shown if ln.startswith("dvc exp run ")]
     assert len(lines) == 1, shown
     return shlex.split(lines[0])
 
 
-def test_seed_profile_is_every_override_of_an_existing_setting():
-    profile = yaml.safe_load((ROOT / "profiles/seed.yaml").read_text())
-    cmd = seed_command()
+def test_paper_profile_is_every_override_of_an_existing_setting():
+    profile = yaml.safe_load((ROOT / "profiles/paper.yaml").read_text())
+    cmd = paper_command()
     assert cmd[:4] == ["dvc", "exp", "run", "--temp"]
     assert [cmd[i + 1] for i, a in enumerate(cmd) if a == "-S"] == profile
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -370,32 +300,32 @@ def test_seed_profile_is_every_override_of_an_existing_setting():
         key, _ = override.split("=", 1)
         node = params
         for k in key.split("."):
-            assert isinstance(node, dict) and k in node, f"profiles/seed.yaml: {key} is not in params.yaml"
+            assert isinstance(node, dict) and k in node, f"profiles/paper.yaml: {key} is not in params.yaml"
             node = node[k]
     for expected in ("data.source=kaggle", "data.img_size=224", "models.vgg16.weights=imagenet",
                      "models.vgg16_light.weights=imagenet", "train.patience=5"):
         assert expected in profile
 
 
-def seed_runner(repo: Path) -> list[str]:
-    """`make repro-seed` itself, run in ``repo`` with the project's Makefile and venv, when that venv
+def paper_runner(repo: Path) -> list[str]:
+    """`make repro-paper` itself, run in ``repo`` with the project's Makefile and venv, when that venv
     is up to date (so make has nothing to install); otherwise the command it would run."""
     if run(["make", "-q", "setup"], ROOT, check=False).returncode != 0:
-        return seed_command()
+        return paper_command()
     for name in ("Makefile", "requirements.txt", "pyproject.toml"):
         shutil.copy2(ROOT / name, repo / name)  # mtimes kept: the venv's stamp stays newer
     shutil.copytree(ROOT / "profiles", repo / "profiles")
     (repo / ".venv").symlink_to(ROOT / ".venv")
     if run(["make", "-q", "setup"], repo, check=False).returncode != 0:
-        return seed_command()
-    return ["make", "--no-print-directory", "repro-seed"]
+        return paper_command()
+    return ["make", "--no-print-directory", "repro-paper"]
 
 
-def test_repro_seed_fails_fast_without_kaggle_and_changes_nothing(tmp_path):
+def test_repro_paper_fails_fast_without_kaggle_and_changes_nothing(tmp_path):
     repo = make_repo(tmp_path / "repo")
     run(["dvc", "repro", "fetch"], repo)
     commit(repo, "fetch")
-    cmd = seed_runner(repo)
+    cmd = paper_runner(repo)
 
     def state():
         files = [f.relative_to(repo) for f in repo.rglob("*")
@@ -413,10 +343,10 @@ def test_repro_seed_fails_fast_without_kaggle_and_changes_nothing(tmp_path):
     assert p.returncode != 0, out
     assert "no Kaggle credentials" in out, out
     if cmd[0] == "make":
-        assert "dvc exp run --temp -n seed -S data.source=kaggle" in out  # make echoes what it runs
+        assert "dvc exp run --temp -n paper -S data.source=kaggle" in out  # make echoes what it runs
     assert seconds < 30, seconds
     assert state() == before
-    assert "seed" not in run(["dvc", "exp", "list", "--name-only"], repo).stdout
+    assert "paper" not in run(["dvc", "exp", "list", "--name-only"], repo).stdout
 
 
 # --- offline plot pages ----------------------------------------------------------------------------

@@ -5,9 +5,11 @@ Stage modules are imported lazily, so `ricecnn fetch` never pays for importing K
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import os
 import sys
+from pathlib import Path
 
 # Keep TensorFlow's start-up INFO lines (oneDNN notices, CPU feature flags) out of stage logs.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -30,6 +32,18 @@ def _usage() -> str:
     lines = ["usage: ricecnn <stage> [--help] [args...]", "", "stages (and the push command):"]
     lines += [f"  {name:<12} {desc}" for name, (_, desc) in STAGES.items()]
     return "\n".join(lines)
+
+
+def parse(argv: list[str] | None, stage: str, doc: str, *paths: str, model: bool = False) -> argparse.Namespace:
+    """A stage's arguments: the model name if it takes one, ``--params``, and ``paths``, each a
+    required ``--<path>`` option: every path comes from dvc.yaml's command, none has a default."""
+    ap = argparse.ArgumentParser(prog=f"ricecnn {stage}", description=doc.strip().splitlines()[0])
+    if model:
+        ap.add_argument("model", help="a model of the registry, e.g. cnn_light")
+    ap.add_argument("--params", default="params.yaml", help="the settings (DVC's default params file)")
+    for name in paths:
+        ap.add_argument(f"--{name}", required=True, type=Path)
+    return ap.parse_args(argv)
 
 
 def run_stage(main, argv: list[str], stage: str) -> int:

@@ -7,7 +7,8 @@ Keras does not rescale the learning rate: `learning_rate` applies to the global 
 
 Both engines need every batch to split evenly over the devices (JAX refuses an uneven batch; a
 TensorFlow replica handed an empty slice fails inside the convolution), so `even_batches` trims a
-training batch to a multiple of the device count and `predict_padded` pads prediction batches.
+training batch to a multiple of the device count, and prediction batches are padded
+(`ricecnn.predict`, ``multiple=replicas``).
 
 A CPU-only machine can simulate several devices, for tests and benches: JAX reads
 `XLA_FLAGS=--xla_force_host_platform_device_count=N` itself; for TensorFlow the same flag makes
@@ -109,20 +110,4 @@ def even_batches(order: np.ndarray, batch_size: int, replicas: int) -> list[np.n
         out[-1] = out[-1][:keep]
         if not keep:
             out.pop()
-    return out
-
-
-def predict_padded(model, x: np.ndarray, batch_size: int, replicas: int = 1) -> np.ndarray:
-    """``model``'s float32 outputs for every image in ``x``, batch by batch, with a short last batch
-    padded (by repeating its last image) to a multiple of ``replicas`` and the padding dropped."""
-    out = None
-    for i in range(0, len(x), batch_size):
-        batch = x[i:i + batch_size].astype(np.float32)
-        n = len(batch)
-        if n % replicas:
-            batch = np.concatenate([batch, np.repeat(batch[-1:], replicas - n % replicas, axis=0)])
-        f = np.asarray(model.predict_on_batch(batch), dtype=np.float32)[:n]
-        if out is None:
-            out = np.empty((len(x), *f.shape[1:]), np.float32)
-        out[i:i + n] = f
     return out

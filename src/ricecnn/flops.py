@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 
 from .errors import RiceError
+from .parameters import count_parameters
 
 ACTIVATION_FLOPS_PER_ELEMENT = {"linear": 0, "relu": 0, "softmax": 5}
 ZERO_FLOP_LAYERS = ("InputLayer", "Concatenate", "Flatten", "Reshape", "Dropout")
@@ -95,3 +96,37 @@ def count_filters(model) -> int:
         if type(layer).__name__ == "Conv2D" and not any(layer.name.startswith(m.name + "_") for m in modules):
             filters += layer.filters
     return filters
+
+
+def model_stats(model) -> dict:
+    """Parameters (all and trainable), FLOPs, MACs and the paper's filter count of ``model``."""
+    counted = count_flops(model)
+    return {
+        **count_parameters(model),
+        "flops": counted["flops"],
+        "macs": counted["macs"],
+        "filters": count_filters(model),
+    }
+
+
+def resized(model, img_size: int):
+    """The same architecture for ``img_size`` x ``img_size`` inputs, freshly initialised (counts
+    only). It works for any Functional model, pruned and trimmed ones included: the layers are
+    rebuilt from their configs (trainable flags kept) and take their shapes from the new input."""
+    import keras
+
+    config = model.get_config()
+    for layer in config["layers"]:
+        layer.pop("build_config", None)  # the input shapes the layer was built for: new ones follow
+        if layer["class_name"] == "InputLayer":
+            shape = layer["config"]["batch_shape"]
+            layer["config"]["batch_shape"] = [shape[0], img_size, img_size, *shape[3:]]
+    return keras.Model.from_config(config)
+
+
+def describe(model, paper_size: int) -> dict:
+    """``model_stats`` at the model's own input size, and again at ``paper_size`` (keys ``*_224``
+    for the paper's 224 px)."""
+    here = model_stats(model)
+    there = here if model.input_shape[1] == paper_size else model_stats(resized(model, paper_size))
+    return {"img_size": int(model.input_shape[1]), **here, **{f"{k}_{paper_size}": v for k, v in there.items()}}

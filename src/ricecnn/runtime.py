@@ -1,25 +1,44 @@
-"""Process-wide setup shared by the stages that run Keras: seeding, determinism, precision.
+"""Process-wide setup of the stages that run Keras: the backend, seeding, determinism, precision,
+and loading and saving models.
 
 With distribute.py (data-parallel placement) this is the only place that knows about backends:
 the models and the training loop use `keras` only, so KERAS_BACKEND=tensorflow (default), jax or
-torch all run the same code.
+torch all run the same code. Keras is imported inside the functions: the backend must be chosen
+(``select_backend``) before anything imports it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import sys
 from pathlib import Path
+
+import numpy as np
+
+from .errors import RiceError
+from .io import atomic_path
 
 os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
 
-import keras  # noqa: E402
 
-from .errors import RiceError  # noqa: E402
-from .io import atomic_path  # noqa: E402
+def select_backend(backend: str) -> None:
+    """Make ``train.backend`` Keras' backend (``env``: whatever $KERAS_BACKEND says)."""
+    if backend != "env":
+        if "keras" in sys.modules and os.environ.get("KERAS_BACKEND", "tensorflow") != backend:
+            raise RiceError(f"train.backend is {backend} but Keras was already loaded with another backend")
+        os.environ["KERAS_BACKEND"] = backend
+    try:
+        import keras  # noqa: F401
+    except ImportError as e:
+        raise RiceError(f"Keras backend {os.environ.get('KERAS_BACKEND')!r} is not installed ({e}); "
+                        "set train.backend to tensorflow, jax or torch (whichever is installed)") from None
 
 
 def configure(seed: int, mixed_precision: bool = False) -> None:
     """Seed Python, NumPy and the backend, and ask the backend for deterministic kernels."""
+    import keras
+
     keras.utils.set_random_seed(seed)
     backend = keras.backend.backend()
     if backend == "tensorflow":
@@ -36,6 +55,8 @@ def configure(seed: int, mixed_precision: bool = False) -> None:
 def accelerator_free_bytes() -> int | None:
     """Free memory of the first GPU Keras' backend sees, in bytes; None without one, and None on
     TensorFlow, which reports only the memory it uses itself, not what is free (host path)."""
+    import keras
+
     backend = keras.backend.backend()
     try:
         if backend == "jax":
@@ -55,7 +76,7 @@ def accelerator_free_bytes() -> int | None:
     return None
 
 
-def save_model(model: keras.Model, path: str | os.PathLike) -> None:
+def save_model(model, path: str | os.PathLike) -> None:
     """Save a .keras file atomically: a stage killed mid-save leaves no half-written model."""
     with atomic_path(path) as tmp:
         raw = tmp.with_name(tmp.name + ".keras")  # Keras insists on the suffix
@@ -66,17 +87,31 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> None:
             raw.unlink(missing_ok=True)
 
 
-def same_weights(a: keras.Model, b: keras.Model) -> bool:
+def same_weights(a, b) -> bool:
     """True if two models hold bit-identical weights (the .keras files themselves differ: Keras
     writes object ids into config.json and HDF5 writes its own metadata)."""
     wa, wb = a.get_weights(), b.get_weights()
     return len(wa) == len(wb) and all(x.shape == y.shape and (x == y).all() for x, y in zip(wa, wb))
 
 
-def load_model(path: Path, name: str, image_shape: tuple, num_classes: int):
-    """The trained model, checked against the split it is run on (image size, class count)."""
+def weights_digest(model) -> str:
+    """SHA-256 of a model's layer names, weight shapes and weight bytes: the same for the same
+    trained weights, whichever file they were saved to (a .keras file's bytes vary between saves)."""
+    h = hashlib.sha256()
+    for layer in model.layers:
+        for w in layer.get_weights():
+            h.update(f"{layer.name}:{w.dtype}:{w.shape};".encode())
+            h.update(np.ascontiguousarray(w).tobytes())
+    return h.hexdigest()
+
+
+def load_model(path: Path, stage: str, image_shape: tuple, num_classes: int):
+    """The model in ``path`` (written by ``stage``), checked against the split it is run on."""
+    import keras
+
+    path = Path(path)
     if not path.exists():
-        raise RiceError(f"{path} not found: run `dvc repro train@{name}` first")
+        raise RiceError(f"{path} not found: run `dvc repro {stage}` first")
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as e:  # a truncated or foreign file
@@ -84,6 +119,6 @@ def load_model(path: Path, name: str, image_shape: tuple, num_classes: int):
     if tuple(model.input_shape[1:]) != tuple(image_shape) or model.output_shape[-1] != num_classes:
         raise RiceError(
             f"{path} takes {model.input_shape[1:]} images and has {model.output_shape[-1]} outputs, but the split holds "
-            f"{tuple(image_shape)} images of {num_classes} classes: rerun `dvc repro train@{name}`"
+            f"{tuple(image_shape)} images of {num_classes} classes: rerun `dvc repro {stage}`"
         )
     return model

@@ -51,7 +51,7 @@ def _keras_base(name: str, weights: str):
     return base
 
 
-def _vgg(img_size, num_classes, blocks, head_units, dropout, weights, freeze, seed_frozen, name):
+def _vgg(img_size, num_classes, blocks, head_units, dropout, weights, freeze, paper_frozen, name):
     inputs = keras.Input((img_size, img_size, 3), name="image")
     x = layers.Rescaling(1.0 / 255, name="rescaling")(inputs)
 
@@ -79,18 +79,18 @@ def _vgg(img_size, num_classes, blocks, head_units, dropout, weights, freeze, se
             if layer.weights:
                 layer.set_weights(source.get_layer(layer.name).get_weights())
 
-    # Freezing: 'seed' = SPEC's pattern, 'none' = all trainable, N = the first N base layers
-    frozen = {"seed": seed_frozen, "none": 0}.get(freeze, freeze)
+    # Freezing: 'paper' = SPEC's pattern, 'none' = all trainable, N = the first N base layers
+    frozen = {"paper": paper_frozen, "none": 0}.get(freeze, freeze)
     for layer in base_layers[:frozen]:
         layer.trainable = False
     return model
 
 
-def vgg16(img_size: int, num_classes: int, weights: str | None = None, freeze: str | int = "seed") -> keras.Model:
-    # seed: all but the last 4 base layers (block5_conv1..3, block5_pool) frozen
+def vgg16(img_size: int, num_classes: int, weights: str | None = None, freeze: str | int = "paper") -> keras.Model:
+    # paper: all but the last 4 base layers (block5_conv1..3, block5_pool) frozen
     return _vgg(img_size, num_classes, 5, 512, 0.3, weights, freeze, 14, "vgg16")
 
 
-def vgg16_light(img_size: int, num_classes: int, weights: str | None = None, freeze: str | int = "seed") -> keras.Model:
-    # seed: the whole truncated base (blocks 1-3, 10 layers) frozen
+def vgg16_light(img_size: int, num_classes: int, weights: str | None = None, freeze: str | int = "paper") -> keras.Model:
+    # paper: the whole truncated base (blocks 1-3, 10 layers) frozen
     return _vgg(img_size, num_classes, 3, 256, 0.2, weights, freeze, 10, "vgg16_light")

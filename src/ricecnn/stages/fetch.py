@@ -6,10 +6,7 @@ data.source = synthetic (default, offline) | kaggle (the real dataset, needs an 
 
 from __future__ import annotations
 
-import argparse
-import collections
 import json
-import multiprocessing as mp
 import os
 import shutil
 import tempfile
@@ -18,15 +15,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .. import archive, params as P, synthetic
+from .. import archive, settings, synthetic
+from ..cli import parse
 from ..errors import RiceError
 from ..io import atomic_path
+from ..parallel import ordered_map, pool
 
 CHUNK = 64  # images per worker task: big enough to amortise IPC, small enough for a smooth bar
-
-
-def workers() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def make_synthetic(dest: Path, per_class: int, seed: int, size: int) -> None:
@@ -36,45 +31,13 @@ def make_synthetic(dest: Path, per_class: int, seed: int, size: int) -> None:
         for c in range(len(synthetic.CLASSES))
         for start in range(0, per_class, CHUNK)
     ]
-    n = workers()
     with zipfile.ZipFile(dest, "w") as zf, tqdm(total=per_class * len(synthetic.CLASSES), desc="draw", unit="img") as bar:
-        with mp.get_context("fork").Pool(n) if n > 1 else _Serial() as pool:
-            for (c, start, _, _, _), blobs in zip(jobs, ordered_map(pool, synthetic.jpeg_batch, jobs, 2 * n)):
+        with pool(len(jobs)) as workers:
+            for (c, start, _, _, _), blobs in zip(jobs, ordered_map(workers, synthetic.jpeg_batch, jobs)):
                 name = synthetic.CLASSES[c]
                 for i, data in enumerate(blobs, start):
                     archive.add(zf, f"{archive.ROOT}/{name}/{name} ({i + 1}).jpg", data)
                 bar.update(len(blobs))
-
-
-class _Serial:
-    """Stand-in for a Pool on one core: same interface, no processes."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    class _Done:
-        def __init__(self, value):
-            self.value = value
-
-        def get(self):
-            return self.value
-
-    def apply_async(self, fn, args):
-        return self._Done(fn(*args))
-
-
-def ordered_map(pool, fn, jobs: list, window: int):
-    """``pool.imap`` with at most ``window`` results in flight, so memory stays a few chunks
-    however large the dataset (imap queues every finished result until it is consumed)."""
-    pending = collections.deque(pool.apply_async(fn, (job,)) for job in jobs[:window])
-    for job in jobs[window:] + [None] * len(pending):
-        result = pending.popleft().get()
-        if job is not None:
-            pending.append(pool.apply_async(fn, (job,)))
-        yield result
 
 
 def pack_folder(folder: Path, dest: Path) -> None:
@@ -127,17 +90,16 @@ def download_kaggle(dataset: str, dest: Path, api_factory=_kaggle_api) -> None:
         shutil.move(zips[0], dest)
 
 
-def fetch(data: dict, seed: int, dest: Path) -> None:
-    """Write the dataset selected by the ``data`` params section to the zip ``dest``."""
-    source = data["source"]
-    if source == "synthetic":
-        make_synthetic(dest, data["synthetic"]["per_class"], seed, data["synthetic"]["size"])
-    elif source == "kaggle":
-        download_kaggle(data["kaggle_dataset"], dest)
-    elif source == "path":
-        if not data["path"]:
+def fetch(data: settings.Data, seed: int, dest: Path) -> None:
+    """Write the dataset selected by the ``data`` section to the zip ``dest``."""
+    if data.source == "synthetic":
+        make_synthetic(dest, data.synthetic.per_class, seed, data.synthetic.size)
+    elif data.source == "kaggle":
+        download_kaggle(data.kaggle_dataset, dest)
+    else:  # path
+        if not data.path:
             raise RiceError("data.source is 'path' but data.path is not set: point it at a zip or a folder of class folders")
-        src = Path(data["path"]).expanduser()
+        src = Path(data.path).expanduser()
         if not src.exists():
             raise RiceError(f"data.path {src} does not exist")
         if src.is_dir():
@@ -145,19 +107,14 @@ def fetch(data: dict, seed: int, dest: Path) -> None:
         else:
             archive.scan(src)
             shutil.copyfile(src, dest)
-    else:  # params validation already refuses this; kept for direct callers
-        raise RiceError(f"unknown data.source {source!r}; one of {', '.join(P.SOURCES)}")
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="ricecnn fetch", description=__doc__)
-    ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--out", default="data/raw/dataset.zip", help="the zip to write")
-    args = ap.parse_args(argv)
-    params = P.load(args.params)
-    out = Path(args.out)
+    args = parse(argv, "fetch", __doc__, "out")
+    s = settings.load(args.params)
+    out = args.out
     with atomic_path(out) as tmp:
-        fetch(params["data"], params["seed"], tmp)
+        fetch(s.data, s.seed, tmp)
         counts = {}
         for _, label in archive.scan(tmp):
             counts[label] = counts.get(label, 0) + 1

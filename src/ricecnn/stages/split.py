@@ -5,11 +5,9 @@ Every later stage memory-maps `<split>_x.npy` instead of decoding JPEGs again (s
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
-import multiprocessing as mp
 import time
 import zipfile
 from pathlib import Path
@@ -18,11 +16,12 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from .. import archive, params as P
+from .. import archive, settings
+from ..cli import parse
 from ..data import SPLITS
 from ..errors import RiceError
 from ..io import atomic_path
-from .fetch import _Serial, ordered_map, workers
+from ..parallel import ordered_map, pool
 
 CHUNK = 128
 
@@ -76,14 +75,9 @@ def _decode_batch(job: tuple[list[str], int]) -> np.ndarray:
 def decode_all(zip_path: Path, members: list[str], size: int, out: np.ndarray, desc: str) -> None:
     """Decode ``members`` into ``out`` (a memmap) in parallel, in order."""
     jobs = [(members[i:i + CHUNK], size) for i in range(0, len(members), CHUNK)]
-    n = min(workers(), max(1, len(jobs)))
-    ctx = mp.get_context("fork")
-    pool = ctx.Pool(n, initializer=_open, initargs=(str(zip_path),)) if n > 1 else _Serial()
-    if n == 1:
-        _open(str(zip_path))
-    with pool, tqdm(total=len(members), desc=desc, unit="img") as bar:
+    with pool(len(jobs), _open, (str(zip_path),)) as workers, tqdm(total=len(members), desc=desc, unit="img") as bar:
         pos = 0
-        for batch in ordered_map(pool, _decode_batch, jobs, 2 * n):
+        for batch in ordered_map(workers, _decode_batch, jobs):
             out[pos:pos + len(batch)] = batch
             pos += len(batch)
             bar.update(len(batch))
@@ -119,13 +113,10 @@ def split(zip_path: Path, out_dir: Path, img_size: int, val: float, test: float,
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="ricecnn split", description=__doc__)
-    ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--raw", default="data/raw/dataset.zip")
-    ap.add_argument("--out", default="data/split")
-    args = ap.parse_args(argv)
-    params = P.load(args.params)
+    args = parse(argv, "split", __doc__, "raw", "out")
+    cfg = settings.load(args.params)
+    size = cfg.data.img_size
     with atomic_path(args.out, directory=True) as tmp:
-        s = split(Path(args.raw), tmp, params["data"]["img_size"], params["split"]["val"], params["split"]["test"], params["seed"])
+        s = split(args.raw, tmp, size, cfg.split.val, cfg.split.test, cfg.seed)
     print(f"split: {s['train']} train / {s['val']} val / {s['test']} test images of {s['classes']} classes "
-          f"at {params['data']['img_size']} px; decoded {s['decode_rate']:.0f} images/s")
+          f"at {size} px; decoded {s['decode_rate']:.0f} images/s")

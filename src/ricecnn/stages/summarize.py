@@ -1,20 +1,21 @@
-"""Stage summarize: one table of every model's size, cost and accuracy, the light-vs-full
-reductions per family, the seed's reported numbers beside them, and the SPEC summary pictures."""
+"""Stage summarize: one table of every model's size, cost and accuracy, the reductions of each
+variant against its baseline, the paper's reported numbers beside them, and the SPEC pictures."""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .. import params as params_mod
-from .. import plots
+from .. import plots, settings
+from ..cli import parse
+from ..errors import RiceError
 from ..io import atomic_path, read_json
+from ..models import Evaluated, evaluated
 
-# SPEC "Training (seed)": what the original study reported (test set of 7,500 images).
-SEED_RESULTS = pd.DataFrame(
+# SPEC "Training (seed)": what the original study (the paper) reported, test set of 7,500 images.
+PAPER_RESULTS = pd.DataFrame(
     [
         ("cnn", 0.9963, 0.9988, 9),
         ("cnn_light", 0.9970, 0.9989, 8),
@@ -25,28 +26,18 @@ SEED_RESULTS = pd.DataFrame(
     ],
     columns=["model", "val_accuracy", "augmented_accuracy", "misclassified_of_7500"],
 )
-VARIANTS = ("light", "pruned")
 
 
-def family_variant(name: str) -> tuple[str, str]:
-    """'vgg16_light' -> ('vgg16', 'light'); 'cnn' -> ('cnn', 'full')."""
-    for v in VARIANTS:
-        if name.endswith(f"_{v}"):
-            return name[: -len(v) - 1], v
-    return name, "full"
-
-
-def summary_table(train: dict, flops: dict, featuremaps: dict, evaluate: dict) -> pd.DataFrame:
-    """One row per model (the keys of ``train``, in order) from the stages' metrics dicts."""
+def summary_table(models: list[Evaluated], train: dict, flops: dict, featuremaps: dict, evaluate: dict) -> pd.DataFrame:
+    """One row per model, in ``models``' order, from the stages' metrics dicts."""
     rows = []
-    for m in train:
-        family, variant = family_variant(m)
-        f, e = flops[m], evaluate[m]
+    for m in models:
+        f, e = flops[m.name], evaluate[m.name]
         rows.append({
-            "model": m, "family": family, "variant": variant,
+            "model": m.name, "family": m.family, "variant": m.variant, "baseline": m.baseline or "",
             "params": f["params"], "params_trainable": f["params_trainable"],
             "flops": f["flops"], "flops_224": f["flops_224"], "macs": f["macs"], "filters": f["filters"],
-            "dead_fraction": featuremaps[m]["dead_fraction"], "val_accuracy": train[m]["val_accuracy"],
+            "dead_fraction": featuremaps[m.name]["dead_fraction"], "val_accuracy": train[m.name]["val_accuracy"],
             "clean_accuracy": e["clean_accuracy"], "augmented_accuracy": e["augmented_accuracy"],
             "misclassified": e["misclassified"], "latency_ms": e["latency_ms"],
         })  # fmt: skip
@@ -54,18 +45,16 @@ def summary_table(train: dict, flops: dict, featuremaps: dict, evaluate: dict) -
 
 
 def pair_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Each non-full model against the full model of its family (reductions in %, accuracy in pp)."""
+    """Each variant against its baseline: the family's full model for a light variant, the model
+    it was made from for a pruned one (reductions in %, accuracy in pp)."""
     def cut(full: float, other: float) -> float:
         return 100.0 * (1 - other / full) if full else float("nan")
 
     rows = []
-    for _, r in df[df.variant != "full"].iterrows():
-        full = df[(df.family == r.family) & (df.variant == "full")]
-        if full.empty:
-            continue
-        f = full.iloc[0]
+    for _, r in df[df.baseline != ""].iterrows():
+        f = df[df.model == r.baseline].iloc[0]
         rows.append({
-            "family": r.family, "full": f.model, "variant": r.model,
+            "family": r.family, "baseline": f.model, "variant": r.model,
             "params_reduction_pct": cut(f.params, r.params),
             "flops_224_reduction_pct": cut(f.flops_224, r.flops_224),
             "flops_reduction_pct": cut(f.flops, r.flops),
@@ -107,28 +96,21 @@ def _csv(df: pd.DataFrame, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="ricecnn summarize", description=__doc__.splitlines()[0])
-    ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--metrics-dir", default="metrics", type=Path)
-    ap.add_argument("--out-dir", default="reports", type=Path)
-    args = ap.parse_args(argv)
-    params = params_mod.load(args.params)
-    trained, names = list(params["models"]), params_mod.evaluated_models(params)
-    md = args.metrics_dir
-    train, flops, fmaps = ({m: read_json(md / kind / f"{m}.json") for m in trained} for kind in ("train", "flops", "featuremaps"))
-    for m in params["prune"]["models"]:  # an auto-pruned model's numbers come from its prune stage
+    args = parse(argv, "summarize", __doc__, "metrics-dir", "out-dir")
+    s = settings.load(args.params)
+    models, md = evaluated(list(s.models), s.prune.models), args.metrics_dir
+    train, flops, fmaps = ({m: read_json(md / kind / f"{m}.json") for m in s.models} for kind in ("train", "flops", "featuremaps"))
+    for m in s.prune.models:  # an auto-pruned model's numbers come from its prune stage
         p = read_json(md / "prune" / f"{m}.json")
         after = {k[: -len("_after")]: v for k, v in p.items() if k.endswith("_after")}
         train[f"{m}_pruned"] = {"val_accuracy": p.get("val_accuracy_finetuned", p["val_accuracy_after"])}
         flops[f"{m}_pruned"] = after
         fmaps[f"{m}_pruned"] = {"dead_fraction": after["dead_fraction"]}
     evaluate = read_json(md / "evaluate.json")
-    missing = [m for m in names if m not in evaluate]
+    missing = [m.name for m in models if m.name not in evaluate]
     if missing:
-        from ..errors import RiceError
-
         raise RiceError(f"{md / 'evaluate.json'} has no results for {', '.join(missing)}: rerun `dvc repro evaluate_augmented`")
-    df = summary_table(train, flops, fmaps, evaluate)
+    df = summary_table(models, train, flops, fmaps, evaluate)
     pairs = pair_table(df)
     out = args.out_dir
     _csv(df, out / "summary.csv")
@@ -136,12 +118,12 @@ def main(argv: list[str] | None = None) -> None:
     text = (
         "# Summary\n\nFLOPs per image at the training input size (`flops`) and at 224x224 (`flops_224`); "
         "accuracies on the test split, `augmented` on the seeded augmented copy of it.\n\n" + markdown(df)
-        + "\n## Lighter variants against their full model\n\nReductions in %, `flops_ratio`: how many times "
+        + "\n## Lighter variants against their baseline\n\nReductions in %, `flops_ratio`: how many times "
         "cheaper, accuracy change in percentage points.\n\n" + markdown(pairs)
-        + "\n## The seed's reported numbers (224x224, test set of 7,500)\n\n" + markdown(SEED_RESULTS)
+        + "\n## The paper's reported numbers (224x224, test set of 7,500)\n\n" + markdown(PAPER_RESULTS)
     )  # fmt: skip
     with atomic_path(out / "summary.md") as tmp:
         tmp.write_text(text)
     plots.save_png(plots.accuracy_figure(df, "flops", "FLOPs per image (log scale)", True), out / "accuracy_vs_flops.png")
-    plots.save_png(plots.accuracy_figure(df, "filters", "filters (seed's count, log scale)", True), out / "accuracy_vs_filters.png")
+    plots.save_png(plots.accuracy_figure(df, "filters", "filters (paper's count, log scale)", True), out / "accuracy_vs_filters.png")
     plots.save_png(plots.params_figure(df), out / "params.png")

@@ -3,9 +3,9 @@
 The study's light models were made by eye (SPEC "Feature maps"); this module makes the same kind
 of model from data. Two pure functions:
 
-  plan(model, featuremaps, threshold, min_channels) -> {conv layer: kept output channels}
-      from the per-channel APoZ of ``metrics/featuremaps/<model>.json`` (Hu et al. 2016, "Network
-      Trimming"): a channel goes when its APoZ >= threshold; each conv keeps at least
+  plan(model, apoz, threshold, min_channels) -> {conv layer: kept output channels}
+      from the exact per-channel APoZ of the feature layers (``ricecnn.apoz``, Hu et al. 2016,
+      "Network Trimming"): a channel goes when its APoZ >= threshold; each conv keeps at least
       ``min_channels`` (those with the lowest APoZ).
   prune(model, keep) -> keras.Model
       the surgery: the same Functional graph, the same layer names, types and settings, with fewer
@@ -93,36 +93,33 @@ def keep_channels(apoz: Sequence[float], threshold: float, min_channels: int) ->
     return sorted(int(i) for i in keep)
 
 
-def plan(model, featuremaps: Mapping[str, Any], threshold: float, min_channels: int) -> dict[str, list[int]]:
+def plan(model, apoz: Mapping[str, Sequence[float]], threshold: float, min_channels: int) -> dict[str, list[int]]:
     """Which output channels each prunable conv keeps: {conv name: sorted channel indices}.
 
-    ``featuremaps`` is the featuremaps stage's JSON (``{"layers": {name: {"channels", "apoz", ...}}}``)
-    for every feature layer of ``model``. Every conv behind a feature layer appears in the result,
-    with all its channels if none goes. The convs are ReLU convs (else a zero after the ReLU the
-    APoZ is measured on would not be a zero of the layer's output).
+    ``apoz``: the exact per-channel APoZ of feature layers of ``model`` (``ricecnn.apoz``). Every
+    conv behind those layers appears in the result, with all its channels if none goes. The
+    convs are ReLU convs (else a zero after the ReLU the APoZ is measured on would not be a zero
+    of the layer's output).
     """
-    from .models import feature_layers
-
     if not 0 < threshold <= 1:
         raise RiceError(f"prune: apoz_threshold = {threshold!r} must be in (0, 1]")
     if isinstance(min_channels, bool) or not isinstance(min_channels, int) or min_channels < 1:
         raise RiceError(f"prune: min_channels = {min_channels!r} must be an integer >= 1")
-    measured = featuremaps.get("layers", {})
     keep: dict[str, list[int]] = {}
-    for name in feature_layers(model):
-        if name not in measured:
-            raise RiceError(f"prune: the featuremaps metrics have no layer {name!r} of model {model.name!r}: "
-                            "they are from another model; rerun the featuremaps stage")
-        apoz = list(measured[name]["apoz"])
-        width = int(model.get_layer(name).output.shape[-1])
-        if len(apoz) != width:
-            raise RiceError(f"prune: layer {name!r} has {width} channels but its featuremaps metrics have {len(apoz)}: "
+    for name, values in apoz.items():
+        try:
+            width = int(model.get_layer(name).output.shape[-1])
+        except ValueError:
+            raise RiceError(f"prune: model {model.name!r} has no layer {name!r}: the APoZ counts are from another "
+                            "model; rerun the featuremaps stage") from None
+        if len(values) != width:
+            raise RiceError(f"prune: layer {name!r} has {width} channels but its APoZ counts have {len(values)}: "
                             "they are from another model; rerun the featuremaps stage")
         for conv, start, stop in feature_convs(model, name):
             activation = getattr(model.get_layer(conv).activation, "__name__", "")
             if activation != "relu":
                 raise RiceError(f"prune: conv {conv!r} has activation {activation!r}: APoZ pruning needs ReLU convs")
-            keep[conv] = keep_channels(apoz[start:stop], threshold, min_channels)
+            keep[conv] = keep_channels(values[start:stop], threshold, min_channels)
     return keep
 
 

@@ -1,0 +1,59 @@
+"""The paper's test-time augmentation, drawn once from a seed: every model sees the same images.
+
+The SPEC augmentation (RandomFlip("horizontal"), RandomRotation(0.1), RandomZoom(0.1),
+RandomTranslation(0.1, 0.1), RandomContrast(0.1)) is drawn ONCE, per image, from numpy
+Generators seeded by params `seed`, and applied with the very matrices and formulas of those Keras
+layers (`keras.ops.image.affine_transform`, bilinear, fill_mode="reflect"). Drawing in numpy
+rather than calling the layers keeps the draw independent of the backend and of the batch size,
+so every model is judged on the same uint8 images, on every run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from tqdm import tqdm
+
+FACTOR = 0.1  # every SPEC augmentation layer uses 0.1
+
+
+def draw_augmentation(n: int, height: int, width: int, seed: int) -> dict[str, np.ndarray]:
+    """Per-image parameters of the five layers; layer i draws from its own child of ``seed``."""
+    flip, rot, zoom, trans, contrast = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5))
+    shift = trans.uniform(-FACTOR, FACTOR, (n, 2))  # one (dy, dx) pair per image: image i's draw is the same for any n
+    return {
+        "flip": flip.uniform(size=n) <= 0.5,  # RandomFlip: flip where uniform <= 0.5
+        "angle": rot.uniform(-FACTOR * 2 * np.pi, FACTOR * 2 * np.pi, n),  # factor is a fraction of 2 pi
+        "zoom": zoom.uniform(1 - FACTOR, 1 + FACTOR, n),  # width zoom = height zoom (aspect kept)
+        "dy": shift[:, 0] * height,
+        "dx": shift[:, 1] * width,
+        "contrast": contrast.uniform(1 - FACTOR, 1 + FACTOR, n),
+    }
+
+
+def _matrices(p: dict[str, np.ndarray], sl: slice, h: int, w: int) -> list[np.ndarray]:
+    """Keras' output->input maps (a0 a1 a2 b0 b1 b2 0 0) for rotation, zoom and translation."""
+    cos, sin, z = np.cos(p["angle"][sl]), np.sin(p["angle"][sl]), p["zoom"][sl]
+    cx, cy, zero, one = (w - 1) / 2, (h - 1) / 2, np.zeros_like(z), np.ones_like(z)
+    rotation = [cos, -sin, cx - cx * cos + cy * sin, sin, cos, cy - cx * sin - cy * cos, zero, zero]
+    zooming = [z, zero, cx * (1 - z), zero, z, cy * (1 - z), zero, zero]
+    translation = [one, zero, -p["dx"][sl], zero, one, -p["dy"][sl], zero, zero]
+    return [np.stack(m, axis=1).astype(np.float32) for m in (rotation, zooming, translation)]
+
+
+def augment(images: np.ndarray, seed: int, batch_size: int = 64) -> np.ndarray:
+    """The augmented copy of uint8 NHWC ``images`` (same shape, uint8); a pure function of its inputs."""
+    from keras import ops
+
+    n, h, w = images.shape[:3]
+    p = draw_augmentation(n, h, w, seed)
+    out = np.empty(images.shape, dtype=np.uint8)
+    for start in tqdm(range(0, n, batch_size), desc="augment", unit="batch", leave=False):
+        sl = slice(start, min(start + batch_size, n))
+        x = np.asarray(images[sl], dtype=np.float32)
+        x = np.where(p["flip"][sl, None, None, None], x[:, :, ::-1], x)
+        for m in _matrices(p, sl, h, w):
+            x = ops.convert_to_numpy(ops.image.affine_transform(x, m, interpolation="bilinear", fill_mode="reflect"))
+        mean = x.mean(axis=(1, 2), keepdims=True, dtype=np.float64)  # RandomContrast: per image and channel
+        x = (x - mean) * p["contrast"][sl, None, None, None] + mean
+        out[sl] = np.clip(np.rint(x), 0, 255).astype(np.uint8)
+    return out

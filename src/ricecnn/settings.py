@@ -1,0 +1,216 @@
+"""params.yaml as one typed, validated object: parsed once per process, one clear line per mistake.
+
+Every setting is declared once, here, with its type and range (pydantic, strict: no silent
+"32" -> 32 or true -> 1). A mistake becomes one line naming the key, e.g.
+``params.yaml: unknown key train.batchsize (did you mean 'batch_size'?)`` or
+``params.yaml: train.batch_size = 0 must be greater than or equal to 1``.
+
+Only the file's structure is checked here. What a setting means for one model (which options a
+model takes, whether a weights file exists) is checked by the model registry (``ricecnn.models``)
+when a stage asks it for that model, so that the data stages (fetch, split) never import a model.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from .errors import RiceError
+
+PositiveInt = Annotated[int, Field(ge=1)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+Fraction = Annotated[float, Field(gt=0, lt=1)]
+LearningRate = Annotated[float, Field(gt=0, le=10)]
+
+
+def _weights(value: str | None) -> str | None:
+    if value in (None, "none", "imagenet") or value.endswith(".h5"):
+        return value
+    raise ValueError("must be imagenet, none or a path to a .h5 weights file")
+
+
+def _freeze(value: str | int) -> str | int:
+    if value in ("paper", "none") or (isinstance(value, int) and value >= 0):
+        return value
+    raise ValueError("must be paper, none or a number of VGG base layers >= 0")
+
+
+def _devices(value: str | int) -> str | int:
+    if value == "all" or (isinstance(value, int) and value >= 1):
+        return value
+    raise ValueError("must be all or a device count >= 1")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Synthetic(Section):
+    per_class: PositiveInt  # images drawn per class
+    size: Annotated[int, Field(ge=16, le=2048)]  # drawn image size in px
+
+
+class Data(Section):
+    source: Literal["synthetic", "kaggle", "path"]
+    path: str | None
+    kaggle_dataset: Annotated[str, Field(min_length=1)]
+    synthetic: Synthetic
+    img_size: Annotated[int, Field(ge=8, le=1024)]
+
+
+class Split(Section):
+    val: Fraction
+    test: Fraction
+
+    @model_validator(mode="after")
+    def _train_not_empty(self) -> Split:
+        if self.val + self.test >= 1:
+            raise ValueError("split.val + split.test must be < 1 so that the train split is not empty")
+        return self
+
+
+class Train(Section):
+    batch_size: PositiveInt
+    patience: NonNegativeInt
+    learning_rate: LearningRate
+    mixed_precision: bool
+    backend: Literal["tensorflow", "jax", "torch", "env"]
+    input_path: Literal["auto", "host", "device"]
+    jit_compile: Literal["auto", True, False]
+    steps_per_execution: PositiveInt
+    distribution: Literal["none", "data_parallel"]
+    devices: Annotated[str | int, AfterValidator(_devices)]
+
+
+class ModelEntry(Section):
+    """One entry of ``models:``. Which options apply to which model: ``ricecnn.models``."""
+
+    epochs: PositiveInt
+    learning_rate: LearningRate | None = None  # overrides train.learning_rate
+    weights: Annotated[str | None, AfterValidator(_weights)] = None  # VGG: imagenet | none | file.h5
+    freeze: Annotated[str | int, AfterValidator(_freeze)] | None = None  # VGG: paper | none | N
+
+    def options(self) -> dict[str, Any]:
+        """The options set in params.yaml (those left out are not passed on)."""
+        return self.model_dump(exclude_unset=True)
+
+
+class Prune(Section):
+    models: list[str]
+    apoz_threshold: Annotated[float, Field(gt=0, le=1)]
+    min_channels: PositiveInt
+    finetune_epochs: NonNegativeInt
+
+
+class Featuremaps(Section):
+    samples: PositiveInt  # validation images over which APoZ is measured
+    per_layer_max: PositiveInt  # channels drawn per layer in the pictures
+
+
+class Evaluate(Section):
+    batch_size: PositiveInt
+    latency_repeats: PositiveInt
+
+
+class Settings(Section):
+    seed: NonNegativeInt
+    data: Data
+    split: Split
+    train: Train
+    models: dict[str, ModelEntry]
+    prune: Prune
+    featuremaps: Featuremaps
+    evaluate: Evaluate
+
+    @model_validator(mode="after")
+    def _pruned_models_are_trained(self) -> Settings:
+        if not self.models:
+            raise ValueError("models must name at least one model, e.g. cnn: {epochs: 30}")
+        for name in self.prune.models:
+            if name not in self.models:
+                raise ValueError(f"prune.models names {name!r}, which has no entry under models")
+        return self
+
+    def learning_rate(self, model: str) -> float:
+        """The model's own learning rate, else the shared one."""
+        return self.models[model].learning_rate or self.train.learning_rate
+
+
+def load(path: str | Path = "params.yaml") -> Settings:
+    """Read and validate the whole params file; RiceError with one line on the first mistake."""
+    path = Path(path)
+    if not path.exists():
+        raise RiceError(f"{path} not found: run from the project root or pass --params")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise RiceError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise RiceError(f"{path}: the top level must be a mapping of sections")
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as e:
+        raise RiceError(f"{path.name}: {_one_line(e.errors()[0], raw)}") from None
+
+
+# --- error messages --------------------------------------------------------------------------------
+
+
+def _field_path(loc: tuple, raw: Any) -> list[str]:
+    """The part of a pydantic error location that names keys of the file; the rest names union
+    members (``('train', 'devices', 'constrained-int')``). A missing or unknown key ends it."""
+    keys, node = [], raw
+    for part in loc:
+        if not isinstance(node, dict):
+            break
+        keys.append(str(part))
+        if part not in node:
+            break
+        node = node[part]
+    return keys
+
+
+def _valid_keys(section: list[str]) -> list[str]:
+    """The keys the section at ``section`` (e.g. ['train'], ['models', 'cnn']) may hold."""
+    node: Any = Settings
+    for key in section:
+        if typing.get_origin(node) is dict:  # models: {name: ModelEntry}
+            node = typing.get_args(node)[1]
+        elif isinstance(node, type) and issubclass(node, BaseModel) and key in node.model_fields:
+            node = node.model_fields[key].annotation
+        else:
+            return []
+    return list(node.model_fields) if isinstance(node, type) and issubclass(node, BaseModel) else []
+
+
+def _one_line(error: dict, raw: dict) -> str:
+    keys = _field_path(tuple(error["loc"]), raw)
+    name = ".".join(keys)
+    if error["type"] == "extra_forbidden":
+        valid = _valid_keys(keys[:-1])
+        near = difflib.get_close_matches(keys[-1], valid, n=1, cutoff=0.5)
+        hint = f" (did you mean {near[0]!r}?)" if near else f" (valid keys: {', '.join(valid)})"
+        return f"unknown key {name}{hint}"
+    if error["type"] == "missing":
+        return f"missing key {name}"
+    value: Any = raw
+    for key in keys:
+        value = value[key]
+    msg = error["msg"].removeprefix("Value error, ").replace("Input should be", "must be")
+    msg = re.sub(r"must be a valid dictionary or instance of \w+", "must be a mapping", msg)
+    if isinstance(value, dict):  # a check across the keys of a section: the message names them
+        return msg if error["type"] == "value_error" else f"{name or 'the top level'} {msg}"
+    return f"{name} = {value!r} {msg}"
