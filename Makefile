@@ -19,8 +19,10 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
 
+# dvc repro, then the README's results section copied from the regenerated reports/findings.md
 repro: setup
 	dvc repro
+	python tools/sync_readme.py
 
 test: setup test-deps
 	python -m pytest

@@ -43,8 +43,8 @@ def test_synthetic_is_byte_identical(tmp_path):
 
 
 def test_synthetic_worker_split_does_not_change_bytes():
-    whole = synthetic.jpeg_batch((2, 0, 4, 1, 80))
-    parts = synthetic.jpeg_batch((2, 0, 2, 1, 80)) + synthetic.jpeg_batch((2, 2, 4, 1, 80))
+    whole = synthetic.jpeg_batch((2, 0, 4, 1, 80, 0.1))
+    parts = synthetic.jpeg_batch((2, 0, 2, 1, 80, 0.1)) + synthetic.jpeg_batch((2, 2, 4, 1, 80, 0.1))
     assert whole == parts
 
 
@@ -70,6 +70,21 @@ def test_synthetic_morphology(cls):
     img = synthetic.draw(c, 0, seed=3)
     assert img.shape == (250, 250, 3) and img[:5, :5].max() < 10  # black background
     assert len(set(np.round(sizes[:, 0]))) > 3  # spread, not a stamp
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.048, 0.1, 0.5])
+def test_synthetic_offset_bounds_the_grain_position_and_keeps_it_whole(offset):
+    centres = []
+    for c in range(len(synthetic.CLASSES)):
+        for i in range(8):
+            img = synthetic.draw(c, i, seed=5, size=250, offset=offset).mean(axis=2)
+            ys, xs = np.nonzero(img > 60)
+            centres.append(((xs.min() + xs.max()) / 2 - 124.5, (ys.min() + ys.max()) / 2 - 124.5))
+            assert img[[0, -1], :].max() < 10 and img[:, [0, -1]].max() < 10  # nothing touches the border
+    reach = np.abs(np.array(centres)).max()
+    assert reach <= offset * 250 + 8  # the bounding-box centre, give or take the grain's skew and bend
+    if offset >= 0.1:
+        assert reach > 0.048 * 250  # beyond the old 12 px cap
 
 
 # --- split ------------------------------------------------------------------------------------

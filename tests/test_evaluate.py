@@ -12,6 +12,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from scipy.stats import binomtest
 import yaml
 from conftest import write_split
 
@@ -116,28 +117,60 @@ def run_stage(root: Path, models_dir: str = "models") -> int:
     ])  # fmt: skip
 
 
-def test_stage_writes_metrics_confusion_data_and_pictures(project):
+def test_stage_writes_metrics_predictions_comparisons_and_pictures(project):
     assert run_stage(project) == 0
     results = json.loads((project / "metrics" / "evaluate.json").read_text())
     assert list(results) == ["cnn", "cnn_light"]
-    keys = {"clean_accuracy", "clean_loss", "augmented_accuracy", "augmented_loss", "misclassified", "test_images",
-            "latency_ms", "images_per_second"}  # fmt: skip
+    keys = {"clean_accuracy", "clean_accuracy_lo", "clean_accuracy_hi", "clean_loss", "augmented_accuracy",
+            "augmented_accuracy_lo", "augmented_accuracy_hi", "augmented_loss", "misclassified", "test_images",
+            "by_transform", "latency_ms", "images_per_second"}  # fmt: skip
     out = project / "reports" / "evaluate"
+    rows = {}
     for name, r in results.items():
-        assert set(r) == keys and r["test_images"] == 10 and r["latency_ms"] > 0
-        with open(out / "confusion" / f"{name}.csv") as f:
-            rows = list(csv.DictReader(f))
-        assert len(rows) == 10 and set(rows[0]) == {"actual", "predicted"}  # sums to the test-set size
-        assert [r_["actual"] for r_ in rows] == [CLASSES[i % 3] for i in range(10)]
-        assert sum(r_["actual"] != r_["predicted"] for r_ in rows) == r["misclassified"]
-        assert r["augmented_accuracy"] == pytest.approx(1 - r["misclassified"] / 10)
+        assert set(r) - {"vs_baseline"} == keys and r["test_images"] == 10 and r["latency_ms"] > 0
+        with open(out / "predictions" / f"{name}.csv") as f:
+            rows[name] = list(csv.DictReader(f))
+        assert list(rows[name][0]) == ["image", "actual", "clean", "flip", "rotation", "zoom", "translation", "contrast",
+                                       "augmented"]  # fmt: skip
+        assert [r_["actual"] for r_ in rows[name]] == [CLASSES[i % 3] for i in range(10)]
+        assert sum(r_["actual"] != r_["augmented"] for r_ in rows[name]) == r["misclassified"]
+        for c in ("clean", "augmented"):  # every accuracy is its predictions', inside its interval
+            k = sum(r_["actual"] == r_[c] for r_ in rows[name])
+            assert r[f"{c}_accuracy"] == pytest.approx(k / 10)
+            assert r[f"{c}_accuracy_lo"] <= r[f"{c}_accuracy"] <= r[f"{c}_accuracy_hi"]
+        for t in aug.TRANSFORMS:
+            assert r["by_transform"][t]["accuracy"] == pytest.approx(sum(r_["actual"] == r_[t] for r_ in rows[name]) / 10)
         for png in (f"confusion_{name}.png", f"misclassified_{name}.png"):
             assert (out / png).stat().st_size > 0
-    first = (out / "confusion" / "cnn.csv").read_bytes()
+    # the light model against its full model, paired on the same augmented images
+    vs = results["cnn_light"]["vs_baseline"]
+    assert vs["baseline"] == "cnn" and "vs_baseline" not in results["cnn"]
+    light = [r_["actual"] == r_["augmented"] for r_ in rows["cnn_light"]]
+    full = [r_["actual"] == r_["augmented"] for r_ in rows["cnn"]]
+    b, c = sum(x and not y for x, y in zip(light, full)), sum(y and not x for x, y in zip(light, full))
+    a = vs["augmented"]
+    assert (a["variant_only_right"], a["baseline_only_right"]) == (b, c)
+    assert a["diff"] == pytest.approx((b - c) / 10) and a["lo"] <= a["diff"] <= a["hi"]
+    assert a["p"] == pytest.approx(1.0 if b + c == 0 else binomtest(b, b + c).pvalue)
+    first = (out / "predictions" / "cnn.csv").read_bytes()
     assert run_stage(project) == 0
     again = json.loads((project / "metrics" / "evaluate.json").read_text())
     strip = lambda d: {m: {k: v for k, v in r.items() if k not in ("latency_ms", "images_per_second")} for m, r in d.items()}  # noqa: E731
-    assert strip(again) == strip(results) and (out / "confusion" / "cnn.csv").read_bytes() == first
+    assert strip(again) == strip(results) and (out / "predictions" / "cnn.csv").read_bytes() == first
+
+
+def test_each_transform_alone_uses_its_draw_in_the_full_augmentation():
+    clean = images(4, 16, 16)
+    sets = aug.condition_sets(clean, seed=5, batch_size=2)
+    assert list(sets) == ["clean", *aug.TRANSFORMS, "augmented"]
+    assert np.array_equal(sets["clean"], clean) and np.array_equal(sets["augmented"], aug.augment(clean, 5))
+    p = aug.draw_augmentation(4, 16, 16, 5)
+    flipped = np.where(p["flip"][:, None, None, None], clean[:, :, ::-1], clean)
+    assert np.array_equal(sets["flip"], flipped)  # the flip alone: exactly the drawn flips
+    for t in aug.TRANSFORMS:
+        assert not np.array_equal(sets[t], sets["augmented"])
+    with pytest.raises(ValueError, match="unknown transforms"):
+        aug.augment(clean, 5, transforms=("shear",))
 
 
 def test_missing_model_file_is_one_line_and_exit_2(project, tmp_path, capsys):

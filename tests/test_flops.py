@@ -35,18 +35,42 @@ def profiler_flops(model, size: int) -> int:
     return tf.compat.v1.profiler.profile(frozen.graph, options=options).total_float_ops
 
 
+def counted_by_profiler_rules(model) -> int:
+    """What the profiler counts: the model's FLOPs and the in-model input scaling."""
+    counted = count_flops(model)
+    return counted["flops"] + counted["preprocessing_flops"]
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_matches_tensorflow_profiler(name):
     # 45 px: odd sizes exercise both floor ('valid') and ceil ('same') downsampling
     model = build_model(name, 45, 5)
-    assert count_flops(model)["flops"] == profiler_flops(model, 45)
+    assert counted_by_profiler_rules(model) == profiler_flops(model, 45)
+    assert count_flops(model)["preprocessing_flops"] == 2 * 45 * 45 * 3  # the Rescaling(1/255) of the input
+
+
+# The paper's FLOPs per image at 224 px, 5 classes: its graph starts at the first convolution
+# (it scaled the pixels in its tf.data map); ours counted the input's Rescaling too, 301,056 more.
+PAPER_FLOPS_224 = {
+    "cnn": 1_042_859_422,
+    "cnn_light": 7_551_694,
+    "googlenet": 3_179_339_598,
+    "googlenet_light": 280_058_490,
+    "vgg16": 30_713_485_342,
+    "vgg16_light": 18_688_285_470,
+}
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_flops_at_224_are_the_papers(name):
+    assert count_flops(build_model(name, 224, 5))["flops"] == PAPER_FLOPS_224[name]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_matches_tensorflow_profiler_at_224(name):
     model = build_model(name, 224, 5)
-    assert count_flops(model)["flops"] == profiler_flops(model, 224)
+    assert counted_by_profiler_rules(model) == profiler_flops(model, 224)
 
 
 def _tiny(*stack, size=8):
@@ -64,7 +88,10 @@ def test_hand_counted_tiny_models():
     assert count_flops(conv)["flops"] == 2 * 27 * 256 + 256 == profiler_flops(conv, 8)
     # Rescaling: x * scale + offset, 2 per element (8*8*3 = 192); MaxPool 2x2: 4 per output (4*4*3)
     rescale = _tiny(layers.Rescaling(1 / 255))
-    assert count_flops(rescale)["flops"] == 2 * 192 == profiler_flops(rescale, 8)
+    assert count_flops(rescale)["preprocessing_flops"] == 2 * 192 == profiler_flops(rescale, 8)
+    assert count_flops(rescale)["flops"] == 0  # the input's scaling is preprocessing, not model FLOPs
+    inner = _tiny(layers.Conv2D(4, 3, padding="same"), layers.Rescaling(0.5))  # not the input's: counted
+    assert count_flops(inner)["flops"] == 2 * 27 * 256 + 256 + 2 * 256 == profiler_flops(inner, 8)
     pool = _tiny(layers.MaxPooling2D(2))
     assert count_flops(pool)["flops"] == 4 * 48 == profiler_flops(pool, 8)
     # GAP: 1 per input (192); Dense 3 -> 5: 2*15 + 5; softmax: 5 per output

@@ -1,4 +1,4 @@
-"""summarize: the summary and pair tables from hand-made metrics, the formatting, and the stage CLI."""
+"""summarize: tables, verdicts and findings computed from hand-made metrics, and the stage CLI."""
 
 from __future__ import annotations
 
@@ -8,93 +8,138 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from conftest import ROOT
 
+from ricecnn import report, stats
+from ricecnn.augment import TRANSFORMS
 from ricecnn.cli import main as cli
 from ricecnn.models import evaluated
 from ricecnn.stages import summarize as su
 
-ROOT = Path(__file__).resolve().parents[1]
 NAMES = ["cnn", "cnn_light", "vgg16", "vgg16_light", "vgg16_pruned"]
-# name: (params, flops, flops_224, filters, val_accuracy, augmented_accuracy, misclassified)
+N = 1000
+# name: (params, flops, flops_224, filters, val_accuracy, clean correct, augmented correct, best epoch, epochs run)
 MADE_UP = {
-    "cnn": (1_000_000, 400e6, 2e9, 200, 0.99, 0.98, 20),
-    "cnn_light": (10_000, 4e6, 20e6, 20, 0.995, 0.99, 10),
-    "vgg16": (15_000_000, 1e9, 15e9, 4000, 0.99, 0.995, 5),
-    "vgg16_light": (1_500_000, 500e6, 7.5e9, 1000, 0.99, 0.985, 15),
-    "vgg16_pruned": (3_000_000, 250e6, 3e9, 2000, 0.99, 0.995, 5),
+    "cnn": (1_000_000, 400e6, 2e9, 200, 0.99, 950, 900, 9, 12),
+    "cnn_light": (10_000, 4e6, 20e6, 20, 0.995, 930, 850, 30, 30),
+    "vgg16": (15_000_000, 1e9, 15e9, 4000, 0.99, 960, 920, 5, 8),
+    "vgg16_light": (1_500_000, 500e6, 7.5e9, 1000, 0.99, 955, 915, 10, 13),
+    "vgg16_pruned": (3_000_000, 250e6, 3e9, 2000, 0.99, 960, 920, None, None),
 }
-
-
-def metrics() -> tuple[dict, dict, dict, dict]:
-    train, flops, fmaps, evaluate = {}, {}, {}, {}
-    for m, (params, fl, fl224, filters, val, aug, wrong) in MADE_UP.items():
-        train[m] = {"val_accuracy": val, "val_loss": 0.1, "train_accuracy": 1.0, "train_loss": 0.01, "best_epoch": 3,
-                    "epochs_run": 5, "params_total": params, "params_trainable": params, "train_seconds": 10.0,
-                    "train_images_per_second": 100.0}  # fmt: skip
-        flops[m] = {"flops": fl, "macs": fl / 2, "flops_224": fl224, "macs_224": fl224 / 2, "params": params,
-                    "params_224": params, "params_trainable": params // 2, "filters": filters, "img_size": 64}  # fmt: skip
-        fmaps[m] = {"model": m, "samples": 8, "layers": {}, "channels": filters, "dead_channels": filters // 4, "dead_fraction": 0.25}
-        evaluate[m] = {"clean_accuracy": 1.0, "clean_loss": 0.0, "augmented_accuracy": aug, "augmented_loss": 0.1,
-                       "misclassified": wrong, "test_images": 1000, "latency_ms": 2.5, "images_per_second": 400.0}  # fmt: skip
-    return train, flops, fmaps, evaluate
-
-
+# paired outcomes on the augmented images: (variant right only, baseline right only)
+DISCORDANT = {"cnn_light": (10, 60), "vgg16_light": (20, 25), "vgg16_pruned": (0, 0)}
 MODELS = evaluated(["cnn", "cnn_light", "vgg16", "vgg16_light"], ["vgg16"])
 
 
-def test_summary_rows():
-    df = su.summary_table(MODELS, *metrics())
+def comparison(b: int, c: int) -> dict:
+    v = [True] * b + [False] * c + [True] * 500
+    base = [False] * b + [True] * c + [True] * 500
+    d = stats.paired(v, base)
+    out = {"diff": d.diff, "lo": d.lo, "hi": d.hi, "p": d.p, "verdict": d.verdict}
+    return out
+
+
+def metrics() -> tuple[dict, dict, dict, dict, dict]:
+    train, flops, fmaps, evaluate = {}, {}, {}, {}
+    for m, (params, fl, fl224, filters, val, clean, aug, best, run) in MADE_UP.items():
+        train[m] = {"val_accuracy": val, "best_epoch": best, "epochs_run": run, "epochs_max": 30}
+        flops[m] = {"flops": fl, "macs": fl / 2, "flops_224": fl224, "params": params, "params_trainable": params // 2,
+                    "filters": filters, "img_size": 32, "num_classes": 5}  # fmt: skip
+        fmaps[m] = {"dead_fraction": 0.25}
+        ca, aa = stats.accuracy(clean, N), stats.accuracy(aug, N)
+        evaluate[m] = {"clean_accuracy": ca.value, "clean_accuracy_lo": ca.lo, "clean_accuracy_hi": ca.hi,
+                       "augmented_accuracy": aa.value, "augmented_accuracy_lo": aa.lo, "augmented_accuracy_hi": aa.hi,
+                       "misclassified": N - aug, "test_images": N, "latency_ms": 2.5,
+                       "by_transform": {t: {"accuracy": (aug + 10 * i) / N} for i, t in enumerate(TRANSFORMS)}}  # fmt: skip
+        if m in DISCORDANT:
+            evaluate[m]["vs_baseline"] = {"baseline": m.removesuffix("_light").removesuffix("_pruned"),
+                                          "clean": comparison(*DISCORDANT[m]), "augmented": comparison(*DISCORDANT[m])}
+    train["vgg16_pruned"] = {"val_accuracy": 0.99}
+    prune = {"vgg16": {"channels_removed": 768, "channels_before": 4224, "dead_channels_trained_layers": 700,
+                       "dead_channels_frozen_layers": 68, "max_abs_output_diff": 1e-7, "samples": 100,
+                       "max_abs_output_diff_test_clean": 2e-5, "max_abs_output_diff_test_augmented": 3e-3,
+                       "predictions_changed_test_clean": 0, "predictions_changed_test_augmented": 1}}
+    return train, flops, fmaps, evaluate, prune
+
+
+def tables():
+    train, flops, fmaps, evaluate, prune = metrics()
+    df = report.summary_table(MODELS, train, flops, fmaps, evaluate)
+    return df, report.pair_table(df, evaluate), report.paper_table(), report.robustness_table(MODELS, evaluate), prune
+
+
+def test_summary_rows_carry_intervals_and_training_status():
+    df = tables()[0]
     assert list(df.model) == NAMES
-    assert list(df.columns) == ["model", "family", "variant", "baseline", "params", "params_trainable", "flops", "flops_224", "macs",
-                                "filters", "dead_fraction", "val_accuracy", "clean_accuracy", "augmented_accuracy",
-                                "misclassified", "latency_ms"]  # fmt: skip
     row = df.set_index("model").loc["vgg16_light"]
-    assert (row.family, row.variant, row.params, row.params_trainable, row.flops, row.macs) == ("vgg16", "light", 1_500_000, 750_000, 500e6, 250e6)
-    assert (row.filters, row.dead_fraction, row.val_accuracy, row.augmented_accuracy, row.misclassified) == (1000, 0.25, 0.99, 0.985, 15)
+    assert (row.family, row.variant, row.baseline, row.params, row.flops) == ("vgg16", "light", "vgg16", 1_500_000, 500e6)
+    assert row.augmented_accuracy_lo < row.augmented_accuracy == 0.915 < row.augmented_accuracy_hi
+    status = {r.model: report.training_status(r) for r in df.itertuples()}
+    assert status["cnn"] == "stopped early (best epoch 9 of 12)"
+    assert status["cnn_light"] == "still improving at the epoch limit (best epoch 30 of 30)"
+    assert status["vgg16_pruned"] == ""
 
 
-def test_pair_reductions():
-    pairs = su.pair_table(su.summary_table(MODELS, *metrics())).set_index("variant")
+def test_pairs_carry_the_paired_test_and_its_verdict():
+    pairs = tables()[1].set_index("variant")
     assert list(pairs.index) == ["cnn_light", "vgg16_light", "vgg16_pruned"]
     c = pairs.loc["cnn_light"]
-    assert c.baseline == "cnn" and c.family == "cnn"
-    assert c.params_reduction_pct == pytest.approx(99.0)
-    assert c.flops_224_reduction_pct == pytest.approx(99.0) and c.flops_reduction_pct == pytest.approx(99.0)
-    assert c.filters_reduction_pct == pytest.approx(90.0)
-    assert c.flops_ratio_224 == pytest.approx(100.0) and c.flops_ratio == pytest.approx(100.0)
-    assert c.augmented_accuracy_change_pp == pytest.approx(1.0)
-    v = pairs.loc["vgg16_light"]
-    assert (v.params_reduction_pct, v.flops_224_reduction_pct, v.filters_reduction_pct) == pytest.approx((90.0, 50.0, 75.0))
-    assert v.flops_ratio == pytest.approx(2.0) and v.augmented_accuracy_change_pp == pytest.approx(-1.0)
-    assert pairs.loc["vgg16_pruned"].flops_ratio_224 == pytest.approx(5.0)
+    assert c.baseline == "cnn" and c.flops_ratio_224 == pytest.approx(100.0) and c.params_reduction_pct == pytest.approx(99.0)
+    assert c.augmented_diff_pp == pytest.approx(-50 / 570 * 100) and c.augmented_verdict == "worse"
+    assert pairs.loc["vgg16_light"].augmented_verdict.startswith("no detectable difference (±")
+    assert pairs.loc["vgg16_pruned"].augmented_verdict == "no detectable difference (±0.0 pts)"
 
 
-def test_a_light_model_without_its_full_model_has_no_pair():
-    models = evaluated(["cnn_light", "vgg16", "vgg16_light"], ["vgg16"])
-    df = su.summary_table(models, *metrics())
-    assert list(su.pair_table(df).variant) == ["vgg16_light", "vgg16_pruned"]
+def test_the_papers_numbers_are_compared_unpaired():
+    paper = tables()[2].set_index("variant")
+    assert list(paper.index) == ["cnn_light", "googlenet_light", "vgg16_light"]
+    g = paper.loc["googlenet_light"]  # 10 vs 6 misclassified of 7,500
+    assert g.baseline == "googlenet" and g.diff_pp == pytest.approx(-4 / 75)
+    assert g.p == pytest.approx(0.4543, abs=1e-3) and g.verdict.startswith("no detectable difference")
+
+
+def test_findings_are_sentences_from_the_numbers():
+    df, pairs, paper, robust, prune = tables()
+    lines = report.findings(df, pairs, paper, robust, prune)
+    light = next(x for x in lines if x.startswith("cnn_light:"))
+    assert light.startswith("cnn_light: 100x fewer FLOPs than cnn; augmented accuracy 0.850 [")
+    assert "paired difference -8.8 pts [" in light and "p < 0.001: worse" in light
+    assert any(x.startswith("The paper's googlenet_light vs googlenet") and "p = 0.454 (Fisher)" in x for x in lines)
+    assert "Training: cnn stopped early (best epoch 9 of 12); cnn_light still improving" in " ".join(lines)
+    robustness = [x for x in lines if x.startswith("Robustness:")]
+    assert robustness == ["Robustness: alone, flip costs the most accuracy for 5 of 5 models ("
+                          + ", ".join(f"{m} {MADE_UP[m][5] / N:.3f} -> {MADE_UP[m][6] / N:.3f}" for m in NAMES) + ")."]
+    pruned = next(x for x in lines if x.startswith("Pruning vgg16:"))
+    assert "768 of 4224 channels removed (700 dead in trained layers, 68 in frozen ones)" in pruned
+    assert "the 100 validation images APoZ was measured on" in pruned and "(0 and 1 predictions changed)" in pruned
 
 
 def test_markdown_numbers_are_readable():
     df = pd.DataFrame([{"model": "cnn", "params": 12939077, "flops": 1.5e9, "macs": 2.5e6, "augmented_accuracy": 0.99876,
-                        "flops_ratio": 12.345, "params_reduction_pct": 99.6, "augmented_accuracy_change_pp": 0.01}])  # fmt: skip
+                        "flops_ratio": 12.345, "params_reduction_pct": 99.6, "augmented_diff_pp": 0.01,
+                        "augmented_p": 0.0004}])  # fmt: skip
     md = su.markdown(df).splitlines()
-    assert md[0] == "| model | params | flops | macs | augmented_accuracy | flops_ratio | params_reduction_pct | augmented_accuracy_change_pp |"
-    assert md[2] == "| cnn | 12,939,077 | 1.50G | 2.50M | 0.9988 | 12.3x | 99.6 | +0.01 |"
+    assert md[2] == "| cnn | 12,939,077 | 1.50G | 2.50M | 0.9988 | 12.3x | 99.6 | +0.01 | < 0.001 |"
+    assert [report.times(r) for r in (138.1, 11.43, 1.071)] == ["138x", "11.4x", "1.07x"]
 
 
 @pytest.fixture
 def project(tmp_path) -> Path:
-    train, flops, fmaps, evaluate = metrics()
+    train, flops, fmaps, evaluate, prune = metrics()
     md = tmp_path / "metrics"
     for kind, data in (("train", train), ("flops", flops), ("featuremaps", fmaps)):
         (md / kind).mkdir(parents=True)
         for m, d in data.items():
             (md / kind / f"{m}.json").write_text(json.dumps(d))
+    (md / "prune").mkdir()
+    after = {"params": 3_000_000, "params_trainable": 1_500_000, "flops": 250e6, "flops_224": 3e9, "macs": 125e6,
+             "filters": 2000, "dead_fraction": 0.0}
+    (md / "prune" / "vgg16.json").write_text(json.dumps({**prune["vgg16"], "val_accuracy_after": 0.99,
+                                                         **{f"{k}_after": v for k, v in after.items()}}))
     (md / "evaluate.json").write_text(json.dumps(evaluate))
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["models"] = {m: params["models"][m] for m in ["cnn", "cnn_light", "vgg16", "vgg16_light"]}
-    params["prune"]["models"] = []
+    params["prune"]["models"] = ["vgg16"]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return tmp_path
 
@@ -103,17 +148,20 @@ def run_stage(root: Path) -> int:
     return cli(["summarize", "--params", str(root / "params.yaml"), "--metrics-dir", str(root / "metrics"), "--out-dir", str(root / "reports")])
 
 
-def test_stage_writes_tables_and_pictures(project):
+def test_stage_writes_tables_findings_and_pictures(project):
     assert run_stage(project) == 0
     out = project / "reports"
     summary = pd.read_csv(out / "summary.csv")
-    assert list(summary.model) == ["cnn", "cnn_light", "vgg16", "vgg16_light"]  # the models of params, in order
+    assert list(summary.model) == NAMES
     points = pd.read_csv(out / "summary_points.csv")
     assert list(points.columns) == ["model", "family", "flops", "filters", "params", "augmented_accuracy", "misclassified"]
+    assert list(pd.read_csv(out / "robustness.csv").columns) == ["model", "clean", *TRANSFORMS, "all five"]
+    findings = (out / "findings.md").read_text()
+    assert findings.startswith("# Findings\n\nTest set: 1,000 images (200 per class), 32 px;")
+    assert "| cnn_light | 20.00M | 10,000 | 0.930 [" in findings and "vs cnn, p < 0.001: worse |" in findings
     md = (out / "summary.md").read_text()
-    assert "| cnn_light | cnn | light | cnn | 10,000 |" in md and "| cnn | cnn | cnn_light | 99.0 |" in md
     assert "| vgg16_light | 0.9979 | 0.9980 | 15 |" in md  # the paper's numbers
-    for png in ("accuracy_vs_flops.png", "accuracy_vs_filters.png", "params.png"):
+    for png in ("accuracy_vs_flops.png", "accuracy_vs_filters.png", "params.png", "robustness.png"):
         assert 0 < (out / png).stat().st_size < 150_000
     first = {p.name: p.read_bytes() for p in out.iterdir()}
     assert run_stage(project) == 0

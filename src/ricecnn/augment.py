@@ -6,6 +6,9 @@ Generators seeded by params `seed`, and applied with the very matrices and formu
 layers (`keras.ops.image.affine_transform`, bilinear, fill_mode="reflect"). Drawing in numpy
 rather than calling the layers keeps the draw independent of the backend and of the batch size,
 so every model is judged on the same uint8 images, on every run.
+
+Robustness by transform: ``condition_sets`` also applies each transform alone, with the very draw it
+has in the full augmentation, so that a drop can be traced to the transform that causes it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ import numpy as np
 from tqdm import tqdm
 
 FACTOR = 0.1  # every SPEC augmentation layer uses 0.1
+TRANSFORMS = ("flip", "rotation", "zoom", "translation", "contrast")  # SPEC's order
+# The test sets every model is judged on: clean, each transform alone, all five together
+CONDITIONS: dict[str, tuple[str, ...]] = {"clean": (), **{t: (t,) for t in TRANSFORMS}, "augmented": TRANSFORMS}
 
 
 def draw_augmentation(n: int, height: int, width: int, seed: int) -> dict[str, np.ndarray]:
@@ -40,20 +46,34 @@ def _matrices(p: dict[str, np.ndarray], sl: slice, h: int, w: int) -> list[np.nd
     return [np.stack(m, axis=1).astype(np.float32) for m in (rotation, zooming, translation)]
 
 
-def augment(images: np.ndarray, seed: int, batch_size: int = 64) -> np.ndarray:
-    """The augmented copy of uint8 NHWC ``images`` (same shape, uint8); a pure function of its inputs."""
+def augment(images: np.ndarray, seed: int, batch_size: int = 64, transforms: tuple[str, ...] = TRANSFORMS) -> np.ndarray:
+    """The augmented copy of uint8 NHWC ``images`` (same shape, uint8); a pure function of its inputs.
+
+    ``transforms``: which of the five to apply (in SPEC's order), each with its own seeded draw.
+    """
     from keras import ops
 
+    unknown = set(transforms) - set(TRANSFORMS)
+    if unknown:
+        raise ValueError(f"unknown transforms {sorted(unknown)}; known: {', '.join(TRANSFORMS)}")
     n, h, w = images.shape[:3]
     p = draw_augmentation(n, h, w, seed)
     out = np.empty(images.shape, dtype=np.uint8)
     for start in tqdm(range(0, n, batch_size), desc="augment", unit="batch", leave=False):
         sl = slice(start, min(start + batch_size, n))
         x = np.asarray(images[sl], dtype=np.float32)
-        x = np.where(p["flip"][sl, None, None, None], x[:, :, ::-1], x)
-        for m in _matrices(p, sl, h, w):
-            x = ops.convert_to_numpy(ops.image.affine_transform(x, m, interpolation="bilinear", fill_mode="reflect"))
-        mean = x.mean(axis=(1, 2), keepdims=True, dtype=np.float64)  # RandomContrast: per image and channel
-        x = (x - mean) * p["contrast"][sl, None, None, None] + mean
+        if "flip" in transforms:
+            x = np.where(p["flip"][sl, None, None, None], x[:, :, ::-1], x)
+        for name, m in zip(("rotation", "zoom", "translation"), _matrices(p, sl, h, w)):
+            if name in transforms:
+                x = ops.convert_to_numpy(ops.image.affine_transform(x, m, interpolation="bilinear", fill_mode="reflect"))
+        if "contrast" in transforms:
+            mean = x.mean(axis=(1, 2), keepdims=True, dtype=np.float64)  # RandomContrast: per image and channel
+            x = (x - mean) * p["contrast"][sl, None, None, None] + mean
         out[sl] = np.clip(np.rint(x), 0, 255).astype(np.uint8)
     return out
+
+
+def condition_sets(images: np.ndarray, seed: int, batch_size: int = 64) -> dict[str, np.ndarray]:
+    """Every condition of ``CONDITIONS``: the clean images, each transform alone, all together."""
+    return {name: np.asarray(images) if not t else augment(images, seed, batch_size, t) for name, t in CONDITIONS.items()}

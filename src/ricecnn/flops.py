@@ -17,6 +17,11 @@ ops that Keras 3 emits for each layer on TensorFlow:
   Rescaling    x*scale + offset: a Mul and an AddV2, 2 per element (measured in tests/test_flops.py)
   Concatenate, Flatten, Reshape, Dropout (inference), InputLayer: 0
 
+A Rescaling applied to the model's input is preprocessing, not model FLOPs (SPEC "FLOPs,
+parameters, filters"): the paper scaled pixels by 1/255 in its tf.data map, outside the model, so
+its counted graph starts at the first convolution. Its cost is reported apart, as
+``preprocessing_flops`` (2 x 224 x 224 x 3 = 301,056 at 224 px).
+
 tests/test_flops.py checks these counts against the profiler for all six models.
 MACs are the multiply-accumulates of the convolutions and dense layers only.
 """
@@ -70,15 +75,22 @@ def layer_flops(layer) -> tuple[int, int]:
     raise RiceError(f"count_flops: no FLOPs rule for layer type {kind} (layer {layer.name!r}): add one in flops.py")
 
 
+def is_preprocessing(model, layer) -> bool:
+    """A Rescaling of the model's input: what the paper did outside the model."""
+    return type(layer).__name__ == "Rescaling" and any(layer.input is t for t in model.inputs)
+
+
 def count_flops(model) -> dict:
-    """Total FLOPs and MACs per image, with a per-layer breakdown in model order."""
+    """FLOPs and MACs per image (the input's preprocessing apart), with a per-layer breakdown."""
     per_layer = []
     for layer in model.layers:
         flops, macs = layer_flops(layer)
-        per_layer.append({"name": layer.name, "type": type(layer).__name__, "flops": flops, "macs": macs})
+        per_layer.append({"name": layer.name, "type": type(layer).__name__, "flops": flops, "macs": macs,
+                          "preprocessing": is_preprocessing(model, layer)})
     return {
-        "flops": sum(p["flops"] for p in per_layer),
+        "flops": sum(p["flops"] for p in per_layer if not p["preprocessing"]),
         "macs": sum(p["macs"] for p in per_layer),
+        "preprocessing_flops": sum(p["flops"] for p in per_layer if p["preprocessing"]),
         "per_layer": per_layer,
     }
 
@@ -105,6 +117,7 @@ def model_stats(model) -> dict:
         **count_parameters(model),
         "flops": counted["flops"],
         "macs": counted["macs"],
+        "preprocessing_flops": counted["preprocessing_flops"],
         "filters": count_filters(model),
     }
 

@@ -110,12 +110,12 @@ def _to_jsonable(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return _to_jsonable(obj.tolist())
     if isinstance(obj, float):
-        return round(obj, 6)  # stable, diff-friendly metrics
+        return float(f"{obj:.6g}")  # stable, diff-friendly metrics; 6 significant digits keep 2.4e-07
     return obj
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
-    """Write ``data`` as indented JSON atomically (floats rounded to 6 digits)."""
+    """Write ``data`` as indented JSON atomically (floats to 6 significant digits)."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(_to_jsonable(data), indent=2) + "\n")
 

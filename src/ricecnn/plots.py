@@ -185,20 +185,20 @@ def accuracy_figure(df, x: str, xlabel: str, logx: bool) -> Figure:
     fig = Figure(figsize=(6.4, 4.4), layout="constrained")
     ax = fig.add_subplot()
     for fam, g in df.groupby("family", sort=False):
-        full = g[g.variant == "full"]
-        for _, r in g[g.variant != "full"].iterrows():
-            for _, f in full.iterrows():
+        for _, r in g[g.baseline != ""].iterrows():
+            for _, f in df[df.model == r.baseline].iterrows():
                 ax.annotate("", (r[x], r.augmented_accuracy), (f[x], f.augmented_accuracy),
                             arrowprops={"arrowstyle": "->", "color": colors[fam], "alpha": 0.6})  # fmt: skip
-        ax.scatter(g[x], g.augmented_accuracy, color=colors[fam], label=fam, zorder=3)
+        err = [g.augmented_accuracy - g.augmented_accuracy_lo, g.augmented_accuracy_hi - g.augmented_accuracy]
+        ax.errorbar(g[x], g.augmented_accuracy, yerr=err, fmt="o", color=colors[fam], label=fam, zorder=3, capsize=3)
         for _, r in g.iterrows():
             ax.annotate(r.model, (r[x], r.augmented_accuracy), textcoords="offset points", xytext=(4, 4), fontsize=7)
     if logx:
         ax.set_xscale("log")
     ax.margins(x=0.12, y=0.1)  # room for the labels
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("accuracy on the augmented test set")
-    ax.set_title("accuracy against cost (arrows: full -> lighter variant)", fontsize=9)
+    ax.set_ylabel("accuracy on the augmented test set (95% CI)")
+    ax.set_title("accuracy against cost (arrows: baseline -> variant)", fontsize=9)
     ax.legend(fontsize=8)
     return fig
 
@@ -214,4 +214,20 @@ def params_figure(df) -> Figure:
     ax.tick_params(axis="x", labelrotation=30, labelsize=8)
     for i, v in enumerate(df.params):
         ax.text(i, v, human(v), ha="center", va="bottom", fontsize=7)
+    return fig
+
+
+def robustness_figure(table) -> Figure:
+    """Accuracy per model (rows) on the clean test set, under each augmentation alone and under
+    all five (columns), as a heat map with the values written in."""
+    values = table.drop(columns="model").to_numpy(dtype=float)
+    cols = list(table.columns[1:])
+    fig = Figure(figsize=(1.2 + 0.95 * len(cols), 0.9 + 0.36 * len(table)), layout="constrained")
+    ax = fig.add_subplot()
+    ax.imshow(values, cmap="RdYlGn", vmin=0.0, vmax=1.0, aspect="auto")
+    for (i, j), v in np.ndenumerate(values):
+        ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=7)
+    ax.set_xticks(range(len(cols)), cols, fontsize=8, rotation=30, ha="right")
+    ax.set_yticks(range(len(table)), table.model, fontsize=8)
+    ax.set_title("test accuracy by augmentation (each alone, then all five)", fontsize=9)
     return fig

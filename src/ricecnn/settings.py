@@ -61,6 +61,7 @@ class Section(BaseModel):
 class Synthetic(Section):
     per_class: PositiveInt  # images drawn per class
     size: Annotated[int, Field(ge=16, le=2048)]  # drawn image size in px
+    offset: Annotated[float, Field(ge=0, le=0.5)]  # largest offset of the grain's centre, fraction of the image
 
 
 class Data(Section):

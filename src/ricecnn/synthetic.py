@@ -36,6 +36,10 @@ GRAINS: dict[str, Grain] = {
 CLASSES = sorted(GRAINS)
 SPREAD = 0.06
 JPEG_QUALITY = 92
+# The largest offset of the grain's centre from the image centre, as a fraction of the image
+# (params.yaml data.synthetic.offset). Until 2026-11 the stand-in capped it at 12 px of 250 (0.048):
+# tests then translated grains by up to 0.1 of the image, out of the positions training had seen.
+OFFSET = 0.1
 
 
 @lru_cache(maxsize=4)
@@ -45,8 +49,9 @@ def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
     return x - c, y - c
 
 
-def draw(class_index: int, index: int, seed: int, size: int = 250) -> np.ndarray:
-    """Draw one grain image as a (size, size, 3) uint8 array."""
+def draw(class_index: int, index: int, seed: int, size: int = 250, offset: float = OFFSET) -> np.ndarray:
+    """Draw one grain image as a (size, size, 3) uint8 array; the grain's centre lies up to
+    ``offset`` x ``size`` from the image centre (less where the grain would not fit whole)."""
     g = GRAINS[CLASSES[class_index]]
     rng = np.random.default_rng([seed, class_index, index])
     scale = size / 250
@@ -55,7 +60,7 @@ def draw(class_index: int, index: int, seed: int, size: int = 250) -> np.ndarray
     a, b = length / 2, width / 2
     angle = rng.uniform(0, math.pi)
     room = max(0.0, (size - length) / 2 - 3 * scale)
-    dx, dy = rng.uniform(-1, 1, 2) * min(room, 12 * scale)
+    dx, dy = rng.uniform(-1, 1, 2) * min(room, offset * size)
     bend = g.curve * rng.choice([-1, 1]) * (1 + 0.2 * rng.standard_normal())
     skew = 0.08 * rng.standard_normal()  # one end a little fuller than the other
 
@@ -86,14 +91,14 @@ def draw(class_index: int, index: int, seed: int, size: int = 250) -> np.ndarray
     return img
 
 
-def jpeg(class_index: int, index: int, seed: int, size: int = 250) -> bytes:
+def jpeg(class_index: int, index: int, seed: int, size: int = 250, offset: float = OFFSET) -> bytes:
     """One image as JPEG bytes (PIL's encoder is deterministic for the same pixels)."""
     buf = io.BytesIO()
-    Image.fromarray(draw(class_index, index, seed, size)).save(buf, format="JPEG", quality=JPEG_QUALITY)
+    Image.fromarray(draw(class_index, index, seed, size, offset)).save(buf, format="JPEG", quality=JPEG_QUALITY)
     return buf.getvalue()
 
 
-def jpeg_batch(job: tuple[int, int, int, int, int]) -> list[bytes]:
+def jpeg_batch(job: tuple[int, int, int, int, int, float]) -> list[bytes]:
     """Worker entry point: JPEG bytes of images [start, stop) of one class."""
-    class_index, start, stop, seed, size = job
-    return [jpeg(class_index, i, seed, size) for i in range(start, stop)]
+    class_index, start, stop, seed, size, offset = job
+    return [jpeg(class_index, i, seed, size, offset) for i in range(start, stop)]

@@ -1,7 +1,10 @@
 """Stage evaluate_augmented: clean and augmented test accuracy, loss, speed, confusion of all models.
 
 Every model (the trained ones and the variants derived from them, ``ricecnn.models.evaluated``) is
-judged on the same test split and on the same seeded augmented copy of it (``ricecnn.augment``).
+judged on the same test split, on the same seeded augmented copy of it, and on each augmentation
+alone (``ricecnn.augment``). Every accuracy comes with its 95 % interval, every variant with a
+paired comparison to its baseline on the same images (``ricecnn.stats``), and every image's
+predicted class under every condition is kept (``predictions/<model>.csv``).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import settings
+from .. import settings, stats
 from ..cli import parse
 from ..data import load_classes, load_split
 from ..errors import RiceError
@@ -50,32 +53,53 @@ def scores(probs: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     return float(np.mean(probs.argmax(1) == labels)), float(np.mean(-np.log(p)))
 
 
-def evaluate_model(model, clean, augmented, labels, batch_size: int, repeats: int) -> tuple[dict, np.ndarray]:
-    """Metrics of one model and its predicted classes on the augmented set."""
-    clean_probs, seconds = timed_predict(model, clean, batch_size)
-    aug_probs, _ = timed_predict(model, augmented, batch_size)
-    (clean_acc, clean_loss), (aug_acc, aug_loss) = scores(clean_probs, labels), scores(aug_probs, labels)
-    predicted = aug_probs.argmax(1)
-    return {
-        "clean_accuracy": clean_acc,
-        "clean_loss": clean_loss,
-        "augmented_accuracy": aug_acc,
-        "augmented_loss": aug_loss,
-        "misclassified": int(np.sum(predicted != labels)),
-        "test_images": len(labels),
-        "latency_ms": latency_ms(model, clean[0], repeats),
-        "images_per_second": len(labels) / max(seconds, 1e-9),
-    }, predicted
+def evaluate_model(model, sets: dict[str, np.ndarray], labels, batch_size: int, repeats: int) -> tuple[dict, dict]:
+    """Metrics of one model on every test set of ``augment.CONDITIONS`` and its predicted classes."""
+    from ..augment import TRANSFORMS
+    from ..predict import predict
+
+    probs, seconds = timed_predict(model, sets["clean"], batch_size)
+    probs = {"clean": probs, **{c: predict(model, x, batch_size, multiple=batch_size).astype(np.float64)
+                                for c, x in sets.items() if c != "clean"}}
+    predicted = {c: p.argmax(1) for c, p in probs.items()}
+    acc = {c: stats.accuracy(pred == labels) for c, pred in predicted.items()}
+    metrics = {}
+    for c in ("clean", "augmented"):
+        metrics.update({f"{c}_accuracy": acc[c].value, f"{c}_accuracy_lo": acc[c].lo, f"{c}_accuracy_hi": acc[c].hi,
+                        f"{c}_loss": scores(probs[c], labels)[1]})
+    metrics.update(
+        misclassified=int(np.sum(predicted["augmented"] != labels)),
+        test_images=len(labels),
+        by_transform={t: {"accuracy": acc[t].value, "lo": acc[t].lo, "hi": acc[t].hi} for t in TRANSFORMS},
+        latency_ms=latency_ms(model, sets["clean"][0], repeats),
+        images_per_second=len(labels) / max(seconds, 1e-9),
+    )
+    return metrics, predicted
+
+
+def comparison(variant: dict[str, np.ndarray], baseline: dict[str, np.ndarray], labels: np.ndarray) -> dict:
+    """A variant against its baseline on the same images, clean and augmented (``ricecnn.stats``)."""
+    out = {}
+    for c in ("clean", "augmented"):
+        d = stats.paired(variant[c] == labels, baseline[c] == labels)
+        out[c] = {"diff": d.diff, "lo": d.lo, "hi": d.hi, "p": d.p, "verdict": d.verdict,
+                  "variant_only_right": d.discordant[0], "baseline_only_right": d.discordant[1]}
+    return out
+
+
+def write_predictions(out: Path, name: str, labels, predicted: dict[str, np.ndarray], classes) -> None:
+    """Every test image's class as predicted under each condition (DVC's confusion plot reads
+    `actual` and `augmented`); any two models can be compared from these files later."""
+    with open(out / "predictions" / f"{name}.csv", "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["image", "actual", *predicted])
+        w.writerows([i, classes[a], *(classes[p[i]] for p in predicted.values())] for i, a in enumerate(labels))
 
 
 def write_plots(out: Path, name: str, augmented, labels, predicted, classes, metrics: dict) -> None:
     from .. import plots
 
     k = len(classes)
-    with open(out / "confusion" / f"{name}.csv", "w", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(["actual", "predicted"])
-        w.writerows((classes[a], classes[b]) for a, b in zip(labels, predicted))
     counts = np.bincount(labels * k + predicted, minlength=k * k).reshape(k, k)
     title = f"{name}: augmented test, accuracy {metrics['augmented_accuracy']:.4f}"
     plots.save_png(plots.confusion_figure(counts, classes, title), out / f"confusion_{name}.png")
@@ -107,20 +131,23 @@ def main(argv: list[str] | None = None) -> None:
         raise RiceError(f"the test split in {args.split_dir} is empty: raise split.test or the data size")
     import keras
 
-    from ..augment import augment
+    from ..augment import condition_sets
     from ..runtime import load_model
 
-    augmented = augment(clean, s.seed, cfg.batch_size)
-    results = {}
+    sets = condition_sets(clean, s.seed, cfg.batch_size)
+    results, predicted = {}, {}
     with atomic_path(args.plots_dir, directory=True) as out:
-        (out / "confusion").mkdir()
+        (out / "predictions").mkdir()
         for m in models:
             print(f"evaluate {m.name}", flush=True)
             model = load_model(files[m.name], m.stage, clean.shape[1:], len(classes))
-            results[m.name], predicted = evaluate_model(
-                model, clean, augmented, labels, cfg.batch_size, cfg.latency_repeats
-            )
-            write_plots(out, m.name, augmented, labels, predicted, classes, results[m.name])
+            results[m.name], predicted[m.name] = evaluate_model(model, sets, labels, cfg.batch_size, cfg.latency_repeats)
+            write_predictions(out, m.name, labels, predicted[m.name], classes)
+            write_plots(out, m.name, sets["augmented"], labels, predicted[m.name]["augmented"], classes, results[m.name])
             del model
             keras.backend.clear_session()  # one model in memory at a time
+    for m in models:
+        if m.baseline:
+            results[m.name]["vs_baseline"] = {"baseline": m.baseline,
+                                              **comparison(predicted[m.name], predicted[m.baseline], labels)}
     write_json(args.out, results)

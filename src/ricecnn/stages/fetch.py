@@ -24,16 +24,16 @@ from ..parallel import ordered_map, pool
 CHUNK = 64  # images per worker task: big enough to amortise IPC, small enough for a smooth bar
 
 
-def make_synthetic(dest: Path, per_class: int, seed: int, size: int) -> None:
+def make_synthetic(dest: Path, per_class: int, seed: int, size: int, offset: float = synthetic.OFFSET) -> None:
     """Draw per_class images of every class into the zip ``dest``, in parallel, in a fixed order."""
     jobs = [
-        (c, start, min(start + CHUNK, per_class), seed, size)
+        (c, start, min(start + CHUNK, per_class), seed, size, offset)
         for c in range(len(synthetic.CLASSES))
         for start in range(0, per_class, CHUNK)
     ]
     with zipfile.ZipFile(dest, "w") as zf, tqdm(total=per_class * len(synthetic.CLASSES), desc="draw", unit="img") as bar:
         with pool(len(jobs)) as workers:
-            for (c, start, _, _, _), blobs in zip(jobs, ordered_map(workers, synthetic.jpeg_batch, jobs)):
+            for (c, start, *_), blobs in zip(jobs, ordered_map(workers, synthetic.jpeg_batch, jobs)):
                 name = synthetic.CLASSES[c]
                 for i, data in enumerate(blobs, start):
                     archive.add(zf, f"{archive.ROOT}/{name}/{name} ({i + 1}).jpg", data)
@@ -93,7 +93,7 @@ def download_kaggle(dataset: str, dest: Path, api_factory=_kaggle_api) -> None:
 def fetch(data: settings.Data, seed: int, dest: Path) -> None:
     """Write the dataset selected by the ``data`` section to the zip ``dest``."""
     if data.source == "synthetic":
-        make_synthetic(dest, data.synthetic.per_class, seed, data.synthetic.size)
+        make_synthetic(dest, data.synthetic.per_class, seed, data.synthetic.size, data.synthetic.offset)
     elif data.source == "kaggle":
         download_kaggle(data.kaggle_dataset, dest)
     else:  # path

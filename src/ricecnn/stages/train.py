@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     counted = count_parameters(model)
     metrics.update(params_total=counted["params"], params_trainable=counted["params_trainable"])
-    metrics.update(model=name, backend=keras.backend.backend(), img_size=s.data.img_size,
+    metrics.update(epochs_max=entry.epochs, model=name, backend=keras.backend.backend(), img_size=s.data.img_size,
                    weights=str(entry.weights or "none"), freeze=str("paper" if entry.freeze is None else entry.freeze))
     runtime.save_model(model, args.out)
     write_json(args.metrics, metrics)
