@@ -25,6 +25,9 @@ p["data"].update(source="synthetic", img_size=$SIZE)
 p["data"]["synthetic"]["per_class"] = $PER_CLASS
 p["train"].update(backend="env", batch_size=$BATCH, mixed_precision="$MIXED" == "true")
 p["models"] = {m: {**p["models"][m], "epochs": $EPOCHS} for m in "$MODELS".split(",")}
+p["prune"]["models"] = p["trim"]["models"] = []  # the six models' training and evaluation only
+val = round(min(1.0, p["split"]["val"]) * $PER_CLASS) * 5
+p["featuremaps"]["samples"] = min(p["featuremaps"]["samples"], val)
 p["evaluate"]["batch_size"] = $BATCH
 yaml.safe_dump(p, open("params.yaml", "w"), sort_keys=False)
 PY
@@ -42,12 +45,14 @@ echo "work dir: $WORK  (train on $BACKEND, the rest on $EVAL_BACKEND, ${PER_CLAS
 stage fetch fetch --out data/raw/dataset.zip
 stage split split --raw data/raw/dataset.zip --out data/split
 for m in ${MODELS//,/ }; do
-  KERAS_BACKEND=$BACKEND stage "train@$m" train "$m" --out "models/$m.keras" --metrics "metrics/train/$m.json" --live-dir "reports/train/$m"
-  stage "flops@$m" flops "$m" --out "metrics/flops/$m.json"
-  stage "featuremaps@$m" featuremaps "$m" --model-file "models/$m.keras" \
+  KERAS_BACKEND=$BACKEND stage "train@$m" train "$m" --split-dir data/split --out "models/$m.keras" \
+    --metrics "metrics/train/$m.json" --live-dir "reports/train/$m"
+  stage "flops@$m" flops "$m" --split-dir data/split --out "metrics/flops/$m.json"
+  stage "featuremaps@$m" featuremaps "$m" --model-file "models/$m.keras" --split-dir data/split \
     --out-metrics "metrics/featuremaps/$m.json" --out-dir "reports/featuremaps/$m"
 done
-stage evaluate_augmented evaluate --out metrics/evaluate.json --plots-dir reports/evaluate
+stage evaluate_augmented evaluate --models-dir models --split-dir data/split --out metrics/evaluate.json \
+  --plots-dir reports/evaluate
 stage summarize summarize --metrics-dir metrics --out-dir reports
 
 echo; echo "| stage | seconds |"; echo "|---|---|"; printf '%s\n' "${REPORT[@]}"
@@ -57,8 +62,7 @@ print("\n| model | fastest epoch s (the only one includes compiling) | train img
 ev = json.load(open("metrics/evaluate.json"))
 for f in sorted(glob.glob("metrics/train/*.json")):
     m = json.load(open(f)); n = os.path.basename(f)[:-5]
-    split_n = sum(1 for _ in open("data/split/manifest.csv")) - 1
-    n_train = round(split_n * 0.8)
+    n_train = sum(1 for line in open("data/split/manifest.csv") if ",train," in line)
     print(f"| {n} | {min(m['epoch_seconds']):.1f} | {n_train / min(m['epoch_seconds']):,.0f} | {m['input_path']} | "
           f"{m['val_accuracy']:.4f} | {ev[n]['augmented_accuracy']:.4f} |")
 PY

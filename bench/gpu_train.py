@@ -147,8 +147,8 @@ def worker_keras_params(cfg: dict) -> dict:
 
 def worker_ricecnn(cfg: dict) -> dict:
     """Train one model with ricecnn's `train` on random data; images/s and the run's facts."""
-    import numpy as np
     import keras
+    import numpy as np
 
     from ricecnn import runtime
     from ricecnn.models import build_model
@@ -276,7 +276,6 @@ def torch_throughput(name: str, args, compiled: bool) -> dict:
     """Images/s of a plain PyTorch training loop on random on-device data."""
     import torch
     import torch.nn.functional as F
-
     import torch_models
 
     device = torch.device(args.device)

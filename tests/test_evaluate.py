@@ -12,9 +12,9 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from scipy.stats import binomtest
 import yaml
 from conftest import write_split
+from scipy.stats import binomtest
 
 from ricecnn import augment as aug
 from ricecnn.cli import main as cli

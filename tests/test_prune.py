@@ -256,6 +256,25 @@ def test_unsupported_layers_and_bad_keep_are_clear_errors():
         P.prune(chain, {"conv1": [0, 4]})
 
 
+def test_layers_reused_in_another_model_are_not_shared_layers():
+    # the training loop's frozen-prefix split calls a model's layers again in a new model (a second
+    # Keras node on each); the surgery follows the model's own calls
+    from ricecnn.training import frozen_prefix, split_model
+
+    model = vgg_model()
+    kill(model, "block2_conv1", [5])
+    split_model(model, frozen_prefix(model))
+    assert len(model.get_layer("block2_conv1")._inbound_nodes) == 2
+    x = images()
+    pruned = P.prune(model, P.plan(model, measured(model, x), 1.0, 1))
+    assert filters(pruned)["block2_conv1"] == 5 and max_diff(model, pruned, x) <= TOL
+    inp = keras.Input((8, 8, 3))
+    shared = layers.Conv2D(3, 3, padding="same", activation="relu", name="twice")
+    twice = keras.Model(inp, shared(shared(inp)))
+    with pytest.raises(RiceError, match="'twice' is used more than once"):
+        P.prune(twice, {"twice": [0, 1]})
+
+
 # --- the real builders -------------------------------------------------------------------------------
 
 

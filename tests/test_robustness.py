@@ -17,8 +17,8 @@ from conftest import env, make_repo, run, write_params
 
 from ricecnn import io as rice_io
 from ricecnn import parallel, training
-from ricecnn.io import atomic_path
 from ricecnn.cli import main as cli
+from ricecnn.io import atomic_path
 from ricecnn.stages import fetch, split
 
 # --- unwritable output ----------------------------------------------------------------------------

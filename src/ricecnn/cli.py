@@ -22,6 +22,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "flops": ("ricecnn.stages.flops", "count FLOPs/MACs, parameters and filters of one model"),
     "featuremaps": ("ricecnn.stages.featuremaps", "feature-map pictures and APoZ/dead channels"),
     "prune": ("ricecnn.stages.prune", "remove dead (high-APoZ) conv channels: a smaller model, same outputs"),
+    "trim": ("ricecnn.stages.trim", "iterative APoZ pruning with fine-tuning: a light model found from data"),
     "evaluate": ("ricecnn.stages.evaluate", "clean and augmented test evaluation of all models"),
     "summarize": ("ricecnn.stages.summarize", "summary table and plots"),
     "push": ("ricecnn.share", "dvc push + the whole run-cache with its outputs (a teammate trains nothing)"),
@@ -34,15 +35,19 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
-def parse(argv: list[str] | None, stage: str, doc: str, *paths: str, model: bool = False) -> argparse.Namespace:
+def parse(argv: list[str] | None, stage: str, doc: str, *paths: str, model: bool = False,
+          optional: tuple[str, ...] = ()) -> argparse.Namespace:
     """A stage's arguments: the model name if it takes one, ``--params``, and ``paths``, each a
-    required ``--<path>`` option: every path comes from dvc.yaml's command, none has a default."""
+    required ``--<path>`` option: every path comes from dvc.yaml's command, none has a default
+    (an ``optional`` path is None when not given)."""
     ap = argparse.ArgumentParser(prog=f"ricecnn {stage}", description=doc.strip().splitlines()[0])
     if model:
         ap.add_argument("model", help="a model of the registry, e.g. cnn_light")
     ap.add_argument("--params", default="params.yaml", help="the settings (DVC's default params file)")
     for name in paths:
         ap.add_argument(f"--{name}", required=True, type=Path)
+    for name in optional:
+        ap.add_argument(f"--{name}", type=Path)
     return ap.parse_args(argv)
 
 

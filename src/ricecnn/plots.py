@@ -231,3 +231,27 @@ def robustness_figure(table) -> Figure:
     ax.set_yticks(range(len(table)), table.model, fontsize=8)
     ax.set_title("test accuracy by augmentation (each alone, then all five)", fontsize=9)
     return fig
+
+
+def trim_figure(name: str, record: dict, points: dict[str, tuple[float, float]]) -> Figure:
+    """Validation accuracy against FLOPs at 224 px along the trimming rounds of ``name``, with the
+    other models of its family (``points``: label -> (FLOPs, validation accuracy)) as points."""
+    rounds = record["rounds"]
+    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot([r["flops_224"] for r in rounds], [r["val_accuracy"] for r in rounds], "-", color="C0", alpha=0.5)
+    for r in rounds:
+        kept = r["round"] == record["kept_round"]
+        ax.scatter(r["flops_224"], r["val_accuracy"], color="C0" if r["within_budget"] else "C3",
+                   marker="*" if kept else "o", s=140 if kept else 30, zorder=3)
+        ax.annotate(str(r["round"]), (r["flops_224"], r["val_accuracy"]), textcoords="offset points", xytext=(3, 4), fontsize=7)
+    floor = record["full_val_accuracy"] - record["budget"]
+    ax.axhline(floor, color="C3", linestyle="--", linewidth=1, label=f"budget: {floor:.3f}")
+    for i, (label, (x, y)) in enumerate(points.items()):
+        ax.scatter(x, y, color=f"C{i + 1 if i + 1 != 3 else 9}", marker="D", s=40, zorder=3, label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("FLOPs per image at 224 px (log scale)")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title(f"trimming {name}: rounds (star: kept; red: beyond budget) and its family", fontsize=9)
+    ax.legend(fontsize=7)
+    return fig

@@ -38,7 +38,7 @@ def summary_table(models: list[Evaluated], train: dict, flops: dict, featuremaps
             "model": m.name, "family": m.family, "variant": m.variant, "baseline": m.baseline or "",
             "params": f["params"], "params_trainable": f["params_trainable"],
             "flops": f["flops"], "flops_224": f["flops_224"], "macs": f["macs"], "filters": f["filters"],
-            "dead_fraction": featuremaps[m.name]["dead_fraction"],
+            "dead_fraction": featuremaps.get(m.name, {}).get("dead_fraction"),
             "best_epoch": t.get("best_epoch"), "epochs_run": t.get("epochs_run"), "epochs_max": t.get("epochs_max"),
             "val_accuracy": t["val_accuracy"],
             "clean_accuracy": e["clean_accuracy"], "clean_accuracy_lo": e["clean_accuracy_lo"],
@@ -93,6 +93,22 @@ def paper_table() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def others_table(models: list[Evaluated], evaluate: dict) -> pd.DataFrame:
+    """The further paired comparisons: a trimmed model against the hand-made light one, the
+    scratch control against the trimmed model (augmented and clean test sets)."""
+    rows = []
+    for m in models:
+        for other, cmp in evaluate[m.name].get("vs_others", {}).items():
+            row = {"variant": m.name, "against": other}
+            for c in ("clean", "augmented"):
+                d = cmp[c]
+                row.update({f"{c}_diff_pp": 100 * d["diff"], f"{c}_diff_lo_pp": 100 * d["lo"],
+                            f"{c}_diff_hi_pp": 100 * d["hi"], f"{c}_p": d["p"], f"{c}_verdict": d["verdict"]})
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["variant", "against", *(f"{c}_{k}" for c in ("clean", "augmented")
+                                                               for k in ("diff_pp", "diff_lo_pp", "diff_hi_pp", "p", "verdict"))])
+
+
 def robustness_table(models: list[Evaluated], evaluate: dict) -> pd.DataFrame:
     """Accuracy per model on the clean test set, under each augmentation alone, and all together."""
     rows = []
@@ -136,7 +152,7 @@ def training_status(r) -> str:
 
 
 def findings(df: pd.DataFrame, pairs: pd.DataFrame, paper: pd.DataFrame, robust: pd.DataFrame,
-             prune: dict[str, dict]) -> list[str]:
+             prune: dict[str, dict], others: pd.DataFrame | None = None, trim: dict[str, dict] | None = None) -> list[str]:
     """One sentence per comparison, and per fact the study rests on, all from the numbers."""
     rows = df.set_index("model")
     out = []
@@ -149,6 +165,24 @@ def findings(df: pd.DataFrame, pairs: pd.DataFrame, paper: pd.DataFrame, robust:
             f"{pts(p.augmented_diff_pp, p.augmented_diff_lo_pp, p.augmented_diff_hi_pp)}, "
             f"{p_value(p.augmented_p)}: {p.augmented_verdict} (clean: "
             f"{pts(p.clean_diff_pp, p.clean_diff_lo_pp, p.clean_diff_hi_pp)}, {p_value(p.clean_p)}: {p.clean_verdict})."
+        )
+    for o in (others if others is not None else pd.DataFrame()).itertuples():
+        v, b = rows.loc[o.variant], rows.loc[o.against]
+        out.append(
+            f"{o.variant} against {o.against} (paired): FLOPs at 224 px {v.flops_224:,.0f} vs {b.flops_224:,.0f}; "
+            f"augmented accuracy {ci(v.augmented_accuracy, v.augmented_accuracy_lo, v.augmented_accuracy_hi)} vs "
+            f"{ci(b.augmented_accuracy, b.augmented_accuracy_lo, b.augmented_accuracy_hi)}, difference "
+            f"{pts(o.augmented_diff_pp, o.augmented_diff_lo_pp, o.augmented_diff_hi_pp)}, {p_value(o.augmented_p)}: "
+            f"{o.augmented_verdict} (clean: {pts(o.clean_diff_pp, o.clean_diff_lo_pp, o.clean_diff_hi_pp)}, "
+            f"{p_value(o.clean_p)}: {o.clean_verdict})."
+        )
+    for name, t in (trim or {}).items():
+        first, kept = t["rounds"][0], t["rounds"][t["kept_round"]]
+        out.append(
+            f"Trimming {name}: kept round {t['kept_round']} of {len(t['rounds']) - 1} ({t['stopped']}); FLOPs at "
+            f"224 px {first['flops_224']:,} -> {kept['flops_224']:,} ({times(first['flops_224'] / kept['flops_224'])} "
+            f"fewer); validation accuracy {t['full_val_accuracy']:.3f} -> {kept['val_accuracy']:.3f} "
+            f"(budget: {t['budget']:.3f} below the full model's)."
         )
     for p in paper.itertuples():
         out.append(

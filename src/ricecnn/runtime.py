@@ -94,6 +94,14 @@ def same_weights(a, b) -> bool:
     return len(wa) == len(wb) and all(x.shape == y.shape and (x == y).all() for x, y in zip(wa, wb))
 
 
+def fresh_copy(model):
+    """The same architecture (layers, shapes, trainable flags), freshly initialised by each layer's
+    initialiser under the current seed: ``model`` trained from scratch starts here."""
+    import keras
+
+    return keras.Model.from_config(model.get_config())
+
+
 def weights_digest(model) -> str:
     """SHA-256 of a model's layer names, weight shapes and weight bytes: the same for the same
     trained weights, whichever file they were saved to (a .keras file's bytes vary between saves)."""

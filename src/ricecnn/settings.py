@@ -116,6 +116,23 @@ class Prune(Section):
     finetune_epochs: NonNegativeInt
 
 
+class Trim(Section):
+    models: list[str]
+    rule: Literal["fraction", "std"]  # fraction: a share of each layer per round; std: Hu et al.'s mean + k std
+    strength: Annotated[float, Field(gt=0)]  # the share (fraction, < 1) or k (std)
+    min_channels: PositiveInt
+    budget: Annotated[float, Field(ge=0, le=1)]  # largest fall of val accuracy below the full model's
+    finetune_epochs: PositiveInt  # per round, with early stopping
+    max_rounds: PositiveInt
+    samples: PositiveInt  # train images APoZ is measured on each round
+
+    @model_validator(mode="after")
+    def _fraction_below_one(self) -> Trim:
+        if self.rule == "fraction" and self.strength >= 1:
+            raise ValueError(f"trim.strength = {self.strength} must be below 1 with rule fraction (a share of each layer)")
+        return self
+
+
 class Featuremaps(Section):
     samples: PositiveInt  # validation images over which APoZ is measured
     per_layer_max: PositiveInt  # channels drawn per layer in the pictures
@@ -133,6 +150,7 @@ class Settings(Section):
     train: Train
     models: dict[str, ModelEntry]
     prune: Prune
+    trim: Trim
     featuremaps: Featuremaps
     evaluate: Evaluate
 
@@ -140,9 +158,10 @@ class Settings(Section):
     def _pruned_models_are_trained(self) -> Settings:
         if not self.models:
             raise ValueError("models must name at least one model, e.g. cnn: {epochs: 30}")
-        for name in self.prune.models:
-            if name not in self.models:
-                raise ValueError(f"prune.models names {name!r}, which has no entry under models")
+        for section, names in (("prune", self.prune.models), ("trim", self.trim.models)):
+            for name in names:
+                if name not in self.models:
+                    raise ValueError(f"{section}.models names {name!r}, which has no entry under models")
         return self
 
     def learning_rate(self, model: str) -> float:

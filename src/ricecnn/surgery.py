@@ -84,13 +84,30 @@ def feature_convs(model, layer_name: str) -> list[tuple[str, int, int]]:
     raise RiceError(f"prune: feature layer {layer_name!r} is a {kind}: only Conv2D and Concatenate outputs can be pruned")
 
 
-def keep_channels(apoz: Sequence[float], threshold: float, min_channels: int) -> list[int]:
-    """Indices of the channels to keep: APoZ < threshold, or else the ``min_channels`` lowest APoZ."""
+def keep_channels(apoz: Sequence[float], threshold: float, min_channels: int, inclusive: bool = False) -> list[int]:
+    """Indices of the channels to keep: APoZ < threshold (<= with ``inclusive``), or else the
+    ``min_channels`` lowest APoZ."""
     apoz = np.asarray(apoz, dtype=np.float64)
-    keep = set(np.flatnonzero(apoz < threshold).tolist())
+    keep = set(np.flatnonzero(apoz <= threshold if inclusive else apoz < threshold).tolist())
     if len(keep) < min_channels:
         keep |= set(np.argsort(apoz, kind="stable")[:min_channels].tolist())  # lowest APoZ, first index on ties
     return sorted(int(i) for i in keep)
+
+
+def keep_all_but_highest(apoz: Sequence[float], fraction: float, min_channels: int) -> list[int]:
+    """Trimming's fraction rule: all channels but the ``fraction`` (rounded down) with the highest
+    APoZ; at least ``min_channels``, those with the lowest APoZ (first index on ties)."""
+    apoz = np.asarray(apoz, dtype=np.float64)
+    n = len(apoz)
+    keep = max(min(min_channels, n), n - int(np.floor(fraction * n)))
+    return sorted(int(i) for i in np.argsort(apoz, kind="stable")[:keep])
+
+
+def keep_below_mean_std(apoz: Sequence[float], k: float, min_channels: int) -> list[int]:
+    """Hu et al.'s rule: the channels whose APoZ is at most the layer's mean + ``k`` standard
+    deviations; at least ``min_channels``, those with the lowest APoZ."""
+    apoz = np.asarray(apoz, dtype=np.float64)
+    return keep_channels(apoz, apoz.mean() + k * apoz.std() + 1e-12, min_channels, inclusive=True)
 
 
 def plan(model, apoz: Mapping[str, Sequence[float]], threshold: float, min_channels: int) -> dict[str, list[int]]:
@@ -135,8 +152,24 @@ def _indices(keep: Sequence[int], width: int, layer: str) -> np.ndarray:
     return np.sort(idx)
 
 
-def _inputs(layer) -> list:
-    return list(layer.input) if isinstance(layer.input, (list, tuple)) else [layer.input]
+def calls(model) -> dict[str, list]:
+    """Per layer: its calls (Keras nodes) that make up ``model``'s graph, found by walking back
+    from the outputs. A layer may have been called in other models too (the training loop's
+    frozen-prefix split reuses a model's layers): only the calls inside ``model`` count."""
+    found: dict[str, list] = {}
+    stack = list(model.outputs)
+    while stack:
+        layer, index, _ = stack.pop()._keras_history
+        node = layer._inbound_nodes[index]
+        if any(node is n for n in found.setdefault(layer.name, [])):
+            continue
+        found[layer.name].append(node)
+        stack.extend(node.input_tensors)
+    return found
+
+
+def _inputs(node) -> list:
+    return list(node.input_tensors)
 
 
 def _rebuild(layer, config: dict | None = None):
@@ -166,8 +199,11 @@ def prune(model, keep: Mapping[str, Sequence[int]], name: str | None = None):
         if type(layer).__name__ not in SUPPORTED:
             raise RiceError(f"prune: layer {layer.name!r} is a {type(layer).__name__}, which the surgery does not "
                             f"support (supported: {', '.join(SUPPORTED)})")
-        if len(getattr(layer, "_inbound_nodes", [])) > 1:
-            raise RiceError(f"prune: layer {layer.name!r} is used more than once (shared layers are not supported)")
+    nodes = calls(model)
+    for name, used in nodes.items():
+        if len(used) > 1:
+            raise RiceError(f"prune: layer {name!r} is used more than once (shared layers are not supported)")
+    node = {name: used[0] for name, used in nodes.items()}
 
     new: dict[int, Any] = {}  # id(original tensor) -> new tensor
     alive: dict[int, np.ndarray] = {}  # id(original tensor) -> surviving channel indices (original numbering)
@@ -178,19 +214,19 @@ def prune(model, keep: Mapping[str, Sequence[int]], name: str | None = None):
     pending = list(model.layers)
     while pending:
         ready = [layer for layer in pending
-                 if type(layer).__name__ == "InputLayer" or all(id(t) in new for t in _inputs(layer))]
+                 if type(layer).__name__ == "InputLayer" or all(id(t) in new for t in _inputs(node[layer.name]))]
         if not ready:
             raise RiceError(f"prune: cannot order the layers of {model.name!r} (is it a Functional model?)")
         for layer in ready:
             pending.remove(layer)
-            out_tensor = layer.output
+            out_tensor = node[layer.name].output_tensors[0]
             kind = type(layer).__name__
             if kind == "InputLayer":
                 config = layer.get_config()
                 tensor = keras.Input(batch_shape=config["batch_shape"], dtype=config["dtype"], name=layer.name)
                 new[id(out_tensor)], alive[id(out_tensor)] = tensor, np.arange(int(out_tensor.shape[-1]))
                 continue
-            ins, alv = get(_inputs(layer))
+            ins, alv = get(_inputs(node[layer.name]))
             if kind == "Conv2D":
                 if layer.groups != 1 or layer.data_format != "channels_last":
                     raise RiceError(f"prune: conv {layer.name!r}: only channels_last convs without groups are supported")
@@ -217,10 +253,10 @@ def prune(model, keep: Mapping[str, Sequence[int]], name: str | None = None):
                     raise RiceError(f"prune: {layer.name!r} concatenates on axis {layer.axis}, not the channel axis")
                 clone = _rebuild(layer)
                 tensor = clone(ins)
-                offsets = np.cumsum([0] + [int(t.shape[-1]) for t in _inputs(layer)])
+                offsets = np.cumsum([0] + [int(t.shape[-1]) for t in _inputs(node[layer.name])])
                 channels = np.concatenate([a + o for a, o in zip(alv, offsets)])
             elif kind == "Flatten":
-                src = _inputs(layer)[0]
+                src = _inputs(node[layer.name])[0]
                 if len(src.shape) > 2 and layer.data_format != "channels_last":
                     raise RiceError(f"prune: Flatten {layer.name!r}: only channels_last is supported")
                 clone = _rebuild(layer)

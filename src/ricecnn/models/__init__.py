@@ -112,20 +112,32 @@ class Evaluated:
 
     name: str  # models/<name>.keras
     family: str
-    variant: str  # full | light | pruned
+    variant: str  # full | light | pruned | trim | trim_scratch
     baseline: str | None  # the model it is compared with: the family's full model, or its parent
     stage: str  # the stage that writes it
+    others: tuple[str, ...] = ()  # further paired comparisons (a trimmed model against the light one)
 
 
-def evaluated(models: list[str], pruned: list[str]) -> list[Evaluated]:
-    """The trained models (``models:``), then ``<m>_pruned`` for each of ``prune.models``."""
+def evaluated(models: list[str], pruned: list[str], trimmed: list[str] = ()) -> list[Evaluated]:
+    """The trained models (``models:``), ``<m>_pruned`` for each of ``prune.models``, and for each
+    of ``trim.models`` its trimmed model ``<m>_trim`` and the control ``<m>_trim_scratch`` (the
+    trimmed architecture trained from scratch)."""
+
+    def variant(family: str, kind: str) -> str | None:
+        return next((m for m in models if REGISTRY[m].family == family and REGISTRY[m].variant == kind), None)
+
     out = []
     for name in models:
         s = spec(name, "params.yaml: models: ")
-        full = next((m for m in models if REGISTRY[m].family == s.family and REGISTRY[m].variant == "full"), None)
+        full = variant(s.family, "full")
         out.append(Evaluated(name, s.family, s.variant, full if full != name else None, f"train@{name}"))
     for name in pruned:
         out.append(Evaluated(f"{name}_pruned", spec(name).family, "pruned", name, f"prune@{name}"))
+    for name in trimmed:
+        family, light = spec(name).family, variant(spec(name).family, "light")
+        out.append(Evaluated(f"{name}_trim", family, "trim", name, f"trim@{name}", (light,) if light else ()))
+        out.append(Evaluated(f"{name}_trim_scratch", family, "trim_scratch", name, f"trim_scratch@{name}",
+                             (f"{name}_trim",)))
     return out
 
 

@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = s.evaluate
     from ..models import evaluated
 
-    models = evaluated(list(s.models), s.prune.models)
+    models = evaluated(list(s.models), s.prune.models, s.trim.models)
     files = {m.name: args.models_dir / f"{m.name}.keras" for m in models}
     for m in models:  # fail before the long work
         if not files[m.name].exists():
@@ -150,4 +150,6 @@ def main(argv: list[str] | None = None) -> None:
         if m.baseline:
             results[m.name]["vs_baseline"] = {"baseline": m.baseline,
                                               **comparison(predicted[m.name], predicted[m.baseline], labels)}
+        if m.others:
+            results[m.name]["vs_others"] = {o: comparison(predicted[m.name], predicted[o], labels) for o in m.others}
     write_json(args.out, results)

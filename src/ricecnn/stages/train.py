@@ -1,5 +1,11 @@
 """Stage `train@<model>`: train one registry model on the split (``ricecnn.training.fit``: Adam,
-early stopping on val_loss with the best epoch's weights restored)."""
+early stopping on val_loss with the best epoch's weights restored).
+
+With ``--from-architecture FILE`` (stage `trim_scratch@<model>`) the model is the architecture of a
+saved model, e.g. a trimmed one, freshly initialised and trained with the same settings: the
+control that tells what a trimmed model owes to its architecture and what to its inherited weights
+(Liu et al. 2019, "Rethinking the Value of Network Pruning").
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,8 @@ from ..io import write_json
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse(argv, "train", __doc__, "split-dir", "out", "metrics", "live-dir", model=True)
+    args = parse(argv, "train", __doc__, "split-dir", "out", "metrics", "live-dir", model=True,
+                 optional=("from-architecture",))
     s = settings.load(args.params)
     name, t = args.model, s.train
     if name not in s.models:
@@ -35,7 +42,11 @@ def main(argv: list[str] | None = None) -> None:
     where = placement(t.distribution, t.devices)  # before anything runs on the backend
     runtime.configure(s.seed, t.mixed_precision)
     with where.scope():
-        model = build_model(name, s.data.img_size, len(classes), entry.options())
+        if args.from_architecture:
+            model = runtime.fresh_copy(runtime.load_model(args.from_architecture, f"trim@{name}", train_xy[0].shape[1:],
+                                                          len(classes)))
+        else:
+            model = build_model(name, s.data.img_size, len(classes), entry.options())
     if where.replicas > 1:
         print(f"train: data parallel over {where.replicas} devices ({', '.join(where.devices)}), "
               f"global batch {t.batch_size * where.replicas}")

@@ -1,0 +1,58 @@
+"""Stage trim@<model>: a light model found from data. Iterative APoZ pruning with fine-tuning
+(``ricecnn.trimming``, Hu et al. 2016) of the trained model, until the validation accuracy falls
+more than ``trim.budget`` below the full model's or ``trim.max_rounds`` is reached; the last model
+within budget is kept. APoZ is measured on a seeded sample of the train split.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import runtime, settings
+from ..cli import parse
+from ..data import load_classes, load_split
+from ..errors import RiceError
+from ..io import write_json
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv, "trim", __doc__, "model-file", "split-dir", "out", "metrics", model=True)
+    name = args.model
+    s = settings.load(args.params)
+    cfg, t = s.trim, s.train
+    if name not in s.models:
+        raise RiceError(f"model {name!r} has no entry under models: in {args.params}")
+    classes = load_classes(args.split_dir)
+    train_xy, val_xy = load_split(args.split_dir, "train"), load_split(args.split_dir, "val")
+    if cfg.samples > len(train_xy[1]):
+        raise RiceError(f"trim.samples = {cfg.samples} but the train split holds {len(train_xy[1])} images: "
+                        f"set it to at most {len(train_xy[1])}")
+
+    runtime.select_backend(t.backend)
+    runtime.configure(s.seed, t.mixed_precision)
+    from ..models import PAPER_SIZE
+    from ..training import fit
+    from ..trimming import Rule, trim
+
+    model = runtime.load_model(args.model_file, f"train@{name}", train_xy[0].shape[1:], len(classes))
+    sample = np.sort(np.random.default_rng(s.seed).permutation(len(train_xy[1]))[:cfg.samples])
+
+    def finetune(candidate) -> dict:
+        return fit(candidate, train_xy, val_xy, num_classes=len(classes), epochs=cfg.finetune_epochs,
+                   batch_size=t.batch_size, patience=t.patience, learning_rate=s.learning_rate(name), seed=s.seed,
+                   input_path=t.input_path, jit_compile=t.jit_compile, steps_per_execution=t.steps_per_execution)
+
+    trimmed, record = trim(model, train_xy, val_xy, sample, Rule(cfg.rule, cfg.strength, cfg.min_channels),
+                           budget=cfg.budget, max_rounds=cfg.max_rounds, paper_size=PAPER_SIZE,
+                           batch_size=s.evaluate.batch_size, finetune=finetune)
+    kept = record["rounds"][record["kept_round"]]
+    runtime.save_model(trimmed, args.out)
+    write_json(args.metrics, {
+        "model": name, "rule": cfg.rule, "strength": cfg.strength, "budget": cfg.budget, "samples": len(sample),
+        **{k: v for k, v in kept.items() if k not in ("round", "channels", "within_budget")},
+        "flops_ratio_224": record["rounds"][0]["flops_224"] / kept["flops_224"],
+        **record,
+    })
+    print(f"trim {name}: kept round {record['kept_round']} of {len(record['rounds']) - 1} ({record['stopped']}); "
+          f"FLOPs at 224 px {record['rounds'][0]['flops_224']:,} -> {kept['flops_224']:,}, "
+          f"val accuracy {record['full_val_accuracy']:.4f} -> {kept['val_accuracy']:.4f}")
