@@ -24,6 +24,7 @@ TINY = {
     "data": {"synthetic": {"per_class": 10, "size": 64}, "img_size": 32},
     "split": {"val": 0.2, "test": 0.2},
     "featuremaps": {"samples": 8, "per_layer_max": 8},  # of the 10 val images
+    "trim": {"samples": 16, "max_rounds": 1, "finetune_epochs": 1},  # of the 30 train images
 }
 
 
@@ -39,8 +40,9 @@ def write_params(path: Path, models: dict | None = None, **over) -> Path:
     params = merge(merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY), over)
     if models is not None:
         params["models"] = models
-        if "prune" not in over:  # auto-pruning only of the models kept
-            params["prune"]["models"] = [m for m in params["prune"]["models"] if m in models]
+        for section in ("prune", "trim"):  # pruning and trimming only of the models kept
+            if "models" not in over.get(section, {}):
+                params[section]["models"] = [m for m in params[section]["models"] if m in models]
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     return path
 
@@ -102,9 +104,10 @@ DATA = ("data/raw/dataset.zip", "data/split")
 def only(models: dict) -> dict:
     """make_repo settings for a repo holding only ``models`` (lists of model names keep only those)."""
     over: dict = {"models": models}
-    prune = yaml.safe_load((ROOT / "params.yaml").read_text()).get("prune")
-    if isinstance(prune, dict) and isinstance(prune.get("models"), list):
-        over["prune"] = {"models": [m for m in prune["models"] if m in models]}
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for section in ("prune", "trim"):
+        if isinstance(params.get(section), dict) and isinstance(params[section].get("models"), list):
+            over[section] = {"models": [m for m in params[section]["models"] if m in models]}
     return over
 
 

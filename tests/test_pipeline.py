@@ -24,19 +24,21 @@ def repo(tmp_path_factory):
 
 def test_every_stage_runs_and_writes_its_outputs(repo):
     for stage in ("fetch", "split", "train@cnn", "train@cnn_light", "flops@cnn", "featuremaps@cnn_light",
-                  "prune@cnn", "evaluate_augmented", "summarize"):
+                  "prune@cnn", "trim@cnn", "trim_scratch@cnn", "evaluate_augmented", "summarize"):
         assert f"Running stage '{stage}'" in FIRST_RUN["stdout"]
     for path in ("models/cnn.keras", "metrics/train/cnn_light.json", "metrics/flops/cnn.json",
                  "metrics/featuremaps/cnn.json", "metrics/evaluate.json", "reports/summary.md", "reports/summary.csv",
-                 "reports/accuracy_vs_flops.png", "reports/evaluate/confusion/cnn_light.csv",
+                 "reports/accuracy_vs_flops.png", "reports/evaluate/predictions/cnn_light.csv", "reports/findings.md",
+                 "reports/robustness.png", "reports/trim/cnn.png", "models/cnn_trim.keras", "metrics/trim/cnn.json",
                  "reports/featuremaps/cnn/apoz.png", "reports/train/cnn/plots/metrics/eval/accuracy.tsv"):
         assert (repo / path).is_file(), path
     evaluate = json.loads((repo / "metrics/evaluate.json").read_text())
-    assert set(evaluate) == {*MODELS, "cnn_pruned"}  # prune.models keeps the models present: cnn
-    rows = (repo / "reports/evaluate/confusion/cnn.csv").read_text().splitlines()
-    assert rows[0] == "actual,predicted" and len(rows) - 1 == evaluate["cnn"]["test_images"] == 10
+    # prune.models and trim.models keep the models present: cnn
+    assert set(evaluate) == {*MODELS, "cnn_pruned", "cnn_trim", "cnn_trim_scratch"}
+    rows = (repo / "reports/evaluate/predictions/cnn.csv").read_text().splitlines()
+    assert rows[0].startswith("image,actual,clean,") and len(rows) - 1 == evaluate["cnn"]["test_images"] == 10
     summary = (repo / "reports/summary.csv").read_text().splitlines()
-    assert len(summary) == 4 and summary[0].startswith("model,") and summary[3].startswith("cnn_pruned,cnn,pruned,")
+    assert len(summary) == 6 and summary[0].startswith("model,") and summary[3].startswith("cnn_pruned,cnn,pruned,cnn,")
     pruned = json.loads((repo / "metrics/prune/cnn.json").read_text())
     assert pruned["max_abs_output_diff"] <= 1e-5 and pruned["params_after"] <= pruned["params_before"]
 

@@ -105,6 +105,13 @@ def test_bad_model_settings_are_one_line(tmp_path, split_dir, capsys, models, me
     assert not (out / "m.keras").exists() and not (out / "m.json").exists()
 
 
+def test_a_model_without_settings_is_one_line(tmp_path, split_dir, capsys):
+    rc, out = train_cli(tmp_path, split_dir, model="googlenet", models={"cnn_light": {"epochs": 1}})
+    assert rc == 2 and not out.exists()
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "ricecnn train: error: model 'googlenet' has no entry under models: in params.yaml"]
+
+
 def test_too_small_input_is_refused_before_training(tmp_path, split_dir, capsys):
     rc, out = train_cli(tmp_path, split_dir, model="vgg16", models={"vgg16": {"epochs": 1, "weights": "none"}},
                         data={"img_size": 16})

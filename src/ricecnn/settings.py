@@ -164,6 +164,12 @@ class Settings(Section):
                     raise ValueError(f"{section}.models names {name!r}, which has no entry under models")
         return self
 
+    def entry(self, model: str) -> ModelEntry:
+        """The model's ``models:`` entry; one clear line when it has none."""
+        if model not in self.models:
+            raise RiceError(f"model {model!r} has no entry under models: in params.yaml")
+        return self.models[model]
+
     def learning_rate(self, model: str) -> float:
         """The model's own learning rate, else the shared one."""
         return self.models[model].learning_rate or self.train.learning_rate

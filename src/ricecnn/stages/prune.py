@@ -31,8 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     name = args.model
     s = settings.load(args.params)
     cfg, t = s.prune, s.train
-    if name not in s.models:
-        raise RiceError(f"model {name!r} has no entry under models: in {args.params}")
+    s.entry(name)  # the model must have its settings
     recorded = read_json(args.featuremaps)
     if recorded.get("model") != name:
         raise RiceError(f"{args.featuremaps} holds the feature maps of {recorded.get('model')!r}, not {name!r}")

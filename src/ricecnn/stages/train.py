@@ -21,9 +21,7 @@ def main(argv: list[str] | None = None) -> None:
                  optional=("from-architecture",))
     s = settings.load(args.params)
     name, t = args.model, s.train
-    if name not in s.models:
-        raise RiceError(f"model {name!r} has no entry under models: in {args.params}")
-    entry = s.models[name]
+    entry = s.entry(name)
     classes = load_classes(args.split_dir)
     train_xy, val_xy = load_split(args.split_dir, "train"), load_split(args.split_dir, "val")
 

@@ -20,8 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     name = args.model
     s = settings.load(args.params)
     cfg, t = s.trim, s.train
-    if name not in s.models:
-        raise RiceError(f"model {name!r} has no entry under models: in {args.params}")
+    s.entry(name)  # the model must have its settings
     classes = load_classes(args.split_dir)
     train_xy, val_xy = load_split(args.split_dir, "train"), load_split(args.split_dir, "val")
     if cfg.samples > len(train_xy[1]):
