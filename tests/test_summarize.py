@@ -140,6 +140,7 @@ def project(tmp_path) -> Path:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["models"] = {m: params["models"][m] for m in ["cnn", "cnn_light", "vgg16", "vgg16_light"]}
     params["prune"]["models"] = ["vgg16"]
+    params["trim"]["models"] = []
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return tmp_path
 
@@ -163,9 +164,9 @@ def test_stage_writes_tables_findings_and_pictures(project):
     assert "| vgg16_light | 0.9979 | 0.9980 | 15 |" in md  # the paper's numbers
     for png in ("accuracy_vs_flops.png", "accuracy_vs_filters.png", "params.png", "robustness.png"):
         assert 0 < (out / png).stat().st_size < 150_000
-    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    first = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     assert run_stage(project) == 0
-    assert first == {p.name: p.read_bytes() for p in out.iterdir()}  # byte-identical rerun
+    assert first == {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}  # byte-identical rerun
 
 
 def test_missing_metrics_is_one_line_and_exit_2(project, capsys):
@@ -174,3 +175,30 @@ def test_missing_metrics_is_one_line_and_exit_2(project, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "vgg16.json not found" in err[0]
     assert not (project / "reports").exists()
+
+
+def test_trimmed_models_get_their_further_comparisons_and_a_trim_sentence():
+    train, flops, fmaps, evaluate, prune = metrics()
+    models = evaluated(["cnn", "cnn_light"], [], ["cnn"])
+    assert [(m.name, m.baseline, m.others) for m in models[2:]] == [
+        ("cnn_trim", "cnn", ("cnn_light",)), ("cnn_trim_scratch", "cnn", ("cnn_trim",))]
+    for name, correct in (("cnn_trim", 880), ("cnn_trim_scratch", 860)):
+        a = stats.accuracy(correct, N)
+        evaluate[name] = {**evaluate["cnn"], "augmented_accuracy": a.value, "augmented_accuracy_lo": a.lo,
+                          "augmented_accuracy_hi": a.hi, "vs_baseline": {"baseline": "cnn", "clean": comparison(0, 0),
+                                                                         "augmented": comparison(0, 20)}}
+        flops[name] = {**flops["cnn"], "flops_224": 2e8}
+        train[name] = {"val_accuracy": 0.97}
+    evaluate["cnn_trim"]["vs_others"] = {"cnn_light": {"clean": comparison(30, 0), "augmented": comparison(30, 0)}}
+    evaluate["cnn_trim_scratch"]["vs_others"] = {"cnn_trim": {"clean": comparison(0, 0), "augmented": comparison(0, 20)}}
+    df = report.summary_table(models, train, flops, fmaps, evaluate)
+    others = report.others_table(models, evaluate)
+    assert list(zip(others.variant, others.against)) == [("cnn_trim", "cnn_light"), ("cnn_trim_scratch", "cnn_trim")]
+    trim = {"cnn": {"rounds": [{"flops_224": 2e9, "val_accuracy": 0.98}, {"flops_224": 2e8, "val_accuracy": 0.97}],
+                    "kept_round": 1, "stopped": "max_rounds (1) reached", "full_val_accuracy": 0.98, "budget": 0.02}}
+    lines = report.findings(df, report.pair_table(df, evaluate), report.paper_table(), report.robustness_table(models, evaluate),
+                            {}, others, trim)
+    assert any(x.startswith("cnn_trim against cnn_light (paired): FLOPs at 224 px 200,000,000 vs 20,000,000;")
+               and x.endswith("p < 0.001: better (clean: +5.7 pts [+4.4, +5.7], p < 0.001: better).") for x in lines)
+    assert "Trimming cnn: kept round 1 of 1 (max_rounds (1) reached); FLOPs at 224 px 2,000,000,000 -> 200,000,000 " \
+           "(10.0x fewer); validation accuracy 0.980 -> 0.970 (budget: 0.020 below the full model's)." in lines

@@ -180,7 +180,7 @@ def findings(df: pd.DataFrame, pairs: pd.DataFrame, paper: pd.DataFrame, robust:
         first, kept = t["rounds"][0], t["rounds"][t["kept_round"]]
         out.append(
             f"Trimming {name}: kept round {t['kept_round']} of {len(t['rounds']) - 1} ({t['stopped']}); FLOPs at "
-            f"224 px {first['flops_224']:,} -> {kept['flops_224']:,} ({times(first['flops_224'] / kept['flops_224'])} "
+            f"224 px {int(first['flops_224']):,} -> {int(kept['flops_224']):,} ({times(first['flops_224'] / kept['flops_224'])} "
             f"fewer); validation accuracy {t['full_val_accuracy']:.3f} -> {kept['val_accuracy']:.3f} "
             f"(budget: {t['budget']:.3f} below the full model's)."
         )
