@@ -50,6 +50,19 @@ def summary_table(models: list[Evaluated], train: dict, flops: dict, featuremaps
     return pd.DataFrame(rows)
 
 
+DIFF_COLUMNS = [f"{c}_{k}" for c in ("clean", "augmented") for k in ("diff_pp", "diff_lo_pp", "diff_hi_pp", "p", "verdict")]
+
+
+def diff_columns(comparison: dict) -> dict:
+    """A paired comparison (evaluate's ``vs_baseline``/``vs_others`` entry) as table columns, in points."""
+    out = {}
+    for c in ("clean", "augmented"):
+        d = comparison[c]
+        out.update({f"{c}_diff_pp": 100 * d["diff"], f"{c}_diff_lo_pp": 100 * d["lo"], f"{c}_diff_hi_pp": 100 * d["hi"],
+                    f"{c}_p": d["p"], f"{c}_verdict": d["verdict"]})
+    return out
+
+
 def pair_table(df: pd.DataFrame, evaluate: dict) -> pd.DataFrame:
     """Each variant against its baseline (the family's full model for a light variant, the model it
     was made from for a pruned one): how much cheaper, and the paired accuracy differences."""
@@ -65,11 +78,8 @@ def pair_table(df: pd.DataFrame, evaluate: dict) -> pd.DataFrame:
             "params_reduction_pct": cut(f.params, r.params),
             "flops_224_reduction_pct": cut(f.flops_224, r.flops_224),
             "filters_reduction_pct": cut(f.filters, r.filters),
+            **diff_columns(evaluate[r.model]["vs_baseline"]),
         }  # fmt: skip
-        for c in ("clean", "augmented"):
-            d = evaluate[r.model]["vs_baseline"][c]
-            row.update({f"{c}_diff_pp": 100 * d["diff"], f"{c}_diff_lo_pp": 100 * d["lo"],
-                        f"{c}_diff_hi_pp": 100 * d["hi"], f"{c}_p": d["p"], f"{c}_verdict": d["verdict"]})
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -96,17 +106,9 @@ def paper_table() -> pd.DataFrame:
 def others_table(models: list[Evaluated], evaluate: dict) -> pd.DataFrame:
     """The further paired comparisons: a trimmed model against the hand-made light one, the
     scratch control against the trimmed model (augmented and clean test sets)."""
-    rows = []
-    for m in models:
-        for other, cmp in evaluate[m.name].get("vs_others", {}).items():
-            row = {"variant": m.name, "against": other}
-            for c in ("clean", "augmented"):
-                d = cmp[c]
-                row.update({f"{c}_diff_pp": 100 * d["diff"], f"{c}_diff_lo_pp": 100 * d["lo"],
-                            f"{c}_diff_hi_pp": 100 * d["hi"], f"{c}_p": d["p"], f"{c}_verdict": d["verdict"]})
-            rows.append(row)
-    return pd.DataFrame(rows, columns=["variant", "against", *(f"{c}_{k}" for c in ("clean", "augmented")
-                                                               for k in ("diff_pp", "diff_lo_pp", "diff_hi_pp", "p", "verdict"))])
+    rows = [{"variant": m.name, "against": other, **diff_columns(cmp)}
+            for m in models for other, cmp in evaluate[m.name].get("vs_others", {}).items()]
+    return pd.DataFrame(rows, columns=["variant", "against", *DIFF_COLUMNS])
 
 
 def robustness_table(models: list[Evaluated], evaluate: dict) -> pd.DataFrame:

@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> None:
                               "channels_after": sum(per_conv[c]["channels_after"] for c, _, _ in parts),
                               "dead_channels": recorded["layers"][layer]["dead_channels"],
                               "trainable": all(model.get_layer(c).trainable for c, _, _ in parts)}
-    dead = {t: sum(v["dead_channels"] for v in per_feature.values() if v["trainable"] == t) for t in (True, False)}
+    dead = {trains: sum(v["dead_channels"] for v in per_feature.values() if v["trainable"] == trains)
+            for trains in (True, False)}
     stats_before, stats_after = describe(model, PAPER_SIZE), describe(pruned, PAPER_SIZE)
     after = apoz.report(apoz.zero_counts(pruned, names, x[idx]))
     metrics: dict[str, Any] = {
