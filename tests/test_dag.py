@@ -2,18 +2,23 @@
 in that stage's deps (a listed directory covers its files), and nothing it does not run is.
 
 How the code a stage runs is found: every stage command is `ricecnn <stage> ...`, the console
-script `ricecnn.cli:main`, which runs the module that `cli.STAGES` names for the stage. From those
-two modules the test follows import statements transitively through the package's AST, at any depth
-(imports inside functions included). Why the AST and not a traced run: a run imports only what the
-branches it takes reach (no Kaggle download, no fine-tuning, no data-parallel path on test data),
-while a stage's deps must cover every path its code can take; the AST sees every import statement.
-What it cannot see is a dynamic import (importlib): the package has one, the CLI's stage table, and
-the test reads that table itself.
+script `ricecnn.cli:main`, which runs the module that `cli.STAGES` names for the stage (read from the
+cli.py under test, a dict literal, not from the installed package). From those two modules the test
+follows import statements transitively through the package's AST, at any depth (imports inside
+functions included). Why the AST and not a traced run: a run imports only what the branches it takes
+reach (no Kaggle download, no fine-tuning, no data-parallel path on test data), while a stage's deps
+must cover every path its code can take; the AST sees every import statement. What import statements
+do not show, the test refuses in any module a stage runs: a dynamic import (importlib, __import__,
+runpy, exec/eval; cli.py may have one, of the module STAGES names) and a started process (subprocess,
+os.system/popen/exec*/spawn*, asyncio). A module that reads files beside it (__file__,
+importlib.resources, pkgutil.get_data) needs every non-Python file of its package folder in the deps.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
+import re
 import shlex
 import shutil
 from pathlib import Path
@@ -23,6 +28,13 @@ import yaml
 from conftest import ROOT, run
 
 PACKAGE = "ricecnn"
+CLI = f"src/{PACKAGE}/cli.py"
+SPLIT = f"src/{PACKAGE}/stages/split.py"  # the stage module the tests below break
+# calls, by the name their module's imports give them, that run code no import statement names
+DYNAMIC = re.compile(r"((importlib|builtins)\.)?(import_module|__import__|exec|eval)|(runpy\.)?run_(module|path)")
+PROCESS = re.compile(r"subprocess\.(run|call|check_call|check_output|getoutput|getstatusoutput|Popen)"
+                     r"|os\.(system|popen|exec\w*|spawn\w*|posix_spawnp?)|asyncio\.create_subprocess_(exec|shell)")
+READS = ("importlib.resources", "pkgutil.get_data")  # besides __file__
 
 
 def module_file(src: Path, module: str) -> Path | None:
@@ -68,16 +80,56 @@ def closure(src: Path, roots: list[str]) -> set[Path]:
     return {module_file(src, m) for m in seen}
 
 
+def stage_table(root: Path) -> dict[str, tuple[str, str]]:
+    """``cli.STAGES`` ({stage: (module, description)}) as the cli.py of the tree under test writes it."""
+    tree = ast.parse((root / CLI).read_text())
+    values = [n.value for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign))
+              and "STAGES" in {t.id for t in getattr(n, "targets", None) or [n.target] if isinstance(t, ast.Name)}]
+    assert values, f"{CLI} assigns no STAGES: the test reads the stage table there; update the test"
+    assert isinstance(table := ast.literal_eval(values[-1]), dict), f"{CLI}: STAGES is no dict literal"
+    return table
+
+
 def stage_code(root: Path, cmd: str) -> set[str]:
     """The source files (relative to ``root``) that a `ricecnn <stage>` command runs."""
-    import importlib
-
     argv = shlex.split(cmd)
     assert argv[0] == "ricecnn", f"a stage runs {argv[0]!r}: this test only knows the ricecnn CLI; extend it"
-    stages = importlib.import_module(f"{PACKAGE}.cli").STAGES
-    assert argv[1] in stages, f"`{cmd}` names no stage of ricecnn.cli.STAGES"
+    stages = stage_table(root)
+    assert argv[1] in stages, f"`{cmd}` names no stage of {CLI}'s STAGES"
     src = root / "src"
     return {str(p.relative_to(root)) for p in closure(src, [f"{PACKAGE}.cli", stages[argv[1]][0]])}
+
+
+def dotted(node: ast.expr, aliases: dict[str, str]) -> str | None:
+    """``a.b.c`` named as the module's imports say (`import subprocess as sp`: sp.run is subprocess.run)."""
+    attrs = []
+    while isinstance(node, ast.Attribute):
+        attrs.insert(0, node.attr)
+        node = node.value
+    return ".".join([aliases.get(node.id, node.id), *attrs]) if isinstance(node, ast.Name) else None
+
+
+@functools.cache  # by source text: each stage's closure shares most modules
+def unfollowed(source: str) -> tuple[list[tuple[int, str]], list[tuple[int, str]], str | None]:
+    """What import statements do not show in one module: its dynamic imports and its process starts,
+    as (line, call), and how it reads files beside it (None if it does not)."""
+    nodes = list(ast.walk(ast.parse(source)))
+    aliases = {}
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            aliases |= {a.asname: a.name for a in node.names if a.asname}
+        elif isinstance(node, ast.ImportFrom):
+            aliases |= {a.asname or a.name: f"{'.' * node.level}{node.module or ''}.{a.name}" for a in node.names}
+    calls = sorted((n.lineno, dotted(n.func, aliases) or "") for n in nodes if isinstance(n, ast.Call))
+    names = {dotted(n, aliases) or "" for n in nodes if isinstance(n, (ast.Name, ast.Attribute))}
+    reads = next((how for how in ("__file__", *READS) if any(n == how or n.startswith(how + ".") for n in names)), None)
+    return [c for c in calls if DYNAMIC.fullmatch(c[1])], [c for c in calls if PROCESS.fullmatch(c[1])], reads
+
+
+def package_data(module: Path) -> set[Path]:
+    """The non-Python files of a module's package folder, at any depth (no caches, no egg-info)."""
+    return {p for p in module.parent.rglob("*") if p.is_file() and p.suffix != ".py" and not any(
+        part == "__pycache__" or part.endswith(".egg-info") for part in p.relative_to(module.parent).parts)}
 
 
 def expanded_stages(root: Path) -> dict[str, dict]:
@@ -98,14 +150,26 @@ def covered(path: str, deps: list[str]) -> bool:
 
 
 def dag_problems(root: Path) -> list[str]:
-    """One line per source file a stage runs but does not list, and per listed source it does not run."""
+    """One line per source file a stage runs but does not list, per listed source it does not run, per
+    dynamic import or process start in its code, and per package file its code reads but does not list."""
     problems = []
     for name, stage in expanded_stages(root).items():
-        code = stage_code(root, stage["cmd"])
+        code, deps = stage_code(root, stage["cmd"]), stage["deps"]
+        used = set(code)
+        for path in sorted(code):
+            dynamic, processes, reads = unfollowed((root / path).read_text())
+            if path == CLI and len(dynamic) == 1:
+                dynamic = []  # its import of the module STAGES names, a table this test reads itself
+            problems += [f"{name}: {path}:{line} {what} ({call}): the deps cannot follow it" for what, calls in
+                         (("imports dynamically", dynamic), ("starts a process", processes)) for line, call in calls]
+            data = {str(p.relative_to(root)) for p in package_data(root / path)} if reads else set()
+            used |= data
+            problems += [f"{name}: {path} reads package files through {reads} and its deps do not list {file}"
+                         for file in sorted(data) if not covered(file, deps)]
         problems += [f"{name}: runs {path} but its deps do not list it" for path in sorted(code)
-                     if not covered(path, stage["deps"])]
-        problems += [f"{name}: lists {dep} but runs none of it" for dep in stage["deps"]
-                     if dep.startswith("src/") and not any(covered(path, [dep]) for path in code)]
+                     if not covered(path, deps)]
+        problems += [f"{name}: lists {dep} but runs none of it" for dep in deps
+                     if dep.startswith("src/") and not any(covered(path, [dep]) for path in used)]
     return problems
 
 
@@ -139,11 +203,26 @@ def project_copy(tmp_path) -> Path:
     return tmp_path
 
 
-def drop_dep(root: Path, stage: str, dep: str) -> None:
+def edit_deps(root: Path, stage: str, drop: str | None = None, add: str | None = None) -> None:
     dvc_yaml = yaml.safe_load((root / "dvc.yaml").read_text())
     deps = dvc_yaml["stages"][stage].get("do", dvc_yaml["stages"][stage])["deps"]
-    deps.remove(dep)
+    if drop:
+        deps.remove(drop)
+    deps += [add] if add else []
     (root / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml, sort_keys=False))
+
+
+def add_to_split(root: Path, body: str) -> int:
+    """Append ``def later(): <body>`` (a lazy use, inside a function) to split.py; return its line."""
+    lines = [*(root / SPLIT).read_text().splitlines(), "", "", "def later():", f"    {body}"]
+    (root / SPLIT).write_text("\n".join(lines) + "\n")
+    return len(lines)
+
+
+@pytest.fixture(scope="module")
+def clean() -> set[str]:
+    """The problems of the tree under test (none, once it is consistent): breaking a copy adds to them."""
+    return set(dag_problems(ROOT))
 
 
 @pytest.mark.parametrize("stage, dep, expected", [
@@ -154,17 +233,61 @@ def drop_dep(root: Path, stage: str, dep: str) -> None:
 ])
 def test_a_dropped_dep_is_named(project_copy, stage, dep, expected):
     assert dag_problems(project_copy) == []
-    drop_dep(project_copy, stage, dep)
+    edit_deps(project_copy, stage, drop=dep)
     assert expected in dag_problems(project_copy)
 
 
 def test_a_new_import_is_caught_and_a_listed_file_that_is_not_run_too(project_copy):
-    split = project_copy / "src/ricecnn/stages/split.py"
-    # a lazy import inside a function, as the old split's reach into stages/fetch.py was
-    split.write_text(split.read_text() + "\n\ndef later():\n    from .. import plots\n")
+    add_to_split(project_copy, "from .. import plots")  # lazy, as the old split's reach into stages/fetch.py was
     problems = dag_problems(project_copy)
     assert "split: runs src/ricecnn/plots.py but its deps do not list it" in problems
-    dvc_yaml = yaml.safe_load((project_copy / "dvc.yaml").read_text())
-    dvc_yaml["stages"]["fetch"]["deps"].append("src/ricecnn/flops.py")
-    (project_copy / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml, sort_keys=False))
+    edit_deps(project_copy, "fetch", add="src/ricecnn/flops.py")
     assert "fetch: lists src/ricecnn/flops.py but runs none of it" in dag_problems(project_copy)
+
+
+@pytest.mark.parametrize("body, problem", [
+    ("import importlib; importlib.import_module('ricecnn.plots')", "imports dynamically (importlib.import_module)"),
+    ("from importlib import import_module; import_module('ricecnn.plots')", "imports dynamically (importlib.import_module)"),
+    ("__import__('ricecnn.plots')", "imports dynamically (__import__)"),
+    ("import runpy; runpy.run_module('ricecnn.plots')", "imports dynamically (runpy.run_module)"),
+    ("import subprocess, sys; subprocess.run([sys.executable, 'tools/x.py'])", "starts a process (subprocess.run)"),
+])
+def test_code_that_the_deps_cannot_follow_is_refused(project_copy, clean, body, problem):
+    line = add_to_split(project_copy, body)
+    assert set(dag_problems(project_copy)) - clean == {f"split: {SPLIT}:{line} {problem}: the deps cannot follow it"}
+
+
+def test_a_package_file_that_the_code_reads_must_be_listed(project_copy, clean):
+    table = "src/ricecnn/stages/split_table.json"
+    (project_copy / table).write_text('{"val": 0.2}\n')
+    assert set(dag_problems(project_copy)) == clean  # a file no code reads need not be listed
+    add_to_split(project_copy, "from pathlib import Path; return Path(__file__).with_name('split_table.json').read_text()")
+    assert set(dag_problems(project_copy)) - clean == {
+        f"split: {SPLIT} reads package files through __file__ and its deps do not list {table}"}
+    edit_deps(project_copy, "split", add=table)
+    assert set(dag_problems(project_copy)) == clean
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("import subprocess as sp, importlib as il\nfrom os import system\nimport os, asyncio\nsp.Popen(['x'])\n"
+     "system('x')\nos.execv('x', [])\nasyncio.create_subprocess_shell('x')\nil.__import__('x')\nexec('1')",
+     ([(8, "importlib.__import__"), (9, "exec")],
+      [(4, "subprocess.Popen"), (5, "os.system"), (6, "os.execv"), (7, "asyncio.create_subprocess_shell")], None)),
+    ("from importlib import resources\nresources.read_text(__package__, 't')", ([], [], "importlib.resources")),
+    ("import pkgutil\npkgutil.get_data(__name__, 't')", ([], [], "pkgutil.get_data")),
+    ("from multiprocessing import Pool\nPool(2).map(f, [])\nmodel.eval()\nrun(['x'])", ([], [], None)),  # fine
+])
+def test_what_import_statements_do_not_show_is_found(source, expected):
+    assert unfollowed(source) == expected
+
+
+def test_the_stage_table_is_read_from_the_tree_under_test(project_copy):
+    cli = project_copy / CLI
+    cli.write_text(cli.read_text().replace('"split": ("ricecnn.stages.split"', '"split": ("ricecnn.stages.fetch"'))
+    problems = dag_problems(project_copy)
+    assert "split: runs src/ricecnn/stages/fetch.py but its deps do not list it" in problems
+    assert f"split: lists {SPLIT} but runs none of it" in problems
+    assert SPLIT in stage_code(ROOT, "ricecnn split")  # ROOT's cli.py (and the installed package) untouched
+    cli.write_text(cli.read_text().replace("STAGES", "TABLE"))
+    with pytest.raises(AssertionError, match="assigns no STAGES"):
+        stage_code(project_copy, "ricecnn split")
