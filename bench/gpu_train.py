@@ -5,7 +5,7 @@ What is measured, in one run, for each model (cnn, cnn_light, googlenet, googlen
 vgg16_light; 224x224 RGB, 5 classes by default):
 
 (a) torch eager: the same architecture in plain PyTorch (`bench/torch_models.py`, layer for layer
-    as SPEC "The six models"; for VGG the same base layers frozen as ricecnn's `freeze` setting),
+    as docs/paper.md, "The six models"; for VGG the same base layers frozen as ricecnn's `freeze` setting),
     channels_last, bf16 autocast (float32 on CPU), Adam (torch's default, foreach), cross-entropy,
     batch 128, cudnn.benchmark on (`--no-cudnn-benchmark`). The images are random uint8 NHWC
     batches already on the device, cast and scaled by 1/255 inside the step (as the Keras models'
@@ -22,7 +22,7 @@ vgg16_light; 224x224 RGB, 5 classes by default):
     on a GPU box without it), and JAX must find a GPU (JAX_PLATFORMS=cuda) unless `--device cpu`.
 
 Before timing anything, the parameter counts of the torch and Keras models (224 px, 5 classes) are
-compared with each other and with SPEC's; a mismatch stops the run (exit 1).
+compared with each other and with the paper's (docs/paper.md); a mismatch stops the run (exit 1).
 
 Output: a markdown table on stdout (model | torch eager img/s | ricecnn (jax) img/s | ratio
 ricecnn/torch | ...), all numbers as JSON to `--out`. A model that fails (e.g. out of memory) gets
@@ -68,8 +68,8 @@ sys.path.insert(0, str(ROOT / "bench"))  # torch_models
 
 MODELS = ("cnn", "cnn_light", "googlenet", "googlenet_light", "vgg16", "vgg16_light")
 NUM_CLASSES = 5
-# SPEC "The six models": parameter counts at 224x224x3 and 5 classes
-SPEC_PARAMS = {
+# docs/paper.md, "The six models": parameter counts at 224x224x3 and 5 classes
+PAPER_PARAMS = {
     "cnn": 12_939_077,
     "cnn_light": 51_669,
     "googlenet": 5_978_677,
@@ -243,7 +243,7 @@ def worker_main(kind: str, cfg_json: str) -> None:
 # --- parameter counts ------------------------------------------------------------------------------
 
 def check_params(models: list[str], freeze) -> tuple[dict, bool]:
-    """Compare the torch and Keras models' parameter counts at 224 px / 5 classes, and SPEC's."""
+    """Compare the torch and Keras models' parameter counts at 224 px / 5 classes, and the paper's."""
     import torch_models
 
     # Built on the CPU (the GPU stays free): Keras-on-torch builds in seconds, Keras-on-JAX is the
@@ -261,12 +261,12 @@ def check_params(models: list[str], freeze) -> tuple[dict, bool]:
     for name in models:
         t_total, t_train = torch_models.count_params(torch_models.build(name, 224, NUM_CLASSES, freeze))
         k_total, k_train = keras_counts[name]
-        match = t_total == k_total == SPEC_PARAMS[name] and t_train == k_train
+        match = t_total == k_total == PAPER_PARAMS[name] and t_train == k_train
         ok &= match
         out[name] = {"torch": t_total, "torch_trainable": t_train, "keras": k_total, "keras_trainable": k_train,
-                     "spec": SPEC_PARAMS[name], "match": match}
+                     "paper": PAPER_PARAMS[name], "match": match}
         log(f"  {name:16s} torch {t_total:>11,} / {t_train:>11,}   keras {k_total:>11,} / {k_train:>11,}"
-            f"   SPEC {SPEC_PARAMS[name]:>11,}   {'ok' if match else 'MISMATCH'}")
+            f"   paper {PAPER_PARAMS[name]:>11,}   {'ok' if match else 'MISMATCH'}")
     return out, ok
 
 

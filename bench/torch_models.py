@@ -1,4 +1,4 @@
-"""The six models of SPEC "The six models", written in plain PyTorch, layer for layer.
+"""The six models of docs/paper.md, "The six models", written in plain PyTorch, layer for layer.
 
 A reference for `bench/gpu_train.py`: same convolutions, poolings and dense sizes as the Keras
 builders in `src/ricecnn/models/` (so the same parameter count), ReLU everywhere, 'same' padding.
@@ -42,7 +42,7 @@ class GlobalAvgPool(nn.Module):
         return x.mean(dim=(2, 3))
 
 
-# --- cnn, cnn_light (SPEC 1-2) -------------------------------------------------------------------
+# --- cnn, cnn_light (docs/paper.md, models 1-2) -------------------------------------------------------------------
 
 def _cnn(img_size, num_classes, filters, units, stride) -> nn.Sequential:
     layers, cin, n = [], 3, img_size
@@ -62,7 +62,7 @@ def cnn_light(img_size: int, num_classes: int) -> nn.Module:
     return _cnn(img_size, num_classes, (8, 16), 16, stride=2)
 
 
-# --- googlenet, googlenet_light (SPEC 3-4) -------------------------------------------------------
+# --- googlenet, googlenet_light (models 3-4) -------------------------------------------------------
 
 class Inception(nn.Module):
     """Concat of 1x1 | 1x1->3x3 | 1x1->5x5 | 3x3 max-pool (stride 1, same)->1x1, on channels."""
@@ -121,7 +121,7 @@ def googlenet_light(img_size: int, num_classes: int) -> nn.Module:
     })
 
 
-# --- vgg16, vgg16_light (SPEC 5-6) ---------------------------------------------------------------
+# --- vgg16, vgg16_light (models 5-6) ---------------------------------------------------------------
 
 VGG_BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))  # (filters, convolutions) per block
 # freeze='paper': base layers frozen (as in ricecnn.models.vgg16): vgg16 all but block5's 3 convs and

@@ -38,10 +38,10 @@ def test_torch_and_keras_parameter_counts_match_for_all_six(tmp_path):
     counts = json.loads(out.read_text())["params"]
     assert sorted(counts) == sorted(["cnn", "cnn_light", "googlenet", "googlenet_light", "vgg16", "vgg16_light"])
     for name, c in counts.items():
-        assert c["torch"] == c["keras"] == c["spec"], (name, c)
+        assert c["torch"] == c["keras"] == c["paper"], (name, c)
         assert c["torch_trainable"] == c["keras_trainable"], (name, c)
         assert c["match"], (name, c)
-    # SPEC: vgg16 has 7,344,645 trainable parameters with the seed's freezing, vgg16_light 67,077
+    # the paper (docs/paper.md): vgg16 has 7,344,645 trainable parameters with the seed's freezing, vgg16_light 67,077
     assert counts["vgg16"]["torch_trainable"] == 7_344_645
     assert counts["vgg16_light"]["torch_trainable"] == 67_077
     assert "MISMATCH" not in p.stderr

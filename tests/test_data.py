@@ -15,7 +15,7 @@ from PIL import Image
 from ricecnn import archive, synthetic
 from ricecnn.cli import main as cli
 from ricecnn.data import load_classes, load_split
-from ricecnn.stages import fetch, split
+from ricecnn import sources, splitting
 
 
 def sha(path: Path) -> str:
@@ -33,10 +33,10 @@ def fail_line(capsys) -> str:
 
 def test_synthetic_is_byte_identical(tmp_path):
     a, b = tmp_path / "a.zip", tmp_path / "b.zip"
-    fetch.make_synthetic(a, per_class=3, seed=7, size=64)
-    fetch.make_synthetic(b, per_class=3, seed=7, size=64)
+    sources.make_synthetic(a, per_class=3, seed=7, size=64)
+    sources.make_synthetic(b, per_class=3, seed=7, size=64)
     assert sha(a) == sha(b)
-    fetch.make_synthetic(b, per_class=3, seed=8, size=64)
+    sources.make_synthetic(b, per_class=3, seed=8, size=64)
     assert sha(a) != sha(b)
     names = zipfile.ZipFile(a).namelist()
     assert names[0] == "Rice_Image_Dataset/Arborio/Arborio (1).jpg" and len(names) == 15
@@ -91,21 +91,21 @@ def test_synthetic_offset_bounds_the_grain_position_and_keeps_it_whole(offset):
 
 def test_assign_is_stratified_and_disjoint():
     labels = ["a"] * 50 + ["b"] * 30 + ["c"] * 20
-    which = split.assign(labels, 0.1, 0.2, seed=1)
+    which = splitting.assign(labels, 0.1, 0.2, seed=1)
     for cls, n in (("a", 50), ("b", 30), ("c", 20)):
         sel = which[np.array(labels) == cls]
         assert (sel == "test").sum() == round(n * 0.2) and (sel == "val").sum() == round(n * 0.1)
     assert set(which) == {"train", "val", "test"}
-    assert list(which) == list(split.assign(labels, 0.1, 0.2, seed=1))
-    assert list(which) != list(split.assign(labels, 0.1, 0.2, seed=2))
+    assert list(which) == list(splitting.assign(labels, 0.1, 0.2, seed=1))
+    assert list(which) != list(splitting.assign(labels, 0.1, 0.2, seed=2))
 
 
 def test_split_arrays_and_manifest(tmp_path):
     raw = tmp_path / "raw.zip"
-    fetch.make_synthetic(raw, per_class=10, seed=0, size=64)
+    sources.make_synthetic(raw, per_class=10, seed=0, size=64)
     out = tmp_path / "split"
     out.mkdir()
-    stats = split.split(raw, out, img_size=32, val=0.2, test=0.2, seed=0)
+    stats = splitting.split(raw, out, img_size=32, val=0.2, test=0.2, seed=0)
     assert (stats["train"], stats["val"], stats["test"]) == (30, 10, 10)
     assert load_classes(out) == synthetic.CLASSES
     seen = set()
@@ -159,7 +159,7 @@ def test_path_source_folder_png_grayscale(tmp_path, capsys):
 
 def test_path_source_zip_is_copied(tmp_path):
     src = tmp_path / "mine.zip"
-    fetch.make_synthetic(src, per_class=2, seed=0, size=32)
+    sources.make_synthetic(src, per_class=2, seed=0, size=32)
     params = write_params(tmp_path / "params.yaml", data={"source": "path", "path": str(src)})
     assert cli(["fetch", "--params", str(params), "--out", str(tmp_path / "raw.zip")]) == 0
     assert sha(src) == sha(tmp_path / "raw.zip")
@@ -183,7 +183,7 @@ def test_kaggle_source_with_fake_api(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("KAGGLE_USERNAME", "someone")
     monkeypatch.setenv("KAGGLE_KEY", "0123456789abcdef-secret")
     dest = tmp_path / "raw.zip"
-    fetch.download_kaggle("muratkokludataset/rice-image-dataset", dest, api_factory=FakeKaggle)
+    sources.download_kaggle("muratkokludataset/rice-image-dataset", dest, api_factory=FakeKaggle)
     assert FakeKaggle.calls == ["muratkokludataset/rice-image-dataset"]
     assert len(archive.scan(dest)) == 6
     assert "0123456789abcdef-secret" not in capsys.readouterr().err
@@ -236,7 +236,7 @@ def test_bad_archives(tmp_path, capsys, entries, message):
         assert not (out / "split").exists()
     assert rc == 2
     assert message in fail_line(capsys)
-    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")] if out.exists() else True
+    assert out.is_dir() and not [p for p in out.iterdir() if p.name.endswith(".tmp")]  # fetch ran: nothing half-written
 
 
 @pytest.mark.parametrize(

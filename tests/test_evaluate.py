@@ -17,9 +17,9 @@ from conftest import write_split
 from scipy.stats import binomtest
 
 from ricecnn import augment as aug
+from ricecnn import evaluation
 from ricecnn.cli import main as cli
 from ricecnn.runtime import load_model
-from ricecnn.stages import evaluate as ev
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # Keras' own save()
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,6 +67,38 @@ def test_augmentation_matches_the_keras_layers_given_the_same_draw():
     assert np.abs(keras_out - aug.augment(clean, seed=3)).max() <= 1  # float rounding only
 
 
+def test_the_papers_augmentation_call_transforms_the_test_images(tmp_path):
+    """The paper's call, as docs/paper.md states it: the test folder loaded with
+    `image_dataset_from_directory(shuffle=False, label_mode="categorical")`, each batch mapped in
+    `tf.data` through `Rescaling(1/255)(augmentation(x))`, `augmentation` a `keras.Sequential` of the
+    five layers, called without `training`. The images change: Keras 3's augmentation layers default
+    to `training=True` in `call`; only `training=False` passes them through unchanged."""
+    from PIL import Image
+
+    from ricecnn import synthetic
+
+    for c in range(2):
+        (tmp_path / synthetic.CLASSES[c]).mkdir()
+        for i in range(4):
+            Image.fromarray(synthetic.draw(c, i, 0, size=64)).save(tmp_path / synthetic.CLASSES[c] / f"{i}.jpg")
+    ds = keras.utils.image_dataset_from_directory(str(tmp_path), shuffle=False, label_mode="categorical",
+                                                  image_size=(64, 64), batch_size=4, verbose=False)
+    L = keras.layers
+    augmentation = keras.Sequential([L.RandomFlip("horizontal"), L.RandomRotation(0.1), L.RandomZoom(0.1),
+                                     L.RandomTranslation(0.1, 0.1), L.RandomContrast(0.1)])
+    rescale = L.Rescaling(1.0 / 255)
+
+    def images(fn) -> np.ndarray:
+        return np.concatenate([np.asarray(x) for x, _ in ds.map(lambda x, y: (fn(x), y))])
+
+    clean = images(rescale)
+    as_the_paper = images(lambda x: rescale(augmentation(x)))
+    inference = images(lambda x: rescale(augmentation(x, training=False)))
+    assert clean.shape == (8, 64, 64, 3)
+    assert np.abs(as_the_paper - clean).mean() > 0.25 * clean.mean()  # far from zero: transformed
+    assert np.array_equal(inference, clean)  # only an explicit training=False is the identity
+
+
 def test_draw_stays_in_the_spec_ranges():
     p = aug.draw_augmentation(2000, 100, 50, seed=0)
     assert 0.4 < p["flip"].mean() < 0.6
@@ -74,11 +106,17 @@ def test_draw_stays_in_the_spec_ranges():
     assert p["zoom"].min() >= 0.9 and p["zoom"].max() <= 1.1 and p["contrast"].min() >= 0.9
 
 
-def test_scores():
-    probs = np.array([[0.5, 0.5, 0.0], [0.1, 0.8, 0.1], [1.0, 0.0, 0.0]])
-    acc, loss = ev.scores(probs, np.array([0, 1, 1]))
-    assert acc == pytest.approx(2 / 3)
-    assert loss == pytest.approx((-np.log(0.5) - np.log(0.8) - np.log(1e-7)) / 3)
+def test_classify_keeps_the_predicted_class_and_the_mean_cross_entropy():
+    probs = np.array([[0.5, 0.5, 0.0], [0.1, 0.8, 0.1], [1.0, 0.0, 0.0]], dtype=np.float32)
+
+    class Lookup:  # the "model" answers each image's row of ``probs``: image i holds the value i
+        def predict_on_batch(self, x):
+            return probs[x[:, 0, 0, 0].astype(int)]
+
+    x = np.arange(3, dtype=np.uint8)[:, None, None, None] * np.ones((1, 2, 2, 3), np.uint8)
+    predicted, loss = evaluation.classify(Lookup(), x, np.array([0, 1, 1]), batch_size=2)
+    assert predicted.tolist() == [0, 1, 0]  # ties go to the first class, as argmax does
+    assert loss == pytest.approx((-np.log(0.5) - np.log(0.8) - np.log(1e-7)) / 3, rel=1e-6)
 
 
 # --- the stage CLI on a tiny project -------------------------------------------------------------
@@ -123,7 +161,7 @@ def test_stage_writes_metrics_predictions_comparisons_and_pictures(project):
     assert list(results) == ["cnn", "cnn_light"]
     keys = {"clean_accuracy", "clean_accuracy_lo", "clean_accuracy_hi", "clean_loss", "augmented_accuracy",
             "augmented_accuracy_lo", "augmented_accuracy_hi", "augmented_loss", "misclassified", "test_images",
-            "by_transform", "latency_ms", "images_per_second"}  # fmt: skip
+            "by_transform", "latency_ms", "images_per_second", "backend"}  # fmt: skip
     out = project / "reports" / "evaluate"
     rows = {}
     for name, r in results.items():

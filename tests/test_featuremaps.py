@@ -135,7 +135,7 @@ def test_stage_writes_metrics_and_pictures_deterministically(project):
     assert run_stage(project) == 0
     metrics = json.loads((project / "metrics" / "cnn.json").read_text())
     assert metrics["model"] == "cnn" and metrics["samples"] == 5
-    assert metrics["sample"] == {"split": "val", "indices": fm.sample(9, 5, 42).tolist()}  # seed 42 of params.yaml
+    assert metrics["sample"] == {"split": "val", "indices": apoz.sample(9, 5, 42, "featuremaps.samples", "val").tolist()}  # seed 42 of params.yaml
     assert list(metrics["layers"]) == ["conv1", "conv2"]
     # the exact zero counts prune reads: the same images through the same model, counted again here
     x = np.load(project / "data" / "split" / "val_x.npy")[metrics["sample"]["indices"]]
@@ -154,17 +154,17 @@ def test_stage_writes_metrics_and_pictures_deterministically(project):
     assert not list((project / "reports").glob(".*.tmp"))  # no temporary left behind
 
 
-def test_more_samples_than_val_images_is_one_line(project, capsys, tmp_path):
+def test_more_samples_than_val_images_takes_them_all_and_says_so(project, capsys, tmp_path):
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["featuremaps"]["samples"] = 10
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     assert cli(["featuremaps", "cnn", "--params", str(tmp_path / "params.yaml"), "--model-file",
                 str(project / "models" / "cnn.keras"), "--split-dir", str(project / "data" / "split"),
-                "--out-metrics", str(tmp_path / "m.json"), "--out-dir", str(tmp_path / "r")]) == 2
+                "--out-metrics", str(tmp_path / "m.json"), "--out-dir", str(tmp_path / "r")]) == 0
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["ricecnn featuremaps: error: featuremaps.samples = 10 but the val split holds 9 images: "
-                   "set it to at most 9, or enlarge the val split"]
-    assert not (tmp_path / "m.json").exists()
+    assert "ricecnn: note: featuremaps.samples = 10 but the val split holds 9 images: measuring on all 9" in err
+    recorded = json.loads((tmp_path / "m.json").read_text())
+    assert recorded["samples"] == 9 and recorded["sample"]["indices"] == list(range(9))
 
 
 def test_missing_model_file_is_one_line_and_exit_2(project, capsys):

@@ -110,7 +110,7 @@ def test_unknown_layer_type_is_an_error():
         count_flops(_tiny(layers.Conv2D(2, 3, activation="tanh")))
 
 
-# SPEC inception modules (f1, f3r, f3, f5r, f5, pp); a module's filters are f1 + f3 + f5 + pp
+# the paper's inception modules (f1, f3r, f3, f5r, f5, pp); a module's filters are f1 + f3 + f5 + pp
 GOOGLENET = [(64, 96, 128, 16, 32, 32), (128, 128, 192, 32, 96, 64), (192, 96, 208, 16, 48, 64),
              (160, 112, 224, 24, 64, 64), (128, 128, 256, 24, 64, 64), (112, 144, 288, 32, 64, 64),
              (256, 160, 320, 32, 128, 128), (256, 160, 320, 32, 128, 128), (384, 192, 384, 48, 128, 128)]  # fmt: skip
@@ -157,7 +157,7 @@ def test_flops_stage(tmp_path):
         assert result["flops_224"] == count_flops(build_model(name, 224, 3))["flops"] > result["flops"]
         assert result["params"] == model.count_params() and result["filters"] == EXPECTED_FILTERS[name]
         assert {"macs_224", "params_224", "params_trainable", "params_trainable_224", "per_layer"} <= set(result)
-    # cnn_light at 224 with 3 classes: SPEC's 51,669 less the 2 * (16 + 1) of the 2 missing classes
+    # cnn_light at 224 with 3 classes: the paper's 51,669 less the 2 * (16 + 1) of the 2 missing classes
     assert json.loads((tmp_path / "metrics" / "cnn_light.json").read_text())["params_224"] == 51_669 - 34
     # the project's params.yaml unfreezes vgg16_light (freeze: none)
     light = json.loads((tmp_path / "metrics" / "vgg16_light.json").read_text())

@@ -17,8 +17,7 @@ import yaml
 from conftest import write_split
 from keras import layers
 
-from ricecnn import apoz
-from ricecnn import surgery as P
+from ricecnn import apoz, selection, surgery
 from ricecnn.cli import run_stage
 from ricecnn.errors import RiceError
 from ricecnn.flops import count_flops
@@ -26,7 +25,6 @@ from ricecnn.io import write_json
 from ricecnn.models import build_model, feature_layers
 from ricecnn.models.googlenet import inception
 from ricecnn.runtime import weights_digest
-from ricecnn.stages import featuremaps as fm
 from ricecnn.stages import prune as stage
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # Keras' own save()
@@ -78,24 +76,24 @@ def filters(model) -> dict[str, int]:
 
 def test_keep_channels_threshold_and_min_channels():
     apoz = [0.2, 1.0, 0.95, 0.5]
-    assert P.keep_channels(apoz, 1.0, 1) == [0, 2, 3]
-    assert P.keep_channels(apoz, 0.9, 1) == [0, 3]
-    assert P.keep_channels(apoz, 0.9, 3) == [0, 2, 3]  # the lowest APoZ make up the minimum
-    assert P.keep_channels([1.0, 1.0, 1.0], 1.0, 2) == [0, 1]  # all dead: min_channels, first on ties
-    assert P.keep_channels([1.0, 0.3], 1.0, 5) == [0, 1]  # never more than there are
+    assert selection.keep_channels(apoz, 1.0, 1) == [0, 2, 3]
+    assert selection.keep_channels(apoz, 0.9, 1) == [0, 3]
+    assert selection.keep_channels(apoz, 0.9, 3) == [0, 2, 3]  # the lowest APoZ make up the minimum
+    assert selection.keep_channels([1.0, 1.0, 1.0], 1.0, 2) == [0, 1]  # all dead: min_channels, first on ties
+    assert selection.keep_channels([1.0, 0.3], 1.0, 5) == [0, 1]  # never more than there are
 
 
 def test_plan_checks_its_inputs():
     model = chain_model()
     result = measured(model, images())
     with pytest.raises(RiceError, match="apoz_threshold"):
-        P.plan(model, result, 0.0, 1)
+        selection.plan(model, result, 0.0, 1)
     with pytest.raises(RiceError, match="min_channels"):
-        P.plan(model, result, 1.0, 0)
+        selection.plan(model, result, 1.0, 0)
     with pytest.raises(RiceError, match="no layer 'nope'.*rerun the featuremaps stage"):
-        P.plan(model, {**result, "nope": result["conv2"]}, 1.0, 1)
+        selection.plan(model, {**result, "nope": result["conv2"]}, 1.0, 1)
     with pytest.raises(RiceError, match="'conv2' has 5 channels but its APoZ counts have 3.*rerun the featuremaps"):
-        P.plan(model, {**result, "conv2": result["conv2"][:3]}, 1.0, 1)
+        selection.plan(model, {**result, "conv2": result["conv2"][:3]}, 1.0, 1)
 
 
 # --- (1) conv chain with Flatten -> Dense -----------------------------------------------------------
@@ -123,9 +121,9 @@ def test_chain_flatten_dense_rows_are_sliced_per_position():
     kill(model, "conv1", [1, 3])
     kill(model, "conv2", [0, 4])
     x = images()
-    keep = P.plan(model, measured(model, x), 1.0, 1)
+    keep = selection.plan(model, measured(model, x), 1.0, 1)
     assert keep == {"conv1": [0, 2], "conv2": [1, 2, 3]}
-    pruned = P.prune(model, keep)
+    pruned = surgery.prune(model, keep)
     assert [layer.name for layer in pruned.layers] == [layer.name for layer in model.layers]
     assert filters(pruned) == {"conv1": 2, "conv2": 3}
     assert pruned.get_layer("conv2").kernel.shape == (3, 3, 2, 3)
@@ -135,7 +133,7 @@ def test_chain_flatten_dense_rows_are_sliced_per_position():
     assert pruned.count_params() < model.count_params()
     assert count_flops(pruned)["flops"] < count_flops(model)["flops"]
     # the rows really are per position: pruning a live channel changes the outputs
-    assert max_diff(model, P.prune(model, {"conv2": [0, 2, 3, 4]}), x) > 1e-3
+    assert max_diff(model, surgery.prune(model, {"conv2": [0, 2, 3, 4]}), x) > 1e-3
 
 
 def test_a_layer_with_every_channel_dead_keeps_min_channels():
@@ -143,9 +141,9 @@ def test_a_layer_with_every_channel_dead_keeps_min_channels():
     kill(model, "conv2", range(5))
     x = images()
     for m in (1, 2):
-        keep = P.plan(model, measured(model, x), 1.0, m)
+        keep = selection.plan(model, measured(model, x), 1.0, m)
         assert keep["conv2"] == list(range(m)) and keep["conv1"] == [0, 1, 2, 3]
-        pruned = P.prune(model, keep)
+        pruned = surgery.prune(model, keep)
         assert filters(pruned)["conv2"] == m
         assert max_diff(model, pruned, x) <= TOL
 
@@ -159,8 +157,8 @@ def test_a_lower_threshold_prunes_live_channels():
     result = measured(model, x)
     partly = result["conv1"][2]
     assert 0 < partly < 1
-    assert P.plan(model, result, 1.0, 1)["conv1"] == [0, 1, 2, 3]
-    assert P.plan(model, result, partly, 1)["conv1"] == [0, 1, 3]
+    assert selection.plan(model, result, 1.0, 1)["conv1"] == [0, 1, 2, 3]
+    assert selection.plan(model, result, partly, 1)["conv1"] == [0, 1, 3]
 
 
 # --- (2) an inception module followed by a conv ------------------------------------------------------
@@ -182,7 +180,7 @@ def inception_model() -> keras.Model:
 def test_inception_concat_channels_map_to_branch_convs():
     model = inception_model()
     assert feature_layers(model) == ["stem", "mod", "after"]
-    assert P.feature_convs(model, "mod") == [("mod_1x1", 0, 2), ("mod_3x3", 2, 6), ("mod_5x5", 6, 9), ("mod_pool_proj", 9, 11)]
+    assert surgery.feature_convs(model, "mod") == [("mod_1x1", 0, 2), ("mod_3x3", 2, 6), ("mod_5x5", 6, 9), ("mod_pool_proj", 9, 11)]
     kill(model, "stem", [2])
     kill(model, "mod_1x1", [0])
     kill(model, "mod_3x3", [1, 3])
@@ -191,10 +189,10 @@ def test_inception_concat_channels_map_to_branch_convs():
     x = images()
     result = measured(model, x)
     assert int(np.sum(result["mod"] == 1.0)) == 5
-    keep = P.plan(model, result, 1.0, 1)
+    keep = selection.plan(model, result, 1.0, 1)
     assert keep == {"stem": [0, 1, 3, 4, 5], "mod_1x1": [1], "mod_3x3": [0, 2], "mod_5x5": [0, 1, 2],
                     "mod_pool_proj": [0], "after": [0, 1, 2, 3, 4]}
-    pruned = P.prune(model, keep)
+    pruned = surgery.prune(model, keep)
     got = filters(pruned)
     assert (got["stem"], got["mod_1x1"], got["mod_3x3"], got["mod_5x5"], got["mod_pool_proj"], got["after"]) == (5, 1, 2, 3, 1, 5)
     assert got["mod_3x3_reduce"] == 3 and got["mod_5x5_reduce"] == 2
@@ -229,7 +227,7 @@ def test_frozen_block_keeps_its_trainable_flags():
     kill(model, "block1_conv2", [1, 2])
     kill(model, "block2_conv1", [5])
     x = images()
-    pruned = P.prune(model, P.plan(model, measured(model, x), 1.0, 1))
+    pruned = surgery.prune(model, selection.plan(model, measured(model, x), 1.0, 1))
     assert filters(pruned) == {"block1_conv1": 3, "block1_conv2": 2, "block2_conv1": 5}
     assert pruned.get_layer("fc1").kernel.shape == (5, 8)
     assert [layer.trainable for layer in pruned.layers] == [layer.trainable for layer in model.layers]
@@ -244,16 +242,16 @@ def test_unsupported_layers_and_bad_keep_are_clear_errors():
     x = layers.BatchNormalization(name="bn")(x)
     model = keras.Model(inp, layers.GlobalAveragePooling2D()(x))
     with pytest.raises(RiceError, match="'bn' is a BatchNormalization"):
-        P.prune(model, {"c1": [0]})
+        surgery.prune(model, {"c1": [0]})
     chain = chain_model()
     with pytest.raises(RiceError, match="no layer 'nope'"):
-        P.prune(chain, {"nope": [0]})
+        surgery.prune(chain, {"nope": [0]})
     with pytest.raises(RiceError, match="only Conv2D"):
-        P.prune(chain, {"fc1": [0]})
+        surgery.prune(chain, {"fc1": [0]})
     with pytest.raises(RiceError, match="at least one channel"):
-        P.prune(chain, {"conv1": []})
+        surgery.prune(chain, {"conv1": []})
     with pytest.raises(RiceError, match="distinct indices in 0..3"):
-        P.prune(chain, {"conv1": [0, 4]})
+        surgery.prune(chain, {"conv1": [0, 4]})
 
 
 def test_layers_reused_in_another_model_are_not_shared_layers():
@@ -266,13 +264,13 @@ def test_layers_reused_in_another_model_are_not_shared_layers():
     split_model(model, frozen_prefix(model))
     assert len(model.get_layer("block2_conv1")._inbound_nodes) == 2
     x = images()
-    pruned = P.prune(model, P.plan(model, measured(model, x), 1.0, 1))
+    pruned = surgery.prune(model, selection.plan(model, measured(model, x), 1.0, 1))
     assert filters(pruned)["block2_conv1"] == 5 and max_diff(model, pruned, x) <= TOL
     inp = keras.Input((8, 8, 3))
     shared = layers.Conv2D(3, 3, padding="same", activation="relu", name="twice")
     twice = keras.Model(inp, shared(shared(inp)))
     with pytest.raises(RiceError, match="'twice' is used more than once"):
-        P.prune(twice, {"twice": [0, 1]})
+        surgery.prune(twice, {"twice": [0, 1]})
 
 
 # --- the real builders -------------------------------------------------------------------------------
@@ -289,10 +287,10 @@ def test_real_models_lose_killed_channels_and_keep_their_outputs(name, killed):
     for layer, channels in killed.items():
         kill(model, layer, channels)
     x = images(4, 32)
-    keep = P.plan(model, measured(model, x), 1.0, 1)
+    keep = selection.plan(model, measured(model, x), 1.0, 1)
     for layer, channels in killed.items():
         assert not set(channels) & set(keep[layer])
-    pruned = P.prune(model, keep)
+    pruned = surgery.prune(model, keep)
     assert max_diff(model, pruned, x) <= TOL
     assert pruned.count_params() < model.count_params()
     assert count_flops(pruned)["flops"] < count_flops(model)["flops"]
@@ -319,11 +317,11 @@ def project(tmp_path_factory) -> Path:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["data"]["img_size"] = 32
     params["featuremaps"] = {"samples": 8, "per_layer_max": 3}
-    params["prune"] = {"models": ["cnn"], "apoz_threshold": 1.0, "min_channels": 1, "finetune_epochs": 0}
+    params["prune"].update(models=["cnn"], apoz_threshold=1.0, min_channels=1, finetune_epochs=0)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     # the featuremaps stage's measurement, on its sample
     x = np.load(split / "val_x.npy")
-    idx = fm.sample(len(x), params["featuremaps"]["samples"], params["seed"])
+    idx = apoz.sample(len(x), params["featuremaps"]["samples"], params["seed"], "featuremaps.samples", "val")
     counts = apoz.zero_counts(model, feature_layers(model), x[idx])
     record = apoz.record("cnn", weights_digest(model), idx, counts)
     write_json(root / "metrics" / "featuremaps" / "cnn.json", record)
@@ -358,22 +356,53 @@ def test_stage_writes_the_pruned_model_and_its_metrics(project):
     assert m["feature_layers"]["conv2"]["dead_channels"] == len(m["layers"]["conv2"]["removed"])
     assert m["params_after"] < m["params_before"] and m["flops_after"] < m["flops_before"]
     assert m["max_abs_output_diff"] <= TOL
-    assert m["val_accuracy_after"] == m["val_accuracy_before"] or m["max_abs_output_diff_val"] > TOL
     pruned = keras.models.load_model(project / "models" / "cnn_pruned.keras", compile=False)
     original = keras.models.load_model(project / "models" / "cnn.keras", compile=False)
     assert filters(pruned)["conv1"] == m["layers"]["conv1"]["channels_after"]
     assert pruned.count_params() == m["params_after"]
     x = np.load(project / "data" / "split" / "val_x.npy").astype("float32")
-    idx = fm.sample(len(x), 8, 42)
+    y = np.load(project / "data" / "split" / "val_y.npy")
+    idx = apoz.sample(len(x), 8, 42, "featuremaps.samples", "val")
     assert max_diff(original, pruned, x[idx]) <= TOL
+    # what it records on the whole val split is what the two saved models do there
+    before, after = np.asarray(original.predict_on_batch(x)), np.asarray(pruned.predict_on_batch(x))
+    assert m["max_abs_output_diff_val"] == pytest.approx(float(np.max(np.abs(after - before))), rel=1e-3, abs=1e-9)
+    assert m["predictions_changed_val"] == int(np.sum(after.argmax(-1) != before.argmax(-1)))
+    assert m["val_accuracy_before"] == pytest.approx(np.mean(before.argmax(-1) == y))
+    assert m["val_accuracy_after"] == pytest.approx(np.mean(after.argmax(-1) == y))
     assert not list(project.rglob(".*.tmp"))
 
 
 def test_stage_finetunes_when_asked(project):
+    assert prune_stage(project) == 0
+    plain = keras.models.load_model(project / "models" / "cnn_pruned.keras", compile=False)
     assert prune_stage(project, with_prune(project, finetune_epochs=1)) == 0
     m = json.loads((project / "metrics" / "prune" / "cnn.json").read_text())
     assert m["finetune_epochs"] == 1 and m["finetune"]["epochs_run"] == 1
-    assert 0 <= m["val_accuracy_finetuned"] <= 1
+    tuned = keras.models.load_model(project / "models" / "cnn_pruned.keras", compile=False)
+    # the saved model is the fine-tuned one: the same architecture, other weights, the recorded accuracy
+    assert filters(tuned) == filters(plain)
+    assert any(not np.array_equal(a, b) for a, b in zip(tuned.get_weights(), plain.get_weights()))
+    x, y = np.load(project / "data" / "split" / "val_x.npy"), np.load(project / "data" / "split" / "val_y.npy")
+    assert m["val_accuracy_finetuned"] == pytest.approx(np.mean(np.argmax(tuned.predict_on_batch(x), -1) == y))
+
+
+def test_a_change_beyond_the_tolerance_on_the_sample_is_an_error(project, capsys, tmp_path):
+    """Counts that call a live channel dead (here conv1's channel 1, never zero) make the pruned
+    model differ on the very sample the counts are from: the stage refuses to write it."""
+    recorded = json.loads((project / "metrics" / "featuremaps" / "cnn.json").read_text())
+    layer = recorded["layers"]["conv1"]
+    live = next(c for c in range(32) if c not in KILLED["conv1"] and layer["zeros"][c] < layer["positions"])
+    layer["zeros"][live] = layer["positions"]
+    (tmp_path / "fm.json").write_text(json.dumps(recorded))
+    out = project / "models" / "cnn_pruned.keras"
+    out.unlink(missing_ok=True)
+    assert prune_stage(project, featuremaps=tmp_path / "fm.json") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "changed its outputs by" in err[0] and "prune.tolerance = 1e-05" in err[0]
+    assert not out.exists()
+    # a tolerance above the change lets it through: the check is the tolerance, nothing else
+    assert prune_stage(project, with_prune(project, tolerance=10.0), featuremaps=tmp_path / "fm.json") == 0
 
 
 @pytest.mark.parametrize("setting, message", [

@@ -14,7 +14,6 @@ from ricecnn import report, stats
 from ricecnn.augment import TRANSFORMS
 from ricecnn.cli import main as cli
 from ricecnn.models import evaluated
-from ricecnn.stages import summarize as su
 
 NAMES = ["cnn", "cnn_light", "vgg16", "vgg16_light", "vgg16_pruned"]
 N = 1000
@@ -118,7 +117,7 @@ def test_markdown_numbers_are_readable():
     df = pd.DataFrame([{"model": "cnn", "params": 12939077, "flops": 1.5e9, "macs": 2.5e6, "augmented_accuracy": 0.99876,
                         "flops_ratio": 12.345, "params_reduction_pct": 99.6, "augmented_diff_pp": 0.01,
                         "augmented_p": 0.0004}])  # fmt: skip
-    md = su.markdown(df).splitlines()
+    md = report.markdown(df).splitlines()
     assert md[2] == "| cnn | 12,939,077 | 1.50G | 2.50M | 0.9988 | 12.3x | 99.6 | +0.01 | < 0.001 |"
     assert [report.times(r) for r in (138.1, 11.43, 1.071)] == ["138x", "11.4x", "1.07x"]
 

@@ -9,15 +9,15 @@ import pytest
 from conftest import write_params
 
 from ricecnn.cli import main as cli
-from ricecnn.stages import fetch, split
+from ricecnn import sources, splitting
 
 
 @pytest.fixture(scope="module")
 def split_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("data")
-    fetch.make_synthetic(d / "raw.zip", per_class=8, seed=0, size=64)
+    sources.make_synthetic(d / "raw.zip", per_class=8, seed=0, size=64)
     (d / "split").mkdir()
-    split.split(d / "raw.zip", d / "split", img_size=32, val=0.25, test=0.25, seed=0)
+    splitting.split(d / "raw.zip", d / "split", img_size=32, val=0.25, test=0.25, seed=0)
     return d / "split"
 
 
@@ -42,10 +42,9 @@ def test_training_is_bit_reproducible(tmp_path, split_dir):
         ma.pop(k), mb.pop(k)
     assert ma == mb
     assert ma["epochs_run"] == 2 and 1 <= ma["best_epoch"] <= 2 and ma["params_total"] == ma["params_trainable"]
-    from ricecnn.runtime import load_model, same_weights, weights_digest
+    from ricecnn.runtime import load_model, weights_digest
 
     wa, wb = (load_model(d / "m.keras", "train@cnn_light", (32, 32, 3), 5) for d in (a, b))
-    assert same_weights(wa, wb)
     # the files differ (Keras and HDF5 write ids and metadata), the weights' digest does not
     assert (a / "m.keras").read_bytes() != (b / "m.keras").read_bytes()
     assert weights_digest(wa) == weights_digest(wb)
@@ -87,13 +86,52 @@ def test_cached_training_learns_the_full_model(tmp_path, split_dir):
     assert model.count_params() == m["params_total"] and model.get_layer("block1_conv1") is not None
 
 
+@pytest.mark.parametrize("weights", ["file", "none"])
+def test_the_scratch_control_trains_its_base_where_the_original_base_was_pretrained(tmp_path, split_dir, weights):
+    """`train --from-architecture` (trim_scratch@): with pretrained weights (here a local weights
+    file) the control is random-initialised and trains every layer (Liu et al. 2019); with
+    ``weights: none`` the original's frozen base was random too, and the control keeps it frozen."""
+    import keras
+
+    from ricecnn import runtime
+    from ricecnn.models import build_model
+
+    path = "none"
+    if weights == "file":
+        path = str(tmp_path / "vgg16_notop.weights.h5")
+        keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3)).save_weights(path)
+    models = {"vgg16_light": {"epochs": 1, "weights": path, "freeze": "paper"}}
+    trimmed = build_model("vgg16_light", 32, 5, models["vgg16_light"])  # the model the control copies
+    trimmed.save(tmp_path / "trimmed.keras")
+    params = write_params(tmp_path / "params.yaml", models=models)
+    out = tmp_path / "control"
+    assert cli(["train", "vgg16_light", "--params", str(params), "--split-dir", str(split_dir), "--from-architecture",
+                str(tmp_path / "trimmed.keras"), "--out", str(out / "m.keras"), "--metrics", str(out / "m.json"),
+                "--live-dir", str(out / "live")]) == 0
+    control = keras.models.load_model(out / "m.keras", compile=False)
+    m = json.loads((out / "m.json").read_text())
+    # the control's start, as the stage makes it: seeded, the saved architecture, freshly initialised
+    runtime.configure(42)
+    start = runtime.from_scratch(runtime.load_model(tmp_path / "trimmed.keras", "trim@vgg16_light", (32, 32, 3), 5),
+                                 pretrained=weights == "file")
+    conv = "block1_conv1"
+    assert not np.array_equal(start.get_layer(conv).get_weights()[0], trimmed.get_layer(conv).get_weights()[0])
+    trained = not np.array_equal(control.get_layer(conv).get_weights()[0], start.get_layer(conv).get_weights()[0])
+    if weights == "file":
+        assert trained and all(layer.trainable for layer in control.layers)
+        assert m["params_trainable"] == m["params_total"] == control.count_params()
+    else:
+        assert not trained and not control.get_layer(conv).trainable and m["frozen_prefix_cached"] is True
+        assert m["params_trainable"] == 256 * 256 + 256 + 256 * 5 + 5  # the head only, as the original trained
+
+
 @pytest.mark.parametrize(
     "models, message",
     [
         ({"cnn_lite": {"epochs": 1}}, "error: unknown model 'cnn_lite' (did you mean 'cnn_light'?)"),
         ({"cnn_light": {"epochs": -2}}, "models.cnn_light.epochs = -2 must be greater than or equal to 1"),
         ({"cnn_light": {"epochs": 1.5}}, "models.cnn_light.epochs = 1.5 must be a valid integer"),
-        ({"vgg16": {"epochs": 1, "weights": "/no/such/vgg.h5"}}, "weights file /no/such/vgg.h5 not found"),
+        ({"vgg16": {"epochs": 1, "weights": "/no/such/vgg.h5"}}, "weights = '/no/such/vgg.h5' is not an existing file (weights file not found)"),
         ({"cnn_light": {"epochs": 1, "learning_rate": 0}}, "learning_rate = 0 must be greater than 0"),
     ],
 )

@@ -9,11 +9,23 @@ exactly what was measured, without rounding and without running the model again.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from .predict import outputs
 
 BATCH = 16  # images per forward pass: bounds memory (VGG16 at 224: ~0.9 GB); no effect on the counts
+
+
+def sample(n: int, count: int, seed: int, what: str, where: str) -> np.ndarray:
+    """The sorted indices of ``count`` seeded images of ``n`` (featuremaps' sample of the val split,
+    which prune reads; trim's of the train split). ``count`` above ``n`` takes all ``n``, and says
+    so in one line naming the setting ``what`` and the split ``where``."""
+    if count > n:
+        print(f"ricecnn: note: {what} = {count} but the {where} split holds {n} images: measuring on all {n}",
+              file=sys.stderr)
+    return np.sort(np.random.default_rng(seed).permutation(n)[:count])
 
 
 def probe(model, layer_names: list[str]):

@@ -69,6 +69,11 @@ def scan(zip_path: str | os.PathLike) -> list[tuple[str, str]]:
     return scan_names(names, str(zip_path))
 
 
+def class_counts(zip_path: str | os.PathLike) -> dict[str, int]:
+    """Images per class in the zip, classes in index order (sorted names)."""
+    return dict(sorted(Counter(label for _, label in scan(zip_path)).items()))
+
+
 def add(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
     """Add one stored (uncompressed: JPEGs don't shrink) entry with fixed metadata."""
     info = zipfile.ZipInfo(name, date_time=FIXED_DATE)

@@ -1,7 +1,7 @@
 """The paper's test-time augmentation, drawn once from a seed: every model sees the same images.
 
-The SPEC augmentation (RandomFlip("horizontal"), RandomRotation(0.1), RandomZoom(0.1),
-RandomTranslation(0.1, 0.1), RandomContrast(0.1)) is drawn ONCE, per image, from numpy
+The paper's augmentation (RandomFlip("horizontal"), RandomRotation(0.1), RandomZoom(0.1),
+RandomTranslation(0.1, 0.1), RandomContrast(0.1); docs/paper.md) is drawn ONCE, per image, from numpy
 Generators seeded by params `seed`, and applied with the very matrices and formulas of those Keras
 layers (`keras.ops.image.affine_transform`, bilinear, fill_mode="reflect"). Drawing in numpy
 rather than calling the layers keeps the draw independent of the backend and of the batch size,
@@ -13,11 +13,14 @@ has in the full augmentation, so that a drop can be traced to the transform that
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Iterator
+
 import numpy as np
 from tqdm import tqdm
 
-FACTOR = 0.1  # every SPEC augmentation layer uses 0.1
-TRANSFORMS = ("flip", "rotation", "zoom", "translation", "contrast")  # SPEC's order
+FACTOR = 0.1  # every one of the paper's augmentation layers uses 0.1
+TRANSFORMS = ("flip", "rotation", "zoom", "translation", "contrast")  # the paper's order
 # The test sets every model is judged on: clean, each transform alone, all five together
 CONDITIONS: dict[str, tuple[str, ...]] = {"clean": (), **{t: (t,) for t in TRANSFORMS}, "augmented": TRANSFORMS}
 
@@ -46,11 +49,10 @@ def _matrices(p: dict[str, np.ndarray], sl: slice, h: int, w: int) -> list[np.nd
     return [np.stack(m, axis=1).astype(np.float32) for m in (rotation, zooming, translation)]
 
 
-def augment(images: np.ndarray, seed: int, batch_size: int = 64, transforms: tuple[str, ...] = TRANSFORMS) -> np.ndarray:
-    """The augmented copy of uint8 NHWC ``images`` (same shape, uint8); a pure function of its inputs.
-
-    ``transforms``: which of the five to apply (in SPEC's order), each with its own seeded draw.
-    """
+def augmented_batches(images: np.ndarray, seed: int, batch_size: int = 64,
+                      transforms: tuple[str, ...] = TRANSFORMS) -> Iterator[tuple[slice, np.ndarray]]:
+    """(slice, its augmented uint8 images) batch by batch: ``augment``'s images, one batch of
+    float32 in memory at a time."""
     from keras import ops
 
     unknown = set(transforms) - set(TRANSFORMS)
@@ -58,7 +60,6 @@ def augment(images: np.ndarray, seed: int, batch_size: int = 64, transforms: tup
         raise ValueError(f"unknown transforms {sorted(unknown)}; known: {', '.join(TRANSFORMS)}")
     n, h, w = images.shape[:3]
     p = draw_augmentation(n, h, w, seed)
-    out = np.empty(images.shape, dtype=np.uint8)
     for start in tqdm(range(0, n, batch_size), desc="augment", unit="batch", leave=False):
         sl = slice(start, min(start + batch_size, n))
         x = np.asarray(images[sl], dtype=np.float32)
@@ -70,10 +71,31 @@ def augment(images: np.ndarray, seed: int, batch_size: int = 64, transforms: tup
         if "contrast" in transforms:
             mean = x.mean(axis=(1, 2), keepdims=True, dtype=np.float64)  # RandomContrast: per image and channel
             x = (x - mean) * p["contrast"][sl, None, None, None] + mean
-        out[sl] = np.clip(np.rint(x), 0, 255).astype(np.uint8)
+        yield sl, np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def augment(images: np.ndarray, seed: int, batch_size: int = 64, transforms: tuple[str, ...] = TRANSFORMS,
+            out: np.ndarray | None = None) -> np.ndarray:
+    """The augmented copy of uint8 NHWC ``images`` (same shape, uint8); a pure function of its inputs.
+
+    ``transforms``: which of the five to apply (in the paper's order), each with its own seeded
+    draw. ``out``: where to write it (e.g. a memory-mapped array; default a new array).
+    """
+    out = np.empty(images.shape, dtype=np.uint8) if out is None else out
+    for sl, batch in augmented_batches(images, seed, batch_size, transforms):
+        out[sl] = batch
     return out
 
 
-def condition_sets(images: np.ndarray, seed: int, batch_size: int = 64) -> dict[str, np.ndarray]:
-    """Every condition of ``CONDITIONS``: the clean images, each transform alone, all together."""
-    return {name: np.asarray(images) if not t else augment(images, seed, batch_size, t) for name, t in CONDITIONS.items()}
+def condition_sets(images: np.ndarray, seed: int, batch_size: int = 64, folder: Path | None = None) -> dict[str, np.ndarray]:
+    """Every condition of ``CONDITIONS``: the clean images, each transform alone, all together.
+
+    With ``folder`` each augmented set is a memory-mapped ``<condition>.npy`` there (the test set
+    at 224 px is gigabytes per condition: on disk, not in memory); else an array in memory.
+    """
+    def target(name: str) -> np.ndarray | None:
+        if folder is None:
+            return None
+        return np.lib.format.open_memmap(Path(folder) / f"{name}.npy", mode="w+", dtype=np.uint8, shape=images.shape)
+
+    return {name: images if not t else augment(images, seed, batch_size, t, target(name)) for name, t in CONDITIONS.items()}

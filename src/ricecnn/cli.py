@@ -1,6 +1,9 @@
 """`ricecnn <stage> [args]`: one entry point for every pipeline stage.
 
-Stage modules are imported lazily, so `ricecnn fetch` never pays for importing Keras.
+Before a stage module is imported, ``train.backend`` of its params file becomes Keras' backend
+(``select_backend``): every stage that loads Keras runs on the same backend, and none can import
+Keras first with another. Stage modules are imported lazily, so `ricecnn fetch` never pays for
+importing Keras.
 """
 
 from __future__ import annotations
@@ -51,12 +54,42 @@ def parse(argv: list[str] | None, stage: str, doc: str, *paths: str, model: bool
     return ap.parse_args(argv)
 
 
+def select_backend(argv: list[str]) -> None:
+    """Make ``train.backend`` of the stage's ``--params`` file Keras' backend (``env``: whatever
+    $KERAS_BACKEND says). It only sets $KERAS_BACKEND, which Keras reads when it is first imported."""
+    from . import settings
+    from .errors import RiceError
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--params", default="params.yaml")
+    backend = settings.load(pre.parse_known_args(argv)[0].params).train.backend
+    if backend == "env":
+        return
+    if "keras" in sys.modules and os.environ.get("KERAS_BACKEND", "tensorflow") != backend:
+        raise RiceError(f"train.backend is {backend} but Keras was already loaded with another backend")
+    os.environ["KERAS_BACKEND"] = backend
+
+
 def run_stage(main, argv: list[str], stage: str) -> int:
-    """Run a stage's main(); user errors become one line on stderr and exit status 2."""
+    """Run a stage's main(); user errors become one line on stderr and exit status 2.
+
+    ``main``: the stage's main function, or its module's name (imported here, after the backend
+    is chosen)."""
     from .errors import RiceError
 
     try:
+        if isinstance(main, str):
+            if not {"-h", "--help"} & set(argv):
+                select_backend(argv)
+            main = importlib.import_module(main).main
         main(argv)
+    except ImportError as e:
+        backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+        if e.name not in (backend, "tensorflow", "jax", "torch"):
+            raise
+        print(f"ricecnn {stage}: error: Keras backend {backend!r} is not installed ({e}); set train.backend "
+              "to tensorflow, jax or torch (whichever is installed)", file=sys.stderr)
+        return 2
     except RiceError as e:
         print(f"ricecnn {stage}: error: {e}", file=sys.stderr)
         return 2
@@ -79,8 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         hint = f" (did you mean {near[0]!r}?)" if near else ""
         print(f"ricecnn: error: unknown stage {stage!r}{hint}; stages: {', '.join(STAGES)}", file=sys.stderr)
         return 2
-    module = importlib.import_module(STAGES[stage][0])
-    return run_stage(module.main, rest, stage)
+    return run_stage(STAGES[stage][0], rest, stage)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ ops that Keras 3 emits for each layer on TensorFlow:
   Rescaling    x*scale + offset: a Mul and an AddV2, 2 per element (measured in tests/test_flops.py)
   Concatenate, Flatten, Reshape, Dropout (inference), InputLayer: 0
 
-A Rescaling applied to the model's input is preprocessing, not model FLOPs (SPEC "FLOPs,
+A Rescaling applied to the model's input is preprocessing, not model FLOPs (docs/paper.md "FLOPs,
 parameters, filters"): the paper scaled pixels by 1/255 in its tf.data map, outside the model, so
 its counted graph starts at the first convolution. Its cost is reported apart, as
 ``preprocessing_flops`` (2 x 224 x 224 x 3 = 301,056 at 224 px).

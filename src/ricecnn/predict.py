@@ -40,3 +40,8 @@ def predict(model, x: np.ndarray, batch_size: int, *, multiple: int = 1, desc: s
             result = np.empty((len(x), *out.shape[1:]), np.float32)
         result[where] = out
     return result if result is not None else np.empty((0,), np.float32)
+
+
+def accuracy(model, x: np.ndarray, y: np.ndarray, batch_size: int) -> float:
+    """The share of ``x`` whose predicted class is ``y``."""
+    return float(np.mean(predict(model, x, batch_size).argmax(-1) == y))

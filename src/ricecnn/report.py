@@ -7,14 +7,15 @@ difference is called better or worse only when its test says so, and every accur
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from . import stats
+from . import plots, stats
 from .augment import TRANSFORMS
 from .models import REGISTRY, Evaluated
 
-# SPEC "Training (seed)": what the original study (the paper) reported, at 224 px on the real data,
-# with a test set of 7,500 images (augmented accuracy and misclassified count per model).
+# What the original study reported (docs/paper.md), at 224 px on the real data, with a test set of
+# 7,500 images (augmented accuracy and misclassified count per model).
 PAPER_TEST_IMAGES = 7500
 PAPER_RESULTS = pd.DataFrame(
     [
@@ -27,6 +28,44 @@ PAPER_RESULTS = pd.DataFrame(
     ],
     columns=["model", "val_accuracy", "augmented_accuracy", "misclassified_of_7500"],
 )
+
+
+STATS_KEYS = ("params", "params_trainable", "flops", "macs", "filters", "flops_224")
+
+
+def sources(models: list[Evaluated], metrics: dict[str, dict[str, dict]]) -> tuple[dict, dict, dict]:
+    """Per evaluated model, its training, cost and feature-map numbers (train, flops, featuremaps
+    dicts keyed by model name), each from the stage that made the model. ``metrics``: the stages'
+    metrics by kind (train, flops, featuremaps, prune, trim, trim_scratch), keyed by trained model.
+
+    A trained model's come from train, flops and featuremaps; a pruned model's from its prune
+    stage; a trimmed model's from its trim stage; the scratch control's cost from trim and its
+    training from trim_scratch."""
+    train, flops, fmaps = {}, {}, {}
+    for m in models:
+        if m.variant in ("full", "light"):
+            train[m.name], flops[m.name] = metrics["train"][m.name], metrics["flops"][m.name]
+            fmaps[m.name] = metrics["featuremaps"][m.name]
+        elif m.variant == "pruned":
+            p = metrics["prune"][m.baseline]
+            flops[m.name] = {k.removesuffix("_after"): v for k, v in p.items() if k.endswith("_after")}
+            train[m.name] = {"val_accuracy": p.get("val_accuracy_finetuned", p["val_accuracy_after"])}
+            fmaps[m.name] = {"dead_fraction": flops[m.name]["dead_fraction"]}
+        else:  # trim, trim_scratch
+            t = metrics["trim"][m.baseline]
+            flops[m.name] = {k: t[k] for k in STATS_KEYS}
+            train[m.name] = {"val_accuracy": t["val_accuracy"]} if m.variant == "trim" else metrics["trim_scratch"][m.baseline]
+    return train, flops, fmaps
+
+
+def trim_points(parent: str, models: list[Evaluated], flops: dict, train: dict) -> dict[str, tuple[float, float]]:
+    """The models beside a trimming curve (``plots.trim_figure``): label -> (FLOPs at 224 px,
+    validation accuracy) of the full model, its family's light and pruned models, and the control."""
+    family = next(m.family for m in models if m.name == parent)
+    names = [m.name for m in models if m.family == family and m.variant in ("light", "pruned")]
+    names += [m.name for m in models if m.variant == "trim_scratch" and m.baseline == parent]
+    points = {f"{parent} (full)": parent, **{n: n for n in names}}
+    return {label: (flops[n]["flops_224"], train[n]["val_accuracy"]) for label, n in points.items()}
 
 
 def summary_table(models: list[Evaluated], train: dict, flops: dict, featuremaps: dict, evaluate: dict) -> pd.DataFrame:
@@ -225,9 +264,53 @@ def setup_line(df: pd.DataFrame, img_size: int, per_class: str) -> str:
             f"the paired difference); a difference is `better` or `worse` only at p < 0.05.")
 
 
-def markdown(df: pd.DataFrame, fmt) -> str:
+def fmt(col: str, v) -> str:
+    """A table cell: FLOPs as k/M/G, counts with thousands separators, accuracies to 4 digits."""
+    if isinstance(v, str):
+        return v
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return ""
+    if col.endswith("_pp"):
+        return f"{v:+.2f}"
+    if col.endswith("_p") or col == "p":
+        return p_value(v).removeprefix("p = ").removeprefix("p ")
+    if col.endswith("_pct"):
+        return f"{v:.1f}"
+    if "ratio" in col:
+        return times(v)
+    if col.startswith(("flops", "macs", "FLOPs")):
+        return plots.human(v)
+    if col.startswith(("params", "filters", "misclassified", "test_images", "best_epoch", "epochs")):
+        return f"{int(v):,}"
+    if col == "latency_ms":
+        return f"{v:.2f}"
+    return f"{v:.4f}" if isinstance(v, (float, np.floating)) else str(v)
+
+
+def markdown(df: pd.DataFrame) -> str:
     head = "| " + " | ".join(df.columns) + " |\n|" + "---|" * len(df.columns) + "\n"
     return head + "".join("| " + " | ".join(fmt(c, v) for c, v in row.items()) + " |\n" for _, row in df.iterrows())
+
+
+def findings_page(setup: str, df: pd.DataFrame, pairs: pd.DataFrame, lines: list[str]) -> str:
+    """reports/findings.md: the setup, the results table, one sentence per finding."""
+    return "# Findings\n\n" + setup + "\n\n" + markdown(results_table(df, pairs)) + "\n" + "".join(f"- {x}\n" for x in lines)
+
+
+def summary_page(setup: str, df, pairs, others, robust, paper) -> str:
+    """reports/summary.md: every table."""
+    return (
+        "# Summary\n\n" + setup + " FLOPs per image at the training input size (`flops`) and at 224x224 "
+        "(`flops_224`, the paper's size); `augmented`: the seeded augmented copy of the test split.\n\n"
+        + markdown(df) + "\n## Variants against their baseline (paired, on the same test images)\n\n"
+        "Reductions in %; differences in percentage points with their 95 % interval; `p`: exact McNemar test.\n\n"
+        + markdown(pairs) + "\n## Further paired comparisons (trimmed vs hand-made light; scratch control vs trimmed)"
+        "\n\n" + markdown(others) + "\n## Robustness by transform (accuracy on the test set)\n\n" + markdown(robust)
+        + "\n## The paper's published numbers (224 px, real data, 7,500 test images per model)\n\n"
+        + markdown(PAPER_RESULTS) + "\nIts light variants against their full models, unpaired (Fisher's "
+        "exact test, Newcombe's interval): the paper published counts, not per-image predictions.\n\n"
+        + markdown(paper)
+    )
 
 
 def results_table(df: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:

@@ -1,17 +1,16 @@
-"""Process-wide setup of the stages that run Keras: the backend, seeding, determinism, precision,
-and loading and saving models.
+"""Process-wide setup of the stages that run Keras: seeding, determinism, precision, and loading
+and saving models.
 
 With distribute.py (data-parallel placement) this is the only place that knows about backends:
 the models and the training loop use `keras` only, so KERAS_BACKEND=tensorflow (default), jax or
-torch all run the same code. Keras is imported inside the functions: the backend must be chosen
-(``select_backend``) before anything imports it.
+torch all run the same code. The backend itself is chosen once per process, from
+``train.backend``, by the CLI before any stage module imports Keras (``ricecnn.cli.select_backend``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,19 +19,6 @@ from .errors import RiceError
 from .io import atomic_path
 
 os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
-
-
-def select_backend(backend: str) -> None:
-    """Make ``train.backend`` Keras' backend (``env``: whatever $KERAS_BACKEND says)."""
-    if backend != "env":
-        if "keras" in sys.modules and os.environ.get("KERAS_BACKEND", "tensorflow") != backend:
-            raise RiceError(f"train.backend is {backend} but Keras was already loaded with another backend")
-        os.environ["KERAS_BACKEND"] = backend
-    try:
-        import keras  # noqa: F401
-    except ImportError as e:
-        raise RiceError(f"Keras backend {os.environ.get('KERAS_BACKEND')!r} is not installed ({e}); "
-                        "set train.backend to tensorflow, jax or torch (whichever is installed)") from None
 
 
 def configure(seed: int, mixed_precision: bool = False) -> None:
@@ -87,19 +73,24 @@ def save_model(model, path: str | os.PathLike) -> None:
             raw.unlink(missing_ok=True)
 
 
-def same_weights(a, b) -> bool:
-    """True if two models hold bit-identical weights (the .keras files themselves differ: Keras
-    writes object ids into config.json and HDF5 writes its own metadata)."""
-    wa, wb = a.get_weights(), b.get_weights()
-    return len(wa) == len(wb) and all(x.shape == y.shape and (x == y).all() for x, y in zip(wa, wb))
+def from_scratch(model, pretrained: bool):
+    """``model``'s architecture freshly initialised by each layer's initialiser under the current
+    seed: where the control "the same architecture trained from scratch" starts (Liu et al. 2019,
+    "Rethinking the Value of Network Pruning": random initialisation, every layer trained).
 
-
-def fresh_copy(model):
-    """The same architecture (layers, shapes, trainable flags), freshly initialised by each layer's
-    initialiser under the current seed: ``model`` trained from scratch starts here."""
+    ``pretrained``: whether the original training started from learned weights (VGG's ``weights``
+    imagenet or a file). Its frozen layers then held learned features, which a fresh copy does not
+    have, so every layer of the copy trains. Without (``weights: none``) the original's frozen
+    layers were random too, and the copy keeps them frozen: it repeats the original's own training
+    from another random start.
+    """
     import keras
 
-    return keras.Model.from_config(model.get_config())
+    copy = keras.Model.from_config(model.get_config())
+    if pretrained:
+        for layer in copy.layers:
+            layer.trainable = True
+    return copy
 
 
 def weights_digest(model) -> str:

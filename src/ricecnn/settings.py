@@ -13,6 +13,7 @@ when a stage asks it for that model, so that the data stages (fetch, split) neve
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import typing
 from pathlib import Path
@@ -37,9 +38,13 @@ LearningRate = Annotated[float, Field(gt=0, le=10)]
 
 
 def _weights(value: str | None) -> str | None:
-    if value in (None, "none", "imagenet") or value.endswith(".h5"):
+    if value in (None, "none", "imagenet"):
         return value
-    raise ValueError("must be imagenet, none or a path to a .h5 weights file")
+    if not value.endswith(".h5"):
+        raise ValueError("must be imagenet, none or a path to a .h5 weights file")
+    if not Path(value).expanduser().is_file():
+        raise ValueError("is not an existing file (weights file not found): fix the path, or use imagenet or none")
+    return value
 
 
 def _freeze(value: str | int) -> str | int:
@@ -114,6 +119,7 @@ class Prune(Section):
     apoz_threshold: Annotated[float, Field(gt=0, le=1)]
     min_channels: PositiveInt
     finetune_epochs: NonNegativeInt
+    tolerance: Annotated[float, Field(gt=0)]  # largest output change on the APoZ sample at threshold 1.0
 
 
 class Trim(Section):
@@ -176,12 +182,20 @@ class Settings(Section):
 
 
 def load(path: str | Path = "params.yaml") -> Settings:
-    """Read and validate the whole params file; RiceError with one line on the first mistake."""
+    """Read and validate the whole params file; RiceError with one line on the first mistake.
+
+    Parsed once per process and content: the CLI reads the backend from it before the stage runs,
+    and the stage gets the same object."""
     path = Path(path)
     if not path.exists():
         raise RiceError(f"{path} not found: run from the project root or pass --params")
+    return _parse(path, path.read_text())
+
+
+@functools.lru_cache(maxsize=8)
+def _parse(path: Path, text: str) -> Settings:
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as e:
         raise RiceError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(raw, dict):

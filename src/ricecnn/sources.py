@@ -1,12 +1,10 @@
-"""Stage `fetch`: the dataset as one zip in Kaggle's layout (`Rice_Image_Dataset/<Class>/*.jpg`).
-
-data.source = synthetic (default, offline) | kaggle (the real dataset, needs an API token) | path
-(a local zip or a folder with one sub-folder per class).
+"""Where the dataset comes from, written as one zip in Kaggle's layout (`Rice_Image_Dataset/<Class>/*.jpg`):
+the synthetic stand-in drawn in parallel, Kaggle's download through its official client, or a local
+zip or folder of class folders (stage `fetch`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -15,11 +13,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .. import archive, settings, synthetic
-from ..cli import parse
-from ..errors import RiceError
-from ..io import atomic_path
-from ..parallel import ordered_map, pool
+from . import archive, settings, synthetic
+from .errors import RiceError
+from .parallel import ordered_map, pool
 
 CHUNK = 64  # images per worker task: big enough to amortise IPC, small enough for a smooth bar
 
@@ -108,14 +104,3 @@ def fetch(data: settings.Data, seed: int, dest: Path) -> None:
             archive.scan(src)
             shutil.copyfile(src, dest)
 
-
-def main(argv: list[str] | None = None) -> None:
-    args = parse(argv, "fetch", __doc__, "out")
-    s = settings.load(args.params)
-    out = args.out
-    with atomic_path(out) as tmp:
-        fetch(s.data, s.seed, tmp)
-        counts = {}
-        for _, label in archive.scan(tmp):
-            counts[label] = counts.get(label, 0) + 1
-    print(f"fetch: {out} holds {sum(counts.values())} images in {len(counts)} classes: {json.dumps(counts)}")

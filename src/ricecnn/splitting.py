@@ -1,6 +1,6 @@
-"""Stage `split`: stratified, seeded train/val/test split, decoded once into uint8 arrays.
-
-Every later stage memory-maps `<split>_x.npy` instead of decoding JPEGs again (see ricecnn.data).
+"""The stratified, seeded train/val/test split, decoded once into memory-mapped uint8 arrays
+(stage `split`; the layout it writes: ``ricecnn.data``). Decoding runs on every core, with a
+bounded number of chunks in flight (``ricecnn.parallel``).
 """
 
 from __future__ import annotations
@@ -16,12 +16,10 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from .. import archive, settings
-from ..cli import parse
-from ..data import SPLITS
-from ..errors import RiceError
-from ..io import atomic_path
-from ..parallel import ordered_map, pool
+from . import archive
+from .data import SPLITS
+from .errors import RiceError
+from .parallel import ordered_map, pool
 
 CHUNK = 128
 
@@ -109,14 +107,6 @@ def split(zip_path: Path, out_dir: Path, img_size: int, val: float, test: float,
         w.writerow(["file", "label", "split", "index"])
         w.writerows(rows)
     counts = {s: int((which == s).sum()) for s in SPLITS}
-    return {"classes": len(classes), **counts, "decode_seconds": seconds, "decode_rate": len(members) / seconds}
+    per_class = {c: labels.count(c) for c in classes}
+    return {"classes": len(classes), "per_class": per_class, **counts, "decode_seconds": seconds, "decode_rate": len(members) / seconds}
 
-
-def main(argv: list[str] | None = None) -> None:
-    args = parse(argv, "split", __doc__, "raw", "out")
-    cfg = settings.load(args.params)
-    size = cfg.data.img_size
-    with atomic_path(args.out, directory=True) as tmp:
-        s = split(args.raw, tmp, size, cfg.split.val, cfg.split.test, cfg.seed)
-    print(f"split: {s['train']} train / {s['val']} val / {s['test']} test images of {s['classes']} classes "
-          f"at {size} px; decoded {s['decode_rate']:.0f} images/s")

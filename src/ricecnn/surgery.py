@@ -1,36 +1,26 @@
-"""Data-driven channel pruning: remove the convolution channels that APoZ calls dead, physically.
+"""Channel surgery: remove convolution output channels from a Keras Functional model, physically.
 
-The study's light models were made by eye (SPEC "Feature maps"); this module makes the same kind
-of model from data. Two pure functions:
-
-  plan(model, apoz, threshold, min_channels) -> {conv layer: kept output channels}
-      from the exact per-channel APoZ of the feature layers (``ricecnn.apoz``, Hu et al. 2016,
-      "Network Trimming"): a channel goes when its APoZ >= threshold; each conv keeps at least
-      ``min_channels`` (those with the lowest APoZ).
   prune(model, keep) -> keras.Model
-      the surgery: the same Functional graph, the same layer names, types and settings, with fewer
-      filters in the listed convs and the matching weight slices; every layer downstream drops the
-      matching inputs (the next conv's kernel input rows, a Flatten->Dense's rows per spatial
-      position, a Concatenate's offsets, ...). No masks: the result is a smaller dense model.
+      the same Functional graph, the same layer names, types and settings, with fewer filters in
+      the listed convs and the matching weight slices; every layer downstream drops the matching
+      inputs (the next conv's kernel input rows, a Flatten->Dense's rows per spatial position, a
+      Concatenate's offsets, ...). No masks: the result is a smaller dense model.
+  feature_convs(model, layer) -> the convs whose output channels make up a feature layer (a conv
+      itself, or an inception module's Concatenate, whose channels belong to its branch convs).
+
+Which channels go is decided elsewhere (``ricecnn.selection``, from APoZ). The paper's light models
+were made by eye (docs/paper.md); prune and trim make the same kind of model from data.
 
 Why by hand: no maintained library does physical pruning for Keras 3. keras-surgeon
 (BenWhetton/keras-surgeon) only supports standalone Keras 2 / TensorFlow 1.x Keras graphs, and
 tensorflow-model-optimization's pruning API only masks weights to zero inside TensorFlow's Keras 2
 models: the tensors keep their shapes, so neither parameters nor FLOPs go down.
 
-Where APoZ is measured (``ricecnn.models.feature_layers``): plain Conv2D layers, and for GoogLeNet
-the stem convs plus each inception module's output (its Concatenate). A module output channel is
-one channel of one branch's last conv (1x1, 3x3, 5x5 or the pool projection), so it is pruned
-there. Convs that are not feature layers (GoogLeNet's 1x1 reduce convs) keep all their channels,
-and ``min_channels`` applies to each physical conv (each branch of a module keeps at least that
-many, so that no branch disappears and the structure stays the same).
-
-Why threshold 1.0 changes nothing: a channel with APoZ 1.0 on a sample is 0 after its ReLU at every
-position of every image of that sample. Downstream it only ever meets operations that keep a zero
+Why removing a channel that is zero on some images changes nothing on those images: after its
+ReLU it is 0 at every position, and downstream it only ever meets operations that keep a zero
 channel out of every other channel's result (a conv multiplies it by its kernel slice, max-pooling
-and padding keep it 0, Flatten->Dense multiplies it by its rows, GAP averages zeros), so removing it
-gives the same outputs on that sample, up to float summation order. On other inputs the channel
-may wake up: the equality is only promised on the data APoZ was measured on.
+and padding keep it 0, Flatten->Dense multiplies it by its rows, GAP averages zeros), so the outputs
+are the same up to float summation order. On other inputs the channel may wake up.
 """
 
 from __future__ import annotations
@@ -47,7 +37,7 @@ CHANNELWISE = ("Rescaling", "MaxPooling2D", "AveragePooling2D", "Dropout", "Glob
 SUPPORTED = ("InputLayer", "Conv2D", "Concatenate", "Flatten", "Dense", *CHANNELWISE)
 
 
-# --- plan -------------------------------------------------------------------------------------------
+# --- the graph: which convs make a feature layer -------------------------------------------
 
 
 def _producer(model, tensor):
@@ -84,62 +74,6 @@ def feature_convs(model, layer_name: str) -> list[tuple[str, int, int]]:
     raise RiceError(f"prune: feature layer {layer_name!r} is a {kind}: only Conv2D and Concatenate outputs can be pruned")
 
 
-def keep_channels(apoz: Sequence[float], threshold: float, min_channels: int, inclusive: bool = False) -> list[int]:
-    """Indices of the channels to keep: APoZ < threshold (<= with ``inclusive``), or else the
-    ``min_channels`` lowest APoZ."""
-    apoz = np.asarray(apoz, dtype=np.float64)
-    keep = set(np.flatnonzero(apoz <= threshold if inclusive else apoz < threshold).tolist())
-    if len(keep) < min_channels:
-        keep |= set(np.argsort(apoz, kind="stable")[:min_channels].tolist())  # lowest APoZ, first index on ties
-    return sorted(int(i) for i in keep)
-
-
-def keep_all_but_highest(apoz: Sequence[float], fraction: float, min_channels: int) -> list[int]:
-    """Trimming's fraction rule: all channels but the ``fraction`` (rounded down) with the highest
-    APoZ; at least ``min_channels``, those with the lowest APoZ (first index on ties)."""
-    apoz = np.asarray(apoz, dtype=np.float64)
-    n = len(apoz)
-    keep = max(min(min_channels, n), n - int(np.floor(fraction * n)))
-    return sorted(int(i) for i in np.argsort(apoz, kind="stable")[:keep])
-
-
-def keep_below_mean_std(apoz: Sequence[float], k: float, min_channels: int) -> list[int]:
-    """Hu et al.'s rule: the channels whose APoZ is at most the layer's mean + ``k`` standard
-    deviations; at least ``min_channels``, those with the lowest APoZ."""
-    apoz = np.asarray(apoz, dtype=np.float64)
-    return keep_channels(apoz, apoz.mean() + k * apoz.std() + 1e-12, min_channels, inclusive=True)
-
-
-def plan(model, apoz: Mapping[str, Sequence[float]], threshold: float, min_channels: int) -> dict[str, list[int]]:
-    """Which output channels each prunable conv keeps: {conv name: sorted channel indices}.
-
-    ``apoz``: the exact per-channel APoZ of feature layers of ``model`` (``ricecnn.apoz``). Every
-    conv behind those layers appears in the result, with all its channels if none goes. The
-    convs are ReLU convs (else a zero after the ReLU the APoZ is measured on would not be a zero
-    of the layer's output).
-    """
-    if not 0 < threshold <= 1:
-        raise RiceError(f"prune: apoz_threshold = {threshold!r} must be in (0, 1]")
-    if isinstance(min_channels, bool) or not isinstance(min_channels, int) or min_channels < 1:
-        raise RiceError(f"prune: min_channels = {min_channels!r} must be an integer >= 1")
-    keep: dict[str, list[int]] = {}
-    for name, values in apoz.items():
-        try:
-            width = int(model.get_layer(name).output.shape[-1])
-        except ValueError:
-            raise RiceError(f"prune: model {model.name!r} has no layer {name!r}: the APoZ counts are from another "
-                            "model; rerun the featuremaps stage") from None
-        if len(values) != width:
-            raise RiceError(f"prune: layer {name!r} has {width} channels but its APoZ counts have {len(values)}: "
-                            "they are from another model; rerun the featuremaps stage")
-        for conv, start, stop in feature_convs(model, name):
-            activation = getattr(model.get_layer(conv).activation, "__name__", "")
-            if activation != "relu":
-                raise RiceError(f"prune: conv {conv!r} has activation {activation!r}: APoZ pruning needs ReLU convs")
-            keep[conv] = keep_channels(values[start:stop], threshold, min_channels)
-    return keep
-
-
 # --- prune (the surgery) ---------------------------------------------------------------------------
 
 
@@ -166,10 +100,6 @@ def calls(model) -> dict[str, list]:
         found[layer.name].append(node)
         stack.extend(node.input_tensors)
     return found
-
-
-def _inputs(node) -> list:
-    return list(node.input_tensors)
 
 
 def _rebuild(layer, config: dict | None = None):
@@ -214,7 +144,7 @@ def prune(model, keep: Mapping[str, Sequence[int]], name: str | None = None):
     pending = list(model.layers)
     while pending:
         ready = [layer for layer in pending
-                 if type(layer).__name__ == "InputLayer" or all(id(t) in new for t in _inputs(node[layer.name]))]
+                 if type(layer).__name__ == "InputLayer" or all(id(t) in new for t in list(node[layer.name].input_tensors))]
         if not ready:
             raise RiceError(f"prune: cannot order the layers of {model.name!r} (is it a Functional model?)")
         for layer in ready:
@@ -226,7 +156,7 @@ def prune(model, keep: Mapping[str, Sequence[int]], name: str | None = None):
                 tensor = keras.Input(batch_shape=config["batch_shape"], dtype=config["dtype"], name=layer.name)
                 new[id(out_tensor)], alive[id(out_tensor)] = tensor, np.arange(int(out_tensor.shape[-1]))
                 continue
-            ins, alv = get(_inputs(node[layer.name]))
+            ins, alv = get(list(node[layer.name].input_tensors))
             if kind == "Conv2D":
                 if layer.groups != 1 or layer.data_format != "channels_last":
                     raise RiceError(f"prune: conv {layer.name!r}: only channels_last convs without groups are supported")
@@ -253,10 +183,10 @@ def prune(model, keep: Mapping[str, Sequence[int]], name: str | None = None):
                     raise RiceError(f"prune: {layer.name!r} concatenates on axis {layer.axis}, not the channel axis")
                 clone = _rebuild(layer)
                 tensor = clone(ins)
-                offsets = np.cumsum([0] + [int(t.shape[-1]) for t in _inputs(node[layer.name])])
+                offsets = np.cumsum([0] + [int(t.shape[-1]) for t in list(node[layer.name].input_tensors)])
                 channels = np.concatenate([a + o for a, o in zip(alv, offsets)])
             elif kind == "Flatten":
-                src = _inputs(node[layer.name])[0]
+                src = list(node[layer.name].input_tensors)[0]
                 if len(src.shape) > 2 and layer.data_format != "channels_last":
                     raise RiceError(f"prune: Flatten {layer.name!r}: only channels_last is supported")
                 clone = _rebuild(layer)

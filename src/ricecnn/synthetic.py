@@ -1,8 +1,8 @@
 """Procedural stand-in for the Rice Image Dataset: one grain per image on a black background.
 
 Each image depends only on (seed, class index, image index), so the output is byte-identical for
-the same settings however the work is split across processes. Morphology per SPEC.md
-(length x width in px at 250x250, about 6 % spread, classes overlapping a little).
+the same settings however the work is split across processes. Morphology per docs/paper.md
+"The synthetic stand-in" (length x width in px at 250x250, about 6 % spread, classes overlapping a little).
 """
 
 from __future__ import annotations

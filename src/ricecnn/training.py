@@ -2,8 +2,8 @@
 weights restored, batches straight from the memory-mapped uint8 split arrays.
 
 ``fit`` is the loop of `train@<model>`, and of every stage that fine-tunes a model it changed
-(prune, trim). Keras is imported inside the functions: the stage picks the backend first
-(``runtime.select_backend``).
+(prune, trim); ``settings_for`` gives each of them the same training settings. Keras is imported
+inside the functions: the CLI picks the backend first (``ricecnn.cli.select_backend``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from .distribute import Placement, even_batches
 from .errors import RiceError
 from .predict import predict
 from .runtime import accelerator_free_bytes
+from .settings import Settings
 
 
 def batches(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int, seed: int | None, replicas: int = 1):
@@ -242,6 +243,14 @@ def fit(model, train_xy, val_xy, *, num_classes: int, epochs: int, batch_size: i
         "train_images_per_second": len(train_xy[1]) * len(hist["loss"]) / seconds,
         "epoch_seconds": timer.seconds,
     }
+
+
+def settings_for(s: Settings, model: str) -> dict:
+    """``fit``'s keyword arguments from the ``train`` settings and the model's own learning rate:
+    every stage that trains or fine-tunes passes these."""
+    t = s.train
+    return {"batch_size": t.batch_size, "patience": t.patience, "learning_rate": s.learning_rate(model), "seed": s.seed,
+            "input_path": t.input_path, "jit_compile": t.jit_compile, "steps_per_execution": t.steps_per_execution}
 
 
 @contextlib.contextmanager

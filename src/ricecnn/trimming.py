@@ -4,10 +4,9 @@ channels with the highest APoZ, each round followed by fine-tuning from the surv
 Each round:
   1. APoZ of every ReLU convolution, counted exactly on a fixed sample of the *train* split
      (validation only decides when to stop; the test set is never looked at);
-  2. the rule picks the channels to remove in every convolution (``surgery.keep_all_but_highest``:
-     the share ``strength`` with the highest APoZ, or ``surgery.keep_below_mean_std``: those above
-     the layer's mean + ``strength`` standard deviations, Hu et al.'s rule); each convolution keeps
-     at least ``min_channels``;
+  2. the rule picks the channels to remove in every convolution (``selection.Rule``: the share
+     ``strength`` with the highest APoZ, or those above the layer's mean + ``strength`` standard
+     deviations, Hu et al.'s rule); each convolution keeps at least ``min_channels``;
   3. the channel surgery of prune (``surgery.prune``) removes them physically;
   4. the smaller model is fine-tuned with the training loop (``training.fit``: early stopping on
      the validation loss, best weights restored);
@@ -23,26 +22,14 @@ frozen-prefix cache follows the new shapes (it is worked out from the model each
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from . import apoz, surgery
 from .flops import describe
-from .predict import predict
-
-
-@dataclass(frozen=True)
-class Rule:
-    name: str  # "fraction" or "std"
-    strength: float
-    min_channels: int
-
-    def keep(self, values: np.ndarray) -> list[int]:
-        if self.name == "fraction":
-            return surgery.keep_all_but_highest(values, self.strength, self.min_channels)
-        return surgery.keep_below_mean_std(values, self.strength, self.min_channels)
+from .predict import accuracy
+from .selection import Rule
 
 
 def trimmable_convs(model) -> list[str]:
@@ -53,10 +40,6 @@ def trimmable_convs(model) -> list[str]:
 
 def channels(model) -> dict[str, int]:
     return {name: int(model.get_layer(name).filters) for name in trimmable_convs(model)}
-
-
-def accuracy(model, x: np.ndarray, y: np.ndarray, batch_size: int) -> float:
-    return float(np.mean(predict(model, x, batch_size).argmax(-1) == y))
 
 
 def trim(model, train_xy, val_xy, sample: np.ndarray, rule: Rule, *, budget: float, max_rounds: int,

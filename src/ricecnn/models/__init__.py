@@ -1,4 +1,4 @@
-"""The model registry: the six models of the study (SPEC "The six models"), and the variants the
+"""The model registry: the six models of the study (docs/paper.md), and the variants the
 pipeline derives from them.
 
 A model is one builder (``cnn.py``, ``googlenet.py``, ``vgg16.py``: pure functions
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import RiceError
@@ -63,19 +62,16 @@ def spec(name: str, where: str = "") -> Spec:
 
 
 def check_options(name: str, options: dict) -> None:
-    """Check one ``models.<name>`` entry (already typed by ``ricecnn.settings``) against the model."""
+    """Check one ``models.<name>`` entry (already typed and checked by ``ricecnn.settings``) against
+    what depends on the model: which options it takes, and how many base layers it can freeze."""
     s, where = spec(name, "params.yaml: models: "), f"params.yaml: models.{name}"
     for key in options:
         if key not in s.options:
             near = difflib.get_close_matches(key, s.options, n=1, cutoff=0.5)
             hint = f" (did you mean {near[0]!r}?)" if near else f" (options of {name}: {', '.join(s.options)})"
             raise RiceError(f"{where}: unknown option {key!r}{hint}")
-    weights = options.get("weights")
-    if weights not in (None, "none", "imagenet") and not Path(weights).is_file():
-        raise RiceError(f"{where}.weights: weights file {weights} not found: fix the path, or use imagenet or none")
     freeze = options.get("freeze")
-    is_count = isinstance(freeze, int) and not isinstance(freeze, bool)
-    if freeze not in (None, "paper", "none") and not (is_count and 0 <= freeze <= s.base_layers):
+    if isinstance(freeze, int) and freeze > s.base_layers:
         raise RiceError(f"{where}.freeze = {freeze!r} must be paper, none or N in 0..{s.base_layers} "
                         f"(the VGG base layers of {name} frozen)")
 

@@ -1,4 +1,4 @@
-"""`cnn` and `cnn_light`: plain convolution / max-pooling stacks (SPEC "The six models" 1-2).
+"""`cnn` and `cnn_light`: plain convolution / max-pooling stacks (docs/paper.md, models 1-2).
 
 Initialization: He-normal for the ReLU layers (the standard for ReLU nets trained from scratch),
 Keras' default Glorot-uniform for the softmax layer.

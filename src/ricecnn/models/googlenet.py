@@ -1,4 +1,4 @@
-"""`googlenet` and `googlenet_light`: Inception v1 without auxiliary heads (SPEC models 3-4).
+"""`googlenet` and `googlenet_light`: Inception v1 without auxiliary heads (docs/paper.md, models 3-4).
 
 Layer names follow the original Caffe GoogLeNet (conv1_7x7_s2, inception_3a, ...). A module's
 own layers are named ``<module>_...`` and its output (the Concatenate) is named ``<module>``.

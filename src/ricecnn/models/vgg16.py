@@ -1,11 +1,11 @@
-"""`vgg16` and `vgg16_light`: Keras' VGG16 base plus a small head (SPEC models 5-6).
+"""`vgg16` and `vgg16_light`: Keras' VGG16 base plus a small head (docs/paper.md, models 5-6).
 
 The base is rebuilt here layer for layer as in `keras.applications.VGG16(include_top=False)`,
 with the same layer names (block1_conv1 ... block5_pool), right after the model's
 Rescaling(1/255), so that every VGG layer is a plain layer of the model (feature maps can be read
 from `model.get_layer("block3_conv2").output`). Weights come from a Keras VGG16 base built with the
 requested source (ImageNet download or a local notop weights file) and are copied by layer name;
-vgg16_light takes blocks 1-3 of that same base (SPEC: cut after block3_pool).
+vgg16_light takes blocks 1-3 of that same base (the paper: cut after block3_pool).
 
 Initialization: He-normal for the base convolutions (only matters with `weights: none`; loaded
 weights overwrite it). Keras' VGG16 default, Glorot-uniform, shrinks the signal through the ReLU
@@ -79,7 +79,7 @@ def _vgg(img_size, num_classes, blocks, head_units, dropout, weights, freeze, pa
             if layer.weights:
                 layer.set_weights(source.get_layer(layer.name).get_weights())
 
-    # Freezing: 'paper' = SPEC's pattern, 'none' = all trainable, N = the first N base layers
+    # Freezing: 'paper' = the paper's pattern, 'none' = all trainable, N = the first N base layers
     frozen = {"paper": paper_frozen, "none": 0}.get(freeze, freeze)
     for layer in base_layers[:frozen]:
         layer.trainable = False

@@ -11,18 +11,15 @@ from __future__ import annotations
 import numpy as np
 from tqdm import tqdm
 
-from .. import settings
+from .. import apoz, plots, settings
 from ..cli import parse
 from ..data import load_classes, load_split
 from ..errors import RiceError
 from ..io import atomic_path, write_json
+from ..models import feature_layers
+from ..runtime import load_model, weights_digest
 
 DPI = 80
-
-
-def sample(n: int, count: int, seed: int) -> np.ndarray:
-    """The sorted indices of ``count`` seeded val images (the APoZ sample; prune reads them)."""
-    return np.sort(np.random.default_rng(seed).permutation(n)[:count])
 
 
 def sample_indices(labels: np.ndarray, num_classes: int, seed: int) -> dict[int, int]:
@@ -43,19 +40,12 @@ def main(argv: list[str] | None = None) -> None:
     cfg = s.featuremaps
     classes = load_classes(args.split_dir)
     x, y = load_split(args.split_dir, "val")
-    if cfg.samples > len(y):
-        raise RiceError(f"featuremaps.samples = {cfg.samples} but the val split holds {len(y)} images: "
-                        f"set it to at most {len(y)}, or enlarge the val split")
-
-    from .. import apoz, plots
-    from ..models import feature_layers
-    from ..runtime import load_model, weights_digest
 
     model = load_model(args.model_file, f"train@{name}", x.shape[1:], len(classes))
     names = feature_layers(model)
     if not names:
         raise RiceError(f"{name} has no feature layers")
-    idx = sample(len(y), cfg.samples, s.seed)
+    idx = apoz.sample(len(y), cfg.samples, s.seed, "featuremaps.samples", "val")
     counts = apoz.zero_counts(model, names, x[idx])
     result = apoz.report(counts)
     picks = sample_indices(y, len(classes), s.seed)

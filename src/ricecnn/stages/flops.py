@@ -10,7 +10,6 @@ from __future__ import annotations
 from .. import settings
 from ..cli import parse
 from ..data import load_classes
-from ..errors import RiceError
 from ..flops import count_flops, describe
 from ..io import write_json
 from ..models import PAPER_SIZE, build_model, feature_layers, spec
@@ -20,9 +19,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse(argv, "flops", __doc__, "split-dir", "out", model=True)
     spec(args.model)
     s = settings.load(args.params)
-    if args.model not in s.models:
-        raise RiceError(f"params.yaml: models.{args.model} is missing: add it, e.g. {args.model}: {{epochs: 30}}")
-    freeze = s.models[args.model].freeze
+    freeze = s.entry(args.model).freeze
     num_classes = len(load_classes(args.split_dir))
     model = build_model(args.model, s.data.img_size, num_classes, {"freeze": freeze} if freeze is not None else {})
     write_json(args.out, {

@@ -2,18 +2,24 @@
 early stopping on val_loss with the best epoch's weights restored).
 
 With ``--from-architecture FILE`` (stage `trim_scratch@<model>`) the model is the architecture of a
-saved model, e.g. a trimmed one, freshly initialised and trained with the same settings: the
-control that tells what a trimmed model owes to its architecture and what to its inherited weights
-(Liu et al. 2019, "Rethinking the Value of Network Pruning").
+saved model, e.g. a trimmed one, trained from scratch with the same settings (``runtime.from_scratch``):
+the control that tells what a trimmed model owes to its architecture and what to its inherited
+weights (Liu et al. 2019, "Rethinking the Value of Network Pruning").
 """
 
 from __future__ import annotations
 
+import keras
+
 from .. import runtime, settings
 from ..cli import parse
 from ..data import load_classes, load_split
+from ..distribute import placement
 from ..errors import RiceError
 from ..io import write_json
+from ..models import build_model, check_input_size
+from ..parameters import count_parameters
+from ..training import curves, fit, settings_for
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,15 +30,6 @@ def main(argv: list[str] | None = None) -> None:
     entry = s.entry(name)
     classes = load_classes(args.split_dir)
     train_xy, val_xy = load_split(args.split_dir, "train"), load_split(args.split_dir, "val")
-
-    runtime.select_backend(t.backend)
-    import keras
-
-    from ..distribute import placement
-    from ..models import build_model, check_input_size
-    from ..parameters import count_parameters
-    from ..training import curves, fit
-
     check_input_size(name, s.data.img_size)  # before placement starts a backend runtime
     if train_xy[0].shape[1] != s.data.img_size:
         raise RiceError(f"{args.split_dir} holds {train_xy[0].shape[1]} px images but data.img_size is "
@@ -41,24 +38,20 @@ def main(argv: list[str] | None = None) -> None:
     runtime.configure(s.seed, t.mixed_precision)
     with where.scope():
         if args.from_architecture:
-            model = runtime.fresh_copy(runtime.load_model(args.from_architecture, f"trim@{name}", train_xy[0].shape[1:],
-                                                          len(classes)))
+            trimmed = runtime.load_model(args.from_architecture, f"trim@{name}", train_xy[0].shape[1:], len(classes))
+            model = runtime.from_scratch(trimmed, pretrained=entry.weights not in (None, "none"))
         else:
             model = build_model(name, s.data.img_size, len(classes), entry.options())
     if where.replicas > 1:
         print(f"train: data parallel over {where.replicas} devices ({', '.join(where.devices)}), "
               f"global batch {t.batch_size * where.replicas}")
     with curves(str(args.live_dir)) as callbacks:
-        metrics = fit(
-            model, train_xy, val_xy, num_classes=len(classes), epochs=entry.epochs, batch_size=t.batch_size,
-            patience=t.patience, learning_rate=s.learning_rate(name), seed=s.seed, callbacks=callbacks,
-            input_path=t.input_path, jit_compile=t.jit_compile, steps_per_execution=t.steps_per_execution,
-            placement=where,
-        )
+        metrics = fit(model, train_xy, val_xy, num_classes=len(classes), epochs=entry.epochs, callbacks=callbacks,
+                      placement=where, **settings_for(s, name))
     counted = count_parameters(model)
-    metrics.update(params_total=counted["params"], params_trainable=counted["params_trainable"])
-    metrics.update(epochs_max=entry.epochs, model=name, backend=keras.backend.backend(), img_size=s.data.img_size,
-                   weights=str(entry.weights or "none"), freeze=str("paper" if entry.freeze is None else entry.freeze))
+    metrics.update(params_total=counted["params"], params_trainable=counted["params_trainable"], epochs_max=entry.epochs, model=name, backend=keras.backend.backend(),
+                   img_size=s.data.img_size, weights=str(entry.weights or "none"),
+                   freeze=str("paper" if entry.freeze is None else entry.freeze))
     runtime.save_model(model, args.out)
     write_json(args.metrics, metrics)
     verdict = "" if metrics["learned"] else "  WARNING: no better than chance"

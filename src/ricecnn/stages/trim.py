@@ -6,40 +6,31 @@ within budget is kept. APoZ is measured on a seeded sample of the train split.
 
 from __future__ import annotations
 
-import numpy as np
-
-from .. import runtime, settings
+from .. import apoz, runtime, settings
 from ..cli import parse
 from ..data import load_classes, load_split
-from ..errors import RiceError
 from ..io import write_json
+from ..models import PAPER_SIZE
+from ..selection import Rule
+from ..training import fit, settings_for
+from ..trimming import trim
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv, "trim", __doc__, "model-file", "split-dir", "out", "metrics", model=True)
     name = args.model
     s = settings.load(args.params)
-    cfg, t = s.trim, s.train
+    cfg = s.trim
     s.entry(name)  # the model must have its settings
     classes = load_classes(args.split_dir)
     train_xy, val_xy = load_split(args.split_dir, "train"), load_split(args.split_dir, "val")
-    if cfg.samples > len(train_xy[1]):
-        raise RiceError(f"trim.samples = {cfg.samples} but the train split holds {len(train_xy[1])} images: "
-                        f"set it to at most {len(train_xy[1])}")
-
-    runtime.select_backend(t.backend)
-    runtime.configure(s.seed, t.mixed_precision)
-    from ..models import PAPER_SIZE
-    from ..training import fit
-    from ..trimming import Rule, trim
-
+    sample = apoz.sample(len(train_xy[1]), cfg.samples, s.seed, "trim.samples", "train")
+    runtime.configure(s.seed, s.train.mixed_precision)
     model = runtime.load_model(args.model_file, f"train@{name}", train_xy[0].shape[1:], len(classes))
-    sample = np.sort(np.random.default_rng(s.seed).permutation(len(train_xy[1]))[:cfg.samples])
 
     def finetune(candidate) -> dict:
         return fit(candidate, train_xy, val_xy, num_classes=len(classes), epochs=cfg.finetune_epochs,
-                   batch_size=t.batch_size, patience=t.patience, learning_rate=s.learning_rate(name), seed=s.seed,
-                   input_path=t.input_path, jit_compile=t.jit_compile, steps_per_execution=t.steps_per_execution)
+                   **settings_for(s, name))
 
     trimmed, record = trim(model, train_xy, val_xy, sample, Rule(cfg.rule, cfg.strength, cfg.min_channels),
                            budget=cfg.budget, max_rounds=cfg.max_rounds, paper_size=PAPER_SIZE,

@@ -1,0 +1,22 @@
+"""Stage `fetch`: the dataset as one zip in Kaggle's layout (`Rice_Image_Dataset/<Class>/*.jpg`).
+
+data.source = synthetic (default, offline) | kaggle (the real dataset, needs an API token) | path
+(a local zip or a folder with one sub-folder per class); ``ricecnn.sources`` gets it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .. import archive, settings, sources
+from ..cli import parse
+from ..io import atomic_path
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv, "fetch", __doc__, "out")
+    s = settings.load(args.params)
+    with atomic_path(args.out) as tmp:
+        sources.fetch(s.data, s.seed, tmp)
+        counts = archive.class_counts(tmp)
+    print(f"fetch: {args.out} holds {sum(counts.values())} images in {len(counts)} classes: {json.dumps(counts)}")
