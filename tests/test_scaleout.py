@@ -195,20 +195,18 @@ def test_three_machines_share_one_s3_remote(tmp_path, s3_server: S3):
     assert any(k.startswith("scaleout/runs/") for k in keys) and any(k.startswith("scaleout/files/md5/") for k in keys)
     assert not (tmp_path / "ricecnn-dvc-remote").exists()  # nothing went to the project's default directory remote
 
-    # C: the whole pipeline. `--pull` brings the run-cache and, for each stage found there, its
-    # outputs: the trained stages come back, the rest runs here.
+    # C: the stages that follow training. `--pull` brings the run-cache and, for each stage found
+    # there, its outputs: the trained stages come back, the feature maps are computed here.
     assert not (c / ".dvc/cache/runs").exists()
-    repro = run(["dvc", "repro", "--pull"], c, extra_env=s3.env).stdout
+    targets = ["featuremaps@cnn", "featuremaps@cnn_light"]
+    repro = run(["dvc", "repro", "--pull", *targets], c, extra_env=s3.env).stdout
     for stage in ("fetch", "split", "train@cnn", "train@cnn_light"):
         assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in repro, repro
         assert f"Running stage '{stage}'" not in repro, repro
     assert "Running stage 'train@" not in repro, repro
-    for stage in ("flops@cnn", "flops@cnn_light", "featuremaps@cnn", "featuremaps@cnn_light", "prune@cnn",
-                  "evaluate_augmented", "summarize"):
+    for stage in targets:
         assert f"Running stage '{stage}'" in repro, repro
     assert digest(c, trained("cnn")) == digest(a, trained("cnn"))
     assert digest(c, trained("cnn_light")) == digest(b, trained("cnn_light"))
     assert digest(c, ("data/split",)) == digest(a, ("data/split",)) == digest(b, ("data/split",))
-    assert json.loads(run(["dvc", "status", "--json"], c).stdout) == {}
-    summary = (c / "reports/summary.csv").read_text()
-    assert all(m in summary for m in ("cnn", "cnn_light", "cnn_pruned")), summary
+    assert json.loads(run(["dvc", "status", *targets, "--json"], c).stdout) == {}

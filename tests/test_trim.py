@@ -1,5 +1,5 @@
-"""trim@<model>: iterative APoZ pruning with fine-tuning (ricecnn.trimming) on tiny data, the stage
-CLI, and the trim chain in a real `dvc repro`."""
+"""trim@<model>: iterative APoZ pruning with fine-tuning (ricecnn.trimming) on tiny data, and the
+stage CLI. The trim chain in a real `dvc repro`: test_pipeline.py."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ import keras
 import numpy as np
 import pytest
 import yaml
-from conftest import ROOT, make_repo, run, write_split
+from conftest import ROOT, write_split
 
-from ricecnn import surgery
+from ricecnn import selection
 from ricecnn.cli import main as cli
 from ricecnn.flops import describe
 from ricecnn.models import build_model
 from ricecnn.training import fit
-from ricecnn.trimming import Rule, channels, trim, trimmable_convs
+from ricecnn.selection import Rule
+from ricecnn.trimming import channels, trim, trimmable_convs
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # Keras' own save()
 CLASSES = ["Arborio", "Basmati", "Ipsala"]
@@ -28,16 +29,16 @@ CLASSES = ["Arborio", "Basmati", "Ipsala"]
 
 def test_fraction_rule_removes_the_highest_apoz_share():
     apoz = np.array([0.1, 0.9, 0.5, 0.95, 0.2, 0.3, 0.7, 0.4])
-    assert surgery.keep_all_but_highest(apoz, 0.25, 1) == [0, 2, 4, 5, 6, 7]  # 0.95 and 0.9 go
-    assert surgery.keep_all_but_highest(apoz, 0.99, 3) == [0, 4, 5]  # never below min_channels: the lowest stay
-    assert surgery.keep_all_but_highest(np.array([0.5, 0.6, 0.7]), 0.25, 1) == [0, 1, 2]  # 0.75 of a channel: none
+    assert selection.keep_all_but_highest(apoz, 0.25, 1) == [0, 2, 4, 5, 6, 7]  # 0.95 and 0.9 go
+    assert selection.keep_all_but_highest(apoz, 0.99, 3) == [0, 4, 5]  # never below min_channels: the lowest stay
+    assert selection.keep_all_but_highest(np.array([0.5, 0.6, 0.7]), 0.25, 1) == [0, 1, 2]  # 0.75 of a channel: none
 
 
 def test_std_rule_is_hu_et_al():
     apoz = np.array([0.1, 0.1, 0.1, 0.1, 0.9])  # mean 0.26, std 0.32: only 0.9 lies above mean + 1 std
-    assert surgery.keep_below_mean_std(apoz, 1.0, 1) == [0, 1, 2, 3]
-    assert surgery.keep_below_mean_std(apoz, 2.0, 1) == [0, 1, 2, 3, 4]  # 0.9 < 0.26 + 2 x 0.32
-    assert surgery.keep_below_mean_std(np.full(4, 0.5), 1.0, 1) == [0, 1, 2, 3]  # no spread: nothing stands out
+    assert selection.keep_below_mean_std(apoz, 1.0, 1) == [0, 1, 2, 3]
+    assert selection.keep_below_mean_std(apoz, 2.0, 1) == [0, 1, 2, 3, 4]  # 0.9 < 0.26 + 2 x 0.32
+    assert selection.keep_below_mean_std(np.full(4, 0.5), 1.0, 1) == [0, 1, 2, 3]  # no spread: nothing stands out
 
 
 # --- the loop on tiny data --------------------------------------------------------------------------
@@ -144,38 +145,11 @@ def test_stage_records_what_the_saved_model_is(project, data):
     assert channels(saved) == m["rounds"][2]["channels"]
 
 
-def test_more_samples_than_train_images_is_one_line(project, data, capsys, tmp_path):
+def test_more_samples_than_train_images_takes_them_all_and_says_so(project, data, capsys, tmp_path):
     params = yaml.safe_load((project / "params.yaml").read_text())
-    params["trim"]["samples"] = 49
+    params["trim"].update(samples=49, max_rounds=1)
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(params))
-    assert trim_stage(project, data[1], tmp_path / "p.yaml") == 2
-    assert capsys.readouterr().err.strip().splitlines() == [
-        "ricecnn trim: error: trim.samples = 49 but the train split holds 48 images: set it to at most 48"]
-
-
-# --- the trim chain in a real dvc repro -------------------------------------------------------------
-
-
-@pytest.mark.slow
-def test_dvc_repro_runs_the_trim_chain_and_a_trim_setting_reruns_only_it(tmp_path):
-    models = {"cnn": {"epochs": 1}, "cnn_light": {"epochs": 1}}
-    repo = make_repo(tmp_path / "repo", models=models, prune={"models": ["cnn"]},
-                     trim={"models": ["cnn"], "samples": 16, "max_rounds": 1, "finetune_epochs": 1, "budget": 1.0},
-                     evaluate={"batch_size": 8, "latency_repeats": 3})
-    out = run(["dvc", "repro"], repo).stdout
-    for stage in ("trim@cnn", "trim_scratch@cnn", "evaluate_augmented", "summarize"):
-        assert f"Running stage '{stage}'" in out
-    evaluate = json.loads((repo / "metrics" / "evaluate.json").read_text())
-    assert {"cnn_trim", "cnn_trim_scratch"} <= set(evaluate)
-    assert evaluate["cnn_trim"]["vs_baseline"]["baseline"] == "cnn"
-    assert evaluate["cnn_trim"]["vs_others"]["cnn_light"]["augmented"]["verdict"]
-    assert evaluate["cnn_trim_scratch"]["vs_others"]["cnn_trim"]["clean"]["verdict"]
-    assert (repo / "reports" / "trim" / "cnn.png").stat().st_size > 0
-    assert "cnn_trim" in (repo / "reports" / "findings.md").read_text()
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["trim"]["strength"] = 0.5
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == {"trim@cnn"}
-    again = run(["dvc", "repro"], repo).stdout
-    ran = {line.split("'")[1] for line in again.splitlines() if line.startswith("Running stage")}
-    assert ran == {"trim@cnn", "trim_scratch@cnn", "evaluate_augmented", "summarize"}
+    assert trim_stage(project, data[1], tmp_path / "p.yaml") == 0
+    assert "ricecnn: note: trim.samples = 49 but the train split holds 48 images: measuring on all 48" in \
+        capsys.readouterr().err.splitlines()
+    assert json.loads((project / "metrics" / "trim" / "cnn.json").read_text())["samples"] == 48
