@@ -1,0 +1,68 @@
+"""The docs say what the code and the committed results say: pages that exist, numbers that are
+their tables', no citation of a file the repository does not hold."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+from conftest import ROOT
+
+SOURCES = [*ROOT.glob("src/ricecnn/**/*.py"), *ROOT.glob("tests/*.py"), *ROOT.glob("bench/*"), *ROOT.glob("tools/*"),
+           *ROOT.glob("docs/*.md"), ROOT / "README.md", ROOT / "params.yaml", ROOT / "dvc.yaml", ROOT / "Makefile",
+           *ROOT.glob("profiles/*")]
+
+
+def table(page: str, after: str) -> pd.DataFrame:
+    """The first markdown table after the line that starts with ``after``, cells as strings."""
+    lines = page[page.index(after):].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip().strip("*") for c in line.strip("|").split("|")])
+    return pd.DataFrame(rows[2:], columns=rows[0])
+
+
+def test_no_file_cites_a_spec_the_repository_does_not_hold():
+    me = "SPEC"  # the study's specification lives in docs/paper.md
+    cited = [str(p.relative_to(ROOT)) for p in SOURCES if p.is_file() and p.name != "test_docs.py"
+             and re.search(rf"\b{me}\b", p.read_text(errors="replace"))]
+    assert cited == []
+
+
+def test_every_page_a_file_names_exists():
+    named = set()
+    for p in SOURCES:
+        if p.is_file():
+            text = p.read_text(errors="replace")
+            named |= set(re.findall(r"\bdocs/[\w-]+\.md\b", text))
+            if p.parent.name == "docs":  # relative links between pages
+                named |= {f"docs/{m}" for m in re.findall(r"\]\(([\w-]+\.md)\)", text)}
+    assert named and sorted(n for n in named if not (ROOT / n).is_file()) == []
+
+
+def points(df: pd.DataFrame, shifted: str) -> list[float]:
+    clean = df[df.iloc[:, 0] == "clean"].iloc[0, 1:].astype(float)
+    moved = df[df.iloc[:, 0].str.startswith(shifted)].iloc[0, 1:].astype(float)
+    return list(100 * (clean - moved))
+
+
+def test_the_standin_page_s_ranges_are_its_tables():
+    page = (ROOT / "docs/standin.md").read_text()
+    before = points(table(page, "`tools/translation_check.py` scores"), "every image 3 px")
+    after = points(table(page, "The same check on the committed models"), "every image 3 px")
+    stated = re.search(r"A fixed 3-pixel shift now costs (\d+)–(\d+) points instead of (\d+)–(\d+)", page)
+    assert stated, "the sentence is gone"
+    assert [int(g) for g in stated.groups()] == [round(min(after)), round(max(after)), round(min(before)),
+                                                  round(max(before))]
+
+
+def test_the_standin_page_s_committed_robustness_is_reports_robustness_csv():
+    page = (ROOT / "docs/standin.md").read_text()
+    shown = table(page, "After the correction (the committed results")
+    committed = pd.read_csv(ROOT / "reports/robustness.csv").set_index("model").loc[shown.model]
+    for column in ("clean", "flip", "rotation", "zoom", "translation", "contrast", "all five"):
+        assert shown[column].astype(float).tolist() == pytest.approx(committed[column].round(3).tolist(), abs=1e-9), column
