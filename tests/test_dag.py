@@ -226,8 +226,8 @@ def clean() -> set[str]:
 
 
 @pytest.mark.parametrize("stage, dep, expected", [
-    ("prune", "src/ricecnn/flops.py", "prune@cnn: runs src/ricecnn/flops.py but its deps do not list it"),
-    ("prune", "src/ricecnn/models", "prune@vgg16: runs src/ricecnn/models/__init__.py but its deps do not list it"),
+    ("prune", "src/ricecnn/flops.py", "prune@cnn-42: runs src/ricecnn/flops.py but its deps do not list it"),
+    ("prune", "src/ricecnn/models", "prune@vgg16-44: runs src/ricecnn/models/__init__.py but its deps do not list it"),
     ("split", "src/ricecnn/parallel.py", "split: runs src/ricecnn/parallel.py but its deps do not list it"),
     ("fetch", "src/ricecnn/settings.py", "fetch: runs src/ricecnn/settings.py but its deps do not list it"),
 ])

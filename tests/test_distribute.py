@@ -96,7 +96,7 @@ def train(tmp: Path, split_dir: Path, tag: str, backend: str, devices: int | Non
                           train={"backend": backend, "batch_size": batch, **dist, **train_over})
     out = tmp / tag
     p = subprocess.run(
-        [sys.executable, "-m", "ricecnn", "train", model, "--params", str(params), "--split-dir", str(split_dir),
+        [sys.executable, "-m", "ricecnn", "train", model, "--seed", "42", "--params", str(params), "--split-dir", str(split_dir),
          "--out", str(out / "m.keras"), "--metrics", str(out / "m.json"), "--live-dir", str(out / "live")],
         env={**env(), **FOUR, **(extra_env or {})}, capture_output=True, text=True)
     if check:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 
 import pandas as pd
-import pytest
 from conftest import ROOT
 
 SOURCES = [*ROOT.glob("src/ricecnn/**/*.py"), *ROOT.glob("tests/*.py"), *ROOT.glob("bench/*"), *ROOT.glob("tools/*"),
@@ -53,16 +52,31 @@ def points(df: pd.DataFrame, shifted: str) -> list[float]:
 def test_the_standin_page_s_ranges_are_its_tables():
     page = (ROOT / "docs/standin.md").read_text()
     before = points(table(page, "`tools/translation_check.py` scores"), "every image 3 px")
-    after = points(table(page, "The same check on the committed models"), "every image 3 px")
+    after = points(table(page, "The same check on the models then committed"), "every image 3 px")
     stated = re.search(r"A fixed 3-pixel shift now costs (\d+)–(\d+) points instead of (\d+)–(\d+)", page)
     assert stated, "the sentence is gone"
     assert [int(g) for g in stated.groups()] == [round(min(after)), round(max(after)), round(min(before)),
                                                   round(max(before))]
 
 
-def test_the_standin_page_s_committed_robustness_is_reports_robustness_csv():
-    page = (ROOT / "docs/standin.md").read_text()
-    shown = table(page, "After the correction (the committed results")
-    committed = pd.read_csv(ROOT / "reports/robustness.csv").set_index("model").loc[shown.model]
-    for column in ("clean", "flip", "rotation", "zoom", "translation", "contrast", "all five"):
-        assert shown[column].astype(float).tolist() == pytest.approx(committed[column].round(3).tolist(), abs=1e-9), column
+def test_the_statistics_page_s_power_table_is_the_committed_one():
+    page = (ROOT / "docs/statistics.md").read_text()
+    shown = table(page, "<!-- power:begin")
+    committed = pd.read_csv(ROOT / "reports/power.csv", dtype=str)
+    assert shown.values.tolist() == committed.values.tolist() and list(shown.columns) == list(committed.columns)
+
+
+def test_the_margin_is_the_one_the_default_s_power_resolves():
+    import math
+
+    import yaml
+
+    summary = (ROOT / "reports/summary.md").read_text()
+    resolved = re.search(r"(\d+) seeds and ([\d,]+) test images resolve a margin of ([\d.]+) points", summary)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert int(resolved[1]) == len(params["training_seeds"])
+    margin_pts = math.ceil(float(resolved[3]))
+    assert round(100 * params["compare"]["margin"]) == margin_pts
+    page = (ROOT / "docs/statistics.md").read_text()
+    assert f"The quick default's margin: {margin_pts} points." in page
+    assert f"resolve a margin of\n{resolved[3]} points" in page or f"resolve a margin of {resolved[3]} points" in page

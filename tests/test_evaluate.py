@@ -1,4 +1,4 @@
-"""evaluate_augmented: the seeded augmentation, the scores, and the stage CLI."""
+"""evaluate@<seed>: the seeded augmentation (and the paper's), the scores, and the stage CLI."""
 
 from __future__ import annotations
 
@@ -147,54 +147,54 @@ def project(tmp_path_factory) -> Path:
     return root
 
 
-def run_stage(root: Path, models_dir: str = "models") -> int:
+def run_stage(root: Path, models_dir: str = "models", first_seed: int = 5) -> int:
     return cli([
-        "evaluate", "--params", str(root / "params.yaml"), "--models-dir", str(root / models_dir),
+        "evaluate", "--seed", "5", "--first-seed", str(first_seed), "--params", str(root / "params.yaml"),
+        "--models-dir", str(root / models_dir),
         "--split-dir", str(root / "data" / "split"), "--out", str(root / "metrics" / "evaluate.json"),
-        "--plots-dir", str(root / "reports" / "evaluate"),
+        "--predictions-dir", str(root / "reports" / "predictions"), "--pictures-dir", str(root / "reports" / "pictures"),
     ])  # fmt: skip
 
 
-def test_stage_writes_metrics_predictions_comparisons_and_pictures(project):
+def test_stage_writes_metrics_predictions_and_pictures(project):
     assert run_stage(project) == 0
     results = json.loads((project / "metrics" / "evaluate.json").read_text())
     assert list(results) == ["cnn", "cnn_light"]
     keys = {"clean_accuracy", "clean_accuracy_lo", "clean_accuracy_hi", "clean_loss", "augmented_accuracy",
             "augmented_accuracy_lo", "augmented_accuracy_hi", "augmented_loss", "misclassified", "test_images",
-            "by_transform", "latency_ms", "images_per_second", "backend"}  # fmt: skip
-    out = project / "reports" / "evaluate"
-    rows = {}
+            "by_transform", "latency_ms", "images_per_second", "seed", "backend"}  # fmt: skip
+    out = project / "reports"
     for name, r in results.items():
-        assert set(r) - {"vs_baseline"} == keys and r["test_images"] == 10 and r["latency_ms"] > 0
+        assert set(r) == keys and r["test_images"] == 10 and r["latency_ms"] > 0 and r["seed"] == 5
         with open(out / "predictions" / f"{name}.csv") as f:
-            rows[name] = list(csv.DictReader(f))
-        assert list(rows[name][0]) == ["image", "actual", "clean", "flip", "rotation", "zoom", "translation", "contrast",
-                                       "augmented"]  # fmt: skip
-        assert [r_["actual"] for r_ in rows[name]] == [CLASSES[i % 3] for i in range(10)]
-        assert sum(r_["actual"] != r_["augmented"] for r_ in rows[name]) == r["misclassified"]
+            rows = list(csv.DictReader(f))
+        assert list(rows[0]) == ["image", "actual", "clean", "flip", "rotation", "zoom", "translation", "contrast",
+                                 "augmented"]  # fmt: skip
+        assert [r_["actual"] for r_ in rows] == [CLASSES[i % 3] for i in range(10)]
+        assert sum(r_["actual"] != r_["augmented"] for r_ in rows) == r["misclassified"]
         for c in ("clean", "augmented"):  # every accuracy is its predictions', inside its interval
-            k = sum(r_["actual"] == r_[c] for r_ in rows[name])
+            k = sum(r_["actual"] == r_[c] for r_ in rows)
             assert r[f"{c}_accuracy"] == pytest.approx(k / 10)
             assert r[f"{c}_accuracy_lo"] <= r[f"{c}_accuracy"] <= r[f"{c}_accuracy_hi"]
+            assert (r[f"{c}_accuracy_lo"], r[f"{c}_accuracy_hi"]) == pytest.approx(
+                tuple(binomtest(k, 10).proportion_ci(method="wilson")), rel=1e-5)  # 6 significant digits in JSON
         for t in aug.TRANSFORMS:
-            assert r["by_transform"][t]["accuracy"] == pytest.approx(sum(r_["actual"] == r_[t] for r_ in rows[name]) / 10)
+            assert r["by_transform"][t]["accuracy"] == pytest.approx(sum(r_["actual"] == r_[t] for r_ in rows) / 10)
         for png in (f"confusion_{name}.png", f"misclassified_{name}.png"):
-            assert (out / png).stat().st_size > 0
-    # the light model against its full model, paired on the same augmented images
-    vs = results["cnn_light"]["vs_baseline"]
-    assert vs["baseline"] == "cnn" and "vs_baseline" not in results["cnn"]
-    light = [r_["actual"] == r_["augmented"] for r_ in rows["cnn_light"]]
-    full = [r_["actual"] == r_["augmented"] for r_ in rows["cnn"]]
-    b, c = sum(x and not y for x, y in zip(light, full)), sum(y and not x for x, y in zip(light, full))
-    a = vs["augmented"]
-    assert (a["variant_only_right"], a["baseline_only_right"]) == (b, c)
-    assert a["diff"] == pytest.approx((b - c) / 10) and a["lo"] <= a["diff"] <= a["hi"]
-    assert a["p"] == pytest.approx(1.0 if b + c == 0 else binomtest(b, b + c).pvalue)
+            assert (out / "pictures" / png).stat().st_size > 0
     first = (out / "predictions" / "cnn.csv").read_bytes()
     assert run_stage(project) == 0
     again = json.loads((project / "metrics" / "evaluate.json").read_text())
     strip = lambda d: {m: {k: v for k, v in r.items() if k not in ("latency_ms", "images_per_second")} for m, r in d.items()}  # noqa: E731
     assert strip(again) == strip(results) and (out / "predictions" / "cnn.csv").read_bytes() == first
+
+
+def test_other_seeds_are_scored_on_the_clean_and_the_augmented_test_set_only(project):
+    assert run_stage(project, first_seed=4) == 0  # seed 5 is not the first: no robustness, no latency
+    results = json.loads((project / "metrics" / "evaluate.json").read_text())
+    assert "by_transform" not in results["cnn"] and "latency_ms" not in results["cnn"]
+    with open(project / "reports" / "predictions" / "cnn.csv") as f:
+        assert next(csv.reader(f)) == ["image", "actual", "clean", "augmented"]
 
 
 def test_each_transform_alone_uses_its_draw_in_the_full_augmentation():
@@ -216,7 +216,7 @@ def test_missing_model_file_is_one_line_and_exit_2(project, tmp_path, capsys):
     (tmp_path / "models" / "cnn.keras").write_bytes((project / "models" / "cnn.keras").read_bytes())
     assert run_stage(project, str(tmp_path / "models")) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "cnn_light.keras not found" in err[0] and "dvc repro train@cnn_light" in err[0]
+    assert len(err) == 1 and "cnn_light.keras not found" in err[0] and "dvc repro train@cnn_light-5" in err[0]
 
 
 def test_a_model_that_does_not_fit_the_split_is_a_clear_error(project):

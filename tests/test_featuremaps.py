@@ -123,9 +123,10 @@ def project(tmp_path_factory) -> Path:
     return root
 
 
-def run_stage(root: Path, model: str = "cnn") -> int:
+def run_stage(root: Path, model: str = "cnn", first_seed: int = 3) -> int:
     return cli([
-        "featuremaps", model, "--params", str(root / "params.yaml"), "--model-file", str(root / "models" / f"{model}.keras"),
+        "featuremaps", model, "--seed", "3", "--first-seed", str(first_seed), "--params", str(root / "params.yaml"),
+        "--model-file", str(root / "models" / f"{model}.keras"),
         "--split-dir", str(root / "data" / "split"), "--out-metrics", str(root / "metrics" / f"{model}.json"),
         "--out-dir", str(root / "reports" / model),
     ])  # fmt: skip
@@ -134,7 +135,7 @@ def run_stage(root: Path, model: str = "cnn") -> int:
 def test_stage_writes_metrics_and_pictures_deterministically(project):
     assert run_stage(project) == 0
     metrics = json.loads((project / "metrics" / "cnn.json").read_text())
-    assert metrics["model"] == "cnn" and metrics["samples"] == 5
+    assert (metrics["model"], metrics["seed"], metrics["samples"]) == ("cnn", 3, 5)
     assert metrics["sample"] == {"split": "val", "indices": apoz.sample(9, 5, 42, "featuremaps.samples", "val").tolist()}  # seed 42 of params.yaml
     assert list(metrics["layers"]) == ["conv1", "conv2"]
     # the exact zero counts prune reads: the same images through the same model, counted again here
@@ -154,11 +155,17 @@ def test_stage_writes_metrics_and_pictures_deterministically(project):
     assert not list((project / "reports").glob(".*.tmp"))  # no temporary left behind
 
 
+def test_other_seeds_get_the_apoz_chart_but_no_feature_map_pictures(project):
+    assert run_stage(project, first_seed=2) == 0
+    assert [p.name for p in (project / "reports" / "cnn").iterdir()] == ["apoz.png"]
+    assert json.loads((project / "metrics" / "cnn.json").read_text())["seed"] == 3
+
+
 def test_more_samples_than_val_images_takes_them_all_and_says_so(project, capsys, tmp_path):
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["featuremaps"]["samples"] = 10
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    assert cli(["featuremaps", "cnn", "--params", str(tmp_path / "params.yaml"), "--model-file",
+    assert cli(["featuremaps", "cnn", "--seed", "3", "--first-seed", "3", "--params", str(tmp_path / "params.yaml"), "--model-file",
                 str(project / "models" / "cnn.keras"), "--split-dir", str(project / "data" / "split"),
                 "--out-metrics", str(tmp_path / "m.json"), "--out-dir", str(tmp_path / "r")]) == 0
     err = capsys.readouterr().err.strip().splitlines()
@@ -170,5 +177,5 @@ def test_more_samples_than_val_images_takes_them_all_and_says_so(project, capsys
 def test_missing_model_file_is_one_line_and_exit_2(project, capsys):
     assert run_stage(project, "cnn_light") == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "cnn_light.keras not found" in err[0] and "dvc repro train@cnn_light" in err[0]
+    assert len(err) == 1 and "cnn_light.keras not found" in err[0] and "dvc repro train@cnn_light-3" in err[0]
     assert not (project / "reports" / "cnn_light").exists()

@@ -58,15 +58,17 @@ def test_params_models_are_registry_models_and_every_registry_model_builds():
         assert [m for m, t in REGISTRY.items() if t.family == s.family and t.variant == "full"] == [s.family]
 
 
-def test_evaluated_models_carry_family_variant_and_baseline():
-    got = {m.name: (m.family, m.variant, m.baseline, m.stage)
-           for m in evaluated(["cnn", "cnn_light", "vgg16_light"], ["cnn", "vgg16_light"])}
+def test_evaluated_models_carry_family_variant_and_what_they_are_compared_with():
+    got = {m.name: (m.family, m.variant, m.against, m.stage, m.parent)
+           for m in evaluated(["cnn", "cnn_light", "vgg16_light"], ["cnn", "vgg16_light"], ["cnn"])}
     assert got == {
-        "cnn": ("cnn", "full", None, "train@cnn"),
-        "cnn_light": ("cnn", "light", "cnn", "train@cnn_light"),
-        "vgg16_light": ("vgg16", "light", None, "train@vgg16_light"),  # its full model is not trained
-        "cnn_pruned": ("cnn", "pruned", "cnn", "prune@cnn"),
-        "vgg16_light_pruned": ("vgg16", "pruned", "vgg16_light", "prune@vgg16_light"),
+        "cnn": ("cnn", "full", (), "train@cnn", None),
+        "cnn_light": ("cnn", "light", ("cnn",), "train@cnn_light", None),
+        "vgg16_light": ("vgg16", "light", (), "train@vgg16_light", None),  # its full model is not trained
+        "cnn_pruned": ("cnn", "pruned", ("cnn",), "prune@cnn", "cnn"),
+        "vgg16_light_pruned": ("vgg16", "pruned", ("vgg16_light",), "prune@vgg16_light", "vgg16_light"),
+        "cnn_trim": ("cnn", "trim", ("cnn", "cnn_light"), "trim@cnn", "cnn"),  # the full and the hand-made light model
+        "cnn_trim_scratch": ("cnn", "trim_scratch", ("cnn_trim",), "trim_scratch@cnn", "cnn"),  # the control
     }
 
 

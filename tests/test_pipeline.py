@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import BUILT_MODELS, clone_built, env, run
+from conftest import BUILT_MODELS, SEED, clone_built, env, run
 from PIL import Image
 from test_dag import expanded_stages, stage_code
 
@@ -54,23 +54,25 @@ def set_params(repo, **changes) -> None:
 
 def test_every_stage_runs_and_writes_its_outputs(built):
     repo = built.repo
+    s = SEED
     assert ran(built.stdout) == {
-        "fetch", "split", "train@cnn", "train@cnn_light", "flops@cnn", "flops@cnn_light", "featuremaps@cnn",
-        "featuremaps@cnn_light", "prune@cnn", "trim@cnn", "trim_scratch@cnn", "evaluate_augmented", "summarize"}
-    for path in ("models/cnn.keras", "metrics/train/cnn_light.json", "metrics/flops/cnn.json",
-                 "metrics/featuremaps/cnn.json", "metrics/evaluate.json", "reports/summary.md", "reports/summary.csv",
-                 "reports/accuracy_vs_flops.png", "reports/evaluate/predictions/cnn_light.csv", "reports/findings.md",
-                 "reports/robustness.png", "models/cnn_trim.keras", "metrics/trim/cnn.json",
-                 "reports/featuremaps/cnn/apoz.png", "reports/train/cnn/plots/metrics/eval/accuracy.tsv"):
+        "fetch", "split", f"train@cnn-{s}", f"train@cnn_light-{s}", "flops@cnn", "flops@cnn_light", f"featuremaps@cnn-{s}",
+        f"featuremaps@cnn_light-{s}", f"prune@cnn-{s}", f"trim@cnn-{s}", f"trim_scratch@cnn-{s}", f"evaluate@{s}", "summarize"}
+    for path in (f"models/{s}/cnn.keras", f"metrics/train/{s}/cnn_light.json", "metrics/flops/cnn.json",
+                 f"metrics/featuremaps/{s}/cnn.json", f"metrics/evaluate/{s}.json", "reports/summary.md",
+                 "reports/summary.csv", "reports/comparisons.csv", "reports/accuracy_vs_flops.png", "reports/effects.png",
+                 f"reports/evaluate/{s}/predictions/cnn_light.csv", f"reports/evaluate/{s}/pictures/confusion_cnn.png",
+                 "reports/findings.md", "reports/robustness.png", f"models/{s}/cnn_trim.keras", f"metrics/trim/{s}/cnn.json",
+                 f"reports/featuremaps/{s}/cnn/apoz.png", f"reports/train/{s}/cnn/plots/metrics/eval/accuracy.tsv"):
         assert (repo / path).is_file(), path
-    evaluate = json.loads((repo / "metrics/evaluate.json").read_text())
+    evaluate = json.loads((repo / f"metrics/evaluate/{s}.json").read_text())
     # prune.models and trim.models keep the models present: cnn
     assert set(evaluate) == {*BUILT_MODELS, "cnn_pruned", "cnn_trim", "cnn_trim_scratch"}
-    rows = (repo / "reports/evaluate/predictions/cnn.csv").read_text().splitlines()
+    rows = (repo / f"reports/evaluate/{s}/predictions/cnn.csv").read_text().splitlines()
     assert rows[0].startswith("image,actual,clean,") and len(rows) - 1 == evaluate["cnn"]["test_images"] == 10
     summary = (repo / "reports/summary.csv").read_text().splitlines()
     assert len(summary) == 6 and summary[0].startswith("model,") and summary[3].startswith("cnn_pruned,cnn,pruned,cnn,")
-    pruned = json.loads((repo / "metrics/prune/cnn.json").read_text())
+    pruned = json.loads((repo / f"metrics/prune/{s}/cnn.json").read_text())
     assert pruned["max_abs_output_diff"] <= 1e-5 and pruned["params_after"] <= pruned["params_before"]
 
 
@@ -84,29 +86,32 @@ def test_a_zip_downloaded_by_hand_is_read_and_its_classes_counted(built):
 def test_a_sample_larger_than_its_split_takes_the_whole_split_and_says_so(built):
     # featuremaps.samples is 256 and the val split holds 10 images: no failure after the training
     for model in BUILT_MODELS:
-        assert json.loads((built.repo / f"metrics/featuremaps/{model}.json").read_text())["samples"] == 10
+        assert json.loads((built.repo / f"metrics/featuremaps/{SEED}/{model}.json").read_text())["samples"] == 10
     note = "ricecnn: note: featuremaps.samples = 256 but the val split holds 10 images: measuring on all 10"
     assert (built.stdout + built.stderr).count(note) == 2
 
 
-def test_the_trim_chain_compares_what_its_predictions_say(built):
+def test_the_comparisons_are_what_the_predictions_say(built):
     repo = built.repo
-    evaluate = json.loads((repo / "metrics/evaluate.json").read_text())
-    assert evaluate["cnn_trim"]["vs_baseline"]["baseline"] == "cnn"
-    predictions = {m: pd.read_csv(repo / f"reports/evaluate/predictions/{m}.csv") for m in evaluate}
+    comps = pd.read_csv(repo / "reports/comparisons.csv")
+    assert set(zip(comps.variant, comps.against)) == {("cnn_light", "cnn"), ("cnn_pruned", "cnn"), ("cnn_trim", "cnn"),
+                                                     ("cnn_trim", "cnn_light"), ("cnn_trim_scratch", "cnn_trim")}
+    predictions = {m: pd.read_csv(repo / f"reports/evaluate/{SEED}/predictions/{m}.csv")
+                   for m in ("cnn", "cnn_light", "cnn_trim", "cnn_trim_scratch")}
     for variant, against in (("cnn_trim", "cnn_light"), ("cnn_trim_scratch", "cnn_trim")):
         for condition in ("clean", "augmented"):
             v, b = (predictions[m][condition] == predictions[m]["actual"] for m in (variant, against))
-            expected = stats.paired(v.to_numpy(), b.to_numpy())
-            got = evaluate[variant]["vs_others"][against][condition]
-            assert (got["diff"], got["p"], got["verdict"]) == (pytest.approx(expected.diff), pytest.approx(expected.p),
-                                                               expected.verdict)
-    trim = json.loads((repo / "metrics/trim/cnn.json").read_text())
+            expected = stats.paired(v.to_numpy(), b.to_numpy())  # one seed: the two networks' paired test
+            got = comps[(comps.variant == variant) & (comps.against == against) & (comps.condition == condition)].iloc[0]
+            assert (got.diff_pp, got.p) == (pytest.approx(100 * expected.diff), pytest.approx(expected.p, abs=1e-6))
+    assert comps.p_holm.tolist() == pytest.approx(stats.holm(comps.p.tolist()), abs=1e-6)
+    assert "1 training seed: about these trained networks only" in (repo / "reports/findings.md").read_text()
+    trim = json.loads((repo / f"metrics/trim/{SEED}/cnn.json").read_text())
     assert [r["round"] for r in trim["rounds"]] == [0, 1] and trim["kept_round"] == 1  # budget 1.0: never beyond
     picture = Image.open(repo / "reports/trim/cnn.png")
     assert picture.size == (512, 352) and len(set(np.asarray(picture.convert("L")).ravel().tolist())) > 10
     findings = (repo / "reports/findings.md").read_text()
-    assert "Trimming cnn: kept round 1 of 1 (max_rounds (1) reached)" in findings
+    assert "Trimming cnn (seed by seed): kept round 1; FLOPs at 224 px" in findings
 
 
 def test_second_repro_runs_nothing(built):
@@ -121,7 +126,7 @@ def test_metrics_and_plots_render(built, tmp_path):
     run(["dvc", "plots", "show", "-o", str(out)], built.repo)
     html = (out / "index.html").read_text()
     assert "summary_points.csv" in html and "accuracy.tsv" in html
-    assert "reports_evaluate_predictions_cnn_csv" in html and '"rect"' in html  # the confusion plot: a heat map
+    assert f"reports_evaluate_{SEED}_predictions_cnn_csv" in html and '"rect"' in html  # the confusion plot: a heat map
 
 
 def test_changing_one_model_reruns_only_its_chain(built, tmp_path):
@@ -129,23 +134,43 @@ def test_changing_one_model_reruns_only_its_chain(built, tmp_path):
     set_params(repo, models__cnn_light__epochs=2)
     # featuremaps@cnn_light follows once train@cnn_light has written a new model; cnn's chain never does
     assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == {
-        "train@cnn_light", "flops@cnn_light", "evaluate_augmented", "summarize"}
+        f"train@cnn_light-{SEED}", "flops@cnn_light", f"evaluate@{SEED}", "summarize"}
 
 
 def test_a_trim_setting_reruns_only_the_trim_chain(built, tmp_path):
     repo = clone_built(built, tmp_path / "repo")
     set_params(repo, trim__strength=0.5)
-    assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == {"trim@cnn"}
-    assert ran(run(["dvc", "repro"], repo).stdout) == {"trim@cnn", "trim_scratch@cnn", "evaluate_augmented", "summarize"}
+    assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == {f"trim@cnn-{SEED}"}
+    assert ran(run(["dvc", "repro"], repo).stdout) == {f"trim@cnn-{SEED}", f"trim_scratch@cnn-{SEED}", f"evaluate@{SEED}",
+                                                       "summarize"}
+
+
+def test_a_new_training_seed_runs_only_its_stages_and_the_comparison(built, tmp_path):
+    repo = clone_built(built, tmp_path / "repo")
+    new = SEED + 1
+    set_params(repo, training_seeds=[SEED, new])
+    per_seed = {f"train@cnn-{new}", f"train@cnn_light-{new}", f"featuremaps@cnn-{new}", f"featuremaps@cnn_light-{new}",
+                f"prune@cnn-{new}", f"trim@cnn-{new}", f"trim_scratch@cnn-{new}", f"evaluate@{new}"}
+    assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == per_seed | {"summarize"}
+    assert ran(run(["dvc", "repro"], repo).stdout) == per_seed | {"summarize"}
+    for s in (SEED, new):  # every seed's per-image predictions, for every model
+        assert {p.stem for p in (repo / f"reports/evaluate/{s}/predictions").glob("*.csv")} == {
+            "cnn", "cnn_light", "cnn_pruned", "cnn_trim", "cnn_trim_scratch"}
+    # two seeds: the comparisons are about the architectures, each seed's difference beside the mean
+    comps = pd.read_csv(repo / "reports/comparisons.csv")
+    assert all(len(str(v).split(";")) == 2 for v in comps.per_seed_pp)
+    findings = (repo / "reports/findings.md").read_text()
+    assert f"2 training seeds ({SEED}, {new})" in findings and "about these trained networks only" not in findings
 
 
 def test_forced_retraining_gives_identical_metrics_and_weights(built, tmp_path):
     repo = clone_built(built, tmp_path / "repo")
-    before = untimed(json.loads((repo / "metrics/train/cnn_light.json").read_text()))
-    assert ran(run(["dvc", "repro", "-f", "-s", "train@cnn_light"], repo).stdout) == {"train@cnn_light"}
-    assert untimed(json.loads((repo / "metrics/train/cnn_light.json").read_text())) == before
+    metrics = repo / f"metrics/train/{SEED}/cnn_light.json"
+    before = untimed(json.loads(metrics.read_text()))
+    assert ran(run(["dvc", "repro", "-f", "-s", f"train@cnn_light-{SEED}"], repo).stdout) == {f"train@cnn_light-{SEED}"}
+    assert untimed(json.loads(metrics.read_text())) == before
     code = "import sys, keras; from ricecnn.runtime import weights_digest; print(weights_digest(keras.models.load_model(sys.argv[1])))"
-    digests = {run([sys.executable, "-c", code, str(r / "models/cnn_light.keras")], r).stdout.split()[-1]
+    digests = {run([sys.executable, "-c", code, str(r / f"models/{SEED}/cnn_light.keras")], r).stdout.split()[-1]
                for r in (repo, built.repo)}
     assert len(digests) == 1  # the same weights (the .keras bytes differ between saves)
 
@@ -178,14 +203,13 @@ def test_every_stage_that_loads_keras_runs_on_train_backend(built, tmp_path):
     for name, stage in stages.items():
         if loads_keras(repo, stage["cmd"]):
             kinds.setdefault(name.split("@")[0], name)
-    assert set(kinds) == {"train", "flops", "featuremaps", "prune", "trim", "trim_scratch", "evaluate_augmented",
-                          "summarize"}
+    assert set(kinds) == {"train", "flops", "featuremaps", "prune", "trim", "trim_scratch", "evaluate", "summarize"}
     for kind, name in kinds.items():
         argv = shlex.split(stages[name]["cmd"])
         p = run([sys.executable, "-c", ON_BACKEND, *argv[1:]], repo, extra_env={"KERAS_BACKEND": "tensorflow", **CHEAP_XLA})
         assert p.stdout.strip().splitlines()[-1] == "keras backend: jax", (name, p.stdout[-2000:])
-    assert json.loads((repo / "metrics/train/cnn.json").read_text())["backend"] == "jax"
-    assert {r["backend"] for r in json.loads((repo / "metrics/evaluate.json").read_text()).values()} == {"jax"}
+    assert json.loads((repo / f"metrics/train/{SEED}/cnn.json").read_text())["backend"] == "jax"
+    assert {r["backend"] for r in json.loads((repo / f"metrics/evaluate/{SEED}.json").read_text()).values()} == {"jax"}
 
 
 # --- interruption ---------------------------------------------------------------------------------
@@ -199,7 +223,8 @@ def test_killed_training_reruns_cleanly(built, tmp_path, sig):
     text = text.replace("cnn_light:\n    epochs: 1", "cnn_light:\n    epochs: 100000")
     assert text.count("100000") == 2
     params.write_text(text)
-    proc = subprocess.Popen(["dvc", "repro", "train@cnn_light"], cwd=repo, env=env(), start_new_session=True,
+    stage = f"train@cnn_light-{SEED}"
+    proc = subprocess.Popen(["dvc", "repro", stage], cwd=repo, env=env(), start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 120
     seen = ""
@@ -212,14 +237,14 @@ def test_killed_training_reruns_cleanly(built, tmp_path, sig):
         proc.kill()
         pytest.fail("training never started:\n" + seen[-2000:])
     os.killpg(proc.pid, sig)
-    proc.wait(timeout=60)
+    proc.communicate(timeout=60)  # drained: a stage blocked on a full pipe could not exit
     assert proc.returncode != 0
-    assert not (repo / "models" / "cnn_light.keras").exists()
-    assert not (repo / "metrics" / "train" / "cnn_light.json").exists()
+    assert not (repo / "models" / str(SEED) / "cnn_light.keras").exists()
+    assert not (repo / "metrics" / "train" / str(SEED) / "cnn_light.json").exists()
     # (a SIGKILL during a save can leave a dot-named temp file: no stage reads it)
     params.write_text(params.read_text().replace("epochs: 100000", "epochs: 2"))
-    out = run(["dvc", "repro", "train@cnn_light"], repo).stdout
-    assert "Running stage 'train@cnn_light'" in out
-    assert zipfile.is_zipfile(repo / "models" / "cnn_light.keras")
-    assert (repo / "metrics" / "train" / "cnn_light.json").is_file()
-    assert "Running stage" not in run(["dvc", "repro", "train@cnn_light"], repo).stdout
+    out = run(["dvc", "repro", stage], repo).stdout
+    assert f"Running stage '{stage}'" in out
+    assert zipfile.is_zipfile(repo / "models" / str(SEED) / "cnn_light.keras")
+    assert (repo / "metrics" / "train" / str(SEED) / "cnn_light.json").is_file()
+    assert "Running stage" not in run(["dvc", "repro", stage], repo).stdout

@@ -323,14 +323,14 @@ def project(tmp_path_factory) -> Path:
     x = np.load(split / "val_x.npy")
     idx = apoz.sample(len(x), params["featuremaps"]["samples"], params["seed"], "featuremaps.samples", "val")
     counts = apoz.zero_counts(model, feature_layers(model), x[idx])
-    record = apoz.record("cnn", weights_digest(model), idx, counts)
+    record = apoz.record("cnn", 7, weights_digest(model), idx, counts)
     write_json(root / "metrics" / "featuremaps" / "cnn.json", record)
     return root
 
 
-def prune_stage(root: Path, params: Path | None = None, featuremaps: Path | None = None) -> int:
+def prune_stage(root: Path, params: Path | None = None, featuremaps: Path | None = None, first_seed: int = 7) -> int:
     return run_stage(stage.main, [
-        "cnn", "--params", str(params or root / "params.yaml"), "--model-file", str(root / "models" / "cnn.keras"),
+        "cnn", "--seed", "7", "--first-seed", str(first_seed), "--params", str(params or root / "params.yaml"), "--model-file", str(root / "models" / "cnn.keras"),
         "--featuremaps", str(featuremaps or root / "metrics" / "featuremaps" / "cnn.json"),
         "--split-dir", str(root / "data" / "split"), "--out", str(root / "models" / "cnn_pruned.keras"),
         "--metrics", str(root / "metrics" / "prune" / "cnn.json"),
@@ -371,6 +371,13 @@ def test_stage_writes_the_pruned_model_and_its_metrics(project):
     assert m["val_accuracy_before"] == pytest.approx(np.mean(before.argmax(-1) == y))
     assert m["val_accuracy_after"] == pytest.approx(np.mean(after.argmax(-1) == y))
     assert not list(project.rglob(".*.tmp"))
+
+
+def test_other_seeds_check_the_validation_split_but_not_the_test_sets(project):
+    assert prune_stage(project, first_seed=6) == 0
+    m = json.loads((project / "metrics" / "prune" / "cnn.json").read_text())
+    assert "predictions_changed_val" in m and "val_accuracy_after" in m
+    assert not [k for k in m if k.endswith(("_test_clean", "_test_augmented"))]
 
 
 def test_stage_finetunes_when_asked(project):
@@ -433,4 +440,4 @@ def test_stale_featuremaps_are_refused(project, capsys, change, message):
     stale.write_text(json.dumps(fm_json))
     assert prune_stage(project, featuremaps=stale) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and message in err[0] and "featuremaps@cnn" in err[0]
+    assert len(err) == 1 and message in err[0] and "`dvc repro featuremaps@cnn-7`" in err[0]

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import (
     ROOT,
+    SEED,
     commit,
     digest,
     env,
@@ -60,7 +61,7 @@ def test_two_queue_workers_run_two_experiments_at_once(tmp_path):
     commit(repo, "split")
     for name, lr in LEARNING_RATES.items():
         run(["dvc", "exp", "run", "--queue", "-n", name, "-S", f"models.cnn_light.learning_rate={lr}",
-             "train@cnn_light"], repo)
+             f"train@cnn_light-{SEED}"], repo)
     try:
         started = run(["dvc", "queue", "start", "-j", "2"], repo).stdout
         assert "Started '2' new experiments task queue workers" in started, started
@@ -71,7 +72,7 @@ def test_two_queue_workers_run_two_experiments_at_once(tmp_path):
     exps = experiments(json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout))
     for name, lr in LEARNING_RATES.items():
         assert param(exps[name], "models.cnn_light.learning_rate") == lr
-        metrics = exps[name]["metrics"]["metrics/train/cnn_light.json"]["data"]
+        metrics = exps[name]["metrics"][f"metrics/train/{SEED}/cnn_light.json"]["data"]
         assert metrics["epochs_run"] == 1 and 0 <= metrics["val_accuracy"] <= 1, metrics
     # One experiment per worker, and the two ran at the same time (their spans overlap).
     runs = worker_runs(repo)
@@ -167,7 +168,7 @@ TEAM_MODELS = {"cnn": {"epochs": 1}, "cnn_light": {"epochs": 1}}
 
 
 def trained(model: str) -> tuple[str, ...]:
-    return (f"models/{model}.keras", f"metrics/train/{model}.json", f"reports/train/{model}")
+    return (f"models/{SEED}/{model}.keras", f"metrics/train/{SEED}/{model}.json", f"reports/train/{SEED}/{model}")
 
 
 @pytest.mark.slow
@@ -187,8 +188,8 @@ def test_three_machines_share_one_s3_remote(tmp_path, s3_server: S3):
 
     # A trains cnn, B trains cnn_light; each shares its run with `ricecnn push` (credentials: env only).
     for repo, model in ((a, "cnn"), (b, "cnn_light")):
-        ran = run(["dvc", "repro", f"train@{model}"], repo).stdout
-        assert f"Running stage 'train@{model}'" in ran, ran
+        ran = run(["dvc", "repro", f"train@{model}-{SEED}"], repo).stdout
+        assert f"Running stage 'train@{model}-{SEED}'" in ran, ran
         pushed = run(["ricecnn", "push"], repo, extra_env=s3.env).stdout
         assert re.search(r"push: [1-9]\d* run-cache entries", pushed), pushed
     keys = s3.keys("scaleout/")
@@ -198,9 +199,9 @@ def test_three_machines_share_one_s3_remote(tmp_path, s3_server: S3):
     # C: the stages that follow training. `--pull` brings the run-cache and, for each stage found
     # there, its outputs: the trained stages come back, the feature maps are computed here.
     assert not (c / ".dvc/cache/runs").exists()
-    targets = ["featuremaps@cnn", "featuremaps@cnn_light"]
+    targets = [f"featuremaps@cnn-{SEED}", f"featuremaps@cnn_light-{SEED}"]
     repro = run(["dvc", "repro", "--pull", *targets], c, extra_env=s3.env).stdout
-    for stage in ("fetch", "split", "train@cnn", "train@cnn_light"):
+    for stage in ("fetch", "split", f"train@cnn-{SEED}", f"train@cnn_light-{SEED}"):
         assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in repro, repro
         assert f"Running stage '{stage}'" not in repro, repro
     assert "Running stage 'train@" not in repro, repro

@@ -24,6 +24,7 @@ from conftest import (
     BIN,
     DATA,
     ROOT,
+    SEED,
     commit,
     digest,
     experiments,
@@ -37,7 +38,8 @@ from conftest import (
 )
 from servers import S3, SSH
 
-TRAINED = (*DATA, "models/cnn_light.keras", "metrics/train/cnn_light.json", "reports/train/cnn_light")
+TRAINED = (*DATA, f"models/{SEED}/cnn_light.keras", f"metrics/train/{SEED}/cnn_light.json", f"reports/train/{SEED}/cnn_light")
+TRAIN = f"train@cnn_light-{SEED}"
 CNN_LIGHT = {"cnn_light": {"epochs": 1}}
 TEMPLATE = ROOT / "dvc_plots" / "offline.html"
 
@@ -158,12 +160,12 @@ def team(tmp_path_factory) -> Team:
     """Alice: `main` trains cnn_light 1 epoch, branch `two-epochs` 2; both runs pushed with the run-cache."""
     base = tmp_path_factory.mktemp("team")
     alice = make_repo(base / "alice", **only(CNN_LIGHT))
-    run(["dvc", "repro", "train@cnn_light"], alice)
+    run(["dvc", "repro", TRAIN], alice)
     commit(alice, "cnn_light, 1 epoch")
     main_files, main_lock = digest(alice, TRAINED), yaml.safe_load((alice / "dvc.lock").read_text())
     run(["git", "checkout", "-qb", "two-epochs"], alice)
     set_param(alice, "models.cnn_light.epochs", 2)
-    assert "Running stage 'train@cnn_light'" in run(["dvc", "repro", "train@cnn_light"], alice).stdout
+    assert f"Running stage '{TRAIN}'" in run(["dvc", "repro", TRAIN], alice).stdout
     commit(alice, "cnn_light, 2 epochs")
     run(["git", "checkout", "-q", "main"], alice)
     run(["dvc", "checkout"], alice)
@@ -194,7 +196,7 @@ def teammate(team: Team, name: str) -> Path:
 
 def repro_without_ricecnn(clone: Path, check: bool = True):
     # `--pull`: outputs recorded in the run-cache are downloaded as their stage is restored.
-    return run([str(BIN / "dvc"), "repro", "--pull", "train@cnn_light"], clone, check=check,
+    return run([str(BIN / "dvc"), "repro", "--pull", TRAIN], clone, check=check,
                extra_env={"PATH": path_without_ricecnn()})
 
 
@@ -204,7 +206,7 @@ def test_teammate_pulls_the_run_cache_and_trains_nothing(team):
     carol = teammate(team, "carol")
     partial = repro_without_ricecnn(carol, check=False)
     assert "Stage 'split' is cached - skipping run, checking out outputs" in partial.stdout
-    assert partial.returncode != 0 and "Running stage 'train@cnn_light'" in partial.stdout, partial.stdout
+    assert partial.returncode != 0 and f"Running stage '{TRAIN}'" in partial.stdout, partial.stdout
 
     # `ricecnn push` also uploads the cache: false outputs the run-cache records (ricecnn/share.py)
     pushed = run(["ricecnn", "push"], team.alice).stdout
@@ -212,7 +214,7 @@ def test_teammate_pulls_the_run_cache_and_trains_nothing(team):
 
     bob = teammate(team, "bob")
     repro = repro_without_ricecnn(bob)
-    for stage in ("fetch", "split", "train@cnn_light"):
+    for stage in ("fetch", "split", TRAIN):
         assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in repro.stdout, repro.stdout
     assert "Running stage" not in repro.stdout
     assert digest(bob, TRAINED) == team.main_files
@@ -223,7 +225,7 @@ def test_teammate_pulls_the_run_cache_and_trains_nothing(team):
 def test_branches_diff_metrics_params_and_plots(team, tmp_path):
     a = team.alice
     metrics = json.loads(run(["dvc", "metrics", "diff", "main", "two-epochs", "--json"], a).stdout)
-    assert metrics["metrics/train/cnn_light.json"]["epochs_run"] == {"old": 1, "new": 2, "diff": 1}
+    assert metrics[f"metrics/train/{SEED}/cnn_light.json"]["epochs_run"] == {"old": 1, "new": 2, "diff": 1}
     params = json.loads(run(["dvc", "params", "diff", "main", "two-epochs", "--json"], a).stdout)
     assert params["params.yaml"]["models.cnn_light.epochs"] == {"old": 1, "new": 2, "diff": 1}
     assert "models.cnn_light.epochs" in run(["dvc", "params", "diff", "main", "two-epochs"], a).stdout
@@ -231,13 +233,13 @@ def test_branches_diff_metrics_params_and_plots(team, tmp_path):
     out = tmp_path / "diff"
     run(["dvc", "plots", "diff", "main", "two-epochs", "-o", str(out)], a)
     html = (out / "index.html").read_text()
-    assert "reports/train/cnn_light/plots/metrics" in html and '"two-epochs"' in html and '"main"' in html
+    assert f"reports/train/{SEED}/cnn_light/plots/metrics" in html and '"two-epochs"' in html and '"main"' in html
 
     offline = tmp_path / "offline"
     run(["dvc", "plots", "diff", "main", "two-epochs", "--html-template", str(TEMPLATE), "-o", str(offline)], a)
     page = (offline / "index.html").read_text()
     assert_offline(page)
-    assert "reports/train/cnn_light/plots/metrics" in page
+    assert f"reports/train/{SEED}/cnn_light/plots/metrics" in page
     renders = node_render(offline / "index.html", tmp_path)
     if renders is not None:
         assert len(renders["renders"]) == page.count("vegaEmbed('#") >= 4
@@ -247,12 +249,12 @@ def test_branches_diff_metrics_params_and_plots(team, tmp_path):
 @pytest.mark.slow
 def test_exp_run_with_a_set_param(team):
     a = team.alice
-    ran = run(["dvc", "exp", "run", "-n", "three-epochs", "-S", "models.cnn_light.epochs=3", "train@cnn_light"], a)
-    assert "Running stage 'train@cnn_light'" in ran.stdout
+    ran = run(["dvc", "exp", "run", "-n", "three-epochs", "-S", "models.cnn_light.epochs=3", TRAIN], a)
+    assert f"Running stage '{TRAIN}'" in ran.stdout
     exps = experiments(json.loads(run(["dvc", "exp", "show", "--json"], a).stdout))
     three = exps["three-epochs"]
     assert param(three, "models.cnn_light.epochs") == 3
-    assert three["metrics"]["metrics/train/cnn_light.json"]["data"]["epochs_run"] == 3
+    assert three["metrics"][f"metrics/train/{SEED}/cnn_light.json"]["data"]["epochs_run"] == 3
     assert "three-epochs" in run(["dvc", "exp", "list", "--name-only"], a).stdout
 
 

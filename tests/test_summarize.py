@@ -1,10 +1,12 @@
-"""summarize: tables, verdicts and findings computed from hand-made metrics, and the stage CLI."""
+"""summarize: tables, comparisons, verdicts and findings over training seeds, computed from made-up
+metrics and per-image predictions whose answers are known, and the stage CLI."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -15,189 +17,230 @@ from ricecnn.augment import TRANSFORMS
 from ricecnn.cli import main as cli
 from ricecnn.models import evaluated
 
-NAMES = ["cnn", "cnn_light", "vgg16", "vgg16_light", "vgg16_pruned"]
+CLASSES = ["Arborio", "Basmati", "Ipsala", "Jasmine", "Karacadag"]
 N = 1000
-# name: (params, flops, flops_224, filters, val_accuracy, clean correct, augmented correct, best epoch, epochs run)
-MADE_UP = {
-    "cnn": (1_000_000, 400e6, 2e9, 200, 0.99, 950, 900, 9, 12),
-    "cnn_light": (10_000, 4e6, 20e6, 20, 0.995, 930, 850, 30, 30),
-    "vgg16": (15_000_000, 1e9, 15e9, 4000, 0.99, 960, 920, 5, 8),
-    "vgg16_light": (1_500_000, 500e6, 7.5e9, 1000, 0.99, 955, 915, 10, 13),
-    "vgg16_pruned": (3_000_000, 250e6, 3e9, 2000, 0.99, 960, 920, None, None),
-}
-# paired outcomes on the augmented images: (variant right only, baseline right only)
-DISCORDANT = {"cnn_light": (10, 60), "vgg16_light": (20, 25), "vgg16_pruned": (0, 0)}
-MODELS = evaluated(["cnn", "cnn_light", "vgg16", "vgg16_light"], ["vgg16"])
+MODELS = evaluated(["cnn", "cnn_light"], ["cnn"], ["cnn"])
+NAMES = [m.name for m in MODELS]  # cnn, cnn_light, cnn_pruned, cnn_trim, cnn_trim_scratch
+FLOPS = {"cnn": 2e9, "cnn_light": 2e7, "cnn_pruned": 1.8e9, "cnn_trim": 2e8, "cnn_trim_scratch": 2e8}
 
 
-def comparison(b: int, c: int) -> dict:
-    v = [True] * b + [False] * c + [True] * 500
-    base = [False] * b + [True] * c + [True] * 500
-    d = stats.paired(v, base)
-    out = {"diff": d.diff, "lo": d.lo, "hi": d.hi, "p": d.p, "verdict": d.verdict}
+def correct(seeds: list[int]) -> dict[str, np.ndarray]:
+    """Per model (seeds, images) correctness with known answers: cnn right on 90 %, cnn_light on 70 %
+    of the images (clearly worse), cnn_pruned exactly cnn, cnn_trim cnn with 3 more wrong images
+    (a 0.3-point loss), the control 5 points above cnn_trim on one seed only."""
+    rng = np.random.default_rng(0)
+    k = len(seeds)
+    cnn = rng.random((k, N)) < 0.9
+    trim = cnn.copy()
+    trim[:, np.flatnonzero(cnn.all(axis=0))[:3]] = False  # three images every cnn seed gets right
+    scratch = trim.copy()
+    scratch[0, np.flatnonzero(~trim[0])[:50]] = True
+    return {"cnn": cnn, "cnn_light": rng.random((k, N)) < 0.7, "cnn_pruned": cnn.copy(), "cnn_trim": trim,
+            "cnn_trim_scratch": scratch}
+
+
+def labels() -> np.ndarray:
+    return np.arange(N) % len(CLASSES)
+
+
+def predictions(right: np.ndarray) -> pd.DataFrame:
+    """One seed's predictions CSV: the actual class where right, the next class where wrong (all conditions alike)."""
+    actual = labels()
+    guess = np.where(right, actual, (actual + 1) % len(CLASSES))
+    cols = {"image": np.arange(N), "actual": [CLASSES[i] for i in actual]}
+    for c in ("clean", *TRANSFORMS, "augmented"):
+        cols[c] = [CLASSES[i] for i in guess]
+    return pd.DataFrame(cols)
+
+
+def cost(name: str) -> dict:
+    return {"params": 1000, "params_trainable": 1000, "flops": FLOPS[name] / 49, "macs": FLOPS[name] / 98,
+            "filters": 100, "flops_224": FLOPS[name]}
+
+
+def metrics(seeds: list[int]) -> dict:
+    """Every stage's metrics, as the stages write them, for ``seeds``."""
+    rounds = [{"round": 0, "flops_224": 2e9, "val_accuracy": 0.9, "within_budget": True},
+              {"round": 1, "flops_224": 2e8, "val_accuracy": 0.89, "within_budget": True}]
+    out = {"flops": {m: {**cost(m), "img_size": 32, "num_classes": 5} for m in ("cnn", "cnn_light")}}
+    for s in seeds:
+        out[s] = {
+            "train": {m: {"val_accuracy": 0.9, "best_epoch": 9, "epochs_run": 12, "epochs_max": 30} for m in ("cnn", "cnn_light")},
+            "featuremaps": {"cnn": {"dead_fraction": 0.1}, "cnn_light": {"dead_fraction": 0.05}},
+            "prune": {"cnn": {**{f"{k}_after": v for k, v in cost("cnn_pruned").items()}, "dead_fraction_after": 0.0,
+                              "val_accuracy_after": 0.9, "channels_removed": 22, "channels_before": 224,
+                              "dead_channels_trained_layers": 22, "dead_channels_frozen_layers": 0, "samples": 256,
+                              "max_abs_output_diff": 1e-7, "max_abs_output_diff_val": 1e-6, "predictions_changed_val": 0,
+                              "max_abs_output_diff_test_clean": 2e-5,
+                              "max_abs_output_diff_test_augmented": 3e-3, "predictions_changed_test_clean": 0,
+                              "predictions_changed_test_augmented": 1}},
+            "trim": {"cnn": {**cost("cnn_trim"), "val_accuracy": 0.89, "rounds": rounds, "kept_round": 1,
+                             "full_val_accuracy": 0.9, "budget": 0.02, "stopped": "max_rounds (1) reached"}},
+            "trim_scratch": {"cnn": {"val_accuracy": 0.88, "best_epoch": 7, "epochs_run": 10, "epochs_max": 30}},
+            "evaluate": {m: {"misclassified": 100, "latency_ms": 1.0} for m in NAMES},
+        }
     return out
 
 
-def metrics() -> tuple[dict, dict, dict, dict, dict]:
-    train, flops, fmaps, evaluate = {}, {}, {}, {}
-    for m, (params, fl, fl224, filters, val, clean, aug, best, run) in MADE_UP.items():
-        train[m] = {"val_accuracy": val, "best_epoch": best, "epochs_run": run, "epochs_max": 30}
-        flops[m] = {"flops": fl, "macs": fl / 2, "flops_224": fl224, "params": params, "params_trainable": params // 2,
-                    "filters": filters, "img_size": 32, "num_classes": 5}  # fmt: skip
-        fmaps[m] = {"dead_fraction": 0.25}
-        ca, aa = stats.accuracy(clean, N), stats.accuracy(aug, N)
-        evaluate[m] = {"clean_accuracy": ca.value, "clean_accuracy_lo": ca.lo, "clean_accuracy_hi": ca.hi,
-                       "augmented_accuracy": aa.value, "augmented_accuracy_lo": aa.lo, "augmented_accuracy_hi": aa.hi,
-                       "misclassified": N - aug, "test_images": N, "latency_ms": 2.5,
-                       "by_transform": {t: {"accuracy": (aug + 10 * i) / N} for i, t in enumerate(TRANSFORMS)}}  # fmt: skip
-        if m in DISCORDANT:
-            evaluate[m]["vs_baseline"] = {"baseline": m.removesuffix("_light").removesuffix("_pruned"),
-                                          "clean": comparison(*DISCORDANT[m]), "augmented": comparison(*DISCORDANT[m])}
-    train["vgg16_pruned"] = {"val_accuracy": 0.99}
-    prune = {"vgg16": {"channels_removed": 768, "channels_before": 4224, "dead_channels_trained_layers": 700,
-                       "dead_channels_frozen_layers": 68, "max_abs_output_diff": 1e-7, "samples": 100,
-                       "max_abs_output_diff_test_clean": 2e-5, "max_abs_output_diff_test_augmented": 3e-3,
-                       "predictions_changed_test_clean": 0, "predictions_changed_test_augmented": 1}}
-    return train, flops, fmaps, evaluate, prune
+def study(seeds: list[int]) -> report.Study:
+    m = metrics(seeds)
+    by_seed = {k: {} for k in ("train", "cost", "dead")}
+    for s in seeds:
+        per = {**m[s], "flops": m["flops"]}
+        by_seed["train"][s], by_seed["cost"][s], by_seed["dead"][s] = report.sources(MODELS, per)
+    right = correct(seeds)
+    frames = {s: {name: predictions(right[name][i]) for name in NAMES} for i, s in enumerate(seeds)}
+    return report.Study(seeds, MODELS, **by_seed, evaluate={s: m[s]["evaluate"] for s in seeds},
+                        correct=report.correctness(frames, NAMES), prune={s: m[s]["prune"] for s in seeds},
+                        trim={s: m[s]["trim"] for s in seeds}, margin=0.02, img_size=32, classes=CLASSES)
 
 
-def tables():
-    train, flops, fmaps, evaluate, prune = metrics()
-    df = report.summary_table(MODELS, train, flops, fmaps, evaluate)
-    return df, report.pair_table(df, evaluate), report.paper_table(), report.robustness_table(MODELS, evaluate), prune
+def test_accuracies_are_means_over_seeds_with_their_interval():
+    st_ = study([1, 2, 3])
+    df = report.summary_table(st_).set_index("model")
+    right = correct([1, 2, 3])
+    row = df.loc["cnn_light"]
+    assert row.augmented_accuracy == pytest.approx(right["cnn_light"].mean())
+    assert row.augmented_by_seed == ";".join(f"{v:.4f}" for v in right["cnn_light"].mean(axis=1))
+    e = stats.over_seeds(right["cnn_light"])
+    assert (row.augmented_accuracy_lo, row.augmented_accuracy_hi) == pytest.approx((e.lo, e.hi))
+    assert df.loc["cnn_trim_scratch", "baseline"] == "cnn_trim" and df.loc["cnn_trim", "flops_224"] == 2e8
 
 
-def test_summary_rows_carry_intervals_and_training_status():
-    df = tables()[0]
-    assert list(df.model) == NAMES
-    row = df.set_index("model").loc["vgg16_light"]
-    assert (row.family, row.variant, row.baseline, row.params, row.flops) == ("vgg16", "light", "vgg16", 1_500_000, 500e6)
-    assert row.augmented_accuracy_lo < row.augmented_accuracy == 0.915 < row.augmented_accuracy_hi
-    status = {r.model: report.training_status(r) for r in df.itertuples()}
-    assert status["cnn"] == "stopped early (best epoch 9 of 12)"
-    assert status["cnn_light"] == "still improving at the epoch limit (best epoch 30 of 30)"
-    assert status["vgg16_pruned"] == ""
+def test_comparisons_are_the_family_with_holm_and_verdicts():
+    comps = report.comparisons(study([1, 2, 3]))
+    assert len(comps) == 10  # light, pruned, trim vs full, trim vs light, control vs trim; clean and augmented
+    assert comps.p_holm.tolist() == pytest.approx(stats.holm(comps.p.tolist()))
+    got = {(r.variant, r.against): r.verdict for r in comps[comps.condition == "augmented"].itertuples()}
+    assert got[("cnn_light", "cnn")] == "worse"
+    assert got[("cnn_pruned", "cnn")] == "equivalent (within ±2 pts)"  # the same answers on every image
+    assert got[("cnn_trim", "cnn")] == "equivalent (within ±2 pts)"  # 0.3 points lost, surely within 2
+    assert got[("cnn_trim", "cnn_light")] == "better"
+    assert got[("cnn_trim_scratch", "cnn_trim")] == "inconclusive"  # +5, 0, 0: one seed says nothing about the architecture
+    trim = comps[(comps.variant == "cnn_trim") & (comps.against == "cnn") & (comps.condition == "augmented")].iloc[0]
+    assert trim.diff_pp == pytest.approx(-0.3) and trim.per_seed_pp == "-0.3;-0.3;-0.3"
+    assert trim.flops_ratio_224 == pytest.approx(10.0) and trim.kind == "trimmed vs full"
 
 
-def test_pairs_carry_the_paired_test_and_its_verdict():
-    pairs = tables()[1].set_index("variant")
-    assert list(pairs.index) == ["cnn_light", "vgg16_light", "vgg16_pruned"]
-    c = pairs.loc["cnn_light"]
-    assert c.baseline == "cnn" and c.flops_ratio_224 == pytest.approx(100.0) and c.params_reduction_pct == pytest.approx(99.0)
-    assert c.augmented_diff_pp == pytest.approx(-50 / 570 * 100) and c.augmented_verdict == "worse"
-    assert pairs.loc["vgg16_light"].augmented_verdict.startswith("no detectable difference (±")
-    assert pairs.loc["vgg16_pruned"].augmented_verdict == "no detectable difference (±0.0 pts)"
+def test_one_seed_is_about_these_networks_only():
+    st_ = study([7])
+    comps = report.comparisons(st_)
+    c = comps[(comps.variant == "cnn_trim_scratch") & (comps.condition == "augmented")].iloc[0]
+    d = stats.paired(correct([7])["cnn_trim_scratch"][0], correct([7])["cnn_trim"][0])
+    assert (c.diff_pp, c.lo_pp, c.hi_pp, c.p) == pytest.approx((100 * d.diff, 100 * d.lo, 100 * d.hi, d.p))
+    text = report.findings_page(st_, report.summary_table(st_), comps, [])
+    assert "1 training seed: about these trained networks only, not their architectures" in text
 
 
-def test_the_papers_numbers_are_compared_unpaired():
-    paper = tables()[2].set_index("variant")
-    assert list(paper.index) == ["cnn_light", "googlenet_light", "vgg16_light"]
-    g = paper.loc["googlenet_light"]  # 10 vs 6 misclassified of 7,500
-    assert g.baseline == "googlenet" and g.diff_pp == pytest.approx(-4 / 75)
-    assert g.p == pytest.approx(0.4543, abs=1e-3) and g.verdict.startswith("no detectable difference")
+def test_the_headline_answers_from_the_verdicts():
+    st_ = study([1, 2, 3])
+    df, comps = report.summary_table(st_), report.comparisons(st_)
+    text = report.headline(st_, df, comps)
+    assert text.startswith("**Is a CNN with all-black feature maps wasting its filters?** On the synthetic stand-in "
+                           "(32 px, 1,000 augmented test images, 3 training seeds;")
+    assert "cnn 10 % are zero on every validation image" in text
+    assert "saves 1.11x of cnn's FLOPs (equivalent (within ±2 pts))" in text
+    assert "cnn_light (100x fewer FLOPs) worse, " in text
+    assert "cnn_trim (10.0x fewer FLOPs) against cnn: equivalent (within ±2 pts), against cnn_light: better" in text
+    assert "trained from scratch: inconclusive against it" in text
 
 
-def test_findings_are_sentences_from_the_numbers():
-    df, pairs, paper, robust, prune = tables()
-    lines = report.findings(df, pairs, paper, robust, prune)
-    light = next(x for x in lines if x.startswith("cnn_light:"))
-    assert light.startswith("cnn_light: 100x fewer FLOPs than cnn; augmented accuracy 0.850 [")
-    assert "paired difference -8.8 pts [" in light and "p < 0.001: worse" in light
-    assert any(x.startswith("The paper's googlenet_light vs googlenet") and "p = 0.454 (Fisher)" in x for x in lines)
-    assert "Training: cnn stopped early (best epoch 9 of 12); cnn_light still improving" in " ".join(lines)
-    robustness = [x for x in lines if x.startswith("Robustness:")]
-    assert robustness == ["Robustness: alone, flip costs the most accuracy for 5 of 5 models ("
-                          + ", ".join(f"{m} {MADE_UP[m][5] / N:.3f} -> {MADE_UP[m][6] / N:.3f}" for m in NAMES) + ")."]
-    pruned = next(x for x in lines if x.startswith("Pruning vgg16:"))
-    assert "768 of 4224 channels removed (700 dead in trained layers, 68 in frozen ones)" in pruned
-    assert "the 100 validation images APoZ was measured on" in pruned and "(0 and 1 predictions changed)" in pruned
+def test_findings_state_the_family_and_every_comparison():
+    st_ = study([1, 2, 3])
+    df, comps = report.summary_table(st_), report.comparisons(st_)
+    robust, paper = report.robustness_table(st_), report.paper_table(0.02)
+    lines = report.findings(st_, df, comps, paper, robust)
+    page = report.findings_page(st_, df, comps, lines)
+    assert "The family of tests: the 10 paired comparisons below (5 comparisons on the augmented and on the clean" in page
+    assert page.index("## Models") > page.index("| cnn_trim vs cnn | 10.0x fewer |")
+    light = next(x for x in lines if x.startswith("cnn_light against cnn"))
+    assert light.startswith("cnn_light against cnn (light vs full; 100x fewer FLOPs at 224 px): augmented ")
+    assert "), p < 0.001, Holm p = 0.008: worse; clean" in light  # 10 tests: Holm multiplies the smallest p by 10
+    assert any(x.startswith("Trimming cnn (seed by seed): kept round 1, 1, 1; FLOPs at 224 px 2,000,000,000 -> 200,000,000") for x in lines)
+    assert any(x.startswith("Pruning cnn (seed by seed): 22, 22, 22 of 224 channels removed") for x in lines)
+    assert any(x.startswith("The paper's googlenet_light vs googlenet") and "not in the family" in x for x in lines)
 
 
 def test_markdown_numbers_are_readable():
     df = pd.DataFrame([{"model": "cnn", "params": 12939077, "flops": 1.5e9, "macs": 2.5e6, "augmented_accuracy": 0.99876,
-                        "flops_ratio": 12.345, "params_reduction_pct": 99.6, "augmented_diff_pp": 0.01,
-                        "augmented_p": 0.0004}])  # fmt: skip
+                        "flops_ratio": 12.345, "diff_pp": 0.01, "p": 0.0004, "p_holm": 0.01234}])  # fmt: skip
     md = report.markdown(df).splitlines()
-    assert md[2] == "| cnn | 12,939,077 | 1.50G | 2.50M | 0.9988 | 12.3x | 99.6 | +0.01 | < 0.001 |"
+    assert md[2] == "| cnn | 12,939,077 | 1.50G | 2.50M | 0.9988 | 12.3x | +0.01 | < 0.001 | 0.012 |"
     assert [report.times(r) for r in (138.1, 11.43, 1.071)] == ["138x", "11.4x", "1.07x"]
+
+
+# --- the stage CLI ---------------------------------------------------------------------------------
 
 
 @pytest.fixture
 def project(tmp_path) -> Path:
-    train, flops, fmaps, evaluate, prune = metrics()
+    seeds = [1, 2]
+    m, right = metrics(seeds), correct(seeds)
     md = tmp_path / "metrics"
-    for kind, data in (("train", train), ("flops", flops), ("featuremaps", fmaps)):
-        (md / kind).mkdir(parents=True)
-        for m, d in data.items():
-            (md / kind / f"{m}.json").write_text(json.dumps(d))
-    (md / "prune").mkdir()
-    after = {"params": 3_000_000, "params_trainable": 1_500_000, "flops": 250e6, "flops_224": 3e9, "macs": 125e6,
-             "filters": 2000, "dead_fraction": 0.0}
-    (md / "prune" / "vgg16.json").write_text(json.dumps({**prune["vgg16"], "val_accuracy_after": 0.99,
-                                                         **{f"{k}_after": v for k, v in after.items()}}))
-    (md / "evaluate.json").write_text(json.dumps(evaluate))
+    for name, data in m["flops"].items():
+        (md / "flops").mkdir(parents=True, exist_ok=True)
+        (md / "flops" / f"{name}.json").write_text(json.dumps(data))
+    for i, s in enumerate(seeds):
+        for kind in ("train", "featuremaps", "prune", "trim", "trim_scratch"):
+            (md / kind / str(s)).mkdir(parents=True)
+            for name, data in m[s][kind].items():
+                (md / kind / str(s) / f"{name}.json").write_text(json.dumps(data))
+        (md / "evaluate").mkdir(exist_ok=True)
+        (md / "evaluate" / f"{s}.json").write_text(json.dumps(m[s]["evaluate"]))
+        folder = tmp_path / "predictions" / str(s) / "predictions"
+        folder.mkdir(parents=True)
+        for name in NAMES:
+            predictions(right[name][i]).to_csv(folder / f"{name}.csv", index=False)
+    (tmp_path / "split").mkdir()
+    (tmp_path / "split" / "classes.json").write_text(json.dumps(CLASSES))
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["models"] = {m: params["models"][m] for m in ["cnn", "cnn_light", "vgg16", "vgg16_light"]}
-    params["prune"]["models"] = ["vgg16"]
-    params["trim"]["models"] = []
+    params.update(training_seeds=seeds, models={"cnn": {"epochs": 30}, "cnn_light": {"epochs": 30}})
+    params["prune"]["models"] = params["trim"]["models"] = ["cnn"]
+    params["data"]["img_size"] = 32
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return tmp_path
 
 
 def run_stage(root: Path) -> int:
-    return cli(["summarize", "--params", str(root / "params.yaml"), "--metrics-dir", str(root / "metrics"), "--out-dir", str(root / "reports")])
+    return cli(["summarize", "--params", str(root / "params.yaml"), "--metrics-dir", str(root / "metrics"),
+                "--predictions-dir", str(root / "predictions"), "--split-dir", str(root / "split"),
+                "--out-dir", str(root / "reports")])
 
 
 def test_stage_writes_tables_findings_and_pictures(project):
     assert run_stage(project) == 0
     out = project / "reports"
-    summary = pd.read_csv(out / "summary.csv")
-    assert list(summary.model) == NAMES
+    assert list(pd.read_csv(out / "summary.csv").model) == NAMES
     points = pd.read_csv(out / "summary_points.csv")
     assert list(points.columns) == ["model", "family", "flops", "filters", "params", "augmented_accuracy", "misclassified"]
     assert list(pd.read_csv(out / "robustness.csv").columns) == ["model", "clean", *TRANSFORMS, "all five"]
+    comps = pd.read_csv(out / "comparisons.csv")
+    assert len(comps) == 10 and set(comps.columns) >= {"diff_pp", "lo_pp", "hi_pp", "p", "p_holm", "verdict", "per_seed_pp"}
     findings = (out / "findings.md").read_text()
-    assert findings.startswith("# Findings\n\nTest set: 1,000 images (200 per class), 32 px;")
-    assert "| cnn_light | 20.00M | 10,000 | 0.930 [" in findings and "vs cnn, p < 0.001: worse |" in findings
+    assert findings.startswith("# Findings\n\n**Is a CNN with all-black feature maps wasting its filters?**")
+    assert "2 training seeds (1, 2)" in findings
     md = (out / "summary.md").read_text()
     assert "| vgg16_light | 0.9979 | 0.9980 | 15 |" in md  # the paper's numbers
-    for png in ("accuracy_vs_flops.png", "accuracy_vs_filters.png", "params.png", "robustness.png"):
-        assert 0 < (out / png).stat().st_size < 150_000
+    for png in ("accuracy_vs_flops.png", "accuracy_vs_filters.png", "params.png", "robustness.png", "effects.png",
+                "trim/cnn.png"):
+        assert 0 < (out / png).stat().st_size < 200_000, png
     first = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     assert run_stage(project) == 0
     assert first == {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}  # byte-identical rerun
 
 
-def test_missing_metrics_is_one_line_and_exit_2(project, capsys):
-    (project / "metrics" / "flops" / "vgg16.json").unlink()
+def test_missing_metrics_or_predictions_are_one_line_and_exit_2(project, capsys):
+    (project / "predictions" / "2" / "predictions" / "cnn_trim.csv").unlink()
     assert run_stage(project) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "vgg16.json not found" in err[0]
+    assert len(err) == 1 and "cnn_trim.csv not found" in err[0] and "dvc repro evaluate@2" in err[0]
+    (project / "metrics" / "flops" / "cnn.json").unlink()
+    assert run_stage(project) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cnn.json not found" in err[0]
     assert not (project / "reports").exists()
 
 
-def test_trimmed_models_get_their_further_comparisons_and_a_trim_sentence():
-    train, flops, fmaps, evaluate, prune = metrics()
-    models = evaluated(["cnn", "cnn_light"], [], ["cnn"])
-    assert [(m.name, m.baseline, m.others) for m in models[2:]] == [
-        ("cnn_trim", "cnn", ("cnn_light",)), ("cnn_trim_scratch", "cnn", ("cnn_trim",))]
-    for name, correct in (("cnn_trim", 880), ("cnn_trim_scratch", 860)):
-        a = stats.accuracy(correct, N)
-        evaluate[name] = {**evaluate["cnn"], "augmented_accuracy": a.value, "augmented_accuracy_lo": a.lo,
-                          "augmented_accuracy_hi": a.hi, "vs_baseline": {"baseline": "cnn", "clean": comparison(0, 0),
-                                                                         "augmented": comparison(0, 20)}}
-        flops[name] = {**flops["cnn"], "flops_224": 2e8}
-        train[name] = {"val_accuracy": 0.97}
-    evaluate["cnn_trim"]["vs_others"] = {"cnn_light": {"clean": comparison(30, 0), "augmented": comparison(30, 0)}}
-    evaluate["cnn_trim_scratch"]["vs_others"] = {"cnn_trim": {"clean": comparison(0, 0), "augmented": comparison(0, 20)}}
-    df = report.summary_table(models, train, flops, fmaps, evaluate)
-    others = report.others_table(models, evaluate)
-    assert list(zip(others.variant, others.against)) == [("cnn_trim", "cnn_light"), ("cnn_trim_scratch", "cnn_trim")]
-    trim = {"cnn": {"rounds": [{"flops_224": 2e9, "val_accuracy": 0.98}, {"flops_224": 2e8, "val_accuracy": 0.97}],
-                    "kept_round": 1, "stopped": "max_rounds (1) reached", "full_val_accuracy": 0.98, "budget": 0.02}}
-    lines = report.findings(df, report.pair_table(df, evaluate), report.paper_table(), report.robustness_table(models, evaluate),
-                            {}, others, trim)
-    assert any(x.startswith("cnn_trim against cnn_light (paired): FLOPs at 224 px 200,000,000 vs 20,000,000;")
-               and x.endswith("p < 0.001: better (clean: +5.7 pts [+4.4, +5.7], p < 0.001: better).") for x in lines)
-    assert "Trimming cnn: kept round 1 of 1 (max_rounds (1) reached); FLOPs at 224 px 2,000,000,000 -> 200,000,000 " \
-           "(10.0x fewer); validation accuracy 0.980 -> 0.970 (budget: 0.020 below the full model's)." in lines
+def test_a_variant_that_costs_more_says_more_not_a_fraction_fewer():
+    assert report.fewer_flops(10.0) == "10.0x fewer"
+    assert report.fewer_flops(1 / 12.7) == "12.7x more"

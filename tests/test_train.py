@@ -1,4 +1,4 @@
-"""train@<model>: the real training path on tiny data, frozen-prefix caching, bad settings."""
+"""train@<model>-<seed>: the real training path on tiny data, frozen-prefix caching, bad settings."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def split_dir(tmp_path_factory):
 def train_cli(tmp_path, split_dir, model="cnn_light", tag="a", **params_over):
     params = write_params(tmp_path / f"params_{tag}.yaml", **params_over)
     out = tmp_path / tag
-    rc = cli(["train", model, "--params", str(params), "--split-dir", str(split_dir), "--out", str(out / "m.keras"),
+    rc = cli(["train", model, "--seed", "42", "--params", str(params), "--split-dir", str(split_dir), "--out", str(out / "m.keras"),
               "--metrics", str(out / "m.json"), "--live-dir", str(out / "live")])
     return rc, out
 
@@ -105,7 +105,7 @@ def test_the_scratch_control_trains_its_base_where_the_original_base_was_pretrai
     trimmed.save(tmp_path / "trimmed.keras")
     params = write_params(tmp_path / "params.yaml", models=models)
     out = tmp_path / "control"
-    assert cli(["train", "vgg16_light", "--params", str(params), "--split-dir", str(split_dir), "--from-architecture",
+    assert cli(["train", "vgg16_light", "--seed", "42", "--params", str(params), "--split-dir", str(split_dir), "--from-architecture",
                 str(tmp_path / "trimmed.keras"), "--out", str(out / "m.keras"), "--metrics", str(out / "m.json"),
                 "--live-dir", str(out / "live")]) == 0
     control = keras.models.load_model(out / "m.keras", compile=False)

@@ -128,7 +128,7 @@ def project(tmp_path_factory, data) -> Path:
 
 
 def trim_stage(root: Path, split: Path, params: Path | None = None) -> int:
-    return cli(["trim", "cnn", "--params", str(params or root / "params.yaml"), "--model-file",
+    return cli(["trim", "cnn", "--seed", "42", "--params", str(params or root / "params.yaml"), "--model-file",
                 str(root / "models" / "cnn.keras"), "--split-dir", str(split), "--out", str(root / "models" / "cnn_trim.keras"),
                 "--metrics", str(root / "metrics" / "trim" / "cnn.json")])
 

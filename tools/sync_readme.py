@@ -1,5 +1,7 @@
-"""Copy the generated findings (reports/findings.md, written by `summarize`) into README.md's results
-section, between its two markers, so that the README shows exactly what the committed results say.
+"""Copy the front of the generated findings (reports/findings.md, written by `summarize`: the headline,
+the setup and the family of tests, the verdicts, everything above its first `## ` heading) into
+README.md's results section, between its two markers, so that the README shows exactly what the
+committed results say.
 
     python tools/sync_readme.py           # rewrite the section (make repro runs this after dvc repro)
     python tools/sync_readme.py --check   # exit 1 if the README's section differs from reports/
@@ -17,9 +19,11 @@ END = "<!-- results:end -->"
 
 
 def findings_body(findings: str) -> str:
-    """reports/findings.md without its title line."""
+    """reports/findings.md without its title line, up to its first '## ' heading."""
     lines = findings.splitlines(keepends=True)
-    return "".join(lines[1:]).strip("\n") + "\n" if lines and lines[0].startswith("# ") else findings
+    body = lines[1:] if lines and lines[0].startswith("# ") else lines
+    front = next((i for i, line in enumerate(body) if line.startswith("## ")), len(body))
+    return "".join(body[:front]).strip("\n") + "\n"
 
 
 def section(readme: str) -> tuple[int, int]:

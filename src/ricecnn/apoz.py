@@ -77,20 +77,20 @@ def exact(layers: dict[str, dict]) -> dict[str, np.ndarray]:
     return {name: np.asarray(v["zeros"], dtype=np.int64) / int(v["positions"]) for name, v in layers.items()}
 
 
-def record(model: str, weights_sha256: str, indices: np.ndarray, counts: dict[str, dict]) -> dict:
-    """The featuremaps metrics: which weights (``runtime.weights_digest``) and which val images
-    the counts are from, and ``report(counts)``."""
-    return {"model": model, "weights_sha256": weights_sha256, "samples": len(indices),
+def record(model: str, seed: int, weights_sha256: str, indices: np.ndarray, counts: dict[str, dict]) -> dict:
+    """The featuremaps metrics: which model and training seed, which weights
+    (``runtime.weights_digest``) and which val images the counts are from, and ``report(counts)``."""
+    return {"model": model, "seed": seed, "weights_sha256": weights_sha256, "samples": len(indices),
             "sample": {"split": "val", "indices": np.asarray(indices).tolist()}, **report(counts)}
 
 
-def check_record(recorded: dict, weights_sha256: str, where, val_images: int) -> None:
+def check_record(recorded: dict, weights_sha256: str, where, val_images: int, stage: str) -> None:
     """The counts in ``recorded`` (``record``'s output, read from ``where``) must be those of the
-    weights with digest ``weights_sha256``, measured on images of a val split of ``val_images``."""
+    weights with digest ``weights_sha256``, measured on images of a val split of ``val_images``;
+    else one line naming the ``stage`` to rerun."""
     from .errors import RiceError
 
-    name = recorded.get("model")
-    rerun = f"rerun `dvc repro featuremaps@{name}`"
+    rerun = f"rerun `dvc repro {stage}`"
     if "sample" not in recorded or "weights_sha256" not in recorded:
         raise RiceError(f"{where} does not record its sample and model weights: {rerun}")
     if recorded["weights_sha256"] != weights_sha256:

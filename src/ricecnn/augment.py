@@ -60,7 +60,7 @@ def augmented_batches(images: np.ndarray, seed: int, batch_size: int = 64,
         raise ValueError(f"unknown transforms {sorted(unknown)}; known: {', '.join(TRANSFORMS)}")
     n, h, w = images.shape[:3]
     p = draw_augmentation(n, h, w, seed)
-    for start in tqdm(range(0, n, batch_size), desc="augment", unit="batch", leave=False):
+    for start in tqdm(range(0, n, batch_size), desc="augment", unit="batch", leave=False, disable=None):
         sl = slice(start, min(start + batch_size, n))
         x = np.asarray(images[sl], dtype=np.float32)
         if "flip" in transforms:
@@ -87,8 +87,10 @@ def augment(images: np.ndarray, seed: int, batch_size: int = 64, transforms: tup
     return out
 
 
-def condition_sets(images: np.ndarray, seed: int, batch_size: int = 64, folder: Path | None = None) -> dict[str, np.ndarray]:
-    """Every condition of ``CONDITIONS``: the clean images, each transform alone, all together.
+def condition_sets(images: np.ndarray, seed: int, batch_size: int = 64, folder: Path | None = None,
+                   alone: bool = True) -> dict[str, np.ndarray]:
+    """Every condition of ``CONDITIONS``: the clean images, each transform alone (unless not
+    ``alone``), all together.
 
     With ``folder`` each augmented set is a memory-mapped ``<condition>.npy`` there (the test set
     at 224 px is gigabytes per condition: on disk, not in memory); else an array in memory.
@@ -98,4 +100,5 @@ def condition_sets(images: np.ndarray, seed: int, batch_size: int = 64, folder: 
             return None
         return np.lib.format.open_memmap(Path(folder) / f"{name}.npy", mode="w+", dtype=np.uint8, shape=images.shape)
 
-    return {name: images if not t else augment(images, seed, batch_size, t, target(name)) for name, t in CONDITIONS.items()}
+    wanted = {name: t for name, t in CONDITIONS.items() if alone or name in ("clean", "augmented")}
+    return {name: images if not t else augment(images, seed, batch_size, t, target(name)) for name, t in wanted.items()}

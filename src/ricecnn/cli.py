@@ -38,14 +38,20 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
-def parse(argv: list[str] | None, stage: str, doc: str, *paths: str, model: bool = False,
-          optional: tuple[str, ...] = ()) -> argparse.Namespace:
-    """A stage's arguments: the model name if it takes one, ``--params``, and ``paths``, each a
-    required ``--<path>`` option: every path comes from dvc.yaml's command, none has a default
-    (an ``optional`` path is None when not given)."""
+def parse(argv: list[str] | None, stage: str, doc: str, *paths: str, model: bool = False, seed: bool = False,
+          first_seed: bool = False, optional: tuple[str, ...] = ()) -> argparse.Namespace:
+    """A stage's arguments: the model name if it takes one, ``--seed`` (the training seed, one of
+    ``training_seeds``) if it works on one seed's models, ``--first-seed`` (the first of
+    ``training_seeds``) if it does more for that one, ``--params``, and ``paths``, each a required
+    ``--<path>`` option: every path comes from dvc.yaml's command, none has a default (an
+    ``optional`` path is None when not given)."""
     ap = argparse.ArgumentParser(prog=f"ricecnn {stage}", description=doc.strip().splitlines()[0])
     if model:
         ap.add_argument("model", help="a model of the registry, e.g. cnn_light")
+    if seed:
+        ap.add_argument("--seed", required=True, type=int, help="the training seed: initialisation, shuffling, dropout")
+    if first_seed:
+        ap.add_argument("--first-seed", required=True, type=int, help="the first of training_seeds")
     ap.add_argument("--params", default="params.yaml", help="the settings (DVC's default params file)")
     for name in paths:
         ap.add_argument(f"--{name}", required=True, type=Path)

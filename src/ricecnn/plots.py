@@ -233,25 +233,55 @@ def robustness_figure(table) -> Figure:
     return fig
 
 
-def trim_figure(name: str, record: dict, points: dict[str, tuple[float, float]]) -> Figure:
-    """Validation accuracy against FLOPs at 224 px along the trimming rounds of ``name``, with the
-    other models of its family (``points``: label -> (FLOPs, validation accuracy)) as points."""
-    rounds = record["rounds"]
+def trim_figure(name: str, records: dict[int, dict], points: dict[str, tuple[float, float]]) -> Figure:
+    """Validation accuracy against FLOPs at 224 px along the trimming rounds of ``name``, one line per
+    training seed (``records``: seed -> trim's record), with the other models of its family
+    (``points``: label -> (FLOPs, validation accuracy), means over the seeds) as points."""
     fig = Figure(figsize=(6.4, 4.4), layout="constrained")
     ax = fig.add_subplot()
-    ax.plot([r["flops_224"] for r in rounds], [r["val_accuracy"] for r in rounds], "-", color="C0", alpha=0.5)
-    for r in rounds:
-        kept = r["round"] == record["kept_round"]
-        ax.scatter(r["flops_224"], r["val_accuracy"], color="C0" if r["within_budget"] else "C3",
-                   marker="*" if kept else "o", s=140 if kept else 30, zorder=3)
-        ax.annotate(str(r["round"]), (r["flops_224"], r["val_accuracy"]), textcoords="offset points", xytext=(3, 4), fontsize=7)
-    floor = record["full_val_accuracy"] - record["budget"]
-    ax.axhline(floor, color="C3", linestyle="--", linewidth=1, label=f"budget: {floor:.3f}")
-    for i, (label, (x, y)) in enumerate(points.items()):
-        ax.scatter(x, y, color=f"C{i + 1 if i + 1 != 3 else 9}", marker="D", s=40, zorder=3, label=label)
+    for k, (seed, record) in enumerate(records.items()):
+        rounds, color = record["rounds"], f"C{k}"
+        ax.plot([r["flops_224"] for r in rounds], [r["val_accuracy"] for r in rounds], "-", color=color, alpha=0.5,
+                label=f"seed {seed}")
+        for r in rounds:
+            kept = r["round"] == record["kept_round"]
+            ax.scatter(r["flops_224"], r["val_accuracy"], color=color, marker="*" if kept else ("o" if r["within_budget"] else "x"),
+                       s=140 if kept else 30, zorder=3)
+            ax.annotate(str(r["round"]), (r["flops_224"], r["val_accuracy"]), textcoords="offset points", xytext=(3, 4), fontsize=6)
+    for label, (x, y) in points.items():
+        ax.scatter(x, y, color="black", marker="D", s=30, zorder=4)
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
     ax.set_xscale("log")
     ax.set_xlabel("FLOPs per image at 224 px (log scale)")
     ax.set_ylabel("validation accuracy")
-    ax.set_title(f"trimming {name}: rounds (star: kept; red: beyond budget) and its family", fontsize=9)
+    ax.set_title(f"trimming {name}: rounds per seed (star: kept; x: beyond the budget); diamonds: its family", fontsize=9)
     ax.legend(fontsize=7)
+    return fig
+
+
+def effects_figure(comps, margin: float, seeds: list[int]) -> Figure:
+    """Every comparison (rows), augmented and clean test set side by side: each seed's paired
+    difference (dots), the mean over seeds with its 95 % interval (bar), the margin (band)."""
+    pairs = list(dict.fromkeys(zip(comps.variant, comps.against)))
+    fig = Figure(figsize=(9.6, 1.2 + 0.42 * len(pairs)), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, condition in zip(axes, ("augmented", "clean")):
+        g = comps[comps.condition == condition].set_index(["variant", "against"])
+        ax.axvspan(-100 * margin, 100 * margin, color="0.92", zorder=0, label=f"margin ±{100 * margin:g} pts")
+        ax.axvline(0, color="0.5", linewidth=0.8)
+        for i, pair in enumerate(pairs):
+            r = g.loc[pair]
+            y = len(pairs) - 1 - i
+            color = {"better": "C2", "worse": "C3"}.get(r.verdict, "C0" if r.verdict.startswith(("equivalent", "not worse")) else "C7")
+            ax.plot([r.lo_pp, r.hi_pp], [y, y], color=color, linewidth=3, solid_capstyle="butt")
+            ax.scatter([r.diff_pp], [y], color=color, marker="|", s=200, zorder=3)
+            per_seed = [float(v) for v in r.per_seed_pp.split(";")]
+            ax.scatter(per_seed, [y + 0.22] * len(per_seed), color="black", s=10, zorder=4)
+        ax.set_yticks(range(len(pairs)), [f"{v} vs {a}" for v, a in reversed(pairs)], fontsize=7)
+        ax.set_xlabel("accuracy difference, points (variant - against)")
+        ax.set_title(f"{condition} test set", fontsize=9)
+    level = f"mean of {len(seeds)} seeds with its 95 % interval" if len(seeds) > 1 else "one seed: Tango's 95 % interval"
+    fig.suptitle(f"paired comparisons: dots = each seed, bar = {level}; green better, red worse, blue as good, grey inconclusive",
+                 fontsize=8)
+    axes[0].legend(fontsize=7, loc="lower left")
     return fig

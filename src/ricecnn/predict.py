@@ -21,7 +21,7 @@ def outputs(model, x: np.ndarray, batch_size: int, *, multiple: int = 1,
     if desc is not None:  # a progress bar (tqdm is imported only then: GPU boxes may lack it)
         from tqdm import tqdm
 
-        starts = tqdm(starts, desc=desc, unit="batch", leave=False)
+        starts = tqdm(starts, desc=desc, unit="batch", leave=False, disable=None)  # none in a log file
     for start in starts:
         batch = np.asarray(x[start:start + batch_size], dtype=np.float32)
         n = len(batch)

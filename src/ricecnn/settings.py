@@ -149,8 +149,19 @@ class Evaluate(Section):
     latency_repeats: PositiveInt
 
 
+class Compare(Section):
+    margin: Annotated[float, Field(gt=0, lt=1)]  # the largest accuracy loss that still counts as "as good"
+
+
+def _distinct(seeds: list[int]) -> list[int]:
+    if len(set(seeds)) != len(seeds):
+        raise ValueError("must not repeat a seed")
+    return seeds
+
+
 class Settings(Section):
-    seed: NonNegativeInt
+    seed: NonNegativeInt  # data: drawing, splitting, the APoZ samples, the test-time augmentation
+    training_seeds: Annotated[list[NonNegativeInt], Field(min_length=1), AfterValidator(_distinct)]
     data: Data
     split: Split
     train: Train
@@ -159,6 +170,7 @@ class Settings(Section):
     trim: Trim
     featuremaps: Featuremaps
     evaluate: Evaluate
+    compare: Compare
 
     @model_validator(mode="after")
     def _pruned_models_are_trained(self) -> Settings:

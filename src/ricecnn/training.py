@@ -202,6 +202,11 @@ def fit(model, train_xy, val_xy, *, num_classes: int, epochs: int, batch_size: i
         raise RiceError("train.input_path device keeps the arrays on one device; with train.distribution "
                         "data_parallel use host or auto")
     global_batch = batch_size * replicas
+    if replicas > 1 and steps_per_execution > 1 and keras.backend.backend() == "tensorflow":
+        # Keras 3.15's multi-step loop under tf.distribute.MirroredStrategy fails ("You must feed a
+        # value for placeholder tensor"): one step per call there (tests/test_distribute.py)
+        print(f"train: steps_per_execution {steps_per_execution} -> 1 (TensorFlow's MirroredStrategy)")
+        steps_per_execution = 1
     start = time.perf_counter()
     k = frozen_prefix(model)
     feature_bytes = 4 * (len(train_xy[1]) + len(val_xy[1])) * (int(np.prod(model.layers[k - 1].output.shape[1:])) if k else 0)
@@ -239,17 +244,18 @@ def fit(model, train_xy, val_xy, *, num_classes: int, epochs: int, batch_size: i
         "input_path": path,
         "replicas": replicas,
         "global_batch_size": global_batch,
+        "steps_per_execution": steps_per_execution,
         "train_seconds": seconds,
         "train_images_per_second": len(train_xy[1]) * len(hist["loss"]) / seconds,
         "epoch_seconds": timer.seconds,
     }
 
 
-def settings_for(s: Settings, model: str) -> dict:
-    """``fit``'s keyword arguments from the ``train`` settings and the model's own learning rate:
-    every stage that trains or fine-tunes passes these."""
+def settings_for(s: Settings, model: str, seed: int) -> dict:
+    """``fit``'s keyword arguments from the ``train`` settings, the model's own learning rate and the
+    training ``seed``: every stage that trains or fine-tunes passes these."""
     t = s.train
-    return {"batch_size": t.batch_size, "patience": t.patience, "learning_rate": s.learning_rate(model), "seed": s.seed,
+    return {"batch_size": t.batch_size, "patience": t.patience, "learning_rate": s.learning_rate(model), "seed": seed,
             "input_path": t.input_path, "jit_compile": t.jit_compile, "steps_per_execution": t.steps_per_execution}
 
 

@@ -106,18 +106,27 @@ def build_model(name: str, img_size: int, num_classes: int, options: dict | None
 class Evaluated:
     """A model the comparison stages cover."""
 
-    name: str  # models/<name>.keras
+    name: str  # models/<seed>/<name>.keras
     family: str
     variant: str  # full | light | pruned | trim | trim_scratch
-    baseline: str | None  # the model it is compared with: the family's full model, or its parent
-    stage: str  # the stage that writes it
+    baseline: str | None  # the model it is compared with first: the family's full model, or for the
+    #                       scratch control the trimmed model whose architecture it trains
+    stage: str  # the stage that writes it (for training seed <s>: <stage>-<s>)
     others: tuple[str, ...] = ()  # further paired comparisons (a trimmed model against the light one)
+    parent: str | None = None  # the trained model it is made from (pruned, trim, trim_scratch)
+
+    @property
+    def against(self) -> tuple[str, ...]:
+        """Every model it is compared with, paired on the same images."""
+        return ((self.baseline,) if self.baseline else ()) + self.others
 
 
 def evaluated(models: list[str], pruned: list[str], trimmed: list[str] = ()) -> list[Evaluated]:
     """The trained models (``models:``), ``<m>_pruned`` for each of ``prune.models``, and for each
     of ``trim.models`` its trimmed model ``<m>_trim`` and the control ``<m>_trim_scratch`` (the
-    trimmed architecture trained from scratch)."""
+    trimmed architecture trained from scratch). The comparisons (``Evaluated.against``): a light,
+    pruned or trimmed model against the family's full model, a trimmed one also against the light
+    one, and the control against the trimmed model."""
 
     def variant(family: str, kind: str) -> str | None:
         return next((m for m in models if REGISTRY[m].family == family and REGISTRY[m].variant == kind), None)
@@ -128,12 +137,13 @@ def evaluated(models: list[str], pruned: list[str], trimmed: list[str] = ()) -> 
         full = variant(s.family, "full")
         out.append(Evaluated(name, s.family, s.variant, full if full != name else None, f"train@{name}"))
     for name in pruned:
-        out.append(Evaluated(f"{name}_pruned", spec(name).family, "pruned", name, f"prune@{name}"))
+        out.append(Evaluated(f"{name}_pruned", spec(name).family, "pruned", name, f"prune@{name}", parent=name))
     for name in trimmed:
         family, light = spec(name).family, variant(spec(name).family, "light")
-        out.append(Evaluated(f"{name}_trim", family, "trim", name, f"trim@{name}", (light,) if light else ()))
-        out.append(Evaluated(f"{name}_trim_scratch", family, "trim_scratch", name, f"trim_scratch@{name}",
-                             (f"{name}_trim",)))
+        out.append(Evaluated(f"{name}_trim", family, "trim", name, f"trim@{name}", (light,) if light else (),
+                             parent=name))
+        out.append(Evaluated(f"{name}_trim_scratch", family, "trim_scratch", f"{name}_trim",
+                             f"trim_scratch@{name}", parent=name))
     return out
 
 

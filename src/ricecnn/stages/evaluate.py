@@ -1,11 +1,14 @@
-"""Stage evaluate_augmented: clean and augmented test accuracy, loss, speed, confusion of all models.
+"""Stage evaluate@<seed>: clean and augmented test accuracy, loss, speed and confusion of every model
+trained with one training seed (the trained ones and the variants derived from them,
+``ricecnn.models.evaluated``).
 
-Every model (the trained ones and the variants derived from them, ``ricecnn.models.evaluated``) is
-judged on the same test split, on the same seeded augmented copy of it, and on each augmentation
-alone (``ricecnn.augment``, drawn once into memory-mapped arrays). Every accuracy comes with its
-95 % interval, every variant with a paired comparison to its baseline on the same images, and every
-image's predicted class under every condition is kept (``predictions/<model>.csv``;
-``ricecnn.evaluation``).
+Every model is judged on the same test split and on the same seeded augmented copy of it
+(``ricecnn.augment``, drawn once into memory-mapped arrays, from the data's seed: the same images
+for every training seed). Every accuracy comes with its 95 % interval, and every image's predicted
+class under every condition is kept (``<predictions-dir>/<model>.csv``): summarize compares the
+models from them (``ricecnn.evaluation``). For the first training seed's trained models (the full
+and the light ones) each augmentation alone (the robustness table) and the batch-1 latency are
+measured too: no comparison reads them, and they would cost most of the evaluation.
 """
 
 from __future__ import annotations
@@ -25,39 +28,36 @@ from ..runtime import load_model
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse(argv, "evaluate", __doc__, "models-dir", "split-dir", "out", "plots-dir")
+    args = parse(argv, "evaluate", __doc__, "models-dir", "split-dir", "out", "predictions-dir", "pictures-dir",
+                 seed=True, first_seed=True)
+    first = args.seed == args.first_seed
     s = settings.load(args.params)
     cfg = s.evaluate
     models = evaluated(list(s.models), s.prune.models, s.trim.models)
     files = {m.name: args.models_dir / f"{m.name}.keras" for m in models}
     for m in models:  # fail before the long work
         if not files[m.name].exists():
-            raise RiceError(f"{files[m.name]} not found: run `dvc repro {m.stage}` first")
+            raise RiceError(f"{files[m.name]} not found: run `dvc repro {m.stage}-{args.seed}` first")
     classes = load_classes(args.split_dir)
     clean, labels = load_split(args.split_dir, "test")
     if len(labels) == 0:
         raise RiceError(f"the test split in {args.split_dir} is empty: raise split.test or the data size")
-    results, predicted = {}, {}
+    results = {}
     with tempfile.TemporaryDirectory(prefix=".conditions-", dir=args.split_dir.parent) as tmp, \
-            atomic_path(args.plots_dir, directory=True) as out:
-        sets = condition_sets(clean, s.seed, cfg.batch_size, folder=tmp)
-        (out / "predictions").mkdir()
+            atomic_path(args.predictions_dir, directory=True) as predictions, \
+            atomic_path(args.pictures_dir, directory=True) as pictures:
+        sets = condition_sets(clean, s.seed, cfg.batch_size, folder=tmp, alone=first)
         for m in models:
-            print(f"evaluate {m.name}", flush=True)
-            model = load_model(files[m.name], m.stage, clean.shape[1:], len(classes))
-            results[m.name], predicted[m.name] = evaluation.evaluate(model, sets, labels, cfg.batch_size,
-                                                                     cfg.latency_repeats)
-            results[m.name]["backend"] = keras.backend.backend()
-            evaluation.write_predictions(out / "predictions" / f"{m.name}.csv", labels, predicted[m.name], classes)
-            evaluation.write_plots(out, m.name, sets["augmented"], labels, predicted[m.name]["augmented"], classes,
+            print(f"evaluate {m.name} (training seed {args.seed})", flush=True)
+            model = load_model(files[m.name], f"{m.stage}-{args.seed}", clean.shape[1:], len(classes))
+            robustness = first and m.variant in ("full", "light")
+            scored = sets if robustness else {c: sets[c] for c in ("clean", "augmented")}
+            results[m.name], predicted = evaluation.evaluate(model, scored, labels, cfg.batch_size,
+                                                             cfg.latency_repeats if robustness else 0)
+            results[m.name].update(seed=args.seed, backend=keras.backend.backend())
+            evaluation.write_predictions(predictions / f"{m.name}.csv", labels, predicted, classes)
+            evaluation.write_plots(pictures, m.name, sets["augmented"], labels, predicted["augmented"], classes,
                                    results[m.name])
             del model
             keras.backend.clear_session()  # one model in memory at a time
-    for m in models:
-        if m.baseline:
-            results[m.name]["vs_baseline"] = {"baseline": m.baseline,
-                                              **evaluation.comparison(predicted[m.name], predicted[m.baseline], labels)}
-        if m.others:
-            results[m.name]["vs_others"] = {o: evaluation.comparison(predicted[m.name], predicted[o], labels)
-                                            for o in m.others}
     write_json(args.out, results)

@@ -1,10 +1,10 @@
-"""Stage `train@<model>`: train one registry model on the split (``ricecnn.training.fit``: Adam,
-early stopping on val_loss with the best epoch's weights restored).
+"""Stage `train@<model>-<seed>`: train one registry model on the split with one training seed
+(``ricecnn.training.fit``: Adam, early stopping on val_loss with the best epoch's weights restored).
 
-With ``--from-architecture FILE`` (stage `trim_scratch@<model>`) the model is the architecture of a
-saved model, e.g. a trimmed one, trained from scratch with the same settings (``runtime.from_scratch``):
-the control that tells what a trimmed model owes to its architecture and what to its inherited
-weights (Liu et al. 2019, "Rethinking the Value of Network Pruning").
+With ``--from-architecture FILE`` (stage `trim_scratch@<model>-<seed>`) the model is the
+architecture of a saved model, e.g. a trimmed one, trained from scratch with the same settings
+(``runtime.from_scratch``): the control that tells what a trimmed model owes to its architecture
+and what to its inherited weights (Liu et al. 2019, "Rethinking the Value of Network Pruning").
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ..training import curves, fit, settings_for
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse(argv, "train", __doc__, "split-dir", "out", "metrics", "live-dir", model=True,
+    args = parse(argv, "train", __doc__, "split-dir", "out", "metrics", "live-dir", model=True, seed=True,
                  optional=("from-architecture",))
     s = settings.load(args.params)
     name, t = args.model, s.train
@@ -35,10 +35,11 @@ def main(argv: list[str] | None = None) -> None:
         raise RiceError(f"{args.split_dir} holds {train_xy[0].shape[1]} px images but data.img_size is "
                         f"{s.data.img_size}: rerun `dvc repro split`")
     where = placement(t.distribution, t.devices)  # before anything runs on the backend
-    runtime.configure(s.seed, t.mixed_precision)
+    runtime.configure(args.seed, t.mixed_precision)
     with where.scope():
         if args.from_architecture:
-            trimmed = runtime.load_model(args.from_architecture, f"trim@{name}", train_xy[0].shape[1:], len(classes))
+            trimmed = runtime.load_model(args.from_architecture, f"trim@{name}-{args.seed}", train_xy[0].shape[1:],
+                                         len(classes))
             model = runtime.from_scratch(trimmed, pretrained=entry.weights not in (None, "none"))
         else:
             model = build_model(name, s.data.img_size, len(classes), entry.options())
@@ -47,11 +48,11 @@ def main(argv: list[str] | None = None) -> None:
               f"global batch {t.batch_size * where.replicas}")
     with curves(str(args.live_dir)) as callbacks:
         metrics = fit(model, train_xy, val_xy, num_classes=len(classes), epochs=entry.epochs, callbacks=callbacks,
-                      placement=where, **settings_for(s, name))
+                      placement=where, **settings_for(s, name, args.seed))
     counted = count_parameters(model)
-    metrics.update(params_total=counted["params"], params_trainable=counted["params_trainable"], epochs_max=entry.epochs, model=name, backend=keras.backend.backend(),
-                   img_size=s.data.img_size, weights=str(entry.weights or "none"),
-                   freeze=str("paper" if entry.freeze is None else entry.freeze))
+    metrics.update(params_total=counted["params"], params_trainable=counted["params_trainable"], epochs_max=entry.epochs,
+                   model=name, seed=args.seed, backend=keras.backend.backend(), img_size=s.data.img_size,
+                   weights=str(entry.weights or "none"), freeze=str("paper" if entry.freeze is None else entry.freeze))
     runtime.save_model(model, args.out)
     write_json(args.metrics, metrics)
     verdict = "" if metrics["learned"] else "  WARNING: no better than chance"

@@ -1,4 +1,4 @@
-"""Stage trim@<model>: a light model found from data. Iterative APoZ pruning with fine-tuning
+"""Stage trim@<model>-<seed>: a light model found from data. Iterative APoZ pruning with fine-tuning
 (``ricecnn.trimming``, Hu et al. 2016) of the trained model, until the validation accuracy falls
 more than ``trim.budget`` below the full model's or ``trim.max_rounds`` is reached; the last model
 within budget is kept. APoZ is measured on a seeded sample of the train split.
@@ -17,7 +17,7 @@ from ..trimming import trim
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse(argv, "trim", __doc__, "model-file", "split-dir", "out", "metrics", model=True)
+    args = parse(argv, "trim", __doc__, "model-file", "split-dir", "out", "metrics", model=True, seed=True)
     name = args.model
     s = settings.load(args.params)
     cfg = s.trim
@@ -25,12 +25,12 @@ def main(argv: list[str] | None = None) -> None:
     classes = load_classes(args.split_dir)
     train_xy, val_xy = load_split(args.split_dir, "train"), load_split(args.split_dir, "val")
     sample = apoz.sample(len(train_xy[1]), cfg.samples, s.seed, "trim.samples", "train")
-    runtime.configure(s.seed, s.train.mixed_precision)
-    model = runtime.load_model(args.model_file, f"train@{name}", train_xy[0].shape[1:], len(classes))
+    runtime.configure(args.seed, s.train.mixed_precision)
+    model = runtime.load_model(args.model_file, f"train@{name}-{args.seed}", train_xy[0].shape[1:], len(classes))
 
     def finetune(candidate) -> dict:
         return fit(candidate, train_xy, val_xy, num_classes=len(classes), epochs=cfg.finetune_epochs,
-                   **settings_for(s, name))
+                   **settings_for(s, name, args.seed))
 
     trimmed, record = trim(model, train_xy, val_xy, sample, Rule(cfg.rule, cfg.strength, cfg.min_channels),
                            budget=cfg.budget, max_rounds=cfg.max_rounds, paper_size=PAPER_SIZE,
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     kept = record["rounds"][record["kept_round"]]
     runtime.save_model(trimmed, args.out)
     write_json(args.metrics, {
-        "model": name, "rule": cfg.rule, "strength": cfg.strength, "budget": cfg.budget, "samples": len(sample),
+        "model": name, "seed": args.seed, "rule": cfg.rule, "strength": cfg.strength, "budget": cfg.budget, "samples": len(sample),
         **{k: v for k, v in kept.items() if k not in ("round", "channels", "within_budget")},
         "flops_ratio_224": record["rounds"][0]["flops_224"] / kept["flops_224"],
         **record,
