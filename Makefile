@@ -11,11 +11,12 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 setup: $(STAMP)
 
-# The venv is rebuilt when the pinned requirements or the package metadata change.
+# The venv is rebuilt when the pinned requirements or the package metadata change. --no-compile: a module
+# is byte-compiled when first imported; most of TensorFlow's never are (compiling them all costs ~30 s).
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-compile -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
 

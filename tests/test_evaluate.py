@@ -195,6 +195,7 @@ def test_other_seeds_are_scored_on_the_clean_and_the_augmented_test_set_only(pro
     assert "by_transform" not in results["cnn"] and "latency_ms" not in results["cnn"]
     with open(project / "reports" / "predictions" / "cnn.csv") as f:
         assert next(csv.reader(f)) == ["image", "actual", "clean", "augmented"]
+    assert [p.name for p in (project / "reports" / "pictures").iterdir()] == ["README.txt"]  # no pictures either
 
 
 def test_each_transform_alone_uses_its_draw_in_the_full_augmentation():
@@ -228,3 +229,46 @@ def test_a_model_that_does_not_fit_the_split_is_a_clear_error(project):
         bad = project / "models" / "broken.keras"
         bad.write_bytes(b"not a zip")
         load_model(bad, "train@broken", (32, 32, 3), 3)
+
+
+# --- memory: bounded by design, whatever the test set's size ---------------------------------------
+
+EVALUATE_PEAK = """
+import sys, tempfile, tracemalloc
+import numpy as np
+import keras
+from ricecnn import evaluation
+from ricecnn.augment import condition_sets
+
+x, y = np.load(sys.argv[1], mmap_mode="r"), np.load(sys.argv[2])
+batch = int(sys.argv[3])
+model = keras.Sequential([keras.Input(x.shape[1:]), keras.layers.Rescaling(1 / 255),
+                          keras.layers.Conv2D(4, 3, strides=4, activation="relu"),
+                          keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(5, activation="softmax")])
+evaluation.classify(model, x[:batch], y[:batch], batch)  # compiled before the measurement
+with tempfile.TemporaryDirectory(dir=sys.argv[4]) as tmp:
+    tracemalloc.start()
+    sets = condition_sets(x, 0, batch, folder=tmp)
+    metrics, predicted = evaluation.evaluate(model, sets, y, batch, repeats=3)
+    peak = tracemalloc.get_traced_memory()[1]
+print(len(sets), metrics["test_images"], peak)
+"""
+
+
+def test_evaluation_holds_a_few_batches_not_the_test_set(tmp_path):
+    """Evaluate's whole work on one model (every test condition drawn, every image classified under
+    each, the latency) on a memory-mapped test set larger than the bound: the heap's peak stays
+    under 8 float32 batches. Holding any one condition in memory (even as uint8) would exceed it.
+    Measured in a process of its own: tracemalloc counts every thread, a test worker's too."""
+    n, size, batch = 3000, 64, 64
+    x = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
+    x[:] = np.random.default_rng(0).integers(0, 256, size=(1, size, size, 3), dtype=np.uint8)
+    x.flush()
+    np.save(tmp_path / "y.npy", np.arange(n) % 5)
+    bound = 8 * batch * size * size * 3 * 4
+    assert x.nbytes > bound
+    out = subprocess.run([sys.executable, "-c", EVALUATE_PEAK, str(tmp_path / "x.npy"), str(tmp_path / "y.npy"),
+                          str(batch), str(tmp_path)], capture_output=True, text=True, check=True).stdout.split()
+    conditions, images, peak = (int(v) for v in out[-3:])
+    assert conditions == 7 and images == n
+    assert peak < bound, f"peak {peak / 2**20:.0f} MiB, bound {bound / 2**20:.0f} MiB"

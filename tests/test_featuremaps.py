@@ -155,9 +155,10 @@ def test_stage_writes_metrics_and_pictures_deterministically(project):
     assert not list((project / "reports").glob(".*.tmp"))  # no temporary left behind
 
 
-def test_other_seeds_get_the_apoz_chart_but_no_feature_map_pictures(project):
+def test_other_seeds_get_the_counts_and_no_pictures(project):
     assert run_stage(project, first_seed=2) == 0
-    assert [p.name for p in (project / "reports" / "cnn").iterdir()] == ["apoz.png"]
+    assert [p.name for p in (project / "reports" / "cnn").iterdir()] == ["README.txt"]
+    assert "first training seed only: reports/featuremaps/2/cnn" in (project / "reports" / "cnn" / "README.txt").read_text()
     assert json.loads((project / "metrics" / "cnn.json").read_text())["seed"] == 3
 
 

@@ -244,3 +244,11 @@ def test_missing_metrics_or_predictions_are_one_line_and_exit_2(project, capsys)
 def test_a_variant_that_costs_more_says_more_not_a_fraction_fewer():
     assert report.fewer_flops(10.0) == "10.0x fewer"
     assert report.fewer_flops(1 / 12.7) == "12.7x more"
+
+
+def test_the_headline_names_the_data_it_is_about():
+    st_ = study([1, 2])
+    df, comps = report.summary_table(st_), report.comparisons(st_)
+    assert "On the synthetic stand-in (32 px" in report.headline(st_, df, comps)
+    st_.source = "path"
+    assert "On the images of data.path (32 px" in report.headline(st_, df, comps)

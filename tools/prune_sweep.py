@@ -2,9 +2,10 @@
 
     PATH=$PWD/.venv/bin:$PATH python tools/prune_sweep.py 1.0 0.99 0.95 0.9
 
-Queues one `dvc exp run` per threshold (targets: the prune stages, evaluate_augmented and
-summarize; everything upstream comes from the cache), runs the queue with one worker, then reads
-`dvc exp show --json` and writes reports/prune_sweep.csv and reports/prune_sweep.png. The
+Queues one `dvc exp run` per threshold (target: summarize; the prune@ and evaluate@ stages rerun,
+everything else comes from the cache), runs the queue with one worker, then reads
+`dvc exp show --json` and writes reports/prune_sweep.csv (one row per threshold, pruned model and
+training seed) and reports/prune_sweep.png (means over the seeds). The
 queue's workers are separate processes started through PATH: the venv's `dvc` and `ricecnn` must
 be on it.
 """
@@ -22,7 +23,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-TARGETS = ["prune", "evaluate_augmented", "summarize"]
+TARGETS = ["summarize"]
 
 
 def dvc(*args: str) -> str:
@@ -51,20 +52,30 @@ def collect(names: list[str]) -> list[dict]:
                 data = run["data"]
                 t = data["params"]["params.yaml"]["data"]["prune"]["apoz_threshold"]
                 metrics = {k: v["data"] for k, v in data["metrics"].items()}
-                evaluate = metrics["metrics/evaluate.json"]
                 for path, m in metrics.items():
-                    if path.startswith("metrics/prune/"):
-                        family = m["model"]
-                        rows.append({"threshold": t, "model": f"{family}_pruned", "family": family,
+                    if path.startswith("metrics/prune/"):  # metrics/prune/<seed>/<model>.json
+                        family, seed = m["model"], path.split("/")[2]
+                        evaluate = metrics[f"metrics/evaluate/{seed}.json"]
+                        rows.append({"threshold": t, "seed": int(seed), "model": f"{family}_pruned", "family": family,
                                      "flops": m["flops_after"], "params": m["params_after"],
                                      "channels_removed": m["channels_removed"],
                                      "augmented_accuracy": evaluate[f"{family}_pruned"]["augmented_accuracy"],
                                      "full_augmented_accuracy": evaluate[family]["augmented_accuracy"],
                                      "full_flops": m["flops_before"]})
-    return sorted(rows, key=lambda r: (r["family"], -r["threshold"]))
+    return sorted(rows, key=lambda r: (r["family"], -r["threshold"], r["seed"]))
+
+
+def means(rows: list[dict]) -> list[dict]:
+    """One row per (family, threshold): the mean over the training seeds of every number."""
+    import pandas as pd
+
+    keys = ["flops", "augmented_accuracy", "full_augmented_accuracy", "full_flops"]
+    df = pd.DataFrame(rows).groupby(["family", "threshold"], sort=False)[keys].mean().reset_index()
+    return df.to_dict("records")
 
 
 def plot(rows: list[dict], out: Path) -> None:
+    rows = means(rows)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for i, family in enumerate(sorted({r["family"] for r in rows})):
         fam = [r for r in rows if r["family"] == family]

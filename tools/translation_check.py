@@ -1,6 +1,6 @@
 """What the translation drop depends on: the grain's position, or interpolation blur?
 
-Scores trained models on the test split translated four ways: as `evaluate_augmented` draws it
+Scores trained models on the test split translated four ways: as `evaluate@<seed>` draws it
 (fractional pixels, bilinear), by the same amounts rounded to whole pixels (no blur), by half a
 pixel only (blur without displacement), and by a fixed diagonal shift. See docs/standin.md.
 

@@ -45,7 +45,8 @@ def zero_counts(model, layer_names: list[str], images: np.ndarray, batch_size: i
     """Per layer: ``zeros`` (int array, per channel) and ``positions`` (images x H x W) over ``images``."""
     zeros = [0] * len(layer_names)
     positions = [0] * len(layer_names)
-    for _, outs in outputs(probe(model, layer_names), images, batch_size, desc="apoz"):
+    # every batch of one shape (the last padded; the padding is dropped): compiled once, not twice
+    for _, outs in outputs(probe(model, layer_names), images, batch_size, multiple=batch_size, desc="apoz"):
         for i, a in enumerate(outs):
             zeros[i] = zeros[i] + (a <= 0).sum(axis=(0, 1, 2), dtype=np.int64)
             positions[i] += a.shape[0] * a.shape[1] * a.shape[2]

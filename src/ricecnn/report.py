@@ -41,6 +41,10 @@ KINDS = {"light": "light vs full", "pruned": "pruned vs full", "trim": "trimmed 
          "trim_scratch": "scratch control vs trimmed"}
 
 
+DATA_NAMES = {"synthetic": "the synthetic stand-in", "kaggle": "the Rice Image Dataset (Kaggle)",
+              "path": "the images of data.path"}
+
+
 @dataclass
 class Study:
     """Everything summarize reads. Per training seed (``by seed -> model name -> dict``): ``train``
@@ -60,6 +64,8 @@ class Study:
     margin: float
     img_size: int
     classes: list[str]
+    source: str = "synthetic"  # data.source: synthetic | kaggle | path
+
 
     @property
     def per_model(self) -> bool:
@@ -349,7 +355,7 @@ def headline(study: Study, df: pd.DataFrame, comps: pd.DataFrame) -> str:
             parts.append(part)
         clause.append("Trimming (light models found from data): " + "; ".join(parts) + ".")
     n = study.correct[study.models[0].name]["augmented"].shape[1]
-    return (f"**Is a CNN with all-black feature maps wasting its filters?** On the synthetic stand-in "
+    return (f"**Is a CNN with all-black feature maps wasting its filters?** On {DATA_NAMES[study.source]} "
             f"({study.img_size} px, {n:,} augmented test images, {seeds_phrase(study)}; verdicts on the augmented "
             f"test set, Holm-adjusted, margin {100 * study.margin:g} points): " + " ".join(clause))
 

@@ -8,7 +8,8 @@ for every training seed). Every accuracy comes with its 95 % interval, and every
 class under every condition is kept (``<predictions-dir>/<model>.csv``): summarize compares the
 models from them (``ricecnn.evaluation``). For the first training seed's trained models (the full
 and the light ones) each augmentation alone (the robustness table) and the batch-1 latency are
-measured too: no comparison reads them, and they would cost most of the evaluation.
+measured too, and the pictures (confusion matrix, misclassified images) drawn: no comparison reads
+them, and they would cost most of the evaluation.
 """
 
 from __future__ import annotations
@@ -56,8 +57,12 @@ def main(argv: list[str] | None = None) -> None:
                                                              cfg.latency_repeats if robustness else 0)
             results[m.name].update(seed=args.seed, backend=keras.backend.backend())
             evaluation.write_predictions(predictions / f"{m.name}.csv", labels, predicted, classes)
-            evaluation.write_plots(pictures, m.name, sets["augmented"], labels, predicted["augmented"], classes,
-                                   results[m.name])
+            if first:  # the confusion matrices of every seed are DVC plots of the predictions
+                evaluation.write_plots(pictures, m.name, sets["augmented"], labels, predicted["augmented"], classes,
+                                       results[m.name])
             del model
             keras.backend.clear_session()  # one model in memory at a time
+        if not first:
+            (pictures / "README.txt").write_text(f"Pictures are drawn for the first training seed only: "
+                                                 f"reports/evaluate/{args.first_seed}/pictures\n")
     write_json(args.out, results)

@@ -1,8 +1,9 @@
 """Stage featuremaps@<model>-<seed>: per-layer activation pictures, and APoZ / dead channels over val data.
 
 APoZ (``ricecnn.apoz``, Hu et al. 2016) is counted exactly on a seeded sample of
-``featuremaps.samples`` validation images, and drawn per layer (``apoz.png``); the feature maps
-themselves are drawn for the first training seed's models (one image per class). The metrics keep the integer zero counts per channel,
+``featuremaps.samples`` validation images. For the first training seed's models it is drawn per
+layer (``apoz.png``) and so are the feature maps (one image per class). The metrics keep the
+integer zero counts per channel,
 the sample's indices and the model file's digest: prune decides from them which channels are dead
 on that sample, without running the model again.
 """
@@ -57,6 +58,10 @@ def main(argv: list[str] | None = None) -> None:
             title = f"{name}: {classes[c]} (val image {i})"
             fig = plots.featuremap_figure(x[i], [a[j] for a in acts], names, title, cfg.per_layer_max)
             plots.save_png(fig, out / f"{classes[c]}.png", dpi=DPI, palette=True)
-        title = f"{name}: dead channels and mean APoZ by layer ({len(idx)} val images)"
-        plots.save_png(plots.apoz_figure(result, title), out / "apoz.png", dpi=DPI)
+        if args.seed == args.first_seed:
+            title = f"{name}: dead channels and mean APoZ by layer ({len(idx)} val images)"
+            plots.save_png(plots.apoz_figure(result, title), out / "apoz.png", dpi=DPI)
+        else:  # the counts are in the metrics; pictures of every seed would cost start-up time and say little more
+            (out / "README.txt").write_text(f"Pictures are drawn for the first training seed only: "
+                                            f"reports/featuremaps/{args.first_seed}/{name}\n")
     write_json(args.out_metrics, apoz.record(name, args.seed, weights_digest(model), idx, counts))

@@ -51,7 +51,7 @@ def load(s: settings.Settings, metrics_dir: Path, predictions_dir: Path, classes
         by_seed["predictions"][seed] = {m.name: pd.read_csv(folder / f"{m.name}.csv") for m in models}
     correct = report.correctness(by_seed.pop("predictions"), [m.name for m in models])
     return report.Study(list(s.training_seeds), models, **by_seed, correct=correct, margin=s.compare.margin,
-                        img_size=s.data.img_size, classes=classes)
+                        img_size=s.data.img_size, classes=classes, source=s.data.source)
 
 
 def main(argv: list[str] | None = None) -> None:
