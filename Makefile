@@ -7,16 +7,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup repro test test-fast test-deps repro-paper clean-venv
+.PHONY: setup repro test test-fast test-deps repro-paper rehearse-paper clean-venv
 
 setup: $(STAMP)
 
-# The venv is rebuilt when the pinned requirements or the package metadata change. --no-compile: a module
-# is byte-compiled when first imported; most of TensorFlow's never are (compiling them all costs ~30 s).
+# The venv is rebuilt when the pinned requirements or the package metadata change.
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --no-compile -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
 
@@ -44,20 +43,26 @@ test-deps: setup
 	  sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends openssh-server; }
 
-# The paper's study at full size (Kaggle data, 224 px, ImageNet VGG16, the paper's epochs): one
-# experiment, run in a temporary copy (--temp) so the quick default in the workspace stays as it is.
-# The overrides are profiles/paper.yaml, a list of key=value. Rerun under another name with
-# `make repro-paper PAPER_EXP=paper-2`; bring the results into the workspace with `dvc exp apply paper`.
+# The paper's study at full size (Kaggle data, 224 px, its 80/10/10 split, ImageNet VGG16, the
+# paper's epochs): one experiment, run in a temporary copy (--temp) so the quick default in the
+# workspace stays as it is. The overrides are profiles/paper.yaml, a list of key=value. With Kaggle's
+# zip downloaded by hand (no credentials needed): `make repro-paper PAPER_DATA=path/to/archive.zip`.
+# Rerun under another name with `make repro-paper PAPER_EXP=paper-2`; bring the results into the
+# workspace with `dvc exp apply paper`.
 PAPER_PROFILE ?= profiles/paper.yaml
 PAPER_EXP     ?= paper
-PAPER_ARGS     = $(shell $(BIN)/python -c 'import shlex, sys, yaml; \
-  o = yaml.safe_load(open(sys.argv[1])); \
-  ok = isinstance(o, list) and o and all(isinstance(x, str) and "=" in x for x in o); \
-  None if ok else sys.exit(f"{sys.argv[1]}: expected a YAML list of key=value strings"); \
-  print(" ".join("-S " + shlex.quote(x) for x in o))' $(PAPER_PROFILE))
+PAPER_DATA    ?=
+PAPER_ARGS     = $(shell $(BIN)/python tools/profile_args.py $(PAPER_PROFILE))
 repro-paper: setup
 	$(if $(strip $(PAPER_ARGS)),,$(error no overrides read from $(PAPER_PROFILE)))
-	dvc exp run --temp -n $(PAPER_EXP) $(PAPER_ARGS)
+	dvc exp run --temp -n $(PAPER_EXP) $(PAPER_ARGS)$(if $(PAPER_DATA), -S data.source=path -S data.path=$(abspath $(PAPER_DATA)))
+
+# The same profile through every stage first, on 30 drawn images per class in Kaggle's exact layout,
+# 2 training seeds, 2 epochs, no downloads; prints each stage's wall time and peak memory
+# (docs/full-size-study.md). The measurements: REHEARSAL_JSON.
+REHEARSAL_JSON ?= bench/rehearsal-224px.json
+rehearse-paper: setup
+	python tools/rehearse_paper.py --json $(REHEARSAL_JSON)
 
 clean-venv:
 	rm -rf $(VENV)

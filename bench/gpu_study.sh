@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # The full-size study on one machine, end to end through the stage modules, without DVC:
 # 75,000 synthetic images drawn (15,000 per class, 250 px), decoded to 224 px, the six models
-# trained for EPOCHS epoch(s) each, then flops, featuremaps, evaluate_augmented and summarize.
+# trained for EPOCHS epoch(s) each under one training seed (SEED), then flops, featuremaps, evaluate
+# and summarize. (The DAG's prune, trim and the other seeds are left out: training and inference are
+# what a GPU changes.)
 # Prints the seconds of every stage. Needs only Python with numpy, pillow, pyyaml, tqdm, pandas,
 # matplotlib and Keras (+ JAX or torch); no TensorFlow, DVC or network.
 #
 #   bash bench/gpu_study.sh                            # GPU box: full size, JAX, bf16
 #   PER_CLASS=20 SIZE=32 EPOCHS=1 BACKEND=jax MIXED=false bash bench/gpu_study.sh   # CPU smoke run
+#   (tests/test_rehearsal.py runs it so on TensorFlow: the stage arguments here follow dvc.yaml's)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # BACKEND trains; EVAL_BACKEND runs flops/featuremaps/evaluate (Keras-on-torch builds models
 # several times faster than JAX, whose eager initialisers compile one op at a time).
 PER_CLASS=${PER_CLASS:-15000} SIZE=${SIZE:-224} EPOCHS=${EPOCHS:-1} BACKEND=${BACKEND:-jax} EVAL_BACKEND=${EVAL_BACKEND:-torch}
 BATCH=${BATCH:-128} MIXED=${MIXED:-true} MODELS=${MODELS:-cnn,cnn_light,googlenet,googlenet_light,vgg16,vgg16_light}
+SEED=${SEED:-42}
 WORK=${WORK:-$(mktemp -d /tmp/ricecnn-study.XXXX)}
 PY=${PYTHON:-python3}
 export PYTHONPATH="$ROOT/src${PYTHONPATH:+:$PYTHONPATH}" KERAS_BACKEND=$EVAL_BACKEND PYTHONUNBUFFERED=1
@@ -25,6 +29,7 @@ p["data"].update(source="synthetic", img_size=$SIZE)
 p["data"]["synthetic"]["per_class"] = $PER_CLASS
 p["train"].update(backend="env", batch_size=$BATCH, mixed_precision="$MIXED" == "true")
 p["models"] = {m: {**p["models"][m], "epochs": $EPOCHS} for m in "$MODELS".split(",")}
+p["training_seeds"] = [$SEED]
 p["prune"]["models"] = p["trim"]["models"] = []  # the six models' training and evaluation only
 val = round(min(1.0, p["split"]["val"]) * $PER_CLASS) * 5
 p["featuremaps"]["samples"] = min(p["featuremaps"]["samples"], val)
@@ -45,22 +50,23 @@ echo "work dir: $WORK  (train on $BACKEND, the rest on $EVAL_BACKEND, ${PER_CLAS
 stage fetch fetch --out data/raw/dataset.zip
 stage split split --raw data/raw/dataset.zip --out data/split
 for m in ${MODELS//,/ }; do
-  KERAS_BACKEND=$BACKEND stage "train@$m" train "$m" --split-dir data/split --out "models/$m.keras" \
-    --metrics "metrics/train/$m.json" --live-dir "reports/train/$m"
+  KERAS_BACKEND=$BACKEND stage "train@$m-$SEED" train "$m" --seed "$SEED" --split-dir data/split \
+    --out "models/$SEED/$m.keras" --metrics "metrics/train/$SEED/$m.json" --live-dir "reports/train/$SEED/$m"
   stage "flops@$m" flops "$m" --split-dir data/split --out "metrics/flops/$m.json"
-  stage "featuremaps@$m" featuremaps "$m" --model-file "models/$m.keras" --split-dir data/split \
-    --out-metrics "metrics/featuremaps/$m.json" --out-dir "reports/featuremaps/$m"
+  stage "featuremaps@$m-$SEED" featuremaps "$m" --seed "$SEED" --first-seed "$SEED" --model-file "models/$SEED/$m.keras" \
+    --split-dir data/split --out-metrics "metrics/featuremaps/$SEED/$m.json" --out-dir "reports/featuremaps/$SEED/$m"
 done
-stage evaluate_augmented evaluate --models-dir models --split-dir data/split --out metrics/evaluate.json \
-  --plots-dir reports/evaluate
-stage summarize summarize --metrics-dir metrics --out-dir reports
+stage "evaluate@$SEED" evaluate --seed "$SEED" --first-seed "$SEED" --models-dir "models/$SEED" --split-dir data/split \
+  --out "metrics/evaluate/$SEED.json" --predictions-dir "reports/evaluate/$SEED/predictions" \
+  --pictures-dir "reports/evaluate/$SEED/pictures"
+stage summarize summarize --metrics-dir metrics --predictions-dir reports/evaluate --split-dir data/split --out-dir reports
 
 echo; echo "| stage | seconds |"; echo "|---|---|"; printf '%s\n' "${REPORT[@]}"
 "$PY" - <<'PY'
 import json, glob, os
 print("\n| model | fastest epoch s (the only one includes compiling) | train img/s | input path | val acc | aug acc |\n|---|---|---|---|---|---|")
-ev = json.load(open("metrics/evaluate.json"))
-for f in sorted(glob.glob("metrics/train/*.json")):
+ev = json.load(open(glob.glob("metrics/evaluate/*.json")[0]))
+for f in sorted(glob.glob("metrics/train/*/*.json")):
     m = json.load(open(f)); n = os.path.basename(f)[:-5]
     n_train = sum(1 for line in open("data/split/manifest.csv") if ",train," in line)
     print(f"| {n} | {min(m['epoch_seconds']):.1f} | {n_train / min(m['epoch_seconds']):,.0f} | {m['input_path']} | "

@@ -80,3 +80,26 @@ def test_the_margin_is_the_one_the_default_s_power_resolves():
     page = (ROOT / "docs/statistics.md").read_text()
     assert f"The quick default's margin: {margin_pts} points." in page
     assert f"resolve a margin of\n{resolved[3]} points" in page or f"resolve a margin of {resolved[3]} points" in page
+
+
+def test_the_full_size_page_lists_every_override_of_the_paper_profile():
+    import yaml
+
+    page = (ROOT / "docs/full-size-study.md").read_text()
+    shown = table(page, "<!-- profile:begin")
+    profile = yaml.safe_load((ROOT / "profiles/paper.yaml").read_text())
+    stated = {}
+    for key, value in zip(shown["setting"], shown["value"]):
+        stated[key.strip("`")] = value.strip("`")
+    profile = dict(item.split("=", 1) for item in profile)
+    assert list(stated) == list(profile)
+    for key, value in profile.items():
+        if key == "training_seeds":  # shown as a range
+            seeds = yaml.safe_load(value)
+            assert seeds == list(range(seeds[0], seeds[-1] + 1))
+            assert stated[key] == f"[{seeds[0]},{seeds[1]},...,{seeds[-1]}]" and f"{len(seeds)} seeds" in page
+        else:
+            assert stated[key] == value, key
+    # the paper's facts (docs/paper.md): its split and its test set's size
+    assert float(profile["split.val"]) == float(profile["split.test"]) == 0.1
+    assert "7,500" in (ROOT / "docs/paper.md").read_text() and "80/10/10" in page

@@ -14,6 +14,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -309,6 +310,21 @@ def test_paper_profile_is_every_override_of_an_existing_setting():
         assert expected in profile
 
 
+def test_repro_paper_reads_a_hand_downloaded_zip_without_credentials(tmp_path):
+    shown = run(["make", "--no-print-directory", "-n", "repro-paper", "PAPER_DATA=downloads/archive.zip"],
+                ROOT).stdout.splitlines()
+    cmd = shlex.split(next(ln for ln in shown if ln.startswith("dvc exp run ")))
+    sets = [cmd[i + 1] for i, a in enumerate(cmd) if a == "-S"]
+    assert sets[-2:] == ["data.source=path", f"data.path={ROOT / 'downloads/archive.zip'}"]  # after the profile's kaggle
+
+
+def test_a_profile_that_is_not_a_list_of_settings_is_one_clear_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data.img_size: 224\n")
+    p = run([sys.executable, "tools/profile_args.py", str(bad)], ROOT, check=False)
+    assert p.returncode == 1 and p.stderr.strip() == f"{bad}: expected a YAML list of key=value strings"
+
+
 def paper_runner(repo: Path) -> list[str]:
     """`make repro-paper` itself, run in ``repo`` with the project's Makefile and venv, when that venv
     is up to date (so make has nothing to install); otherwise the command it would run."""
@@ -317,6 +333,7 @@ def paper_runner(repo: Path) -> list[str]:
     for name in ("Makefile", "requirements.txt", "pyproject.toml"):
         shutil.copy2(ROOT / name, repo / name)  # mtimes kept: the venv's stamp stays newer
     shutil.copytree(ROOT / "profiles", repo / "profiles")
+    shutil.copytree(ROOT / "tools", repo / "tools", ignore=shutil.ignore_patterns("__pycache__"))
     (repo / ".venv").symlink_to(ROOT / ".venv")
     if run(["make", "-q", "setup"], repo, check=False).returncode != 0:
         return paper_command()

@@ -49,7 +49,9 @@ def latency_ms(model, image: np.ndarray, repeats: int) -> float:
 def evaluate(model, sets: dict[str, np.ndarray], labels: np.ndarray, batch_size: int, repeats: int) -> tuple[dict, dict]:
     """Metrics of one model on every condition of ``sets`` (``augment.condition_sets``: at least the
     clean and the augmented test set) and its predicted classes per condition; the batch-1 latency
-    when ``repeats`` > 0."""
+    when ``repeats`` > 0. A test set smaller than ``batch_size`` is one batch of its own size (not
+    padded to ``batch_size``: at 224 px that padding would cost more than the images)."""
+    batch_size = max(1, min(batch_size, len(labels)))
     classify(model, sets["clean"][:batch_size], labels[:batch_size], batch_size)  # warm-up / compile
     start = time.perf_counter()
     predicted, loss = {}, {}

@@ -25,11 +25,13 @@ def output_change(before_model, after_model, batches: Iterable[np.ndarray], batc
     """Over ``batches`` of uint8 images: the largest absolute output change, the number of changed
     predictions, and with ``labels`` both models' accuracy."""
     worst, changed, right = 0.0, 0, np.zeros(2, dtype=np.int64)
-    seen = 0
+    seen, pad = 0, None
     for x in batches:
-        # every batch of one shape (the last padded, the padding dropped): each model compiled once
-        before = predict(before_model, x, batch_size, multiple=batch_size)
-        after = predict(after_model, x, batch_size, multiple=batch_size)
+        # every batch of one shape (the last padded, the padding dropped): each model compiled once;
+        # a split smaller than a batch is not padded up to one
+        pad = pad or min(batch_size, len(x))
+        before = predict(before_model, x, batch_size, multiple=pad)
+        after = predict(after_model, x, batch_size, multiple=pad)
         worst = max(worst, float(np.max(np.abs(after - before))))
         changed += int(np.sum(after.argmax(-1) != before.argmax(-1)))
         if labels is not None:

@@ -306,7 +306,7 @@ def setup_lines(study: Study, comps: pd.DataFrame) -> list[str]:
         f"{seeds_phrase(study)} ({', '.join(map(str, study.seeds))}). A model's accuracy is its mean over the "
         f"seeds with its 95 % interval; a comparison is {level}.",
         f"The family of tests: the {len(comps)} paired comparisons below ({len(comps) // len(CONDITIONS)} "
-        f"comparisons on the augmented and on the clean test set); verdicts use Holm-adjusted p-values (the raw p "
+        f"comparison{'s' * (len(comps) // len(CONDITIONS) != 1)} on the augmented and on the clean test set); verdicts use Holm-adjusted p-values (the raw p "
         f"beside them). Verdicts: `better` or `worse` where the Holm-adjusted p < 0.05; otherwise "
         f"`equivalent (within ±{100 * study.margin:g} pts)` where the interval lies inside ±{100 * study.margin:g} "
         f"points, `not worse (margin {100 * study.margin:g} pts)` where it lies above -{100 * study.margin:g}, and "

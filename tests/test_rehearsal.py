@@ -1,0 +1,78 @@
+"""The full-size path rehearsed: the paper's profile at 224 px through every stage, on a zip in
+Kaggle's exact layout read with `data.source: path` (`make rehearse-paper`, here at its smallest:
+10 images per class, the fewest that give the paper's 80/10/10 split a test image of every class)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import pytest
+import yaml
+from conftest import BUILT_MODELS, BUILT_SETTINGS, ROOT, commit, make_repo, run
+
+STAGE_KINDS = {"fetch", "split", "train", "flops", "featuremaps", "prune", "trim", "trim_scratch", "evaluate", "summarize"}
+
+
+def exp_file(repo, name: str, path: str) -> str:
+    refs = run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"], repo).stdout.split()
+    ref = next(r for r in refs if r.endswith("/" + name))
+    return run(["git", "show", f"{ref}:{path}"], repo).stdout
+
+
+@pytest.mark.slow
+def test_the_paper_profile_runs_every_stage_at_224_px(tmp_path):
+    repo = make_repo(tmp_path / "repo", models=BUILT_MODELS, **BUILT_SETTINGS)
+    for folder in ("profiles", "tools"):
+        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    commit(repo, "the profile and the rehearsal")
+    p = run([sys.executable, "tools/rehearse_paper.py", "--per-class", "10", "--seeds", "1,2", "--epochs", "1",
+             "--trim-rounds", "1", "--json", "rehearsal.json"], repo)
+    r = json.loads((repo / "rehearsal.json").read_text())
+
+    # every kind of stage ran, for both seeds, and each one's memory was measured
+    assert {s["stage"].split("@")[0] for s in r["stages"]} == STAGE_KINDS
+    assert {s["stage"] for s in r["stages"]} >= {"train@cnn-1", "train@cnn_light-2", "trim_scratch@cnn-2", "evaluate@2"}
+    assert all(s["peak_rss_mib"] > 0 for s in r["stages"]), r["stages"]
+    assert all("Running stage" not in line or "cached" not in line for line in p.stdout.splitlines())
+
+    # the data was the hand-downloaded zip in Kaggle's layout, split as the paper split it, at 224 px
+    zips = list((repo / "data/rehearsal").glob("*.zip"))
+    with zipfile.ZipFile(zips[0]) as zf:
+        names = zf.namelist()
+    assert "Rice_Citation_Request.txt" in names and "Rice_Image_Dataset/Arborio/Arborio (1).jpg" in names
+    assert "split: 40 train / 5 val / 5 test images of 5 classes at 224 px (Arborio 10, " in p.stdout
+    params = yaml.safe_load(exp_file(repo, "rehearse-paper", "params.yaml"))
+    assert params["data"]["img_size"] == 224 and params["split"] == {"val": 0.1, "test": 0.1}
+    assert params["data"]["source"] == "path" and params["training_seeds"] == [1, 2]
+    evaluated = json.loads(exp_file(repo, "rehearse-paper", "metrics/evaluate/2.json"))
+    assert evaluated["cnn_trim_scratch"]["test_images"] == 5
+    summary = exp_file(repo, "rehearse-paper", "reports/summary.md")
+    assert "224 px" in summary and "2 training seeds" in summary
+
+    # the rates the projection uses were read from the experiment
+    assert set(r["rates"]["train"]) == {"cnn", "cnn_light"} and r["rates"]["train"]["cnn"]["images"] == 40
+    assert r["rates"]["inference"]["cnn"]["test_images"] == 5
+
+    # the workspace kept the quick default
+    assert yaml.safe_load((repo / "params.yaml").read_text())["data"]["img_size"] == 32
+    assert subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo, capture_output=True,
+                          text=True).stdout.strip() == ""
+
+
+@pytest.mark.slow
+def test_the_gpu_study_script_runs_the_current_stages(tmp_path):
+    """bench/gpu_study.sh calls the stage modules without DVC, so nothing else checks that its
+    arguments still are dvc.yaml's: its CPU smoke run, on TensorFlow, must get to the summary."""
+    env = {"PER_CLASS": "8", "SIZE": "32", "EPOCHS": "1", "BACKEND": "tensorflow", "EVAL_BACKEND": "tensorflow",
+           "MIXED": "false", "BATCH": "16", "MODELS": "cnn,cnn_light", "WORK": str(tmp_path / "work"),
+           "PYTHON": sys.executable}
+    p = run(["bash", "bench/gpu_study.sh"], ROOT, extra_env=env)
+    ran = re.findall(r"^\| (\S+@?\S*) +\| +[\d.]+ \|$", p.stdout, re.M)
+    assert ran == ["fetch", "split", "train@cnn-42", "flops@cnn", "featuremaps@cnn-42", "train@cnn_light-42",
+                   "flops@cnn_light", "featuremaps@cnn_light-42", "evaluate@42", "summarize"], p.stdout[-3000:]
+    assert (tmp_path / "work/reports/findings.md").read_text().startswith("# Findings")
