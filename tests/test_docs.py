@@ -103,3 +103,15 @@ def test_the_full_size_page_lists_every_override_of_the_paper_profile():
     # the paper's facts (docs/paper.md): its split and its test set's size
     assert float(profile["split.val"]) == float(profile["split.test"]) == 0.1
     assert "7,500" in (ROOT / "docs/paper.md").read_text() and "80/10/10" in page
+
+
+def test_the_full_size_page_shows_the_committed_rehearsal():
+    import json
+
+    page = (ROOT / "docs/full-size-study.md").read_text()
+    r = json.loads((ROOT / "bench/rehearsal-224px.json").read_text())
+    assert r["tables"]["stages"] in page and r["tables"]["projection"] in page
+    assert f"about {r['projection']['cpu_hours']:,} CPU hours" in page
+    assert {s["stage"].split("@")[0] for s in r["stages"]} == {
+        "fetch", "split", "train", "flops", "featuremaps", "prune", "trim", "trim_scratch", "evaluate", "summarize"}
+    assert "data.img_size=224" in r["overrides"] and "split.val=0.1" in r["overrides"]
