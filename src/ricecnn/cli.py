@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -99,6 +100,11 @@ def run_stage(main, argv: list[str], stage: str, standalone: bool = False) -> in
                 select_backend(argv)
                 if standalone:
                     without_unused_jax()
+                    # Ctrl-C ends the stage at once. Python would raise KeyboardInterrupt only when
+                    # the main thread next returns from a TensorFlow call, which under load did not
+                    # happen within a minute; every output is written atomically, so a stage killed
+                    # anywhere leaves nothing half-written (tests/test_pipeline.py)
+                    signal.signal(signal.SIGINT, signal.SIG_DFL)
             main = importlib.import_module(main).main
         main(argv)
     except ImportError as e:
