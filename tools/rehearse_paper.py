@@ -124,9 +124,10 @@ class Sampler(threading.Thread):
                 self.peak[stage] = max(self.peak[stage], rss)
 
 
-def run_experiment(cmd: list[str], env: dict) -> tuple[int, dict[str, float], dict[str, int], float]:
+def run_experiment(cmd: list[str], env: dict) -> tuple[int, dict[str, float], dict[str, int], float, int | None]:
     """Run ``cmd`` (dvc exp run), passing its output through; (exit status, seconds per stage,
-    peak RSS per stage, total seconds)."""
+    peak RSS per stage, total seconds, split's own "decoded N images/s" if it printed one)."""
+    decoded = None
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, bufsize=1)
     sampler = Sampler(proc.pid)
@@ -138,16 +139,13 @@ def run_experiment(cmd: list[str], env: dict) -> tuple[int, dict[str, float], di
         if m := RUNNING.match(line):
             starts.append((m[1], time.monotonic()))
         elif m := DECODED.match(line):
-            DECODE_RATE.append(int(m[1]))
+            decoded = int(m[1])
     rc = proc.wait()
     end = time.monotonic()
     sampler.done.set()
     sampler.join()
     seconds = {name: (starts[i + 1][1] if i + 1 < len(starts) else end) - t for i, (name, t) in enumerate(starts)}
-    return rc, seconds, dict(sampler.peak), end - start
-
-
-DECODE_RATE: list[int] = []  # split's own "decoded N images/s"
+    return rc, seconds, dict(sampler.peak), end - start, decoded
 
 
 def experiment_file(name: str, path: str):
@@ -202,7 +200,8 @@ def projection(r: dict, seeds: int, eval_batch: int) -> dict:
     trim = sum(x["trim_hours_per_seed"] or 0 for x in rows)
     # the scratch controls train the trimmed architectures: at most their full model's cost
     scratch = sum(x["train_hours_per_seed"] for x in rows if x["model"] in r["trimmed"])
-    decode = FULL["images"] / DECODE_RATE[-1] / 3600 if DECODE_RATE else None
+    rate = r["rates"].get("decode_images_per_second")
+    decode = FULL["images"] / rate / 3600 if rate else None
     return {"rows": rows, "seeds": seeds, "decode_hours": decode and round(decode, 2),
             "evaluate_hours_per_seed": round(evaluated / 3600, 1),
             "cpu_hours": round(seeds * (train + trim + scratch + evaluated / 3600) + first / 3600 + (decode or 0))}
@@ -256,7 +255,7 @@ def main() -> int:
     print("rehearse: the profile's overrides, then the rehearsal's:\n  " + "\n  ".join(over), flush=True)
     cmd = ["dvc", "exp", "run", "--temp", "-f", "-n", args.name, *(a for o in over for a in ("-S", o))]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    rc, seconds, peak, total = run_experiment(cmd, env)
+    rc, seconds, peak, total, decoded = run_experiment(cmd, env)
     stages = [{"stage": s, "seconds": round(t, 1), "peak_rss_mib": round(peak.get(s, 0) / 2**20)}
               for s, t in seconds.items()]
     print("\n" + table(stages))
@@ -273,6 +272,7 @@ def main() -> int:
         "trimmed": [m for m in yaml.safe_load(dict(o.split("=", 1) for o in over if "=" in o)["trim.models"])],
     }
     full_seeds = len(yaml.safe_load(dict(o.split("=", 1) for o in overrides(args.profile)).get("training_seeds", "[0]")))
+    result["rates"]["decode_images_per_second"] = decoded
     result["projection"] = projection(result, full_seeds, params["evaluate"]["batch_size"])
     result["tables"] = {"stages": table(stages), "projection": projection_table(result["projection"])}
     print(result["tables"]["projection"])
