@@ -5,7 +5,8 @@ Each (model, variant) pair trains in its own process through ricecnn's own `fit(
 random uint8 data; images/s is taken from the fastest epoch after the first (which pays for
 tracing/compilation). Variants alternate per model, so machine noise hits them alike. A variant is
 `backend[:key=value,...]` with keys of `training.fit` (e.g. `tensorflow:jit_compile=true`,
-`tensorflow:steps_per_execution=8`), variants separated by `;`; the last column is the last
+`tensorflow:steps_per_execution=8`; and `mixed_precision=true`, ``runtime.configure``'s), variants
+separated by `;`; the last column is the last
 variant's rate over the first's.
 
     .venv/bin/python bench/train_throughput.py                # all six models, 64 px, TF vs JAX
@@ -35,7 +36,7 @@ name, size, n, batch, epochs, options, extra = sys.argv[1], int(sys.argv[2]), in
 rng = np.random.default_rng(0)
 x = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
 y = rng.integers(0, 5, n)
-runtime.configure(0)
+runtime.configure(0, extra.pop("mixed_precision", False))
 model = build_model(name, size, 5, options)
 m = train(model, (x, y), (x[:batch], y[:batch]), num_classes=5, epochs=epochs, batch_size=batch, patience=epochs,
           learning_rate=1e-3, seed=0, **extra)

@@ -63,6 +63,9 @@ def test_the_interval_and_the_test_agree():
         d = stats.paired(variant, base)
         assert d.lo <= d.diff <= d.hi
         assert (d.p < 0.05) == (d.lo > 0 or d.hi < 0), d  # the test rejects exactly when 0 is outside
+        b, c = d.discordant
+        for delta in (-0.03, 0.03, d.lo - 1e-9, d.hi + 1e-9):  # and so for the margin's test
+            assert (stats.tango_p(b, c, n, delta) < 0.05) == (delta < d.lo or delta > d.hi)
 
 
 def test_paired_needs_the_same_images():
@@ -104,7 +107,7 @@ def test_architecture_effect_is_the_mean_of_the_per_seed_differences():
     e = stats.architecture_effect(v, b)
     per_seed = v.mean(axis=1) - b.mean(axis=1)
     assert e.per_seed == pytest.approx(tuple(per_seed)) and e.diff == pytest.approx(per_seed.mean())
-    assert e.lo < e.diff < e.hi and 0 < e.p < 1 and e.df == 2
+    assert e.lo < e.diff < e.hi and 0 < e.p(0.0) < 1 and e.df == 2
     with pytest.raises(ValueError, match="at least 2 seeds"):
         stats.architecture_effect(v[:1], b[:1])
 
@@ -122,25 +125,38 @@ def test_seed_to_seed_spread_widens_the_interval():
     assert e_steady.lo > 0 and e_shaky.lo < 0 < e_shaky.hi
 
 
-def simulated_coverage(mu_variant, mu_baseline, seed_sd, seeds=3, images=1000, reps=2000, rng_seed=0) -> float:
+def simulated_coverage(mu_variant, mu_baseline, seed_sd, seeds=3, images=1000, reps=2000, rng_seed=0, bad=0.0,
+                       threshold=None, validation=250) -> float:
     """Correctness from a logistic model (per image a difficulty shared by both models and a model-own
     deviation; per training run a seed effect): how often the interval holds the expected difference
-    over new seeds and new images of the same population."""
+    over new seeds and new images of the same population.
+
+    ``bad``: the probability that a run of the variant goes bad (its logit 1.0-1.7 lower: 12-21 points
+    at the baseline's 79 %). The expected difference is then that of the runs that trained, and with
+    ``threshold`` the rule ``stats.failed_runs`` flags runs from their accuracy on ``validation``
+    images of their own, and their seeds are left out, as summarize does."""
     rng = np.random.default_rng(rng_seed)
     draws = 2_000_000  # the truth, by Monte Carlo: SE ~ 2e-4, far below the intervals' widths
     beta = rng.normal(0, 2.0, draws)
     theta = np.mean(expit(mu_variant + rng.normal(0, seed_sd, draws) + beta + rng.normal(0, 0.8, draws))
                     - expit(mu_baseline + rng.normal(0, seed_sd, draws) + beta + rng.normal(0, 0.8, draws)))
-    hits = 0
+    hits = tested = 0
     for _ in range(reps):
-        beta = rng.normal(0, 2.0, images)
-        v = rng.random((seeds, images)) < expit(mu_variant + rng.normal(0, seed_sd, (seeds, 1)) + beta
-                                                  + rng.normal(0, 0.8, images))
-        b = rng.random((seeds, images)) < expit(mu_baseline + rng.normal(0, seed_sd, (seeds, 1)) + beta
-                                                  + rng.normal(0, 0.8, images))
-        e = stats.architecture_effect(v, b)
-        hits += e.lo <= theta <= e.hi
-    return hits / reps
+        mu = {"v": mu_variant + rng.normal(0, seed_sd, (seeds, 1)), "b": mu_baseline + rng.normal(0, seed_sd, (seeds, 1))}
+        mu["v"] = mu["v"] - np.where(rng.random((seeds, 1)) < bad, rng.uniform(1.0, 1.7, (seeds, 1)), 0.0)
+        right = {}
+        for part, n in (("test", images), ("val", validation)):
+            beta = rng.normal(0, 2.0, n)
+            right[part] = {m: rng.random((seeds, n)) < expit(mu[m] + beta + rng.normal(0, 0.8, n)) for m in mu}
+        used = list(range(seeds))
+        if threshold is not None:
+            failed = {s_ for m in mu for s_ in stats.failed_runs(dict(enumerate(right["val"][m].mean(axis=1))), threshold)}
+            used = [s_ for s_ in used if s_ not in failed]
+        if len(used) < 2:
+            continue  # no comparison: summarize says so
+        e = stats.architecture_effect(right["test"]["v"][used], right["test"]["b"][used])
+        hits, tested = hits + (e.lo <= theta <= e.hi), tested + 1
+    return hits / tested
 
 
 @pytest.mark.parametrize("seed_sd", [0.0, 0.3, 0.8])  # logit scale: 0.8 moves an accuracy of 0.9 by about +-5 points
@@ -149,52 +165,101 @@ def test_the_architecture_interval_covers_at_least_94_percent(seed_sd, effect):
     assert simulated_coverage(2.2 + effect, 2.2, seed_sd) >= 0.94
 
 
+def failed_run_threshold() -> float:
+    import yaml
+    from conftest import ROOT
+
+    return yaml.safe_load((ROOT / "params.yaml").read_text())["compare"]["failed_run"]
+
+
+@pytest.mark.parametrize("seeds", [3, 5, 13])
+def test_one_architecture_with_bad_runs_keeps_its_coverage(seeds):
+    # one run in five of the variant goes bad (12-21 points down); the baseline's never do. The seed
+    # spread of the runs that train is a converged recipe's (logit SD 0.15: about 2.5 points). With the
+    # rule of params.yaml (compare.failed_run) the interval covers the trained runs' difference at least
+    # 0.94 of the time at 3, 5 and 13 seeds; without it, at 13 seeds, it does not
+    covered = simulated_coverage(2.2, 2.2, 0.15, seeds=seeds, reps=400, bad=0.2, threshold=failed_run_threshold())
+    assert covered >= 0.94
+    if seeds == 13:
+        assert simulated_coverage(2.2, 2.2, 0.15, seeds=seeds, reps=400, bad=0.2) < 0.9
+
+
+def test_the_failed_run_rule_is_relative_to_the_best_run():
+    assert stats.failed_runs({1: 0.90, 2: 0.88, 3: 0.70}, 0.15) == [3]
+    assert stats.failed_runs({1: 0.90, 2: 0.60, 3: 0.62}, 0.15) == [2, 3]  # most runs failed: still found
+    assert stats.failed_runs({1: 0.90, 2: 0.80}, 0.15) == []
+
+
+def test_power_is_the_rate_at_which_not_worse_is_found():
+    # per-seed differences with a known seed variance and independent images: the share of simulated
+    # studies ending `not worse` (unadjusted) is the noncentral t power
+    rng = np.random.default_rng(7)
+    seeds, images, margin, sd = 4, 1000, 0.03, 0.02
+    wins = 0
+    reps = 1500
+    for _ in range(reps):
+        shift = rng.normal(0, sd, (seeds, 1))
+        base = rng.random((seeds, images)) < 0.85
+        variant = rng.random((seeds, images)) < np.clip(0.85 + shift, 0, 1)
+        e = stats.architecture_effect(variant, base)
+        wins += stats.verdict(e.diff, margin, e.p(-margin)) == stats.NOT_WORSE
+    parts = (sd**2, 0.0, 2 * 0.85 * 0.15)  # seed, image, residual (two independent Bernoulli images)
+    assert wins / reps == pytest.approx(stats.power(parts, margin, seeds, images), abs=0.04)
+    assert stats.seeds_needed(parts, margin, images) == next(k for k in range(2, 200) if stats.power(parts, margin, k, images) >= 0.8)
+    lo, hi = stats.seed_variance_range(sd**2, seeds)
+    assert lo < sd**2 < hi and hi / lo > 20  # with 3 degrees of freedom the seed variance is known only roughly
+
+
 def test_holm_is_the_step_down_adjustment():
     # Holm 1979: sorted p 0.005, 0.01, 0.03, 0.04 over m = 4 -> 0.02, 0.03, 0.06, 0.06 (monotone)
     assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
     assert stats.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
 
 
-@pytest.mark.parametrize("interval, p, word", [
-    ((0.02, 0.01, 0.03), 0.01, "better"),
-    ((-0.02, -0.03, -0.01), 0.01, "worse"),
-    ((-0.02, -0.03, -0.01), 0.2, "inconclusive"),  # not significant after Holm, and not above -m
-    ((0.0, -0.01, 0.015), 0.9, "equivalent (within ±2 pts)"),
-    ((0.02, -0.01, 0.05), 0.2, "not worse (margin 2 pts)"),
-    ((0.0, -0.05, 0.05), 0.9, "inconclusive"),
+@pytest.mark.parametrize("diff, p_holm, word", [
+    (0.005, 0.01, "not worse"),  # the interval lies above -m
+    (-0.02, 0.01, "not worse"),  # a loss, but surely less than the margin
+    (-0.05, 0.01, "worse"),  # surely more than the margin
+    (-0.02, 0.2, "inconclusive"),
 ])
-def test_verdicts(interval, p, word):
-    assert stats.verdict(*interval, p, margin=0.02) == word
+def test_verdicts_against_the_margin(diff, p_holm, word):
+    assert stats.verdict(diff, 0.03, p_holm) == word
 
 
-def test_the_power_table_agrees_with_the_margin_a_design_resolves():
-    rng = np.random.default_rng(5)
-    seed_effects = np.array([[-0.03], [0.0], [0.03]])  # a seed-to-seed spread of 3 points
-    v = rng.random((3, 1000)) < 0.85 + seed_effects
-    b = rng.random((3, 1000)) < 0.85
-    parts = stats.components(v.astype(float) - b)
-    assert parts[0] > 0 and parts[2] > 0  # (independent images: no image component)
-    needed = {m: stats.seeds_needed(parts, m, 1000) for m in (0.01, 0.02, 0.03)}
-    assert needed[0.03] <= needed[0.02] <= needed[0.01] or needed[0.01] is None  # a tighter margin needs more seeds
-    for m, k in needed.items():
-        if k:
-            assert stats.resolvable_margin(parts, k, 1000) <= m < stats.resolvable_margin(parts, k - 1, 1000) if k > 2 \
-                else stats.resolvable_margin(parts, k, 1000) <= m
-    # more test images never need more seeds
-    assert all((stats.seeds_needed(parts, m, 7500) or 101) <= (needed[m] or 101) for m in needed)
-
-
-def test_no_discordant_image_over_seeds_is_not_a_zero_width_interval():
+def test_the_floor_is_over_the_images_not_the_image_seed_pairs():
     right = np.random.default_rng(0).random((3, 1000)) < 0.8
     e = stats.architecture_effect(right, right)  # a pruned model: its full model's predictions
-    assert e.diff == 0 and e.p == 1.0
-    lo, hi = stats.tango_interval(0, 0, 3000)
+    assert e.diff == 0 and e.p(0.0) == 1.0
+    lo, hi = stats.tango_interval(0, 0, 1000)  # the seeds share their 1,000 images: not 3,000 pairs
     assert e.lo == pytest.approx(float(lo)) and e.hi == pytest.approx(float(hi))
-    assert e.lo < -0.0005 and e.hi > 0.0005
+    assert e.lo < -0.004 and e.hi > 0.004
+
+
+def test_p_and_the_reported_interval_agree():
+    # near-identical seeds: the floor, not the t interval, makes the reported interval; p must follow it
+    rng = np.random.default_rng(1)
+    disagreements = 0
+    for _ in range(300):
+        base = rng.random((3, 1000)) < 0.9
+        variant = base.copy()
+        flips = rng.random(1000) < rng.uniform(0.001, 0.02)  # the same few images change under every seed
+        variant[:, flips] = rng.random(int(flips.sum())) < 0.6
+        variant[rng.integers(3), rng.integers(1000)] ^= True
+        e = stats.architecture_effect(variant, base)
+        for delta in (0.0, -0.01, 0.01, e.lo - 1e-9, e.hi + 1e-9):
+            disagreements += (e.p(delta) < 0.05) != (delta < e.lo or delta > e.hi)
+    assert disagreements == 0
+
+
+def test_an_accuracy_over_seeds_is_never_an_interval_of_zero_width():
+    e = stats.over_seeds(np.ones((3, 1000)))  # 100 % under every seed: plausible on the real data
+    assert e[0] == e[2] == 1.0 and 0.995 < e[1] < 0.9999
+    lo, _ = stats.wilson(1.0, 1000)
+    assert e[1] == pytest.approx(lo)
 
 
 def test_an_accuracy_over_seeds_stays_within_0_and_1():
     right = np.ones((3, 100))
     right[0, :40] = 0  # one seed far worse: a wide t interval around 0.87
-    e = stats.over_seeds(right)
-    assert 0 <= e.lo < e.diff < e.hi == 1.0
+    value, lo, hi = stats.over_seeds(right)
+    assert 0 <= lo < value < hi == 1.0

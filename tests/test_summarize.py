@@ -55,7 +55,7 @@ def predictions(right: np.ndarray) -> pd.DataFrame:
 
 def cost(name: str) -> dict:
     return {"params": 1000, "params_trainable": 1000, "flops": FLOPS[name] / 49, "macs": FLOPS[name] / 98,
-            "filters": 100, "flops_224": FLOPS[name]}
+            "filters": 100, "flops_224": FLOPS[name], "params_224": 49_000}
 
 
 def metrics(seeds: list[int]) -> dict:
@@ -66,7 +66,7 @@ def metrics(seeds: list[int]) -> dict:
     for s in seeds:
         out[s] = {
             "train": {m: {"val_accuracy": 0.9, "best_epoch": 9, "epochs_run": 12, "epochs_max": 30} for m in ("cnn", "cnn_light")},
-            "featuremaps": {"cnn": {"dead_fraction": 0.1}, "cnn_light": {"dead_fraction": 0.05}},
+            "featuremaps": {"cnn": {"dead_fraction": 0.1, "samples": 256}, "cnn_light": {"dead_fraction": 0.05, "samples": 256}},
             "prune": {"cnn": {**{f"{k}_after": v for k, v in cost("cnn_pruned").items()}, "dead_fraction_after": 0.0,
                               "val_accuracy_after": 0.9, "channels_removed": 22, "channels_before": 224,
                               "dead_channels_trained_layers": 22, "dead_channels_frozen_layers": 0, "samples": 256,
@@ -92,7 +92,9 @@ def study(seeds: list[int]) -> report.Study:
     frames = {s: {name: predictions(right[name][i]) for name in NAMES} for i, s in enumerate(seeds)}
     return report.Study(seeds, MODELS, **by_seed, evaluate={s: m[s]["evaluate"] for s in seeds},
                         correct=report.correctness(frames, NAMES), prune={s: m[s]["prune"] for s in seeds},
-                        trim={s: m[s]["trim"] for s in seeds}, margin=0.02, img_size=32, classes=CLASSES)
+                        trim={s: m[s]["trim"] for s in seeds}, margin=0.02, img_size=32, classes=CLASSES,
+                        predicted=report.correctness(frames, NAMES, column="predicted"), failed_run=0.15,
+                        dead_samples=256)
 
 
 def test_accuracies_are_means_over_seeds_with_their_interval():
@@ -102,24 +104,50 @@ def test_accuracies_are_means_over_seeds_with_their_interval():
     row = df.loc["cnn_light"]
     assert row.augmented_accuracy == pytest.approx(right["cnn_light"].mean())
     assert row.augmented_by_seed == ";".join(f"{v:.4f}" for v in right["cnn_light"].mean(axis=1))
-    e = stats.over_seeds(right["cnn_light"])
-    assert (row.augmented_accuracy_lo, row.augmented_accuracy_hi) == pytest.approx((e.lo, e.hi))
+    _, lo, hi = stats.over_seeds(right["cnn_light"])
+    assert (row.augmented_accuracy_lo, row.augmented_accuracy_hi) == pytest.approx((lo, hi))
     assert df.loc["cnn_trim_scratch", "baseline"] == "cnn_trim" and df.loc["cnn_trim", "flops_224"] == 2e8
 
 
 def test_comparisons_are_the_family_with_holm_and_verdicts():
     comps = report.comparisons(study([1, 2, 3]))
     assert len(comps) == 10  # light, pruned, trim vs full, trim vs light, control vs trim; clean and augmented
-    assert comps.p_holm.tolist() == pytest.approx(stats.holm(comps.p.tolist()))
+    family = comps[comps.in_family]
+    assert len(family) == 8  # the pruned model predicts exactly what cnn does: nothing to test, not in the family
+    assert family.p_holm.tolist() == pytest.approx(stats.holm(family.p_margin.tolist()))
     got = {(r.variant, r.against): r.verdict for r in comps[comps.condition == "augmented"].itertuples()}
-    assert got[("cnn_light", "cnn")] == "worse"
-    assert got[("cnn_pruned", "cnn")] == "equivalent (within ±2 pts)"  # the same answers on every image
-    assert got[("cnn_trim", "cnn")] == "equivalent (within ±2 pts)"  # 0.3 points lost, surely within 2
-    assert got[("cnn_trim", "cnn_light")] == "better"
+    assert got[("cnn_light", "cnn")] == "worse"  # 20 points down: surely more than the margin of 2
+    assert got[("cnn_pruned", "cnn")] == "identical"
+    assert got[("cnn_trim", "cnn")] == "not worse"  # 0.3 points lost, surely less than 2
+    assert got[("cnn_trim", "cnn_light")] == "not worse"
     assert got[("cnn_trim_scratch", "cnn_trim")] == "inconclusive"  # +5, 0, 0: one seed says nothing about the architecture
     trim = comps[(comps.variant == "cnn_trim") & (comps.against == "cnn") & (comps.condition == "augmented")].iloc[0]
     assert trim.diff_pp == pytest.approx(-0.3) and trim.per_seed_pp == "-0.3;-0.3;-0.3"
     assert trim.flops_ratio_224 == pytest.approx(10.0) and trim.kind == "trimmed vs full"
+    # the claim's p is the test of a difference of -margin from the reported interval's own construction
+    e = stats.architecture_effect(*(correct([1, 2, 3])[m] for m in ("cnn_trim", "cnn")))
+    assert trim.p_margin == pytest.approx(e.p(-0.02)) and (trim.p_margin < 0.05) == (trim.lo_pp > -2)
+    # every claim of the family has its power and the seeds 80 % would take
+    scratch = comps[(comps.variant == "cnn_trim_scratch") & (comps.condition == "augmented")].iloc[0]
+    assert 0 < scratch.power < 0.8 and int(scratch.seeds_needed) > 3 and "-" in scratch.seeds_needed_range
+
+
+def test_a_run_that_failed_to_train_is_flagged_and_left_out_of_its_comparisons():
+    st_ = study([1, 2, 3])
+    for name in ("cnn_light",):
+        st_.train[2][name] = {**st_.train[2][name], "val_accuracy": 0.5}  # 40 points below its best run
+    assert st_.failed("cnn_light") == [2] and st_.failed("cnn") == []
+    comps = report.comparisons(st_)
+    light = comps[(comps.variant == "cnn_light") & (comps.condition == "clean")].iloc[0]
+    assert light.seeds_used == 2 and light.failed_seeds == "2" and light.per_seed_pp.count(";") == 1
+    right = correct([1, 2, 3])
+    e = stats.architecture_effect(right["cnn_light"][[0, 2]], right["cnn"][[0, 2]])
+    assert light.diff_pp == pytest.approx(100 * e.diff)
+    trim = comps[(comps.variant == "cnn_trim") & (comps.against == "cnn") & (comps.condition == "clean")].iloc[0]
+    assert trim.seeds_used == 3  # cnn's runs all trained
+    page = "\n".join(report.setup_lines(st_, comps))
+    assert "Runs that failed to train (validation accuracy more than 15 points below the best run of the same model" in page
+    assert "cnn_light: seed 2" in page
 
 
 def test_one_seed_is_about_these_networks_only():
@@ -127,7 +155,8 @@ def test_one_seed_is_about_these_networks_only():
     comps = report.comparisons(st_)
     c = comps[(comps.variant == "cnn_trim_scratch") & (comps.condition == "augmented")].iloc[0]
     d = stats.paired(correct([7])["cnn_trim_scratch"][0], correct([7])["cnn_trim"][0])
-    assert (c.diff_pp, c.lo_pp, c.hi_pp, c.p) == pytest.approx((100 * d.diff, 100 * d.lo, 100 * d.hi, d.p))
+    assert (c.diff_pp, c.lo_pp, c.hi_pp, c.p_zero) == pytest.approx((100 * d.diff, 100 * d.lo, 100 * d.hi, d.p))
+    assert c.p_margin == pytest.approx(stats.tango_p(*d.discordant, 1000, -0.02))
     text = report.findings_page(st_, report.summary_table(st_), comps, [])
     assert "1 training seed: about these trained networks only, not their architectures" in text
 
@@ -137,12 +166,23 @@ def test_the_headline_answers_from_the_verdicts():
     df, comps = report.summary_table(st_), report.comparisons(st_)
     text = report.headline(st_, df, comps)
     assert text.startswith("**Is a CNN with all-black feature maps wasting its filters?** On the synthetic stand-in "
-                           "(32 px, 1,000 augmented test images, 3 training seeds;")
-    assert "cnn 10 % are zero on every validation image" in text
-    assert "saves 1.11x of cnn's FLOPs (equivalent (within ±2 pts))" in text
-    assert "cnn_light (100x fewer FLOPs) worse, " in text
-    assert "cnn_trim (10.0x fewer FLOPs) against cnn: equivalent (within ±2 pts), against cnn_light: better" in text
-    assert "trained from scratch: inconclusive against it" in text
+                           "(32 px, 1,000 test images clean and augmented, 3 training seeds; `not worse` means it loses "
+                           "less than 2 points of accuracy, a margin fixed before the runs; 8 claims, Holm-adjusted together):")
+    assert ("- **Dead channels.** Of the full models' feature-map channels, cnn 10.0 % are zero on every one of the 256 "
+            "validation images measured; removing them leaves every prediction of cnn the same on every test image under "
+            "every seed, and cuts their FLOPs by 10.0 %.") in text
+    light, cnn = (correct([1, 2, 3])[m] for m in ("cnn_light", "cnn"))
+    assert (f"- **The hand-made light models.** cnn_light (99.0 % fewer FLOPs than cnn) scores {100 * light.mean():.1f} % "
+            f"clean and {100 * light.mean():.1f} % augmented against cnn's {100 * cnn.mean():.1f} % and {100 * cnn.mean():.1f} %: "
+            "worse (loses more than 2 points) on both.") in text
+    assert ("- **A light model found from data (trimming).** cnn_trim (90.0 % fewer FLOPs than cnn) scores ") in text
+    assert "not worse on both; against cnn_light (10.0x more FLOPs) it scores " in text
+    assert ("- **The scratch control** (the trimmed architecture trained from scratch): cnn_trim_scratch (the same FLOPs as "
+            "cnn_trim) scores ") in text
+    scratch = comps[(comps.variant == "cnn_trim_scratch") & (comps.condition == "clean")].iloc[0]
+    assert (f"- **Where the data cannot decide**, the training seeds that would show `not worse` with 80 % power if there "
+            f"were no loss (reports/summary.md, \"Power\"): cnn_trim_scratch vs cnn_trim (augmented) ") in text
+    assert f"cnn_trim_scratch vs cnn_trim (clean) {scratch.seeds_needed}." in text
 
 
 def test_findings_state_the_family_and_every_comparison():
@@ -151,11 +191,14 @@ def test_findings_state_the_family_and_every_comparison():
     robust, paper = report.robustness_table(st_), report.paper_table(0.02)
     lines = report.findings(st_, df, comps, paper, robust)
     page = report.findings_page(st_, df, comps, lines)
-    assert "The family of tests: the 10 paired comparisons below (5 comparisons on the augmented and on the clean" in page
-    assert page.index("## Models") > page.index("| cnn_trim vs cnn | 10.0x fewer |")
+    assert "The family: the 8 claims below, Holm-adjusted together; not in it, `identical`: cnn_pruned vs cnn" in page
+    assert page.index("## Models") > page.index("| cnn_trim vs cnn | 90.0 % fewer FLOPs |")
     light = next(x for x in lines if x.startswith("cnn_light against cnn"))
-    assert light.startswith("cnn_light against cnn (light vs full; 100x fewer FLOPs at 224 px): augmented ")
-    assert "), p < 0.001, Holm p = 0.008: worse; clean" in light  # 10 tests: Holm multiplies the smallest p by 10
+    assert light.startswith("cnn_light against cnn (light vs full; 99.0 % fewer FLOPs at 224 px): augmented ")
+    assert ("; test of a 2 points loss p = 0.001, Holm = 0.006; test of no difference p < 0.001: worse (loses more than "
+            "2 points)") in light
+    pruned = next(x for x in lines if x.startswith("cnn_pruned against cnn"))
+    assert "augmented the same predicted class on every test image under every seed" in pruned
     assert any(x.startswith("Trimming cnn (seed by seed): kept round 1, 1, 1; FLOPs at 224 px 2,000,000,000 -> 200,000,000") for x in lines)
     assert any(x.startswith("Pruning cnn (seed by seed): 22, 22, 22 of 224 channels removed") for x in lines)
     assert any(x.startswith("The paper's googlenet_light vs googlenet") and "not in the family" in x for x in lines)
@@ -215,7 +258,8 @@ def test_stage_writes_tables_findings_and_pictures(project):
     assert list(points.columns) == ["model", "family", "flops", "filters", "params", "augmented_accuracy", "misclassified"]
     assert list(pd.read_csv(out / "robustness.csv").columns) == ["model", "clean", *TRANSFORMS, "all five"]
     comps = pd.read_csv(out / "comparisons.csv")
-    assert len(comps) == 10 and set(comps.columns) >= {"diff_pp", "lo_pp", "hi_pp", "p", "p_holm", "verdict", "per_seed_pp"}
+    assert len(comps) == 10 and set(comps.columns) >= {"diff_pp", "lo_pp", "hi_pp", "p_margin", "p_zero", "p_holm", "verdict",
+                                                       "per_seed_pp", "power", "seeds_needed", "in_family"}
     findings = (out / "findings.md").read_text()
     assert findings.startswith("# Findings\n\n**Is a CNN with all-black feature maps wasting its filters?**")
     assert "2 training seeds (1, 2)" in findings
@@ -242,8 +286,8 @@ def test_missing_metrics_or_predictions_are_one_line_and_exit_2(project, capsys)
 
 
 def test_a_variant_that_costs_more_says_more_not_a_fraction_fewer():
-    assert report.fewer_flops(10.0) == "10.0x fewer"
-    assert report.fewer_flops(1 / 12.7) == "12.7x more"
+    assert report.fewer_flops(10.0) == "90.0 % fewer FLOPs" and report.fewer_flops(1.08) == "7.4 % fewer FLOPs"
+    assert report.fewer_flops(1 / 12.7) == "12.7x more FLOPs"
 
 
 def test_the_headline_names_the_data_it_is_about():

@@ -216,3 +216,31 @@ def test_epoch_timer_waits_for_the_last_update(monkeypatch):
     timer.on_epoch_end(1)  # an epoch without validation
     assert len(timer.seconds) == 2
     assert all(s >= 0.1 * len(model.trainable_variables) for s in timer.seconds)
+
+
+def test_a_fixed_budget_trains_every_epoch_keeps_the_last_and_decays_the_rate_to_zero():
+    # the default recipe (train.schedule cosine, train.patience null): no early stopping on a noisy
+    # validation signal; every epoch runs, the last one's weights are kept, and the learning rate
+    # falls from its start to 0 over the budget
+    import keras
+
+    from ricecnn import runtime
+    from ricecnn.models import build_model
+    from ricecnn.training import fit
+
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 255, (64, 32, 32, 3), dtype=np.uint8), rng.integers(0, 5, 64)
+    runtime.configure(0)
+    model = build_model("cnn_light", 32, 5)
+    r = fit(model, (x, y), (x[:16], y[:16]), num_classes=5, epochs=4, batch_size=16, patience=None, learning_rate=0.01,
+            seed=0, schedule="cosine")
+    assert r["epochs_run"] == r["best_epoch"] == 4 and 1 <= r["lowest_val_loss_epoch"] <= 4
+    assert r["val_loss"] == pytest.approx(r["curves"]["val_loss"][-1])  # the last epoch's, not the lowest
+    rate = model.optimizer.learning_rate  # 16 updates: 4 epochs of 4 batches
+    assert int(model.optimizer.iterations) == 16 and float(keras.ops.convert_to_numpy(rate)) == pytest.approx(0.0, abs=1e-9)
+    # early stopping is still a setting: with patience 0 the run stops after its first epoch without a better val_loss
+    runtime.configure(0)
+    model = build_model("cnn_light", 32, 5)
+    r = fit(model, (x, y), (x[:16], y[:16]), num_classes=5, epochs=50, batch_size=16, patience=0, learning_rate=0.5,
+            seed=0, schedule="constant")
+    assert r["epochs_run"] < 50 and r["best_epoch"] == r["lowest_val_loss_epoch"]

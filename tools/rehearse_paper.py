@@ -48,8 +48,6 @@ SAMPLE_SECONDS = 0.1
 
 # The real study's sizes (docs/paper.md) and its profile's work (profiles/paper.yaml, params.yaml)
 FULL = {"images": 75_000, "train": 60_000, "val": 7_500, "test": 7_500}
-EPOCHS = 30          # the profile's most epochs per model (early stopping usually ends sooner)
-TRIM_EPOCHS = 8 * 5  # trim: at most max_rounds x finetune_epochs fine-tuning epochs
 CONDITIONS = {"first seed, full and light models": 7, "every other model": 2}
 # Training images/s per model on one H200 (Keras on JAX, data on the device, batch 128, bf16), an
 # earlier run of another setup, not of this code (docs/gpu.md): a projection's rates, not measured here
@@ -174,11 +172,23 @@ def rates(name: str, models: list[str], seeds: list[int]) -> dict:
     return out
 
 
-def projection(r: dict, seeds: int, eval_batch: int) -> dict:
-    """The real study's cost on this machine (hours), from the rehearsal's measured rates: the terms
-    that grow with the data (training, trimming's fine-tuning, evaluation, decoding). Inference
-    rates: evaluate's clean pass, corrected for its padding (every batch is padded to the batch size,
-    so 15 test images cost a batch of 64)."""
+def work(profile: str, params: dict) -> dict:
+    """The full study's work per seed, from the profile and params.yaml: training seeds, each model's
+    epochs, and trimming's most fine-tuning epochs (max_rounds x finetune_epochs)."""
+    over = dict(o.split("=", 1) for o in overrides(profile))
+    value = lambda key, default: yaml.safe_load(over[key]) if key in over else default  # noqa: E731
+    return {"seeds": len(value("training_seeds", params["training_seeds"])),
+            "epochs": {m: value(f"models.{m}.epochs", e["epochs"]) for m, e in params["models"].items()},
+            "trim_epochs": value("trim.max_rounds", params["trim"]["max_rounds"])
+            * value("trim.finetune_epochs", params["trim"]["finetune_epochs"])}
+
+
+def projection(r: dict, full: dict, eval_batch: int) -> dict:
+    """The real study's cost on this machine (hours), from the rehearsal's measured rates and the
+    profile's work (``work``): the terms that grow with the data (training, trimming's fine-tuning,
+    evaluation, decoding). Inference rates: evaluate's clean pass, corrected for its padding (every
+    batch is padded to the batch size, so 15 test images cost a batch of 64)."""
+    seeds = full["seeds"]
     inf = {}
     for m, v in r["rates"]["inference"].items():
         n = v["test_images"]
@@ -191,9 +201,10 @@ def projection(r: dict, seeds: int, eval_batch: int) -> dict:
             rate = 1 / (1 / rate + 1 / inf[m])
         epoch = FULL["train"] / rate + FULL["val"] / inf[m]
         rows.append({"model": m, "train_images_per_second": round(rate, 1), "inference_images_per_second": round(inf[m], 1),
-                     "train_hours_per_seed": round(EPOCHS * epoch / 3600, 1),
-                     "trim_hours_per_seed": round(TRIM_EPOCHS * epoch / 3600, 1) if m in r["trimmed"] else None,
-                     "gpu_train_minutes_per_seed": round(EPOCHS * FULL["train"] / GPU_TRAIN[m] / 60, 1) if m in GPU_TRAIN else None})
+                     "train_hours_per_seed": round(full["epochs"][m] * epoch / 3600, 1),
+                     "trim_hours_per_seed": round(full["trim_epochs"] * epoch / 3600, 1) if m in r["trimmed"] else None,
+                     "gpu_train_minutes_per_seed": round(full["epochs"][m] * FULL["train"] / GPU_TRAIN[m] / 60, 1)
+                     if m in GPU_TRAIN else None})
     evaluated = sum(FULL["test"] * 2 / inf[m] for m in inf)  # clean and augmented, every evaluated model
     first = sum(FULL["test"] * 5 / inf[x["model"]] for x in rows)  # each transform alone: the first seed's trained models
     train = sum(x["train_hours_per_seed"] for x in rows)
@@ -246,9 +257,14 @@ def main() -> int:
     ap.add_argument("--name", default="rehearse-paper", help="the experiment's name")
     ap.add_argument("--data-dir", default="data/rehearsal", help="where the drawn zip is kept")
     ap.add_argument("--json", help="write the measurements here")
+    ap.add_argument("--reproject", action="store_true",
+                    help="recompute the projection of --json's measurements for the current profile; run nothing")
     args = ap.parse_args()
     args.seeds = [int(s) for s in args.seeds.split(",")]
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    if args.reproject:
+        result = json.loads(Path(args.json).read_text())
+        return finish(result, args, params)
     args.zip = kaggle_zip((ROOT / args.data_dir / f"rice-image-dataset-{args.per_class}.zip").resolve(),
                           args.per_class, params["seed"])
     over = settings(overrides(args.profile), params, args)
@@ -271,13 +287,18 @@ def main() -> int:
         "seconds": round(total), "stages": stages, "rates": rates(args.name, kept, args.seeds),
         "trimmed": [m for m in yaml.safe_load(dict(o.split("=", 1) for o in over if "=" in o)["trim.models"])],
     }
-    full_seeds = len(yaml.safe_load(dict(o.split("=", 1) for o in overrides(args.profile)).get("training_seeds", "[0]")))
     result["rates"]["decode_images_per_second"] = decoded
-    result["projection"] = projection(result, full_seeds, params["evaluate"]["batch_size"])
-    result["tables"] = {"stages": table(stages), "projection": projection_table(result["projection"])}
+    return finish(result, args, params)
+
+
+def finish(result: dict, args, params: dict) -> int:
+    """The projection of the measurements for the profile's work, its tables, and the JSON."""
+    full = work(args.profile, params)
+    result["projection"] = projection(result, full, params["evaluate"]["batch_size"])
+    result["tables"] = {"stages": table(result["stages"]), "projection": projection_table(result["projection"])}
     print(result["tables"]["projection"])
     print(f"rehearse: projected for the full study on this machine: {result['projection']['cpu_hours']:,} CPU hours "
-          f"({full_seeds} seeds)")
+          f"({full['seeds']} seeds)")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
         print(f"rehearse: wrote {args.json}")

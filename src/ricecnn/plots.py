@@ -259,29 +259,31 @@ def trim_figure(name: str, records: dict[int, dict], points: dict[str, tuple[flo
     return fig
 
 
-def effects_figure(comps, margin: float, seeds: list[int]) -> Figure:
-    """Every comparison (rows), augmented and clean test set side by side: each seed's paired
-    difference (dots), the mean over seeds with its 95 % interval (bar), the margin (band)."""
+def effects_figure(comps, margin: float, seeds: list[int], colors: dict[str, str]) -> Figure:
+    """Every comparison (rows), clean and augmented test set side by side: each seed's paired
+    difference (dots), the mean over seeds with its 95 % interval (bar, coloured by its verdict:
+    ``colors``), and the region "loses less than the margin" (band)."""
     pairs = list(dict.fromkeys(zip(comps.variant, comps.against)))
     fig = Figure(figsize=(9.6, 1.2 + 0.42 * len(pairs)), layout="constrained")
-    axes = fig.subplots(1, 2, sharey=True)
-    for ax, condition in zip(axes, ("augmented", "clean")):
+    axes = fig.subplots(1, 2, sharey=True, sharex=True)
+    for ax, condition in zip(axes, ("clean", "augmented")):
         g = comps[comps.condition == condition].set_index(["variant", "against"])
-        ax.axvspan(-100 * margin, 100 * margin, color="0.92", zorder=0, label=f"margin ±{100 * margin:g} pts")
         ax.axvline(0, color="0.5", linewidth=0.8)
+        ax.axvline(-100 * margin, color="0.3", linewidth=0.8, linestyle="--", label=f"-{100 * margin:g} pts: the margin")
         for i, pair in enumerate(pairs):
             r = g.loc[pair]
             y = len(pairs) - 1 - i
-            color = {"better": "C2", "worse": "C3"}.get(r.verdict, "C0" if r.verdict.startswith(("equivalent", "not worse")) else "C7")
-            ax.plot([r.lo_pp, r.hi_pp], [y, y], color=color, linewidth=3, solid_capstyle="butt")
-            ax.scatter([r.diff_pp], [y], color=color, marker="|", s=200, zorder=3)
+            if np.isnan(r.diff_pp):
+                continue
+            ax.plot([r.lo_pp, r.hi_pp], [y, y], color=colors[r.verdict], linewidth=3, solid_capstyle="butt")
+            ax.scatter([r.diff_pp], [y], color=colors[r.verdict], marker="|", s=200, zorder=3)
             per_seed = [float(v) for v in r.per_seed_pp.split(";")]
             ax.scatter(per_seed, [y + 0.22] * len(per_seed), color="black", s=10, zorder=4)
         ax.set_yticks(range(len(pairs)), [f"{v} vs {a}" for v, a in reversed(pairs)], fontsize=7)
         ax.set_xlabel("accuracy difference, points (variant - against)")
         ax.set_title(f"{condition} test set", fontsize=9)
     level = f"mean of {len(seeds)} seeds with its 95 % interval" if len(seeds) > 1 else "one seed: Tango's 95 % interval"
-    fig.suptitle(f"paired comparisons: dots = each seed, bar = {level}; green better, red worse, blue as good, grey inconclusive",
-                 fontsize=8)
+    legend = ", ".join(f"{c} {v}" for v, c in colors.items())
+    fig.suptitle(f"paired comparisons: dots = each seed, bar = {level}; {legend}", fontsize=8)
     axes[0].legend(fontsize=7, loc="lower left")
     return fig

@@ -4,10 +4,12 @@ over all training seeds (stage summarize writes them; the statistics: ``ricecnn.
 A model's accuracy is its mean over the training seeds; a comparison of two models is the mean
 over seeds of their paired difference on the same test images. With two or more seeds a comparison
 is about the two architectures (``stats.architecture_effect``); with one it is about those two
-trained networks only (``stats.paired``), and the text says so. The family of tests is every
-comparison the findings report, on the clean and on the augmented test set; verdicts use
-Holm-adjusted p-values and the margin ``compare.margin``. Every sentence is generated from the
-numbers: nothing here is written by hand about the results.
+trained networks only (``stats.paired``), and the text says so. Each comparison on each test set is
+one claim, "the variant loses less than ``compare.margin``"; the family is every such claim the
+findings make, except those whose two models predict the same class on every image under every
+seed (reported as identical); verdicts use Holm-adjusted p-values. A run that failed to train
+(``stats.failed_runs``) is flagged and left out of its model's comparisons. Every sentence is
+generated from the numbers: nothing here is written by hand about the results.
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ PAPER_RESULTS = pd.DataFrame(
     columns=["model", "val_accuracy", "augmented_accuracy", "misclassified_of_7500"],
 )
 CONDITIONS = ("augmented", "clean")  # the test sets every comparison is made on (the paper's first)
-COST_KEYS = ("params", "params_trainable", "flops", "macs", "filters", "flops_224")
+COST_KEYS = ("params", "params_trainable", "flops", "macs", "filters", "flops_224", "params_224")
+VERDICT_COLORS = {stats.NOT_WORSE: "tab:blue", stats.WORSE: "tab:red", stats.INCONCLUSIVE: "tab:gray",
+                  stats.IDENTICAL: "black"}
 KINDS = {"light": "light vs full", "pruned": "pruned vs full", "trim": "trimmed vs full",
          "trim_scratch": "scratch control vs trimmed"}
 
@@ -50,7 +54,8 @@ class Study:
     """Everything summarize reads. Per training seed (``by seed -> model name -> dict``): ``train``
     (validation accuracy, epochs), ``cost`` (params, FLOPs, filters), ``dead`` (dead channel
     fraction or None), ``evaluate`` (evaluate's metrics), ``prune`` and ``trim`` (by trained model).
-    ``correct``: model -> test condition -> (seeds, images) correctness."""
+    ``correct``: model -> test condition -> (seeds, images) correctness; ``predicted``: the same
+    shape, the predicted class."""
 
     seeds: list[int]
     models: list[Evaluated]
@@ -65,15 +70,33 @@ class Study:
     img_size: int
     classes: list[str]
     source: str = "synthetic"  # data.source: synthetic | kaggle | path
-
+    predicted: dict[str, dict[str, np.ndarray]] | None = None
+    failed_run: float = 1.0  # compare.failed_run: a run this far below its model's best run failed
+    dead_samples: int | None = None  # the validation images dead channels were measured on
 
     @property
     def per_model(self) -> bool:
         """Whether a comparison is about architectures (two or more seeds)."""
         return len(self.seeds) >= 2
 
+    @property
+    def images(self) -> int:
+        return self.correct[self.models[0].name]["clean"].shape[1]
+
     def mean(self, table: dict[int, dict[str, dict]], name: str, key: str) -> float:
         return float(np.mean([table[s][name][key] for s in self.seeds]))
+
+    def failed(self, name: str) -> list[int]:
+        """The training seeds under which ``name``'s run failed to train (``stats.failed_runs``)."""
+        return stats.failed_runs({s: self.train[s][name]["val_accuracy"] for s in self.seeds}, self.failed_run)
+
+    def identical(self, variant: str, against: str) -> bool:
+        """Whether the two models predict the same class on every test image, under every condition
+        and every seed: a comparison with nothing to test."""
+        if self.predicted is None:
+            return False
+        v, b = self.predicted[variant], self.predicted[against]
+        return all(np.array_equal(v[c], b[c]) for c in CONDITIONS)
 
 
 def sources(models: list[Evaluated], metrics: dict[str, dict[str, dict]]) -> tuple[dict, dict, dict]:
@@ -100,27 +123,29 @@ def sources(models: list[Evaluated], metrics: dict[str, dict[str, dict]]) -> tup
     return train, cost, dead
 
 
-def correctness(predictions: dict[int, dict[str, pd.DataFrame]], names: list[str]) -> dict[str, dict[str, np.ndarray]]:
+def correctness(predictions: dict[int, dict[str, pd.DataFrame]], names: list[str],
+                column: str | None = None) -> dict[str, dict[str, np.ndarray]]:
     """model -> condition -> (seeds, images) booleans, from evaluate's per-image predictions, over
-    the seeds that have the condition (each transform alone: the first seed only), in seed order."""
+    the seeds that have the condition (each transform alone: the first seed only), in seed order.
+    With ``column`` "predicted": the predicted class names instead."""
     seeds = list(predictions)
     out = {}
     for name in names:
         frames = [predictions[s][name] for s in seeds]
         conditions = dict.fromkeys(c for f in frames for c in f.columns if c not in ("image", "actual"))
-        out[name] = {c: np.stack([(f[c] == f["actual"]).to_numpy() for f in frames if c in f]) for c in conditions}
+        out[name] = {c: np.stack([(f[c] == f["actual"]).to_numpy() if column is None else f[c].to_numpy(dtype=str)
+                                  for f in frames if c in f]) for c in conditions}
     return out
 
 
-def accuracy(study: Study, name: str, condition: str) -> stats.Effect | stats.Accuracy:
-    """A model's accuracy on a test condition: the mean over seeds with its interval (seed variation
-    and image sampling), or with one seed its Wilson interval."""
+def accuracy(study: Study, name: str, condition: str) -> tuple[float, float, float]:
+    """A model's accuracy on a test condition, (value, lo, hi): the mean over seeds with its interval
+    (seed variation and image sampling, at least Wilson's over the images), or with one seed Wilson's."""
     correct = study.correct[name][condition]
-    return stats.over_seeds(correct) if study.per_model else stats.accuracy(correct[0])
-
-
-def _value(a) -> float:
-    return a.diff if isinstance(a, stats.Effect) else a.value
+    if study.per_model:
+        return stats.over_seeds(correct)
+    a = stats.accuracy(correct[0])
+    return a.value, a.lo, a.hi
 
 
 def trim_neighbours(study: Study, parent: str) -> list[str]:
@@ -146,43 +171,83 @@ def summary_table(study: Study) -> pd.DataFrame:
             **{k: study.mean(study.cost, m.name, k) for k in COST_KEYS},
             "dead_fraction": float(np.mean(dead)) if None not in dead else None,
             "val_accuracy": study.mean(study.train, m.name, "val_accuracy"),
-            "clean_accuracy": _value(clean), "clean_accuracy_lo": clean.lo, "clean_accuracy_hi": clean.hi,
-            "augmented_accuracy": _value(aug), "augmented_accuracy_lo": aug.lo, "augmented_accuracy_hi": aug.hi,
+            "clean_accuracy": clean[0], "clean_accuracy_lo": clean[1], "clean_accuracy_hi": clean[2],
+            "augmented_accuracy": aug[0], "augmented_accuracy_lo": aug[1], "augmented_accuracy_hi": aug[2],
             "clean_by_seed": ";".join(f"{v:.4f}" for v in study.correct[m.name]["clean"].mean(axis=1)),
             "augmented_by_seed": ";".join(f"{v:.4f}" for v in study.correct[m.name]["augmented"].mean(axis=1)),
             "misclassified": float(np.mean([study.evaluate[s][m.name]["misclassified"] for s in study.seeds])),
             "test_images": study.correct[m.name]["clean"].shape[1],
             "latency_ms": study.evaluate[study.seeds[0]][m.name].get("latency_ms"),  # the first seed's trained models
+            "failed_runs": ";".join(map(str, study.failed(m.name))),
         })  # fmt: skip
     return pd.DataFrame(rows)
 
 
 def comparisons(study: Study) -> pd.DataFrame:
     """Every paired comparison (``Evaluated.against``), on the augmented and the clean test set: the
-    mean paired difference over seeds, its interval, the raw and the Holm-adjusted p over the whole
-    family, the verdict, and each seed's difference."""
+    mean paired difference over the seeds where both models trained, its 95 % interval, the p of the
+    claim "the variant loses less than the margin" (the test of a difference of -margin, raw and
+    Holm-adjusted over the family), the p of no difference, the verdict, each seed's difference, and
+    the power: the seeds that would show ``not worse`` with 80 % power if the true difference were 0.
+
+    Not in the family: comparisons whose two models predict the same class on every image under
+    every seed (verdict ``identical``), and with two or more seeds, those with fewer than two seeds
+    where both trained (``inconclusive``, untested)."""
+    m_ = study.margin
     rows = []
     for m in study.models:
         for other in m.against:
             flops = study.mean(study.cost, other, "flops_224") / study.mean(study.cost, m.name, "flops_224")
+            identical = study.identical(m.name, other)
+            bad = sorted(set(study.failed(m.name)) | set(study.failed(other)))
+            used = [i for i, s in enumerate(study.seeds) if s not in bad]
             for c in CONDITIONS:
-                v, b = study.correct[m.name][c], study.correct[other][c]
-                if study.per_model:
+                v, b = study.correct[m.name][c][used], study.correct[other][c][used]
+                row = {"family": m.family, "variant": m.name, "against": other,
+                       "kind": KINDS[m.variant] if other == m.baseline else "trimmed vs light", "condition": c,
+                       "flops_ratio_224": flops, "seeds_used": len(used), "failed_seeds": ";".join(str(study.seeds[i])
+                       for i in range(len(study.seeds)) if i not in used)}
+                if len(used) >= 2:
                     e = stats.architecture_effect(v, b)
-                    diff, lo, hi, p, per_seed = e.diff, e.lo, e.hi, e.p, e.per_seed
-                else:
+                    row.update(diff_pp=100 * e.diff, lo_pp=100 * e.lo, hi_pp=100 * e.hi, p_margin=e.p(-m_), p_zero=e.p(0.0),
+                               per_seed_pp=";".join(f"{100 * x:+.1f}" for x in e.per_seed))
+                    parts = stats.components(v.astype(float) - b)
+                    row.update(seed_sd_pp=100 * np.std(np.mean(v, axis=1) - np.mean(b, axis=1), ddof=1),
+                               **{f"var_{k}": x for k, x in zip(("seed", "image", "residual"), parts)})
+                elif len(used) == 1 and not study.per_model:
                     d = stats.paired(v[0], b[0])
-                    diff, lo, hi, p, per_seed = d.diff, d.lo, d.hi, d.p, (d.diff,)
-                rows.append({"family": m.family, "variant": m.name, "against": other,
-                             "kind": KINDS[m.variant] if other == m.baseline else "trimmed vs light",
-                             "condition": c, "flops_ratio_224": flops, "diff_pp": 100 * diff, "lo_pp": 100 * lo,
-                             "hi_pp": 100 * hi, "p": p, "per_seed_pp": ";".join(f"{100 * x:+.1f}" for x in per_seed)})
+                    bb, cc = d.discordant
+                    row.update(diff_pp=100 * d.diff, lo_pp=100 * d.lo, hi_pp=100 * d.hi, per_seed_pp=f"{100 * d.diff:+.1f}",
+                               p_margin=stats.tango_p(bb, cc, len(v[0]), -m_), p_zero=d.p)
+                else:  # fewer than two seeds where both trained: nothing to test
+                    row.update(diff_pp=np.nan, lo_pp=np.nan, hi_pp=np.nan, p_margin=np.nan, p_zero=np.nan, per_seed_pp="")
+                row["identical"] = identical
+                rows.append(row)
     df = pd.DataFrame(rows)
-    if len(df):
-        df["p_holm"] = stats.holm(df.p.tolist())
-        df["verdict"] = [stats.verdict(r.diff_pp / 100, r.lo_pp / 100, r.hi_pp / 100, r.p_holm, study.margin)
-                         for r in df.itertuples()]
+    if not len(df):
+        return df
+    family = ~df.identical & df.p_margin.notna()
+    df["in_family"] = family
+    df["p_holm"] = np.nan
+    df.loc[family, "p_holm"] = stats.holm(df.loc[family, "p_margin"].tolist())
+    df["verdict"] = [stats.IDENTICAL if r.identical else stats.INCONCLUSIVE if not r.in_family
+                     else stats.verdict(r.diff_pp / 100, m_, r.p_holm) for r in df.itertuples()]
+    df["half_width_pp"] = (df.hi_pp - df.lo_pp) / 2
+    alpha = stats.ALPHA / max(int(family.sum()), 1)  # Bonferroni: the level of Holm's first step
+    df["power"], df["seeds_needed"], df["seeds_needed_range"] = np.nan, "", ""
+    if study.per_model and "var_seed" in df:
+        for i, r in df[family & df.var_seed.notna()].iterrows():
+            parts = (r.var_seed, r.var_image, r.var_residual)
+            df.loc[i, "power"] = stats.power(parts, m_, int(r.seeds_used), study.images, alpha)
+            df.loc[i, "seeds_needed"] = seeds_text(stats.seeds_needed(parts, m_, study.images, alpha))
+            lo, hi = stats.seed_variance_range(r.var_seed, int(r.seeds_used))
+            df.loc[i, "seeds_needed_range"] = "-".join(
+                seeds_text(stats.seeds_needed((v, r.var_image, r.var_residual), m_, study.images, alpha)) for v in (lo, hi))
     return df
+
+
+def seeds_text(k: int | None) -> str:
+    return str(k) if k else ">200"
 
 
 def per_seed_table(study: Study) -> pd.DataFrame:
@@ -199,40 +264,24 @@ def per_seed_table(study: Study) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-POWER_MARGINS = (0.01, 0.02, 0.03)
-POWER_IMAGES = (1000, 2500, 7500)  # the quick default's test set, more, the paper's 10 %
-
-
-def spread(study: Study) -> tuple[tuple[float, float, float], list[str]]:
-    """The variance components (seed, image, residual) of the paired difference behind the study's
-    question, "is the cheaper model as good as the full one?": the median, component by component,
-    over the light-vs-full and trimmed-vs-full comparisons on the augmented test set; and which."""
-    used, parts = [], []
-    for m in study.models:
-        if m.variant in ("light", "trim") and m.baseline:
-            used.append(f"{m.name} vs {m.baseline}")
-            parts.append(stats.components(study.correct[m.name]["augmented"].astype(float)
-                                          - study.correct[m.baseline]["augmented"]))
-    return tuple(float(np.median([p[i] for p in parts])) for i in range(3)), used
-
-
-def power_table(study: Study) -> pd.DataFrame:
-    """Training seeds needed (80 % power to end `not worse` when the true difference is 0) for margins
-    of 1, 2 and 3 points, at several test-set sizes, from the measured spread (``spread``)."""
-    if not study.per_model:
-        return pd.DataFrame(columns=["margin", *(f"seeds at {n:,} test images" for n in POWER_IMAGES)])
-    parts, _ = spread(study)
-    rows = []
-    for m in POWER_MARGINS:
-        cells = {f"seeds at {n:,} test images": stats.seeds_needed(parts, m, n) for n in POWER_IMAGES}
-        rows.append({"margin": f"{100 * m:g} pts", **{k: (str(v) if v else "> 100") for k, v in cells.items()}})
-    return pd.DataFrame(rows)
+def power_table(comps: pd.DataFrame) -> pd.DataFrame:
+    """Per claim of the family: the seed-to-seed SD of the difference, the interval's half-width, the
+    power the design had, and the training seeds that 80 % power would take if the true difference
+    were 0 (with the range the seed variance's own uncertainty allows)."""
+    cols = ["comparison", "condition", "seeds", "seed SD of the difference (pts)", "95% half-width (pts)",
+            "power now", "seeds for 80% power", "95% range"]
+    if not len(comps) or "var_seed" not in comps:
+        return pd.DataFrame(columns=cols)
+    rows = [[f"{r.variant} vs {r.against}", r.condition, int(r.seeds_used), f"{r.seed_sd_pp:.1f}", f"{r.half_width_pp:.1f}",
+             f"{r.power:.2f}", r.seeds_needed, r.seeds_needed_range]
+            for r in comps[comps.in_family & comps.var_seed.notna()].itertuples()]
+    return pd.DataFrame(rows, columns=cols)
 
 
 def paper_table(margin: float) -> pd.DataFrame:
     """The paper's light variants against their full models: its augmented accuracies (each of
     7,500 test images) compared unpaired, as the per-image predictions were not published. Not in
-    the family of tests: its verdicts use the raw p."""
+    the family of tests: its verdicts are read off the unadjusted 95 % interval."""
     acc = {r.model: stats.accuracy(PAPER_TEST_IMAGES - r.misclassified_of_7500, PAPER_TEST_IMAGES)
            for r in PAPER_RESULTS.itertuples()}
     full = {REGISTRY[m].family: m for m in acc if REGISTRY[m].variant == "full"}
@@ -244,7 +293,7 @@ def paper_table(margin: float) -> pd.DataFrame:
                      "variant_accuracy": acc[light].value, "variant_lo": acc[light].lo, "variant_hi": acc[light].hi,
                      "baseline_accuracy": acc[baseline].value, "baseline_lo": acc[baseline].lo,
                      "baseline_hi": acc[baseline].hi, "diff_pp": 100 * d.diff, "diff_lo_pp": 100 * d.lo,
-                     "diff_hi_pp": 100 * d.hi, "p": d.p, "verdict": stats.verdict(d.diff, d.lo, d.hi, d.p, margin)})
+                     "diff_hi_pp": 100 * d.hi, "p": d.p, "verdict": stats.interval_verdict(d.lo, d.hi, margin)})
     return pd.DataFrame(rows)
 
 
@@ -263,22 +312,37 @@ def ci(value: float, lo: float, hi: float) -> str:
     return f"{value:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
+def pct(value: float) -> str:
+    return f"{100 * value:.1f} %"
+
+
 def pts(diff: float, lo: float, hi: float) -> str:
+    if np.isnan(diff):
+        return "-"
     return f"{diff:+.1f} pts [{lo:+.1f}, {hi:+.1f}]"
 
 
 def times(ratio: float) -> str:
-    """How many times cheaper: 138x, 11.4x, 1.07x."""
+    """How many times: 138x, 11.4x, 1.07x."""
     return f"{ratio:.0f}x" if ratio >= 100 else f"{ratio:.1f}x" if ratio >= 10 else f"{ratio:.2f}x"
 
 
 def fewer_flops(ratio: float) -> str:
-    """FLOPs of the baseline / FLOPs of the variant, in words: "138x fewer", or "12.7x more" below 1."""
-    return f"{times(ratio)} fewer" if ratio >= 1 else f"{times(1 / ratio)} more"
+    """FLOPs of the baseline / FLOPs of the variant, in words: "99.3 % fewer FLOPs", "12.7x more FLOPs"."""
+    if abs(ratio - 1) < 5e-4:
+        return "the same FLOPs"
+    if ratio >= 1:
+        saved = 100 * (1 - 1 / ratio)
+        return f"{saved:.1f} % fewer FLOPs" if saved < 99.95 else f"{times(ratio)} fewer FLOPs"
+    return f"{times(1 / ratio)} more FLOPs"
 
 
 def p_value(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+    return "-" if p is None or np.isnan(p) else "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def margin_pts(study: Study) -> str:
+    return f"{100 * study.margin:g} points"
 
 
 def seeds_phrase(study: Study) -> str:
@@ -286,88 +350,149 @@ def seeds_phrase(study: Study) -> str:
     return f"{k} training seeds" if study.per_model else "1 training seed: about these trained networks only, not their architectures"
 
 
-def comparison_phrase(r) -> str:
-    """'+4.4 pts [-3.1, +11.9] (seeds +2.1, +5.0, +6.1), p = 0.090, Holm p = 1.000: inconclusive'"""
+def verdict_words(r, study: Study) -> str:
+    """A claim's verdict in words: 'not worse', 'worse (loses more than 3 points)', ...; an
+    inconclusive one says how many seeds would decide it."""
+    if r.verdict == stats.INCONCLUSIVE and getattr(r, "seeds_needed", ""):
+        return f"inconclusive ({r.seeds_needed} seeds would show `not worse` with 80 % power if it lost nothing)"
+    if r.verdict == stats.WORSE:
+        return f"worse (loses more than {margin_pts(study)})"
+    if r.verdict == stats.IDENTICAL:
+        return "identical predictions"
+    return r.verdict
+
+
+def comparison_phrase(r, study: Study) -> str:
+    """'-1.2 pts [-3.1, +0.7] (seeds -0.5, -2.1, -1.0); test of a 3 points loss p = 0.010, Holm = 0.040; test of
+    no difference p = 0.210: not worse'"""
+    if r.verdict == stats.IDENTICAL:
+        return "the same predicted class on every test image under every seed"
     seeds = f" (seeds {', '.join(r.per_seed_pp.split(';'))})" if ";" in r.per_seed_pp else ""
-    return (f"{pts(r.diff_pp, r.lo_pp, r.hi_pp)}{seeds}, {p_value(r.p)}, Holm {p_value(r.p_holm)}: "
-            f"{r.verdict}")
+    left = f"; left out: seed {r.failed_seeds.replace(';', ', ')} (failed to train)" if r.failed_seeds else ""
+    return (f"{pts(r.diff_pp, r.lo_pp, r.hi_pp)}{seeds}{left}; test of a {margin_pts(study)} loss {p_value(r.p_margin)}, "
+            f"Holm {p_value(r.p_holm).removeprefix('p ')}; test of no difference {p_value(r.p_zero)}: {verdict_words(r, study)}")
 
 
 def setup_lines(study: Study, comps: pd.DataFrame) -> list[str]:
-    n = study.correct[study.models[0].name]["clean"].shape[1]
+    n = study.images
     per_class = n // len(study.classes)
     level = ("the mean over seeds of the paired difference, with a 95 % interval that carries the "
-             "seed-to-seed variation and the test-image sampling (two-way random effects, Student's t with seeds - 1 degrees of freedom)"
+             "seed-to-seed variation and the test-image sampling (two-way random effects, Student's t with seeds - 1 "
+             "degrees of freedom; at least Tango's interval over the images)"
              if study.per_model else
              "the paired difference of the two trained networks, with Tango's 95 % score interval: with one "
              "training seed no verdict is about an architecture")
-    return [
-        f"Test set: {n:,} images ({per_class:,} per class), {study.img_size} px; "
+    family = int(comps.in_family.sum()) if len(comps) else 0
+    identical = sorted({f"{r.variant} vs {r.against}" for r in comps.itertuples() if r.identical}) if len(comps) else []
+    m = margin_pts(study)
+    lines = [
+        f"Test set: {n:,} images ({per_class:,} per class), {study.img_size} px, clean and under the seeded augmentation; "
         f"{seeds_phrase(study)} ({', '.join(map(str, study.seeds))}). A model's accuracy is its mean over the "
         f"seeds with its 95 % interval; a comparison is {level}.",
-        f"The family of tests: the {len(comps)} paired comparisons below ({len(comps) // len(CONDITIONS)} "
-        f"comparison{'s' * (len(comps) // len(CONDITIONS) != 1)} on the augmented and on the clean test set); verdicts use Holm-adjusted p-values (the raw p "
-        f"beside them). Verdicts: `better` or `worse` where the Holm-adjusted p < 0.05; otherwise "
-        f"`equivalent (within ±{100 * study.margin:g} pts)` where the interval lies inside ±{100 * study.margin:g} "
-        f"points, `not worse (margin {100 * study.margin:g} pts)` where it lies above -{100 * study.margin:g}, and "
-        f"`inconclusive` else (margin: `compare.margin`, docs/statistics.md).",
+        f"The question, fixed before the runs: does the cheaper model lose less than {m} of accuracy (`compare.margin`, "
+        f"docs/statistics.md)? Each comparison on each test set is one claim, tested at a difference of -{m}: "
+        f"`{stats.NOT_WORSE}`: {stats.VERDICTS[stats.NOT_WORSE].replace('-m', f'-{100 * study.margin:g}')}; "
+        f"`{stats.WORSE}`: {stats.VERDICTS[stats.WORSE].replace('-m', f'-{100 * study.margin:g}')}; "
+        f"`{stats.INCONCLUSIVE}`: {stats.VERDICTS[stats.INCONCLUSIVE]}. The family: the {family} claims below, Holm-adjusted "
+        f"together" + (f"; not in it, `{stats.IDENTICAL}`: " + ", ".join(identical) + f" ({stats.VERDICTS[stats.IDENTICAL]})"
+                        if identical else "") + ".",
     ]
+    if study.per_model:
+        failed = {m_.name: study.failed(m_.name) for m_ in study.models}
+        said = "; ".join(f"{name}: seed {', '.join(map(str, s))}" for name, s in failed.items() if s) or "none"
+        lines.append(f"Runs that failed to train (validation accuracy more than {100 * study.failed_run:g} points below the "
+                     f"best run of the same model, `compare.failed_run`): {said}. A failed run's seed is left out of its "
+                     "model's comparisons and counted here.")
+    return lines
 
 
-def _verdict(comps: pd.DataFrame, variant: str, against: str, condition: str = "augmented"):
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _row(comps: pd.DataFrame, variant: str, against: str, condition: str):
     return comps[(comps.variant == variant) & (comps.against == against) & (comps.condition == condition)].iloc[0]
 
 
+def _pair_sentence(study: Study, rows, comps: pd.DataFrame, variant: str, against: str, subject: bool = True) -> str:
+    """'cnn_light (99.3 % fewer FLOPs than cnn) scores 88.1 % clean and 60.9 % augmented against
+    cnn's 91.2 % and 69.6 %: worse on clean and inconclusive on augmented images'; without
+    ``subject``: 'against cnn_light (12.7x more FLOPs) it scores ...'."""
+    r = {c: _row(comps, variant, against, c) for c in CONDITIONS}
+    flops = fewer_flops(r["clean"].flops_ratio_224)
+    than = "as" if flops.startswith("the same") else "than"
+    who = f"{variant} ({flops} {than} {against})" if subject else f"against {against} ({flops}) it"
+    if r["clean"].verdict == stats.IDENTICAL:
+        return f"{who} predicts the same class as {against} on every test image under every seed"
+    acc = {name: {c: pct(rows.loc[name, f"{c}_accuracy"]) for c in CONDITIONS} for name in (variant, against)}
+    words = {c: stats.WORSE + f" (loses more than {margin_pts(study)})" if r[c].verdict == stats.WORSE else r[c].verdict
+             for c in CONDITIONS}
+    said = f"{words['clean']} on both" if words["clean"] == words["augmented"] else \
+        f"{words['clean']} on clean and {words['augmented']} on augmented images"
+    scores = f"{acc[variant]['clean']} clean and {acc[variant]['augmented']} augmented"
+    return f"{who} scores {scores} against {against}'s {acc[against]['clean']} and {acc[against]['augmented']}: {said}"
+
+
 def headline(study: Study, df: pd.DataFrame, comps: pd.DataFrame) -> str:
-    """A short paragraph that answers the title question from the verdicts (augmented test set)."""
+    """The study's answer, one sentence per question it asks (dead channels; light vs full; trimmed
+    vs full and vs light; the scratch control), with absolute accuracies and the verdicts."""
     rows = df.set_index("model")
     by_family = {m.family: {} for m in study.models}
     for m in study.models:
         by_family[m.family][m.variant] = m.name
-    clause = []
+    out = []
     full = [f["full"] for f in by_family.values() if "full" in f]
-    dead = ", ".join(f"{f} {100 * rows.loc[f, 'dead_fraction']:.0f} %" for f in full if rows.loc[f, "dead_fraction"] is not None)
-    pruned = [(f, f["pruned"]) for f in by_family.values() if "pruned" in f and "full" in f]
+    dead = [(f, rows.loc[f, "dead_fraction"]) for f in full if rows.loc[f, "dead_fraction"] is not None]
     if dead:
-        text = f"Dead channels: of the full models' feature-map channels, {dead} are zero on every validation image of the APoZ sample"
-        if pruned:
-            text += "; removing them saves " + ", ".join(
-                f"{times(rows.loc[f['full'], 'flops_224'] / rows.loc[p, 'flops_224'])} of {f['full']}'s FLOPs "
-                f"({_verdict(comps, p, f['full']).verdict})" for f, p in pruned)
-        clause.append(text + ".")
-    light = [f for f in by_family.values() if "light" in f and "full" in f]
+        samples = f" {study.dead_samples:,}" if study.dead_samples else ""
+        text = ("**Dead channels.** Of the full models' feature-map channels, " + ", ".join(f"{f} {100 * v:.1f} %" for f, v in dead)
+                + f" are zero on every one of the{samples} validation images measured")
+        pruned = [(f["full"], f["pruned"]) for f in by_family.values() if "pruned" in f and "full" in f]
+        same = [(f, p) for f, p in pruned if _row(comps, p, f, "clean").verdict == stats.IDENTICAL]
+        if same:
+            text += (f"; removing them leaves every prediction of {_and([f for f, _ in same])} the same on every test image "
+                     f"under every seed, and cuts their FLOPs by " + _and([fewer_flops(
+                         _row(comps, p, f, 'clean').flops_ratio_224).removesuffix(' fewer FLOPs') for f, p in same]))
+        if rest := [fp for fp in pruned if fp not in same]:
+            text += "; removing them: " + "; ".join(_pair_sentence(study, rows, comps, p, f) for f, p in rest)
+        out.append(text + ".")
+    light = [(f["light"], f["full"]) for f in by_family.values() if "light" in f and "full" in f]
     if light:
-        clause.append("The hand-made light models against their full models: " + "; ".join(
-            f"{f['light']} ({fewer_flops(rows.loc[f['full'], 'flops_224'] / rows.loc[f['light'], 'flops_224'])} FLOPs) "
-            f"{_verdict(comps, f['light'], f['full']).verdict}, "
-            f"{pts(*(_verdict(comps, f['light'], f['full'])[k] for k in ('diff_pp', 'lo_pp', 'hi_pp')))}" for f in light) + ".")
-    trimmed = [f for f in by_family.values() if "trim" in f and "full" in f]
-    if trimmed:
-        parts = []
-        for f in trimmed:
-            t = f["trim"]
-            part = f"{t} ({fewer_flops(rows.loc[f['full'], 'flops_224'] / rows.loc[t, 'flops_224'])} FLOPs) against {f['full']}: " \
-                   f"{_verdict(comps, t, f['full']).verdict}"
-            if "light" in f:
-                part += f", against {f['light']}: {_verdict(comps, t, f['light']).verdict}"
-            if "trim_scratch" in f:
-                part += f"; trained from scratch: {_verdict(comps, f['trim_scratch'], t).verdict} against it"
-            parts.append(part)
-        clause.append("Trimming (light models found from data): " + "; ".join(parts) + ".")
-    n = study.correct[study.models[0].name]["augmented"].shape[1]
-    return (f"**Is a CNN with all-black feature maps wasting its filters?** On {DATA_NAMES[study.source]} "
-            f"({study.img_size} px, {n:,} augmented test images, {seeds_phrase(study)}; verdicts on the augmented "
-            f"test set, Holm-adjusted, margin {100 * study.margin:g} points): " + " ".join(clause))
+        out.append("**The hand-made light models.** " + "; ".join(_pair_sentence(study, rows, comps, v, b) for v, b in light) + ".")
+    for f in (f for f in by_family.values() if "trim" in f and "full" in f):
+        text = "**A light model found from data (trimming).** " + _pair_sentence(study, rows, comps, f["trim"], f["full"])
+        if "light" in f:
+            text += "; " + _pair_sentence(study, rows, comps, f["trim"], f["light"], subject=False)
+        out.append(text + ".")
+        if "trim_scratch" in f:
+            out.append("**The scratch control** (the trimmed architecture trained from scratch): "
+                       + _pair_sentence(study, rows, comps, f["trim_scratch"], f["trim"]) + ".")
+    open_ = comps[(comps.verdict == stats.INCONCLUSIVE) & comps.seeds_needed.astype(bool)] if len(comps) else comps
+    if len(open_):
+        out.append("**Where the data cannot decide**, the training seeds that would show `not worse` with 80 % power if "
+                   "there were no loss (reports/summary.md, \"Power\"): " + "; ".join(
+                       f"{r.variant} vs {r.against} ({r.condition}) {r.seeds_needed}" for r in open_.itertuples()) + ".")
+    family = int(comps.in_family.sum()) if len(comps) else 0
+    title = (f"**Is a CNN with all-black feature maps wasting its filters?** On {DATA_NAMES[study.source]} "
+             f"({study.img_size} px, {study.images:,} test images clean and augmented, {seeds_phrase(study)}; `not worse` means "
+             f"it loses less than {margin_pts(study)} of accuracy, a margin fixed before the runs; {family} claims, "
+             f"Holm-adjusted together):")
+    return title + "\n\n" + "".join(f"- {x}\n" for x in out)
 
 
 def training_status(study: Study, name: str) -> str:
-    """How the model's runs ended: by early stopping, or at the epoch limit (best epoch of each run)."""
+    """How the model's runs ended: the epoch whose weights were kept, of how many, the training
+    accuracy then (how well it fits its data), the epoch of the lowest validation loss, and which
+    runs failed."""
     runs = [study.train[s][name] for s in study.seeds]
     if any("best_epoch" not in r for r in runs):
         return ""
-    early = sum(r["epochs_run"] < r.get("epochs_max", np.inf) for r in runs)
-    epochs = ", ".join(f"{r['best_epoch']} of {r['epochs_run']}" for r in runs)
-    return f"{name} stopped early in {early} of {len(runs)} runs (best epoch {epochs})"
+    kept = ", ".join(f"{r['best_epoch']}/{r['epochs_run']}" for r in runs)
+    fit = ", ".join(f"{r['train_accuracy']:.3f}" for r in runs)
+    lowest = ", ".join(str(r.get("lowest_val_loss_epoch", r["best_epoch"])) for r in runs)
+    failed = study.failed(name)
+    return (f"{name} kept epoch {kept}, train accuracy {fit}, lowest validation loss at epoch {lowest}"
+            + (f"; failed to train under seed {', '.join(map(str, failed))}" if failed else ""))
 
 
 def findings(study: Study, df: pd.DataFrame, comps: pd.DataFrame, paper: pd.DataFrame, robust: pd.DataFrame) -> list[str]:
@@ -376,7 +501,8 @@ def findings(study: Study, df: pd.DataFrame, comps: pd.DataFrame, paper: pd.Data
     for (variant, against), g in comps.groupby(["variant", "against"], sort=False):
         r = {c: g[g.condition == c].iloc[0] for c in CONDITIONS}
         out.append(f"{variant} against {against} ({r['augmented'].kind}; {fewer_flops(r['augmented'].flops_ratio_224)} "
-                   f"FLOPs at 224 px): augmented {comparison_phrase(r['augmented'])}; clean {comparison_phrase(r['clean'])}.")
+                   f"at 224 px): augmented {comparison_phrase(r['augmented'], study)}; clean "
+                   f"{comparison_phrase(r['clean'], study)}.")
     for m in (m for m in study.models if m.variant in ("full", "light")):
         v = rows.loc[m.name]
         out.append(f"{m.name}: accuracy clean {ci(v.clean_accuracy, v.clean_accuracy_lo, v.clean_accuracy_hi)} "
@@ -394,7 +520,8 @@ def findings(study: Study, df: pd.DataFrame, comps: pd.DataFrame, paper: pd.Data
                    f"(budget: {runs[0]['budget']:.3f} below the full model's).")
     statuses = [training_status(study, m.name) for m in study.models]
     if any(statuses):
-        out.append("Training: " + "; ".join(s for s in statuses if s) + ".")
+        out.append("Training, seed by seed (the epoch whose weights were kept, of the epochs run): "
+                   + "; ".join(s for s in statuses if s) + ".")
     drops = robust.set_index("model")
     worst = {m: min(TRANSFORMS, key=lambda t: drops.loc[m, t]) for m in drops.index}
     for t in TRANSFORMS:
@@ -421,21 +548,23 @@ def findings(study: Study, df: pd.DataFrame, comps: pd.DataFrame, paper: pd.Data
             f"The paper's {p.variant} vs {p.baseline} (its published counts, {PAPER_TEST_IMAGES:,} test images each, "
             f"unpaired, not in the family): {ci(p.variant_accuracy, p.variant_lo, p.variant_hi)} vs "
             f"{ci(p.baseline_accuracy, p.baseline_lo, p.baseline_hi)}; difference "
-            f"{pts(p.diff_pp, p.diff_lo_pp, p.diff_hi_pp)}, {p_value(p.p)} (Fisher): {p.verdict}."
+            f"{pts(p.diff_pp, p.diff_lo_pp, p.diff_hi_pp)}, {p_value(p.p)} (Fisher): {p.verdict} at this study's margin."
         )
     return out
 
 
 def fmt(col: str, v) -> str:
     """A table cell: FLOPs as k/M/G, counts with thousands separators, accuracies to 4 digits."""
-    if isinstance(v, str):
-        return v
+    if isinstance(v, (str, bool, np.bool_)):
+        return str(v)
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return ""
     if col.endswith("_pp"):
         return f"{v:+.2f}"
     if col.startswith("p_") or col.endswith("_p") or col == "p":
         return p_value(v).removeprefix("p = ").removeprefix("p ")
+    if col.startswith("var_"):
+        return f"{v:.2e}"
     if col.endswith("_pct"):
         return f"{v:.1f}"
     if "ratio" in col:
@@ -454,15 +583,15 @@ def markdown(df: pd.DataFrame) -> str:
     return head + "".join("| " + " | ".join(fmt(c, v) for c, v in row.items()) + " |\n" for _, row in df.iterrows())
 
 
-def verdict_table(comps: pd.DataFrame) -> pd.DataFrame:
-    """The README's table: each comparison, augmented and clean, with its verdict."""
+def verdict_table(comps: pd.DataFrame, study: Study) -> pd.DataFrame:
+    """The README's table: each comparison, clean and augmented, with its verdict."""
     rows = []
     for (variant, against), g in comps.groupby(["variant", "against"], sort=False):
         r = {c: g[g.condition == c].iloc[0] for c in CONDITIONS}
-        rows.append({"comparison": f"{variant} vs {against}", "FLOPs": fewer_flops(r['augmented'].flops_ratio_224),
-                     **{f"{c}: difference [95% CI]": pts(r[c].diff_pp, r[c].lo_pp, r[c].hi_pp) for c in CONDITIONS},
-                     **{f"{c}: p (Holm)": f"{fmt('p', r[c].p)} ({fmt('p', r[c].p_holm)})" for c in CONDITIONS},
-                     **{f"{c}: verdict": r[c].verdict for c in CONDITIONS}})
+        rows.append({"comparison": f"{variant} vs {against}", "FLOPs": fewer_flops(r["clean"].flops_ratio_224),
+                     **{f"{c}: difference [95% CI]": pts(r[c].diff_pp, r[c].lo_pp, r[c].hi_pp) for c in ("clean", "augmented")},
+                     **{f"{c}: verdict (Holm p)": (f"{r[c].verdict} ({fmt('p', r[c].p_holm)})" if r[c].in_family
+                                                   else r[c].verdict) for c in ("clean", "augmented")}})
     return pd.DataFrame(rows)
 
 
@@ -471,7 +600,7 @@ def results_table(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "model": df.model,
         "FLOPs/image (224 px)": df.flops_224,
-        "params": df.params,
+        "params (224 px)": df.params_224 if "params_224" in df else df.params,
         "clean accuracy [95% CI]": [ci(*v) for v in zip(df.clean_accuracy, df.clean_accuracy_lo, df.clean_accuracy_hi)],
         "augmented accuracy [95% CI]": [ci(*v) for v in zip(df.augmented_accuracy, df.augmented_accuracy_lo,
                                                             df.augmented_accuracy_hi)],
@@ -481,19 +610,19 @@ def results_table(df: pd.DataFrame) -> pd.DataFrame:
 def findings_page(study: Study, df, comps, lines: list[str]) -> str:
     """reports/findings.md: the headline, the setup and the family, the verdicts (the README shows
     everything above the first '## ' heading), then every model and one sentence per finding."""
-    return ("# Findings\n\n" + headline(study, df, comps) + "\n\n" + "\n\n".join(setup_lines(study, comps)) + "\n\n"
-            + markdown(verdict_table(comps)) + "\nPer-seed differences, the per-seed paired tests and every table: "
-            "[reports/summary.md](summary.md); the picture: [reports/effects.png](effects.png).\n\n"
+    return ("# Findings\n\n" + headline(study, df, comps) + "\n" + "\n\n".join(setup_lines(study, comps)) + "\n\n"
+            + markdown(verdict_table(comps, study)) + "\nPer-seed differences, the per-seed paired tests, the power of "
+            "every claim and every table: [reports/summary.md](summary.md); the picture: [reports/effects.png](effects.png).\n\n"
             "## Models\n\n" + markdown(results_table(df)) + "\n## Every finding\n\n" + "".join(f"- {x}\n" for x in lines))
 
 
 def seed_spread_table(study: Study) -> pd.DataFrame:
     """Each model's accuracy under each training seed, and their standard deviation over the seeds
-    (the seed-to-seed spread the power rests on), on the augmented and the clean test set."""
+    (the seed-to-seed spread the power rests on), on the clean and the augmented test set."""
     rows = []
     for m in study.models:
         row = {"model": m.name}
-        for c in CONDITIONS:
+        for c in ("clean", "augmented"):
             acc = study.correct[m.name][c].mean(axis=1)
             row[f"{c}: per seed"] = " / ".join(f"{a:.3f}" for a in acc)
             row[f"{c}: SD (pts)"] = f"{100 * np.std(acc, ddof=1):.1f}" if len(acc) > 1 else "-"
@@ -503,13 +632,12 @@ def seed_spread_table(study: Study) -> pd.DataFrame:
 
 def power_text(study: Study, power: pd.DataFrame) -> str:
     if not study.per_model:
-        return "The seeds needed for a margin need the seed-to-seed spread: two or more training seeds.\n"
-    parts, used = spread(study)
-    k, n = len(study.seeds), study.correct[study.models[0].name]["augmented"].shape[1]
-    return (f"From the spread of {', '.join(used)} (augmented test set; the median variance components: seeds "
-            f"{parts[0]:.2e}, images {parts[1]:.2e}, residual {parts[2]:.2e}): {k} seeds and {n:,} test images resolve "
-            f"a margin of {100 * stats.resolvable_margin(parts, k, n):.1f} points with 80 % power; the training seeds "
-            f"needed for 80 % power to find `not worse` when the true difference is 0:\n\n" + markdown(power))
+        return "The power of a claim needs the seed-to-seed spread: two or more training seeds.\n"
+    return (f"Per claim of the family, from its own variance components (seeds, images, residual; "
+            f"`reports/comparisons.csv`): the power the design had to end `not worse` if the true difference were 0, "
+            f"and the training seeds that 80 % power would take at {study.images:,} test images (noncentral t, "
+            f"at the family's Bonferroni level, the level Holm's first step uses; the range: the seeds needed at the ends "
+            f"of the seed variance's 95 % interval, chi-square with seeds - 1 degrees of freedom).\n\n" + markdown(power))
 
 
 def summary_page(study: Study, df, comps, per_seed, robust, paper, power) -> str:
@@ -518,12 +646,13 @@ def summary_page(study: Study, df, comps, per_seed, robust, paper, power) -> str
         "# Summary\n\n" + " ".join(setup_lines(study, comps)) + " FLOPs per image at the training input size "
         "(`flops`) and at 224x224 (`flops_224`, the paper's size), means over the seeds; `augmented`: the seeded "
         "augmented copy of the test split.\n\n" + markdown(df)
-        + "\n## Comparisons (the family of tests)\n\nDifferences in percentage points with their 95 % interval; `p` "
-        "raw, `p_holm` Holm-adjusted over the family; `per_seed_pp`: each seed's difference.\n\n" + markdown(comps)
+        + "\n## Comparisons (the family of claims)\n\nDifferences in percentage points with their 95 % interval; "
+        "`p_margin` the p of the test of a difference of -margin, `p_holm` it Holm-adjusted over the family, `p_zero` "
+        "the p of no difference; `per_seed_pp`: each seed's difference.\n\n" + markdown(comps)
         + "\n## Each comparison seed by seed (two trained networks: Tango's score interval, its score test)\n\n"
         + markdown(per_seed) + f"\n## Seed-to-seed spread (each model's accuracy under the training seeds "
         f"{', '.join(map(str, study.seeds))})\n\n" + markdown(seed_spread_table(study))
-        + "\n## Power: training seeds and test images for a margin\n\n" + power_text(study, power)
+        + "\n## Power: training seeds for the margin\n\n" + power_text(study, power)
         + f"\n## Robustness by transform (accuracy on the test set; the models of the first training "
         f"seed, {study.seeds[0]}, the only ones evaluated under each augmentation alone)\n\n"
         + markdown(robust) + "\n## The paper's published numbers (224 px, real data, 7,500 test images per model)\n\n"

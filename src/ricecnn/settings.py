@@ -90,7 +90,8 @@ class Split(Section):
 
 class Train(Section):
     batch_size: PositiveInt
-    patience: NonNegativeInt
+    schedule: Literal["constant", "cosine"]  # the learning rate over a model's epochs (training.learning_rate_schedule)
+    patience: NonNegativeInt | None  # None: no early stopping, every epoch runs and the last one's weights are kept
     learning_rate: LearningRate
     mixed_precision: bool
     backend: Literal["tensorflow", "jax", "torch", "env"]
@@ -151,6 +152,7 @@ class Evaluate(Section):
 
 class Compare(Section):
     margin: Annotated[float, Field(gt=0, lt=1)]  # the largest accuracy loss that still counts as "as good"
+    failed_run: Annotated[float, Field(gt=0, le=1)]  # a run this far below its model's best run failed to train
 
 
 def _distinct(seeds: list[int]) -> list[int]:

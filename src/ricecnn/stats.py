@@ -5,13 +5,11 @@
 - Two trained networks on the same images (``paired``): the difference of their accuracies, Tango's
   score interval for a difference of paired proportions (Tango 1998, Stat Med 17:891; recommended
   by Fagerland, Lydersen and Laake 2014, Stat Med 33:2850) with a continuity correction of 1/2 on
-  the discordant counts, and the score test that goes with it (at a difference of 0 it is
-  McNemar's test with that correction): the test rejects exactly when the interval excludes 0.
-  Why the correction: without it the exact coverage dips to 0.931 at a nominal 0.95 (1,000
-  images, 0.5 % discordant, 90 % of them one way); with it, it stays at or above 0.95 on the whole
-  grid ``tests/test_stats.py`` computes, for an interval 2 % wider at the default's typical counts.
-  It is correct with no discordant image (about ±0.5 points at 1,000 images). It is about these
-  two weight files only.
+  the discordant counts, and the score test that goes with it: the test of a difference delta
+  rejects exactly when the interval excludes delta. Why the correction: without it the exact
+  coverage dips to 0.931 at a nominal 0.95 (1,000 images, 0.5 % discordant, 90 % of them one way);
+  with it, it stays at or above 0.95 on the whole grid ``tests/test_stats.py`` computes. It is
+  about these two weight files only.
 - Two architectures, each trained once per training seed, on the same images
   (``architecture_effect``): the mean over seeds of the paired difference, and an interval that
   carries both the training-seed variation and the test-image sampling. The per-image differences
@@ -19,20 +17,26 @@
   image + residual; the variance of their grand mean is estimated from the two-way ANOVA mean
   squares, (MS_seed + MS_image - MS_residual) / (k n) (Searle, Casella and McCulloch 1992,
   "Variance Components", ch. 4), and the interval is Student's t with k - 1 degrees of freedom,
-  those of the scarcer replicate, the seeds. Why not Satterthwaite's pooled degrees of freedom:
-  tried first, they covered 0.92-0.94 in the simulation (the per-seed effects are few and skewed);
-  with k - 1 the coverage is at least 0.95 there, wider where seeds hardly differ. Why not a
-  bootstrap over seeds: with 3 seeds it has at most 10 distinct resamples, and its percentile
-  interval is far too narrow. Where the seeds agree image by image (a pruned model makes its full
-  model's predictions) the interval is widened to Tango's over all seeds' pairs pooled, so that no
-  discordant image never means [0, 0]. ``tests/test_stats.py`` checks the coverage of both
-  intervals.
+  those of the scarcer replicate, the seeds (Satterthwaite's pooled degrees of freedom covered
+  0.92-0.94 in the simulation; a bootstrap over 3 seeds has at most 10 distinct resamples).
+  Where the seeds agree image by image, that estimate is smaller than the sampling of n images
+  allows (0 with no discordant image at all), so the interval is at least Tango's over the n
+  images for the seeds' mean per-image difference (the floor; its counts in
+  ``architecture_effect``). The test of a difference delta is
+  the interval's own: its p is the larger of the t test's and the floor's, so that p < 0.05
+  exactly when the reported interval excludes delta.
+- A mean accuracy over seeds: the same two-way interval of the correctness, at least Wilson's over
+  the n images at the seeds' mean count (no interval of zero width at 100 %).
 - Two accuracies on different images (the paper's published counts): Fisher's exact test (scipy)
   and Newcombe's hybrid score interval of the difference (Newcombe 1998, Stat Med 17:873, method 10).
-- Holm's step-down adjustment over the family of tests the findings report (``holm``).
-- Verdicts with a stated margin m (``verdict``): ``better`` / ``worse`` where the Holm-adjusted p
-  is below 0.05; else ``equivalent (within ±m)`` where the 95 % interval lies inside (-m, m),
-  ``not worse (margin m)`` where it lies above -m, and ``inconclusive`` otherwise.
+- Verdicts against a margin m fixed beforehand (``verdict``, ``holm``): each claim "the variant
+  loses less than m" is the two-sided test of a difference of -m, its direction read from the
+  estimate; Holm's step-down adjustment over the family of claims the findings make decides, and
+  the verdict is ``not worse`` (it loses less than m), ``worse`` (it loses more) or
+  ``inconclusive``.
+- Power (``power``, ``seeds_needed``): the noncentral t probability that a claim ends ``not worse``
+  when the true difference is 0, at the family's Bonferroni level (Holm's first step, the level a
+  claim faces at worst), with the seed variance's own uncertainty (chi-square, k - 1 df).
 
 Hand-written where scipy has nothing: scipy has no interval for a paired difference, no
 variance-components interval, no Holm adjustment (only ``false_discovery_control``, which is
@@ -41,7 +45,6 @@ Benjamini-Hochberg) and no interval for a difference of independent proportions.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -51,6 +54,7 @@ from scipy import stats
 LEVEL = 0.95
 ALPHA = 1 - LEVEL
 Z = float(stats.norm.ppf(1 - ALPHA / 2))
+POWER = 0.8
 
 
 @dataclass(frozen=True)
@@ -76,19 +80,6 @@ class Difference:
     discordant: tuple[int, int] | None = None  # paired: (variant right only, baseline right only)
 
 
-@dataclass(frozen=True)
-class Effect:
-    """The architecture-level difference over training seeds: the mean of the per-seed paired
-    differences, its interval (seed variation and image sampling), p and degrees of freedom."""
-
-    diff: float
-    lo: float
-    hi: float
-    p: float
-    df: float
-    per_seed: tuple[float, ...]
-
-
 def accuracy(correct: np.ndarray | int, n: int | None = None) -> Accuracy:
     """Accuracy with its Wilson interval, from a boolean per-image array or a count of ``n``."""
     if n is None:
@@ -98,6 +89,12 @@ def accuracy(correct: np.ndarray | int, n: int | None = None) -> Accuracy:
         k = int(correct)
     ci = stats.binomtest(k, n).proportion_ci(confidence_level=LEVEL, method="wilson")
     return Accuracy(k, n, float(ci.low), float(ci.high))
+
+
+def wilson(p: float, n: int, z: float = Z) -> tuple[float, float]:
+    """Wilson's score interval for a proportion ``p`` of ``n`` (a mean count need not be whole)."""
+    centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
 
 
 # --- one pair of networks ---------------------------------------------------------------------------
@@ -120,6 +117,12 @@ def tango_score(b, c, n, delta, continuity: float = CONTINUITY):
     num = np.sign(num) * np.maximum(np.abs(num) - continuity, 0)
     edge = np.where(num > 0, np.inf, np.where(num < 0, -np.inf, 0.0))  # no variance: only the estimate fits
     return np.where(var > 0, num / np.sqrt(np.where(var > 0, var, 1.0)), edge)
+
+
+def tango_p(b, c, n, delta: float = 0.0, continuity: float = CONTINUITY) -> float:
+    """The two-sided p of Tango's score test of a difference ``delta``: below 0.05 exactly when the
+    95 % interval ``tango_interval`` excludes ``delta``."""
+    return float(2 * stats.norm.sf(abs(float(tango_score(b, c, n, delta, continuity)))))
 
 
 def tango_interval(b, c, n, z: float = Z, continuity: float = CONTINUITY, iterations: int = 60):
@@ -145,25 +148,39 @@ def paired(variant: np.ndarray, baseline: np.ndarray) -> Difference:
     n = len(variant)
     b, c = int(np.sum(variant & ~baseline)), int(np.sum(~variant & baseline))
     lo, hi = tango_interval(b, c, n)
-    p = 1.0 if b + c == 0 else float(2 * stats.norm.sf(max(abs(b - c) - CONTINUITY, 0) / math.sqrt(b + c)))
-    return Difference((b - c) / n, float(lo), float(hi), p, (b, c))
+    return Difference((b - c) / n, float(lo), float(hi), tango_p(b, c, n), (b, c))
 
 
 # --- two architectures over training seeds ------------------------------------------------------------
 
 
-def architecture_effect(variant: np.ndarray, baseline: np.ndarray) -> Effect:
-    """``variant`` and ``baseline``: per-seed, per-image correctness, shape (seeds, images), the same
-    images for every seed. Needs at least 2 seeds."""
-    variant, baseline = np.asarray(variant, dtype=bool), np.asarray(baseline, dtype=bool)
-    e = over_seeds(variant.astype(np.float64) - baseline.astype(np.float64), bounds=(-1.0, 1.0))
-    # Where every seed gives nearly the same differences on the same images, the two-way interval is
-    # narrower than the sampling of the images alone allows: with no discordant image at all it is
-    # [0, 0]. Tango's interval over all k x n pairs, pooled as if they were independent, is the
-    # least that sampling can give; the interval is the hull of the two.
-    b, c = int(np.sum(variant & ~baseline)), int(np.sum(~variant & baseline))
-    lo, hi = tango_interval(b, c, variant.size)
-    return dataclasses.replace(e, lo=min(e.lo, float(lo)), hi=max(e.hi, float(hi)))
+@dataclass(frozen=True)
+class Effect:
+    """The architecture-level difference over training seeds: the mean of the per-seed paired
+    differences, its 95 % interval (seed variation and image sampling, at least the floor over the
+    n images), and what the test of any difference needs (``p``)."""
+
+    diff: float
+    lo: float
+    hi: float
+    df: float
+    per_seed: tuple[float, ...]
+    se: float  # the two-way random-effects standard error of ``diff``
+    discordant: tuple[float, float, int]  # the floor's counts (variant only, baseline only right) and its n
+
+    def p(self, delta: float = 0.0) -> float:
+        """Two-sided p of the test that the difference is ``delta``, from the interval's own
+        construction: the larger of the t test's and the floor's (Tango over the n images)."""
+        b, c, n = self.discordant
+        floor = tango_p(b, c, n, delta)
+        if self.se == 0:
+            return floor
+        return max(float(2 * stats.t.sf(abs(self.diff - delta) / self.se, self.df)), floor)
+
+    def one_sided(self, delta: float) -> float:
+        """p of "the difference is at most ``delta``" (small when the data say it is above)."""
+        p = self.p(delta) / 2
+        return p if self.diff > delta else 1 - p
 
 
 def _mean_squares(y: np.ndarray) -> tuple[float, np.ndarray, float, float, float]:
@@ -180,6 +197,16 @@ def _mean_squares(y: np.ndarray) -> tuple[float, np.ndarray, float, float, float
     return float(grand), by_seed, float(ms_seed), float(ms_image), float(ms_resid)
 
 
+def _two_way_se(y: np.ndarray) -> tuple[float, np.ndarray, float]:
+    """The grand mean of ``y`` (seeds, images), the seed means and the grand mean's standard error."""
+    k, n = np.shape(y)
+    grand, by_seed, ms_seed, ms_image, ms_resid = _mean_squares(y)
+    total = ms_seed + ms_image - ms_resid
+    if total <= 0:  # the unbiased estimate can fall below 0: keep the conservative one
+        total = ms_seed + ms_image
+    return grand, by_seed, math.sqrt(max(total, 0.0) / (k * n))
+
+
 def components(y: np.ndarray) -> tuple[float, float, float]:
     """The variance components (seed, image, residual) of per-seed, per-image values ``y``, each at
     least 0: E[MS_seed] = resid + n seed, E[MS_image] = resid + k image, E[MS_resid] = resid."""
@@ -188,44 +215,38 @@ def components(y: np.ndarray) -> tuple[float, float, float]:
     return max((ms_seed - ms_resid) / n, 0.0), max((ms_image - ms_resid) / k, 0.0), ms_resid
 
 
-def seeds_needed(parts: tuple[float, float, float], margin: float, images: int, power: float = 0.8,
-                 most: int = 100) -> int | None:
-    """The fewest training seeds k (2 to ``most``) with which a comparison whose true difference is 0
-    ends `not worse (margin m)` with probability ``power``: (t(k-1) + z(power)) SE <= m, where
-    SE^2 = seed/k + image/n + residual/(k n) from the variance components ``parts``; None if more."""
-    seed, image, resid = parts
-    z = float(stats.norm.ppf(power))
-    for k in range(2, most + 1):
-        se = math.sqrt(seed / k + image / images + resid / (k * images))
-        if (float(stats.t.ppf(1 - ALPHA / 2, k - 1)) + z) * se <= margin:
-            return k
-    return None
-
-
-def resolvable_margin(parts: tuple[float, float, float], seeds: int, images: int, power: float = 0.8) -> float:
-    """The smallest margin m that ``seeds`` and ``images`` resolve with ``power`` (see ``seeds_needed``)."""
-    seed, image, resid = parts
-    se = math.sqrt(seed / seeds + image / images + resid / (seeds * images))
-    return (float(stats.t.ppf(1 - ALPHA / 2, seeds - 1)) + float(stats.norm.ppf(power))) * se
-
-
-def over_seeds(y: np.ndarray, bounds: tuple[float, float] = (0.0, 1.0)) -> Effect:
-    """The grand mean of per-seed, per-image values ``y`` (seeds, images) and its interval from the
-    two-way random-effects model (see the module's docstring), cut to ``bounds`` (the values' range:
-    an accuracy cannot exceed 1): a mean accuracy when ``y`` is correctness, a mean paired
-    difference when it is a difference of correctness (bounds -1, 1)."""
-    k, n = np.shape(y)
-    grand, by_seed, ms_seed, ms_image, ms_resid = _mean_squares(y)
-    total = ms_seed + ms_image - ms_resid
-    if total <= 0:  # the unbiased estimate can fall below 0: keep the conservative one
-        total = ms_seed + ms_image
-    se, df = math.sqrt(total / (k * n)), k - 1
-    if se == 0:  # every image the same way under every seed
-        return Effect(float(grand), float(grand), float(grand), 1.0 if grand == 0 else 0.0, df, tuple(by_seed))
+def architecture_effect(variant: np.ndarray, baseline: np.ndarray) -> Effect:
+    """``variant`` and ``baseline``: per-seed, per-image correctness, shape (seeds, images), the same
+    images for every seed. Needs at least 2 seeds."""
+    variant, baseline = np.asarray(variant, dtype=bool), np.asarray(baseline, dtype=bool)
+    if variant.shape != baseline.shape:
+        raise ValueError("paired comparison of predictions on different images")
+    y = variant.astype(np.float64) - baseline.astype(np.float64)
+    grand, by_seed, se = _two_way_se(y)
+    k, n = y.shape
+    df = k - 1
     t = float(stats.t.ppf(1 - ALPHA / 2, df))
-    p = float(2 * stats.t.sf(abs(grand) / se, df))
-    lo, hi = max(grand - t * se, bounds[0]), min(grand + t * se, bounds[1])
-    return Effect(float(grand), float(lo), float(hi), p, float(df), tuple(float(v) for v in by_seed))
+    # the floor: Tango's interval over the n images (not k n: the seeds share them) for the seeds' mean
+    # per-image difference. Its discordant counts b, c are those of that mean: b - c = n d, and b + c
+    # its sum of squares, so that the floor's variance is the images' sampling variance of the mean
+    # (with seeds that agree image by image, the seeds' own counts; with none discordant, 0 and 0)
+    by_image = y.mean(axis=0)
+    total = max(float(np.sum(by_image**2)), abs(float(np.sum(by_image))))
+    b, c = (total + n * grand) / 2, (total - n * grand) / 2
+    floor_lo, floor_hi = tango_interval(b, c, n)
+    lo, hi = min(grand - t * se, float(floor_lo)), max(grand + t * se, float(floor_hi))
+    return Effect(float(grand), max(lo, -1.0), min(hi, 1.0), float(df), tuple(float(v) for v in by_seed), se, (b, c, n))
+
+
+def over_seeds(correct: np.ndarray) -> tuple[float, float, float]:
+    """A mean accuracy over seeds from per-seed, per-image correctness (seeds, images): (mean, lo, hi),
+    the two-way interval, at least Wilson's over the n images at the mean count, within [0, 1]."""
+    correct = np.asarray(correct, dtype=np.float64)
+    grand, _, se = _two_way_se(correct)
+    k, n = correct.shape
+    t = float(stats.t.ppf(1 - ALPHA / 2, k - 1))
+    w_lo, w_hi = wilson(grand, n)
+    return grand, max(min(grand - t * se, w_lo), 0.0), min(max(grand + t * se, w_hi), 1.0)
 
 
 # --- different images -----------------------------------------------------------------------------------
@@ -243,6 +264,14 @@ def unpaired(variant: Accuracy, baseline: Accuracy) -> Difference:
 
 # --- the family and the verdicts ----------------------------------------------------------------------
 
+NOT_WORSE, WORSE, INCONCLUSIVE, IDENTICAL = "not worse", "worse", "inconclusive", "identical"
+VERDICTS = {  # every verdict word, and what it says (the findings' legend)
+    NOT_WORSE: "loses less than the margin: the interval lies above -m (Holm-adjusted p < 0.05)",
+    WORSE: "loses more than the margin: the interval lies below -m (Holm-adjusted p < 0.05)",
+    INCONCLUSIVE: "the data cannot tell whether it loses more or less than the margin",
+    IDENTICAL: "the same predicted class as its baseline on every test image under every seed: no test needed",
+}
+
 
 def holm(p: list[float]) -> list[float]:
     """Holm's step-down adjusted p-values (Holm 1979), in the order given."""
@@ -255,12 +284,60 @@ def holm(p: list[float]) -> list[float]:
     return adjusted
 
 
-def verdict(diff: float, lo: float, hi: float, p_adjusted: float, margin: float) -> str:
-    """The verdict word from the Holm-adjusted p and the 95 % interval, against the ``margin``."""
-    if p_adjusted < ALPHA:
-        return "better" if diff > 0 else "worse"
-    if -margin < lo and hi < margin:
-        return f"equivalent (within ±{100 * margin:g} pts)"
-    if lo > -margin:
-        return f"not worse (margin {100 * margin:g} pts)"
-    return "inconclusive"
+def verdict(diff: float, margin: float, p_adjusted: float) -> str:
+    """The verdict of a claim "the variant loses less than ``margin``": ``p_adjusted`` is the
+    Holm-adjusted two-sided p of the test of a difference of -margin; its direction is the
+    estimate's."""
+    if p_adjusted >= ALPHA:
+        return INCONCLUSIVE
+    return NOT_WORSE if diff > -margin else WORSE
+
+
+def interval_verdict(lo: float, hi: float, margin: float) -> str:
+    """The same rule read off a 95 % interval (no family: the paper's unpaired comparisons)."""
+    return NOT_WORSE if lo > -margin else WORSE if hi < -margin else INCONCLUSIVE
+
+
+# --- power ---------------------------------------------------------------------------------------------
+
+
+def standard_error(parts: tuple[float, float, float], seeds: int, images: int) -> float:
+    seed, image, resid = parts
+    return math.sqrt(seed / seeds + image / images + resid / (seeds * images))
+
+
+def power(parts: tuple[float, float, float], margin: float, seeds: int, images: int, alpha: float = ALPHA) -> float:
+    """The probability that a claim ends ``not worse`` when the true difference is 0: the two-sided
+    test of -margin at level ``alpha`` with ``seeds`` - 1 degrees of freedom, noncentral t."""
+    if seeds < 2:
+        return 0.0
+    se = standard_error(parts, seeds, images)
+    if se == 0:
+        return 1.0
+    df = seeds - 1
+    return float(stats.nct.sf(stats.t.ppf(1 - alpha / 2, df), df, margin / se))
+
+
+def seeds_needed(parts: tuple[float, float, float], margin: float, images: int, alpha: float = ALPHA,
+                 target: float = POWER, most: int = 200) -> int | None:
+    """The fewest training seeds (2 to ``most``) with ``power`` at least ``target``; None if more."""
+    return next((k for k in range(2, most + 1) if power(parts, margin, k, images, alpha) >= target), None)
+
+
+def seed_variance_range(seed_variance: float, seeds: int) -> tuple[float, float]:
+    """The 95 % range of a seed variance estimated from ``seeds`` runs (chi-square, seeds - 1 df)."""
+    df = seeds - 1
+    return df * seed_variance / float(stats.chi2.ppf(0.975, df)), df * seed_variance / float(stats.chi2.ppf(0.025, df))
+
+
+# --- runs that failed ----------------------------------------------------------------------------------
+
+
+def failed_runs(val_accuracy: dict[int, float], threshold: float) -> list[int]:
+    """The training seeds whose run failed to train: its validation accuracy more than ``threshold``
+    below the best of the model's runs (the rule is stated in params.yaml's compare.failed_run).
+    Relative to the best run, not the median, so that it holds when most runs of a model fail."""
+    if not val_accuracy:
+        return []
+    best = max(val_accuracy.values())
+    return [s for s, v in val_accuracy.items() if v < best - threshold]

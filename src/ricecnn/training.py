@@ -1,5 +1,6 @@
-"""Training: Adam + categorical cross-entropy, early stopping on val_loss with the best epoch's
-weights restored, batches straight from the memory-mapped uint8 split arrays.
+"""Training: Adam + categorical cross-entropy over a fixed budget of epochs with a cosine learning-rate
+schedule (or, as a setting, early stopping on val_loss with the best epoch's weights restored),
+batches straight from the memory-mapped uint8 split arrays.
 
 ``fit`` is the loop of `train@<model>`, and of every stage that fine-tunes a model it changed
 (prune, trim); ``settings_for`` gives each of them the same training settings. Keras is imported
@@ -186,11 +187,26 @@ def validation(x: np.ndarray, y: np.ndarray, batch_size: int, replicas: int):
     return Validation()
 
 
-def fit(model, train_xy, val_xy, *, num_classes: int, epochs: int, batch_size: int, patience: int,
-        learning_rate: float, seed: int, callbacks=(), input_path: str = "auto", jit_compile="auto",
-        steps_per_execution: int = 1, placement: Placement | None = None) -> dict:
-    """Compile and fit ``model`` in place; return the metrics of the best epoch.
+def learning_rate_schedule(schedule: str, learning_rate: float, steps: int):
+    """Adam's learning rate: ``constant``, or ``cosine``: from ``learning_rate`` down to 0 over
+    ``steps`` updates (Loshchilov and Hutter 2017, "SGDR", without restarts; Keras' CosineDecay)."""
+    import keras
 
+    if schedule == "constant":
+        return learning_rate
+    if schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(steps, 1), alpha=0.0)
+    raise ValueError(f"unknown learning-rate schedule {schedule!r}")
+
+
+def fit(model, train_xy, val_xy, *, num_classes: int, epochs: int, batch_size: int, patience: int | None,
+        learning_rate: float, seed: int, schedule: str = "constant", callbacks=(), input_path: str = "auto",
+        jit_compile="auto", steps_per_execution: int = 1, placement: Placement | None = None) -> dict:
+    """Compile and fit ``model`` in place; return the metrics of the epoch whose weights it keeps.
+
+    ``patience``: early stopping on val_loss after that many epochs without a better one, the best
+    epoch's weights restored; None: every one of ``epochs`` runs and the last epoch's weights are
+    kept. ``schedule``: the learning rate over the epochs (``learning_rate_schedule``).
     ``placement`` (``distribute.placement``): the devices to train on, data parallel, each taking
     ``batch_size`` images of every step; ``model`` must have been built in its scope.
     """
@@ -219,26 +235,32 @@ def fit(model, train_xy, val_xy, *, num_classes: int, epochs: int, batch_size: i
         print(f"train: frozen layers up to {prefix.layers[-1].name} computed once ({feature_bytes / 2**20:.0f} MiB)")
     path = "host" if replicas > 1 else choose_input_path(input_path, train_xy[0].nbytes + val_xy[0].nbytes)
     make = device_batches if path == "device" else batches
+    train_data = make(*train_xy, num_classes, global_batch, seed, replicas)
+    rate = learning_rate_schedule(schedule, learning_rate, epochs * len(train_data))
     with placement.scope():
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy",
+        model.compile(optimizer=keras.optimizers.Adam(rate), loss="categorical_crossentropy",
                       metrics=["accuracy"], jit_compile=jit_compile, steps_per_execution=steps_per_execution)
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+    stop = [] if patience is None else [
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)]
     timer = epoch_timer()
     if replicas > 1:  # validation by a callback placed first: Keras' own needs evenly split batches
         val_data, first = None, [validation(*val_xy, global_batch, replicas)]
     else:
         val_data, first = make(*val_xy, num_classes, batch_size, None), []
-    hist = model.fit(make(*train_xy, num_classes, global_batch, seed, replicas), validation_data=val_data,
-                     epochs=epochs, callbacks=[timer, *first, stop, *callbacks], verbose=2).history
+    hist = model.fit(train_data, validation_data=val_data, epochs=epochs,
+                     callbacks=[timer, *first, *stop, *callbacks], verbose=2).history
     seconds = time.perf_counter() - start
-    best = int(np.argmin(hist["val_loss"]))
+    lowest = int(np.argmin(hist["val_loss"]))
+    best = len(hist["loss"]) - 1 if patience is None else lowest  # the epoch whose weights are kept
     return {
         "val_accuracy": hist["val_accuracy"][best],
         "val_loss": hist["val_loss"][best],
         "train_accuracy": hist["accuracy"][best],
         "train_loss": hist["loss"][best],
         "best_epoch": best + 1,
+        "lowest_val_loss_epoch": lowest + 1,
         "epochs_run": len(hist["loss"]),
+        "curves": {k: [float(v) for v in hist[k]] for k in ("loss", "accuracy", "val_loss", "val_accuracy")},
         "frozen_prefix_cached": cached,
         "learned": bool(hist["val_accuracy"][best] > 1.5 / num_classes),
         "input_path": path,
@@ -255,8 +277,9 @@ def settings_for(s: Settings, model: str, seed: int) -> dict:
     """``fit``'s keyword arguments from the ``train`` settings, the model's own learning rate and the
     training ``seed``: every stage that trains or fine-tunes passes these."""
     t = s.train
-    return {"batch_size": t.batch_size, "patience": t.patience, "learning_rate": s.learning_rate(model), "seed": seed,
-            "input_path": t.input_path, "jit_compile": t.jit_compile, "steps_per_execution": t.steps_per_execution}
+    return {"batch_size": t.batch_size, "patience": t.patience, "schedule": t.schedule, "learning_rate": s.learning_rate(model),
+            "seed": seed, "input_path": t.input_path, "jit_compile": t.jit_compile,
+            "steps_per_execution": t.steps_per_execution}
 
 
 @contextlib.contextmanager

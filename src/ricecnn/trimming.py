@@ -8,8 +8,8 @@ Each round:
      ``strength`` with the highest APoZ, or those above the layer's mean + ``strength`` standard
      deviations, Hu et al.'s rule); each convolution keeps at least ``min_channels``;
   3. the channel surgery of prune (``surgery.prune``) removes them physically;
-  4. the smaller model is fine-tuned with the training loop (``training.fit``: early stopping on
-     the validation loss, best weights restored);
+  4. the smaller model is fine-tuned with the training loop (``training.fit``, the train settings:
+     the learning-rate schedule over ``finetune_epochs``);
   5. its validation accuracy decides: more than ``budget`` below the full model's, and the loop
      stops and keeps the previous round's model, the last one within budget.
 

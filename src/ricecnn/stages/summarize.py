@@ -40,6 +40,7 @@ def load(s: settings.Settings, metrics_dir: Path, predictions_dir: Path, classes
         metrics = {kind: {m: read_json(metrics_dir / kind / str(seed) / f"{m}.json") for m in names[kind]} for kind in PER_SEED}
         by_seed["train"][seed], by_seed["cost"][seed], by_seed["dead"][seed] = report.sources(models, {**metrics, "flops": flops})
         by_seed["prune"][seed], by_seed["trim"][seed] = metrics["prune"], metrics["trim"]
+        samples = {f["samples"] for f in metrics["featuremaps"].values()}
         by_seed["evaluate"][seed] = read_json(metrics_dir / "evaluate" / f"{seed}.json")
         if missing := [m.name for m in models if m.name not in by_seed["evaluate"][seed]]:
             raise RiceError(f"{metrics_dir / 'evaluate' / f'{seed}.json'} has no results for {', '.join(missing)}: "
@@ -49,9 +50,11 @@ def load(s: settings.Settings, metrics_dir: Path, predictions_dir: Path, classes
             if not (folder / f"{m.name}.csv").is_file():
                 raise RiceError(f"{folder / f'{m.name}.csv'} not found: rerun `dvc repro evaluate@{seed}`")
         by_seed["predictions"][seed] = {m.name: pd.read_csv(folder / f"{m.name}.csv") for m in models}
-    correct = report.correctness(by_seed.pop("predictions"), [m.name for m in models])
-    return report.Study(list(s.training_seeds), models, **by_seed, correct=correct, margin=s.compare.margin,
-                        img_size=s.data.img_size, classes=classes, source=s.data.source)
+    frames, names = by_seed.pop("predictions"), [m.name for m in models]
+    return report.Study(list(s.training_seeds), models, **by_seed, correct=report.correctness(frames, names),
+                        predicted=report.correctness(frames, names, column="predicted"), margin=s.compare.margin,
+                        failed_run=s.compare.failed_run, img_size=s.data.img_size, classes=classes, source=s.data.source,
+                        dead_samples=samples.pop() if len(samples) == 1 else None)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -65,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     _csv(df[["model", "family", "flops", "filters", "params", "augmented_accuracy", "misclassified"]], out / "summary_points.csv")
     _csv(comps, out / "comparisons.csv")
     _csv(robust, out / "robustness.csv")
-    power = report.power_table(study)
+    power = report.power_table(comps)
     _csv(power, out / "power.csv")
     _text(report.findings_page(study, df, comps, report.findings(study, df, comps, paper, robust)), out / "findings.md")
     _text(report.summary_page(study, df, comps, report.per_seed_table(study), robust, paper, power), out / "summary.md")
@@ -73,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     plots.save_png(plots.accuracy_figure(df, "filters", "filters (paper's count, log scale)", True), out / "accuracy_vs_filters.png")
     plots.save_png(plots.params_figure(df), out / "params.png")
     plots.save_png(plots.robustness_figure(robust), out / "robustness.png")
-    plots.save_png(plots.effects_figure(comps, s.compare.margin, study.seeds), out / "effects.png")
+    plots.save_png(plots.effects_figure(comps, s.compare.margin, study.seeds, report.VERDICT_COLORS), out / "effects.png")
     with atomic_path(out / "trim", directory=True) as folder:
         for m in s.trim.models:
             points = {name: (df.set_index("model").loc[name, "flops_224"], df.set_index("model").loc[name, "val_accuracy"])

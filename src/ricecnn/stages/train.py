@@ -1,5 +1,6 @@
 """Stage `train@<model>-<seed>`: train one registry model on the split with one training seed
-(``ricecnn.training.fit``: Adam, early stopping on val_loss with the best epoch's weights restored).
+(``ricecnn.training.fit``: Adam over the model's epochs with the learning-rate schedule of
+``train.schedule``, or early stopping with ``train.patience``).
 
 With ``--from-architecture FILE`` (stage `trim_scratch@<model>-<seed>`) the model is the
 architecture of a saved model, e.g. a trimmed one, trained from scratch with the same settings
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     with curves(str(args.live_dir)) as callbacks:
         metrics = fit(model, train_xy, val_xy, num_classes=len(classes), epochs=entry.epochs, callbacks=callbacks,
                       placement=where, **settings_for(s, name, args.seed))
+    metrics.pop("curves")  # per-epoch curves: DVCLive's plots (--live-dir)
     counted = count_parameters(model)
     metrics.update(params_total=counted["params"], params_trainable=counted["params_trainable"], epochs_max=entry.epochs,
                    model=name, seed=args.seed, backend=keras.backend.backend(), img_size=s.data.img_size,
@@ -56,5 +58,5 @@ def main(argv: list[str] | None = None) -> None:
     runtime.save_model(model, args.out)
     write_json(args.metrics, metrics)
     verdict = "" if metrics["learned"] else "  WARNING: no better than chance"
-    print(f"train {name}: val_accuracy {metrics['val_accuracy']:.4f} (best epoch {metrics['best_epoch']}/"
+    print(f"train {name}: val_accuracy {metrics['val_accuracy']:.4f} (kept epoch {metrics['best_epoch']}/"
           f"{metrics['epochs_run']}), {metrics['train_images_per_second']:.0f} images/s{verdict}")
