@@ -206,6 +206,9 @@ def test_power_is_the_rate_at_which_not_worse_is_found():
     parts = (sd**2, 0.0, 2 * 0.85 * 0.15)  # seed, image, residual (two independent Bernoulli images)
     assert wins / reps == pytest.approx(stats.power(parts, margin, seeds, images), abs=0.04)
     assert stats.seeds_needed(parts, margin, images) == next(k for k in range(2, 200) if stats.power(parts, margin, k, images) >= 0.8)
+    # where the images' own sampling is wider than the margin allows, no number of seeds would do
+    assert stats.seeds_cannot_reach((0.0, 0.3, 0.0), margin, images) and stats.seeds_needed((0.0, 0.3, 0.0), margin, images) is None
+    assert not stats.seeds_cannot_reach(parts, margin, images)
     lo, hi = stats.seed_variance_range(sd**2, seeds)
     assert lo < sd**2 < hi and hi / lo > 20  # with 3 degrees of freedom the seed variance is known only roughly
 

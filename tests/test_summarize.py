@@ -65,7 +65,8 @@ def metrics(seeds: list[int]) -> dict:
     out = {"flops": {m: {**cost(m), "img_size": 32, "num_classes": 5} for m in ("cnn", "cnn_light")}}
     for s in seeds:
         out[s] = {
-            "train": {m: {"val_accuracy": 0.9, "best_epoch": 9, "epochs_run": 12, "epochs_max": 30} for m in ("cnn", "cnn_light")},
+            "train": {m: {"val_accuracy": 0.9, "best_epoch": 12, "epochs_run": 12, "epochs_max": 12, "train_accuracy": 0.99,
+                          "lowest_val_loss_epoch": 9} for m in ("cnn", "cnn_light")},
             "featuremaps": {"cnn": {"dead_fraction": 0.1, "samples": 256}, "cnn_light": {"dead_fraction": 0.05, "samples": 256}},
             "prune": {"cnn": {**{f"{k}_after": v for k, v in cost("cnn_pruned").items()}, "dead_fraction_after": 0.0,
                               "val_accuracy_after": 0.9, "channels_removed": 22, "channels_before": 224,
@@ -76,7 +77,8 @@ def metrics(seeds: list[int]) -> dict:
                               "predictions_changed_test_augmented": 1}},
             "trim": {"cnn": {**cost("cnn_trim"), "val_accuracy": 0.89, "rounds": rounds, "kept_round": 1,
                              "full_val_accuracy": 0.9, "budget": 0.02, "stopped": "max_rounds (1) reached"}},
-            "trim_scratch": {"cnn": {"val_accuracy": 0.88, "best_epoch": 7, "epochs_run": 10, "epochs_max": 30}},
+            "trim_scratch": {"cnn": {"val_accuracy": 0.88, "best_epoch": 10, "epochs_run": 10, "epochs_max": 10,
+                                     "train_accuracy": 0.97, "lowest_val_loss_epoch": 7}},
             "evaluate": {m: {"misclassified": 100, "latency_ms": 1.0} for m in NAMES},
         }
     return out
@@ -129,7 +131,7 @@ def test_comparisons_are_the_family_with_holm_and_verdicts():
     assert trim.p_margin == pytest.approx(e.p(-0.02)) and (trim.p_margin < 0.05) == (trim.lo_pp > -2)
     # every claim of the family has its power and the seeds 80 % would take
     scratch = comps[(comps.variant == "cnn_trim_scratch") & (comps.condition == "augmented")].iloc[0]
-    assert 0 < scratch.power < 0.8 and int(scratch.seeds_needed) > 3 and "-" in scratch.seeds_needed_range
+    assert 0 < scratch.power < 0.8 and int(scratch.seeds_needed) > 3 and " to " in scratch.seeds_needed_range
 
 
 def test_a_run_that_failed_to_train_is_flagged_and_left_out_of_its_comparisons():
@@ -181,7 +183,7 @@ def test_the_headline_answers_from_the_verdicts():
             "cnn_trim) scores ") in text
     scratch = comps[(comps.variant == "cnn_trim_scratch") & (comps.condition == "clean")].iloc[0]
     assert (f"- **Where the data cannot decide**, the training seeds that would show `not worse` with 80 % power if there "
-            f"were no loss (reports/summary.md, \"Power\"): cnn_trim_scratch vs cnn_trim (augmented) ") in text
+            f"were no loss, at 1,000 test images (reports/summary.md, \"Power\"): cnn_trim_scratch vs cnn_trim (augmented) ") in text
     assert f"cnn_trim_scratch vs cnn_trim (clean) {scratch.seeds_needed}." in text
 
 
@@ -201,6 +203,8 @@ def test_findings_state_the_family_and_every_comparison():
     assert "augmented the same predicted class on every test image under every seed" in pruned
     assert any(x.startswith("Trimming cnn (seed by seed): kept round 1, 1, 1; FLOPs at 224 px 2,000,000,000 -> 200,000,000") for x in lines)
     assert any(x.startswith("Pruning cnn (seed by seed): 22, 22, 22 of 224 channels removed") for x in lines)
+    assert ("Training, seed by seed (the epoch whose weights were kept, of the epochs run): cnn kept epoch 12/12, 12/12, 12/12, "
+            "train accuracy 0.990, 0.990, 0.990, lowest validation loss at epoch 9, 9, 9;") in page
     assert any(x.startswith("The paper's googlenet_light vs googlenet") and "not in the family" in x for x in lines)
 
 

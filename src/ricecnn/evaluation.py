@@ -1,5 +1,5 @@
 """Scoring a model on the test set: clean, under each augmentation alone and under all five
-(``ricecnn.augment``), with 95 % intervals (``ricecnn.stats``), speed, and every image's predicted
+(``ricecnn.augment``), with 95 % intervals (``ricecnn.proportions``), speed, and every image's predicted
 class (from which summarize compares models); and the pictures of what it got wrong.
 
 Memory is bounded by design: the conditions are arrays (memory-mapped at full size) streamed one
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import stats
+from .proportions import accuracy
 from .augment import TRANSFORMS
 from .predict import outputs
 
@@ -60,7 +60,7 @@ def evaluate(model, sets: dict[str, np.ndarray], labels: np.ndarray, batch_size:
     for c, x in sets.items():
         if c != "clean":
             predicted[c], loss[c] = classify(model, x, labels, batch_size, desc=c)
-    acc = {c: stats.accuracy(pred == labels) for c, pred in predicted.items()}
+    acc = {c: accuracy(pred == labels) for c, pred in predicted.items()}
     metrics = {}
     for c in ("clean", "augmented"):
         metrics.update({f"{c}_accuracy": acc[c].value, f"{c}_accuracy_lo": acc[c].lo, f"{c}_accuracy_hi": acc[c].hi,

@@ -239,14 +239,19 @@ def comparisons(study: Study) -> pd.DataFrame:
         for i, r in df[family & df.var_seed.notna()].iterrows():
             parts = (r.var_seed, r.var_image, r.var_residual)
             df.loc[i, "power"] = stats.power(parts, m_, int(r.seeds_used), study.images, alpha)
-            df.loc[i, "seeds_needed"] = seeds_text(stats.seeds_needed(parts, m_, study.images, alpha))
-            lo, hi = stats.seed_variance_range(r.var_seed, int(r.seeds_used))
-            df.loc[i, "seeds_needed_range"] = "-".join(
-                seeds_text(stats.seeds_needed((v, r.var_image, r.var_residual), m_, study.images, alpha)) for v in (lo, hi))
+            df.loc[i, "seeds_needed"] = seeds_text(parts, m_, study.images, alpha)
+            ends = [seeds_text((v, r.var_image, r.var_residual), m_, study.images, alpha)
+                    for v in stats.seed_variance_range(r.var_seed, int(r.seeds_used))]
+            df.loc[i, "seeds_needed_range"] = ends[0] if ends[0] == ends[1] else f"{ends[0]} to {ends[1]}"
     return df
 
 
-def seeds_text(k: int | None) -> str:
+def seeds_text(parts: tuple[float, float, float], margin: float, images: int, alpha: float) -> str:
+    """The seeds 80 % power takes: a number, '>200', or 'more test images' where no number of seeds
+    would do at this test set's size (the images' own sampling is too wide)."""
+    if stats.seeds_cannot_reach(parts, margin, images, alpha):
+        return "more test images"
+    k = stats.seeds_needed(parts, margin, images, alpha)
     return str(k) if k else ">200"
 
 
@@ -470,7 +475,7 @@ def headline(study: Study, df: pd.DataFrame, comps: pd.DataFrame) -> str:
     open_ = comps[(comps.verdict == stats.INCONCLUSIVE) & comps.seeds_needed.astype(bool)] if len(comps) else comps
     if len(open_):
         out.append("**Where the data cannot decide**, the training seeds that would show `not worse` with 80 % power if "
-                   "there were no loss (reports/summary.md, \"Power\"): " + "; ".join(
+                   f"there were no loss, at {study.images:,} test images (reports/summary.md, \"Power\"): " + "; ".join(
                        f"{r.variant} vs {r.against} ({r.condition}) {r.seeds_needed}" for r in open_.itertuples()) + ".")
     family = int(comps.in_family.sum()) if len(comps) else 0
     title = (f"**Is a CNN with all-black feature maps wasting its filters?** On {DATA_NAMES[study.source]} "

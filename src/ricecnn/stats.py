@@ -1,7 +1,7 @@
 """Intervals, tests and verdicts behind every accuracy and every comparison the pipeline reports
 (the method and its checks: docs/statistics.md).
 
-- An accuracy: k correct of n, with its 95 % Wilson score interval (scipy's ``binomtest``).
+- An accuracy: k correct of n, with its 95 % Wilson score interval (``ricecnn.proportions``).
 - Two trained networks on the same images (``paired``): the difference of their accuracies, Tango's
   score interval for a difference of paired proportions (Tango 1998, Stat Med 17:891; recommended
   by Fagerland, Lydersen and Laake 2014, Stat Med 33:2850) with a continuity correction of 1/2 on
@@ -51,22 +51,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-LEVEL = 0.95
-ALPHA = 1 - LEVEL
-Z = float(stats.norm.ppf(1 - ALPHA / 2))
+from .proportions import ALPHA, LEVEL, Z, Accuracy, accuracy, wilson  # noqa: F401  (one accuracy, one interval)
+
 POWER = 0.8
-
-
-@dataclass(frozen=True)
-class Accuracy:
-    correct: int
-    n: int
-    lo: float
-    hi: float
-
-    @property
-    def value(self) -> float:
-        return self.correct / self.n
 
 
 @dataclass(frozen=True)
@@ -78,23 +65,6 @@ class Difference:
     hi: float
     p: float
     discordant: tuple[int, int] | None = None  # paired: (variant right only, baseline right only)
-
-
-def accuracy(correct: np.ndarray | int, n: int | None = None) -> Accuracy:
-    """Accuracy with its Wilson interval, from a boolean per-image array or a count of ``n``."""
-    if n is None:
-        correct = np.asarray(correct, dtype=bool)
-        k, n = int(correct.sum()), len(correct)
-    else:
-        k = int(correct)
-    ci = stats.binomtest(k, n).proportion_ci(confidence_level=LEVEL, method="wilson")
-    return Accuracy(k, n, float(ci.low), float(ci.high))
-
-
-def wilson(p: float, n: int, z: float = Z) -> tuple[float, float]:
-    """Wilson's score interval for a proportion ``p`` of ``n`` (a mean count need not be whole)."""
-    centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
 
 
 # --- one pair of networks ---------------------------------------------------------------------------
@@ -322,6 +292,14 @@ def seeds_needed(parts: tuple[float, float, float], margin: float, images: int, 
                  target: float = POWER, most: int = 200) -> int | None:
     """The fewest training seeds (2 to ``most``) with ``power`` at least ``target``; None if more."""
     return next((k for k in range(2, most + 1) if power(parts, margin, k, images, alpha) >= target), None)
+
+
+def seeds_cannot_reach(parts: tuple[float, float, float], margin: float, images: int, alpha: float = ALPHA,
+                       target: float = POWER) -> bool:
+    """Whether no number of seeds reaches ``target`` power at this many test images: with infinitely
+    many the standard error is the images' own, sqrt(image / n), and the test a z test."""
+    se = math.sqrt(parts[1] / images)
+    return se > 0 and float(stats.norm.sf(stats.norm.ppf(1 - alpha / 2) - margin / se)) < target
 
 
 def seed_variance_range(seed_variance: float, seeds: int) -> tuple[float, float]:
