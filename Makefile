@@ -19,10 +19,10 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
 
-# dvc repro, then the README's results section copied from the regenerated reports/findings.md
+# dvc repro, then the generated blocks of README.md and docs/ rewritten from the results (tools/sync_docs.py)
 repro: setup
 	dvc repro
-	python tools/sync_readme.py
+	python tools/sync_docs.py
 
 # The suite runs on TEST_WORKERS processes (pytest-xdist); --dist loadfile keeps each test file on one
 # worker, so a file's module fixtures (a trained repo, a server) are built once.

@@ -1,5 +1,5 @@
-"""The README's results are the committed reports, word for word (tools/sync_readme.py), and its
-description of the default is params.yaml's."""
+"""The README's results and the docs' generated tables are the committed results, word for word
+(tools/sync_docs.py), and the README's description of the default is params.yaml's."""
 
 from __future__ import annotations
 
@@ -10,28 +10,37 @@ import sys
 import yaml
 from conftest import ROOT
 
-spec = importlib.util.spec_from_file_location("sync_readme", ROOT / "tools" / "sync_readme.py")
+spec = importlib.util.spec_from_file_location("sync_docs", ROOT / "tools" / "sync_docs.py")
 sync = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(sync)
 
 
-def test_readme_results_are_the_committed_findings():
-    p = subprocess.run([sys.executable, str(ROOT / "tools" / "sync_readme.py"), "--check"], capture_output=True, text=True)
+def test_the_generated_blocks_are_the_committed_results():
+    p = subprocess.run([sys.executable, str(ROOT / "tools" / "sync_docs.py"), "--check"], capture_output=True, text=True)
     assert p.returncode == 0, p.stdout + p.stderr
     readme, findings = (ROOT / "README.md").read_text(), (ROOT / "reports" / "findings.md").read_text()
-    start, end = sync.section(readme)
+    start, end = sync.block(readme, "results")
     assert readme[start:end].strip() == sync.findings_body(findings).strip() != ""
+    page = (ROOT / "docs" / "statistics.md").read_text()
+    for name in ("pilot", "spread-before", "spread-after", "power"):
+        start, end = sync.block(page, name)
+        assert page[start:end].count("|") > 20, name  # a table, not an empty block
 
 
 def test_a_changed_number_or_sentence_is_caught():
-    readme, findings = (ROOT / "README.md").read_text(), (ROOT / "reports" / "findings.md").read_text()
-    start, end = sync.section(readme)
-    block = readme[start:end]
-    digit = next(i for i, ch in enumerate(block) if ch.isdigit())
-    edited = readme[:start] + block[:digit] + str((int(block[digit]) + 1) % 10) + block[digit + 1:] + readme[end:]
-    assert sync.synced(edited, findings) != edited  # --check would fail
+    readme = (ROOT / "README.md").read_text()
+    start, end = sync.block(readme, "results")
+    section = readme[start:end]
+    digit = next(i for i, ch in enumerate(section) if ch.isdigit())
+    edited = readme[:start] + section[:digit] + str((int(section[digit]) + 1) % 10) + section[digit + 1:] + readme[end:]
+    blocks = sync.BLOCKS["README.md"]
+    assert sync.synced(edited, blocks) != edited  # --check would fail
     claim = readme[:end] + "- cnn_light keeps its full model's accuracy.\n" + readme[end:]
-    assert sync.synced(claim, findings) == readme  # a hand-written line inside the section is not kept
+    assert sync.synced(claim, blocks) == readme  # a hand-written line inside the block is not kept
+    page = (ROOT / "docs" / "statistics.md").read_text()
+    start, end = sync.block(page, "power")
+    edited = page[:start] + page[start:end].replace("| 3 |", "| 4 |", 1) + page[end:]
+    assert edited != page and sync.synced(edited, sync.BLOCKS["docs/statistics.md"]) == page
 
 
 def test_the_split_the_readme_states_is_params_yaml_s():
@@ -39,3 +48,9 @@ def test_the_split_the_readme_states_is_params_yaml_s():
     shares = [100 * (1 - split["val"] - split["test"]), 100 * split["val"], 100 * split["test"]]
     stated = "/".join(f"{x:g}" for x in shares)  # 62.5/12.5/25
     assert f"(the default: {stated} %)" in (ROOT / "README.md").read_text()
+
+
+def test_the_margin_the_readme_states_is_params_yaml_s():
+    margin = yaml.safe_load((ROOT / "params.yaml").read_text())["compare"]["margin"]
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f'"does the cheaper model lose less than {100 * margin:g} points?"' in readme

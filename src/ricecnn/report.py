@@ -39,8 +39,7 @@ PAPER_RESULTS = pd.DataFrame(
 )
 CONDITIONS = ("augmented", "clean")  # the test sets every comparison is made on (the paper's first)
 COST_KEYS = ("params", "params_trainable", "flops", "macs", "filters", "flops_224", "params_224")
-VERDICT_COLORS = {stats.NOT_WORSE: "tab:blue", stats.WORSE: "tab:red", stats.INCONCLUSIVE: "tab:gray",
-                  stats.IDENTICAL: "black"}
+VERDICT_COLORS = {stats.NOT_WORSE: "blue", stats.WORSE: "red", stats.INCONCLUSIVE: "grey", stats.IDENTICAL: "black"}
 KINDS = {"light": "light vs full", "pruned": "pruned vs full", "trim": "trimmed vs full",
          "trim_scratch": "scratch control vs trimmed"}
 

@@ -1,0 +1,159 @@
+"""Rewrite the generated blocks of the README and docs from the committed results, so that every
+number they show is what the results say. A block sits between `<!-- NAME:begin ... -->` and
+`<!-- NAME:end -->`; what fills it:
+
+    README.md          results       the front of reports/findings.md (written by `summarize`: the
+                                     headline, the setup and the family, the verdicts: everything
+                                     above its first `## ` heading)
+    docs/statistics.md pilot         tools/recipe_pilot.py --table bench/recipe-pilot.jsonl
+    docs/statistics.md spread-before tools/seed_spread.py 12c3890 (the early-stopping recipe)
+    docs/statistics.md spread-after  tools/seed_spread.py . --epoch lowest_val_loss_epoch
+    docs/statistics.md power         reports/power.csv
+    docs/statistics.md minutes       bench/repro-stage-times.json (a clean clone's make repro, timed)
+    docs/statistics.md half-widths   reports/comparisons.csv, before (12c3890) and after
+
+    python tools/sync_docs.py           # rewrite the blocks (make repro runs this after dvc repro)
+    python tools/sync_docs.py --check   # exit 1 if a block differs from what its source gives
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib.util
+import io
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+BEFORE = "12c3890"  # the last commit of the early-stopping recipe (docs/statistics.md, "Training that converges")
+
+
+def tool(name: str):
+    """A sibling script as a module (tools/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def findings_body(findings: str) -> str:
+    """reports/findings.md without its title line, up to its first '## ' heading."""
+    lines = findings.splitlines(keepends=True)
+    body = lines[1:] if lines and lines[0].startswith("# ") else lines
+    front = next((i for i, line in enumerate(body) if line.startswith("## ")), len(body))
+    return "".join(body[:front]).strip("\n") + "\n"
+
+
+def csv_markdown(text: str) -> str:
+    rows = list(csv.reader(io.StringIO(text)))
+    return "".join("| " + " | ".join(r) + " |\n" + ("|" + "---|" * len(r) + "\n" if i == 0 else "")
+                   for i, r in enumerate(rows))
+
+
+def minutes_table() -> str:
+    """Seconds per kind of stage before and after, from bench/repro-stage-times.json."""
+    times = json.loads((ROOT / "bench" / "repro-stage-times.json").read_text())
+    kinds: dict[str, dict[str, list[float]]] = {}
+    for when in ("before", "after"):
+        for stage, seconds in times[when]["stages"].items():
+            kinds.setdefault(stage.split("@")[0], {"before": [], "after": []})[when].append(seconds)
+    lines = ["| stage | runs before | runs after | seconds before | seconds after |", "|---|---:|---:|---:|---:|"]
+    for kind, t in kinds.items():
+        lines.append(f"| {kind} | {len(t['before'])} | {len(t['after'])} | {sum(t['before']):.0f} | {sum(t['after']):.0f} |")
+    total = {w: times[w]["setup_seconds"] + times[w]["make_repro_seconds"] for w in ("before", "after")}
+    lines.append(f"| **all stages** | {sum(len(t['before']) for t in kinds.values())} | {sum(len(t['after']) for t in kinds.values())} "
+                 f"| {sum(sum(t['before']) for t in kinds.values()):.0f} | {sum(sum(t['after']) for t in kinds.values()):.0f} |")
+    lines.append("| **`make setup` + `make repro`** | | | " + " | ".join(f"{total[w] // 60:.0f} min {total[w] % 60:.0f} s"
+                                                                    for w in ("before", "after")) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def half_widths() -> str:
+    """Each comparison's 95 % half-width before (the early-stopping recipe) and after, and the medians."""
+    import pandas as pd
+
+    def load(text: str) -> pd.DataFrame:
+        df = pd.read_csv(io.StringIO(text))
+        df = df[df.kind != "pruned vs full"]
+        return df.assign(half=(df.hi_pp - df.lo_pp) / 2).set_index(["variant", "against", "condition"]).half
+
+    before = load(tool("seed_spread").show(BEFORE, "reports/comparisons.csv"))
+    after = load((ROOT / "reports" / "comparisons.csv").read_text())
+    pairs = list(dict.fromkeys((v, a) for v, a, _ in after.index))
+    lines = ["| comparison | clean: before | clean: after | augmented: before | augmented: after |", "|---|---:|---:|---:|---:|"]
+    for v, a in pairs:
+        cells = [f"{s.get((v, a, c), float('nan')):.1f}" for c in ("clean", "augmented") for s in (before, after)]
+        lines.append(f"| {v} vs {a} | " + " | ".join(cells) + " |")
+    medians = [f"**{s.xs(c, level='condition').median():.1f}**" for c in ("clean", "augmented") for s in (before, after)]
+    lines.append("| **median** | " + " | ".join(medians) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def in_root(fn: Callable[[], str]) -> Callable[[], str]:
+    def run() -> str:
+        here = os.getcwd()
+        os.chdir(ROOT)
+        try:
+            return fn()
+        finally:
+            os.chdir(here)
+    return run
+
+
+BLOCKS: dict[str, dict[str, Callable[[], str]]] = {
+    "README.md": {"results": lambda: findings_body((ROOT / "reports" / "findings.md").read_text())},
+    "docs/statistics.md": {
+        "pilot": lambda: tool("recipe_pilot").table(
+            [json.loads(line) for line in (ROOT / "bench" / "recipe-pilot.jsonl").read_text().splitlines() if line]) + "\n",
+        "spread-before": in_root(lambda: tool("seed_spread").report(BEFORE, "best_epoch")),
+        "spread-after": in_root(lambda: tool("seed_spread").report(".", "lowest_val_loss_epoch")),
+        "power": lambda: csv_markdown((ROOT / "reports" / "power.csv").read_text()),
+        "minutes": minutes_table,
+        "half-widths": in_root(half_widths),
+    },
+}
+
+
+def block(text: str, name: str) -> tuple[int, int]:
+    """Where the block ``name`` of ``text`` starts and ends (its content, between its markers)."""
+    begin = re.search(rf"<!-- {re.escape(name)}:begin[^>]*-->\n", text)
+    end = text.find(f"<!-- {name}:end -->", begin.end() if begin else 0)
+    if not begin or end < 0:
+        sys.exit(f"sync_docs: no block <!-- {name}:begin ... --> ... <!-- {name}:end -->")
+    return begin.end(), end
+
+
+def synced(text: str, blocks: dict[str, Callable[[], str]]) -> str:
+    for name, make in blocks.items():
+        start, end = block(text, name)
+        text = text[:start] + make() + text[end:]
+    return text
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="only compare; exit 1 on a difference")
+    args = ap.parse_args()
+    stale = []
+    for page, blocks in BLOCKS.items():
+        path = ROOT / page
+        text = path.read_text()
+        want = synced(text, blocks)
+        if want != text:
+            stale.append(page)
+            if not args.check:
+                path.write_text(want)
+                print(f"{page}: generated blocks updated ({', '.join(blocks)})")
+    if args.check and stale:
+        print(f"generated blocks differ from their sources in {', '.join(stale)}: run `python tools/sync_docs.py`")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
