@@ -306,7 +306,7 @@ def test_paper_profile_is_every_override_of_an_existing_setting():
             assert isinstance(node, dict) and k in node, f"profiles/paper.yaml: {key} is not in params.yaml"
             node = node[k]
     for expected in ("data.source=kaggle", "data.img_size=224", "models.vgg16.weights=imagenet",
-                     "models.vgg16_light.weights=imagenet", "train.patience=5"):
+                     "models.vgg16_light.weights=imagenet", "compare.margin=0.005"):
         assert expected in profile
 
 
