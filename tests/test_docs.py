@@ -144,3 +144,45 @@ def test_what_the_statistics_page_says_the_default_resolves_is_the_committed_res
     more = int(sum(augmented == "more test images"))
     assert f"{numbers[0]} to {numbers[-1]} seeds on the augmented one, and for {['no', 'one', 'two', 'three'][more]} of its " \
            "claims more test images" in page
+
+
+def test_the_statistics_page_s_numbers_from_the_pilot_and_the_formulas():
+    import json
+
+    import numpy as np
+
+    from ricecnn import stats
+
+    page = " ".join((ROOT / "docs/statistics.md").read_text().split())
+    runs = [json.loads(line) for line in (ROOT / "bench/recipe-pilot.jsonl").read_text().splitlines()]
+
+    def of(model: str, recipe: str, key: str) -> np.ndarray:
+        return np.array([r[key] for r in runs if r["model"] == model and r["recipe"] == recipe])
+
+    def sd(model: str, recipe: str, key: str = "clean") -> str:
+        return f"{100 * of(model, recipe, key).std(ddof=1):.1f}"
+
+    def gain(model: str, short: str, long: str) -> str:
+        return f"{100 * (of(model, long, 'clean').mean() - of(model, short, 'clean').mean()):+.1f}".replace("-", "−")
+
+    early = "constant rate, early stopping (patience 3)"
+    assert (f"googlenet_light's seed SD fell from {sd('googlenet_light', early)} to {sd('googlenet_light', 'cosine, 30 epochs')} "
+            f"points, cnn_light's from {sd('cnn_light', early)} to {sd('cnn_light', 'cosine, 240 epochs, 3x rate')}") in page
+    assert (f"googlenet_light {sd('googlenet_light', early, 'augmented')} → {sd('googlenet_light', 'cosine, 30 epochs', 'augmented')} "
+            f"at 30 epochs, {sd('googlenet_light', 'cosine, 60 epochs', 'augmented')} at 60; googlenet "
+            f"{sd('googlenet', 'cosine, 30 epochs', 'augmented')}–{sd('googlenet', 'cosine, 15 epochs', 'augmented')}") in page
+    doubled = {("cnn", "cosine, 15 epochs", "cosine, 30 epochs"): "cnn 15 → 30 epochs",
+               ("googlenet", "cosine, 15 epochs", "cosine, 30 epochs"): "googlenet 15 → 30",
+               ("googlenet_light", "cosine, 30 epochs", "cosine, 60 epochs"): "googlenet_light 30 → 60",
+               ("vgg16", "cosine, 15 epochs", "cosine, 30 epochs"): "vgg16 15 → 30",
+               ("vgg16_light", "cosine, 120 epochs, 3x rate", "cosine, 240 epochs, 3x rate"): "vgg16_light 120 → 240 at 3x",
+               ("cnn_light", "cosine, 120 epochs, 3x rate", "cosine, 240 epochs, 3x rate"): "120 → 240 at 3x,"}
+    for (model, short, long), words in doubled.items():
+        assert f"{words} {gain(model, short, long)}" in page, words
+    most = max(abs(of(m, long_, "clean").mean() - of(m, short, "clean").mean()) for m, short, long_ in doubled)
+    assert f"moves its mean clean accuracy by at most {100 * most:.1f} points" in page
+    lo, hi = stats.seed_variance_range(1.0, 3)
+    assert f"with 3 seeds its 95 % range spans {lo:.2f}x to {hi:.0f}x its estimate" in page
+    t_lo, t_hi = stats.tango_interval(0, 0, 1000)
+    assert f"this floor is ±{100 * float(t_hi):.1f} points" in page and abs(float(t_lo) + float(t_hi)) < 1e-6
+    assert f"[{stats.wilson(1.0, 1000)[0]:.3f}, 1]" in page

@@ -4,6 +4,8 @@ simulated (architectures over training seeds)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import stats as st
@@ -165,6 +167,9 @@ def test_the_architecture_interval_covers_at_least_94_percent(seed_sd, effect):
     assert simulated_coverage(2.2 + effect, 2.2, seed_sd) >= 0.94
 
 
+DOC = (Path(__file__).resolve().parents[1] / "docs" / "statistics.md").read_text()
+
+
 def failed_run_threshold() -> float:
     import yaml
     from conftest import ROOT
@@ -182,6 +187,10 @@ def test_one_architecture_with_bad_runs_keeps_its_coverage(seeds):
     assert covered >= 0.94
     if seeds == 13:
         assert simulated_coverage(2.2, 2.2, 0.15, seeds=seeds, reps=400, bad=0.2) < 0.9
+        # with the old recipe's larger spread (logit SD 0.3) the rule catches fewer bad runs: what
+        # docs/statistics.md reports for that case
+        harsh = simulated_coverage(2.2, 2.2, 0.3, seeds=seeds, reps=400, bad=0.2, threshold=failed_run_threshold())
+        assert f"0.915 in the simulation `tests/test_stats.py` keeps" in " ".join(DOC.split()) and harsh == 0.915
 
 
 def test_the_failed_run_rule_is_relative_to_the_best_run():
@@ -239,19 +248,24 @@ def test_the_floor_is_over_the_images_not_the_image_seed_pairs():
 
 
 def test_p_and_the_reported_interval_agree():
-    # near-identical seeds: the floor, not the t interval, makes the reported interval; p must follow it
+    # near-identical seeds, where the floor rather than the t interval can make the reported interval
+    # (a few images discordant under one seed only): the test of any difference must follow the interval
     rng = np.random.default_rng(1)
-    disagreements = 0
-    for _ in range(300):
+    disagreements, floor_made = 0, 0
+    for i in range(200):
         base = rng.random((3, 1000)) < 0.9
         variant = base.copy()
-        flips = rng.random(1000) < rng.uniform(0.001, 0.02)  # the same few images change under every seed
-        variant[:, flips] = rng.random(int(flips.sum())) < 0.6
-        variant[rng.integers(3), rng.integers(1000)] ^= True
+        if i % 2:  # the same few images change under every seed
+            flips = rng.random(1000) < rng.uniform(0.001, 0.02)
+            variant[:, flips] = rng.random(int(flips.sum())) < 0.6
+        for _ in range(rng.integers(1, 4)):  # and a few under one seed only
+            variant[rng.integers(3), rng.integers(1000)] ^= True
         e = stats.architecture_effect(variant, base)
-        for delta in (0.0, -0.01, 0.01, e.lo - 1e-9, e.hi + 1e-9):
+        t_half = float(st.t.ppf(0.975, e.df)) * e.se
+        floor_made += e.lo < e.diff - t_half - 1e-6
+        for delta in np.linspace(e.lo - 0.01, e.hi + 0.01, 41):
             disagreements += (e.p(delta) < 0.05) != (delta < e.lo or delta > e.hi)
-    assert disagreements == 0
+    assert disagreements == 0 and floor_made > 20  # the floor really made many of these intervals
 
 
 def test_an_accuracy_over_seeds_is_never_an_interval_of_zero_width():

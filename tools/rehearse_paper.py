@@ -72,7 +72,8 @@ def kaggle_zip(dest: Path, per_class: int, seed: int) -> Path:
 
 def settings(profile: list[str], params: dict, args) -> list[str]:
     """The profile's overrides, then the rehearsal's, as ``key=value`` strings (a key the rehearsal
-    sets replaces the profile's; ``~key`` removes a model the rehearsal leaves out)."""
+    sets replaces the profile's; ``~key`` removes a model the rehearsal leaves out; ``+key=value``
+    adds a key params.yaml's entry lacks, e.g. a model's own learning rate)."""
     models = args.models.split(",") if args.models else list(params["models"])
     unknown = set(models) - set(params["models"])
     if unknown:
@@ -94,7 +95,15 @@ def settings(profile: list[str], params: dict, args) -> list[str]:
         **{f"models.{m}.epochs": str(args.epochs) for m in models},
         **{f"models.{m}.weights": args.weights for m in models if m.startswith("vgg16")},
     }
-    return [f"{k}={v}" for k, v in {**over, **own}.items()] + [f"~models.{m}" for m in dropped]
+    def held(key: str) -> bool:  # whether params.yaml holds the key (hydra adds one only as +key=value)
+        node = params
+        for k in key.split("."):
+            if not isinstance(node, dict) or k not in node:
+                return False
+            node = node[k]
+        return True
+
+    return [f"{'' if held(k) else '+'}{k}={v}" for k, v in {**over, **own}.items()] + [f"~models.{m}" for m in dropped]
 
 
 class Sampler(threading.Thread):
