@@ -197,7 +197,7 @@ def test_findings_state_the_family_and_every_comparison():
     assert page.index("## Models") > page.index("| cnn_trim vs cnn | 90.0 % fewer FLOPs |")
     light = next(x for x in lines if x.startswith("cnn_light against cnn"))
     assert light.startswith("cnn_light against cnn (light vs full; 99.0 % fewer FLOPs at 224 px): augmented ")
-    assert ("; test of a 2 points loss p = 0.001, Holm = 0.006; test of no difference p < 0.001: worse (loses more than "
+    assert ("; test of a 2-point loss p = 0.001, Holm = 0.006; test of no difference p < 0.001: worse (loses more than "
             "2 points)") in light
     pruned = next(x for x in lines if x.startswith("cnn_pruned against cnn"))
     assert "augmented the same predicted class on every test image under every seed" in pruned
@@ -300,3 +300,14 @@ def test_the_headline_names_the_data_it_is_about():
     assert "On the synthetic stand-in (32 px" in report.headline(st_, df, comps)
     st_.source = "path"
     assert "On the images of data.path (32 px" in report.headline(st_, df, comps)
+
+
+def test_an_undecided_claim_says_what_would_decide_it():
+    from types import SimpleNamespace
+
+    st_ = study([1, 2, 3])
+    row = SimpleNamespace(verdict="inconclusive", seeds_needed="more test images")
+    assert report.verdict_words(row, st_) == ("inconclusive (no number of seeds would show `not worse` at 1,000 test "
+                                              "images: more are needed)")
+    row.seeds_needed = "12"
+    assert report.verdict_words(row, st_) == "inconclusive (12 seeds would show `not worse` with 80 % power if it lost nothing)"

@@ -357,6 +357,8 @@ def seeds_phrase(study: Study) -> str:
 def verdict_words(r, study: Study) -> str:
     """A claim's verdict in words: 'not worse', 'worse (loses more than 3 points)', ...; an
     inconclusive one says how many seeds would decide it."""
+    if r.verdict == stats.INCONCLUSIVE and getattr(r, "seeds_needed", "") == "more test images":
+        return f"inconclusive (no number of seeds would show `not worse` at {study.images:,} test images: more are needed)"
     if r.verdict == stats.INCONCLUSIVE and getattr(r, "seeds_needed", ""):
         return f"inconclusive ({r.seeds_needed} seeds would show `not worse` with 80 % power if it lost nothing)"
     if r.verdict == stats.WORSE:
@@ -367,13 +369,13 @@ def verdict_words(r, study: Study) -> str:
 
 
 def comparison_phrase(r, study: Study) -> str:
-    """'-1.2 pts [-3.1, +0.7] (seeds -0.5, -2.1, -1.0); test of a 3 points loss p = 0.010, Holm = 0.040; test of
+    """'-1.2 pts [-3.1, +0.7] (seeds -0.5, -2.1, -1.0); test of a 3-point loss p = 0.010, Holm = 0.040; test of
     no difference p = 0.210: not worse'"""
     if r.verdict == stats.IDENTICAL:
         return "the same predicted class on every test image under every seed"
     seeds = f" (seeds {', '.join(r.per_seed_pp.split(';'))})" if ";" in r.per_seed_pp else ""
     left = f"; left out: seed {r.failed_seeds.replace(';', ', ')} (failed to train)" if r.failed_seeds else ""
-    return (f"{pts(r.diff_pp, r.lo_pp, r.hi_pp)}{seeds}{left}; test of a {margin_pts(study)} loss {p_value(r.p_margin)}, "
+    return (f"{pts(r.diff_pp, r.lo_pp, r.hi_pp)}{seeds}{left}; test of a {100 * study.margin:g}-point loss {p_value(r.p_margin)}, "
             f"Holm {p_value(r.p_holm).removeprefix('p ')}; test of no difference {p_value(r.p_zero)}: {verdict_words(r, study)}")
 
 
