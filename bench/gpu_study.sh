@@ -2,14 +2,15 @@
 # The full-size study on one machine, end to end through the stage modules, without DVC:
 # 75,000 synthetic images drawn (15,000 per class, 250 px), decoded to 224 px, the six models
 # trained for EPOCHS epoch(s) each under one training seed (SEED), then flops, featuremaps, evaluate
-# and summarize. (The DAG's prune, trim and the other seeds are left out: training and inference are
-# what a GPU changes.)
+# and summarize: dvc.yaml's own commands, expanded for this run's params by tools/stage_commands.py.
+# (The DAG's prune, trim and the other seeds are left out: training and inference are what a GPU
+# changes.) DRY_RUN=1 prints the commands and runs nothing.
 # Prints the seconds of every stage. Needs only Python with numpy, pillow, pyyaml, tqdm, pandas,
 # matplotlib and Keras (+ JAX or torch); no TensorFlow, DVC or network.
 #
 #   bash bench/gpu_study.sh                            # GPU box: full size, JAX, bf16
 #   PER_CLASS=20 SIZE=32 EPOCHS=1 BACKEND=jax MIXED=false bash bench/gpu_study.sh   # CPU smoke run
-#   (tests/test_rehearsal.py runs it so on TensorFlow: the stage arguments here follow dvc.yaml's)
+#   (tests/test_rehearsal.py runs it with DRY_RUN=1: its commands are dvc.yaml's)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # BACKEND trains; EVAL_BACKEND runs flops/featuremaps/evaluate (Keras-on-torch builds models
@@ -47,19 +48,15 @@ stage() {  # stage <label> <ricecnn args...>: run one stage, remember its wall s
 }
 
 echo "work dir: $WORK  (train on $BACKEND, the rest on $EVAL_BACKEND, ${PER_CLASS}/class, ${SIZE} px, ${EPOCHS} epoch(s), batch $BATCH, bf16 $MIXED)"
-stage fetch fetch --out data/raw/dataset.zip
-stage split split --raw data/raw/dataset.zip --out data/split
-for m in ${MODELS//,/ }; do
-  KERAS_BACKEND=$BACKEND stage "train@$m-$SEED" train "$m" --seed "$SEED" --split-dir data/split \
-    --out "models/$SEED/$m.keras" --metrics "metrics/train/$SEED/$m.json" --live-dir "reports/train/$SEED/$m"
-  stage "flops@$m" flops "$m" --split-dir data/split --out "metrics/flops/$m.json"
-  stage "featuremaps@$m-$SEED" featuremaps "$m" --seed "$SEED" --first-seed "$SEED" --model-file "models/$SEED/$m.keras" \
-    --split-dir data/split --out-metrics "metrics/featuremaps/$SEED/$m.json" --out-dir "reports/featuremaps/$SEED/$m"
-done
-stage "evaluate@$SEED" evaluate --seed "$SEED" --first-seed "$SEED" --models-dir "models/$SEED" --split-dir data/split \
-  --out "metrics/evaluate/$SEED.json" --predictions-dir "reports/evaluate/$SEED/predictions" \
-  --pictures-dir "reports/evaluate/$SEED/pictures"
-stage summarize summarize --metrics-dir metrics --predictions-dir reports/evaluate --split-dir data/split --out-dir reports
+# dvc.yaml's own commands for this params.yaml (tools/stage_commands.py: no DVC here), in DAG order
+while IFS=$'\t' read -r name cmd; do
+  backend=$EVAL_BACKEND
+  case $name in train@*|trim_scratch@*) backend=$BACKEND ;; esac
+  if [ -n "${DRY_RUN:-}" ]; then printf '%s\t%s\n' "$name" "$cmd"; continue; fi
+  eval "KERAS_BACKEND=$backend stage \"$name\" ${cmd#ricecnn }"
+done < <("$PY" "$ROOT/tools/stage_commands.py" --dvc-yaml "$ROOT/dvc.yaml" --params params.yaml \
+           --only fetch,split,train,flops,featuremaps,evaluate,summarize)
+[ -n "${DRY_RUN:-}" ] && exit 0
 
 echo; echo "| stage | seconds |"; echo "|---|---|"; printf '%s\n' "${REPORT[@]}"
 "$PY" - <<'PY'

@@ -204,6 +204,7 @@ class Built:
     repo: Path
     stdout: str  # what the first `dvc repro` printed
     stderr: str
+    params_read: Path  # each stage's settings read, one <stage>.json each ($RICECNN_PARAMS_TRACE)
 
 
 @pytest.fixture(scope="session")
@@ -219,9 +220,11 @@ def built(tmp_path_factory) -> Built:
         zf.writestr("Rice_Citation_Request.txt", "Koklu, M., Cinar, I., Taspinar, Y. S. (2021)")
     repo = make_repo(base / "repo", models=BUILT_MODELS, data={"source": "path", "path": str(kaggle_zip)},
                      **BUILT_SETTINGS)
-    first = run(["dvc", "repro"], repo)
+    trace = base / "params-read"
+    trace.mkdir()
+    first = run(["dvc", "repro"], repo, extra_env={"RICECNN_PARAMS_TRACE": str(trace)})
     commit(repo, "results")
-    return Built(repo, first.stdout, first.stderr)
+    return Built(repo, first.stdout, first.stderr, trace)
 
 
 def clone_built(built: Built, dest: Path) -> Path:

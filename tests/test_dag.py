@@ -2,7 +2,7 @@
 in that stage's deps (a listed directory covers its files), and nothing it does not run is.
 
 How the code a stage runs is found: every stage command is `ricecnn <stage> ...`, the console
-script `ricecnn.cli:main`, which runs the module that `cli.STAGES` names for the stage (read from the
+script `ricecnn.core.cli:main`, which runs the module that `cli.STAGES` names for the stage (read from the
 cli.py under test, a dict literal, not from the installed package). From those two modules the test
 follows import statements transitively through the package's AST, at any depth (imports inside
 functions included). Why the AST and not a traced run: a run imports only what the branches it takes
@@ -28,7 +28,7 @@ import yaml
 from conftest import ROOT, run
 
 PACKAGE = "ricecnn"
-CLI = f"src/{PACKAGE}/cli.py"
+CLI = f"src/{PACKAGE}/core/cli.py"
 SPLIT = f"src/{PACKAGE}/stages/split.py"  # the stage module the tests below break
 # calls, by the name their module's imports give them, that run code no import statement names
 DYNAMIC = re.compile(r"((importlib|builtins)\.)?(import_module|__import__|exec|eval)|(runpy\.)?run_(module|path)")
@@ -97,7 +97,7 @@ def stage_code(root: Path, cmd: str) -> set[str]:
     stages = stage_table(root)
     assert argv[1] in stages, f"`{cmd}` names no stage of {CLI}'s STAGES"
     src = root / "src"
-    return {str(p.relative_to(root)) for p in closure(src, [f"{PACKAGE}.cli", stages[argv[1]][0]])}
+    return {str(p.relative_to(root)) for p in closure(src, [f"{PACKAGE}.core.cli", stages[argv[1]][0]])}
 
 
 def dotted(node: ast.expr, aliases: dict[str, str]) -> str | None:
@@ -133,14 +133,16 @@ def package_data(module: Path) -> set[Path]:
 
 
 def expanded_stages(root: Path) -> dict[str, dict]:
-    """dvc.yaml's stages after `foreach` expansion, as DVC itself reads them: {name: {cmd, deps}}."""
+    """dvc.yaml's stages after `foreach` expansion, as DVC itself reads them: {name: {cmd, deps, params, outs}}."""
     from dvc.dependency.param import ParamsDependency
     from dvc.repo import Repo
 
     with Repo(str(root)) as repo:
         return {
             stage.name: {"cmd": stage.cmd,
-                               "deps": [d.def_path for d in stage.deps if not isinstance(d, ParamsDependency)]}
+                         "deps": [d.def_path for d in stage.deps if not isinstance(d, ParamsDependency)],
+                         "params": [k for d in stage.deps if isinstance(d, ParamsDependency) for k in d.params],
+                         "outs": [o.def_path for o in stage.outs]}
             for stage in repo.index.stages
         }
 
@@ -229,7 +231,7 @@ def clean() -> set[str]:
     ("prune", "src/ricecnn/flops.py", "prune@cnn-42: runs src/ricecnn/flops.py but its deps do not list it"),
     ("prune", "src/ricecnn/models", "prune@vgg16-44: runs src/ricecnn/models/__init__.py but its deps do not list it"),
     ("split", "src/ricecnn/parallel.py", "split: runs src/ricecnn/parallel.py but its deps do not list it"),
-    ("fetch", "src/ricecnn/settings.py", "fetch: runs src/ricecnn/settings.py but its deps do not list it"),
+    ("fetch", "src/ricecnn/core", "fetch: runs src/ricecnn/core/__init__.py but its deps do not list it"),
 ])
 def test_a_dropped_dep_is_named(project_copy, stage, dep, expected):
     assert dag_problems(project_copy) == []
@@ -291,3 +293,32 @@ def test_the_stage_table_is_read_from_the_tree_under_test(project_copy):
     cli.write_text(cli.read_text().replace("STAGES", "TABLE"))
     with pytest.raises(AssertionError, match="assigns no STAGES"):
         stage_code(project_copy, "ricecnn split")
+
+
+def test_the_model_names_python_makes_are_the_files_dvc_yaml_writes():
+    # a derived model's name (<m>_pruned, <m>_trim, <m>_trim_scratch) and its stage are made in
+    # ricecnn.models; dvc.yaml writes the same names: every evaluated model is an out of its stage
+    from ricecnn.core import settings
+    from ricecnn.models import evaluated
+
+    s = settings.load(ROOT / "params.yaml")
+    stages = expanded_stages(ROOT)
+    for seed in s.training_seeds:
+        for m in evaluated(list(s.models), s.prune.models, s.trim.models):
+            stage = m.stage_for(seed)
+            assert stage in stages, f"{m.name}: no stage {stage} in dvc.yaml"
+            assert f"models/{seed}/{m.name}.keras" in stages[stage]["outs"], (stage, stages[stage]["outs"])
+        assert f"models/{seed}" in stages[f"evaluate@{seed}"]["deps"]
+
+
+def test_the_stage_commands_without_dvc_are_dvc_s_own():
+    # bench/gpu_study.sh runs the stages from tools/stage_commands.py on a box without DVC
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("stage_commands", ROOT / "tools" / "stage_commands.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    ours = tool.expand(yaml.safe_load((ROOT / "dvc.yaml").read_text()), yaml.safe_load((ROOT / "params.yaml").read_text()))
+    dvc = {name: " ".join(shlex.split(stage["cmd"])) for name, stage in expanded_stages(ROOT).items()}
+    assert [name for name, _ in ours] == list(dvc) and len(ours) > 20
+    assert {name: " ".join(shlex.split(cmd)) for name, cmd in ours} == dvc

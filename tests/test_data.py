@@ -13,7 +13,7 @@ from conftest import run, write_params
 from PIL import Image
 
 from ricecnn import archive, synthetic
-from ricecnn.cli import main as cli
+from ricecnn.core.cli import main as cli
 from ricecnn.data import load_classes, load_split
 from ricecnn import sources, splitting
 

@@ -182,8 +182,8 @@ def test_bad_distribution_settings_are_one_line(tmp_path, split_dir, backend, de
     ({"devices": "some"}, "train.devices = 'some' must be all or a device count >= 1"),
 ])
 def test_distribution_settings_are_validated(tmp_path, over, message):
-    from ricecnn import settings
-    from ricecnn.errors import RiceError
+    from ricecnn.core import settings
+    from ricecnn.core.errors import RiceError
 
     with pytest.raises(RiceError, match="^p.yaml: " + message.replace("(", r"\(")):
         settings.load(write_params(tmp_path / "p.yaml", train=over))

@@ -186,3 +186,37 @@ def test_the_statistics_page_s_numbers_from_the_pilot_and_the_formulas():
     t_lo, t_hi = stats.tango_interval(0, 0, 1000)
     assert f"this floor is ±{100 * float(t_hi):.1f} points" in page and abs(float(t_lo) + float(t_hi)) < 1e-6
     assert f"[{stats.wilson(1.0, 1000)[0]:.3f}, 1]" in page
+
+
+def test_the_settings_page_s_defaults_are_params_yaml_s():
+    import yaml
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    page = (ROOT / "docs/settings.md").read_text()
+    checked = 0
+    for line in page.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")] if line.startswith("| `") else []
+        if len(cells) < 3 or any(ch in cells[0] for ch in "<*,"):
+            continue  # one key per row; rows about several keys or a model pattern are prose
+        node = params
+        for key in cells[0].strip("`").split("."):
+            assert isinstance(node, dict) and key in node, f"docs/settings.md names {cells[0]}, which params.yaml lacks"
+            node = node[key]
+        text = cells[1].strip("`")
+        shown = yaml.safe_load(text if text.startswith("[") else text.replace(",", ""))  # 1,000 is a thousand
+        if isinstance(shown, str) and isinstance(node, float):
+            shown = float(shown)  # 1e-5: YAML 1.1 wants a dot in a float
+        assert shown == node, f"docs/settings.md: {cells[0]} defaults to {cells[1]}, params.yaml says {node!r}"
+        checked += 1
+    assert checked >= 30
+
+
+def test_the_paper_page_s_module_counts_are_the_builders():
+    from ricecnn.models import build_model
+
+    counts = {m: sum(type(layer).__name__ == "Concatenate" for layer in build_model(m, 32, 5).layers)
+              for m in ("googlenet", "googlenet_light")}
+    words = {8: "eight", 9: "nine"}
+    page = " ".join((ROOT / "docs/paper.md").read_text().split())
+    assert f"then {words[counts['googlenet']]} inception modules" in page
+    assert f"and {words[counts['googlenet_light']]} inception modules instead of {words[counts['googlenet']]}" in page

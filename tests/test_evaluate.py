@@ -18,7 +18,7 @@ from scipy.stats import binomtest
 
 from ricecnn import augment as aug
 from ricecnn import evaluation
-from ricecnn.cli import main as cli
+from ricecnn.core.cli import main as cli
 from ricecnn.runtime import load_model
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # Keras' own save()
@@ -147,10 +147,10 @@ def project(tmp_path_factory) -> Path:
     return root
 
 
-def run_stage(root: Path, models_dir: str = "models", first_seed: int = 5) -> int:
+def run_stage(root: Path, models_dir: str = "models", pictures_seed: int = 5) -> int:
     return cli([
-        "evaluate", "--seed", "5", "--first-seed", str(first_seed), "--params", str(root / "params.yaml"),
-        "--models-dir", str(root / models_dir),
+        "evaluate", "--seed", "5", "--pictures-seed", str(pictures_seed), "--params", str(root / "params.yaml"),
+        "--model-file", str(root / models_dir / "{model}.keras"),
         "--split-dir", str(root / "data" / "split"), "--out", str(root / "metrics" / "evaluate.json"),
         "--predictions-dir", str(root / "reports" / "predictions"), "--pictures-dir", str(root / "reports" / "pictures"),
     ])  # fmt: skip
@@ -190,7 +190,7 @@ def test_stage_writes_metrics_predictions_and_pictures(project):
 
 
 def test_other_seeds_are_scored_on_the_clean_and_the_augmented_test_set_only(project):
-    assert run_stage(project, first_seed=4) == 0  # seed 5 is not the first: no robustness, no latency
+    assert run_stage(project, pictures_seed=4) == 0  # seed 5 is not the pictures' seed: no robustness, no latency
     results = json.loads((project / "metrics" / "evaluate.json").read_text())
     assert "by_transform" not in results["cnn"] and "latency_ms" not in results["cnn"]
     with open(project / "reports" / "predictions" / "cnn.csv") as f:
@@ -221,7 +221,7 @@ def test_missing_model_file_is_one_line_and_exit_2(project, tmp_path, capsys):
 
 
 def test_a_model_that_does_not_fit_the_split_is_a_clear_error(project):
-    from ricecnn.errors import RiceError
+    from ricecnn.core.errors import RiceError
 
     with pytest.raises(RiceError, match=r"has 3 outputs, but the split holds \(32, 32, 3\) images of 5 classes"):
         load_model(project / "models" / "cnn.keras", "train@cnn", (32, 32, 3), 5)

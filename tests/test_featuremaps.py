@@ -13,7 +13,7 @@ from conftest import write_split
 from matplotlib.figure import Figure
 
 from ricecnn import apoz, plots
-from ricecnn.cli import main as cli
+from ricecnn.core.cli import main as cli
 from ricecnn.stages import featuremaps as fm
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # Keras' own save()
@@ -123,9 +123,9 @@ def project(tmp_path_factory) -> Path:
     return root
 
 
-def run_stage(root: Path, model: str = "cnn", first_seed: int = 3) -> int:
+def run_stage(root: Path, model: str = "cnn", pictures_seed: int = 3) -> int:
     return cli([
-        "featuremaps", model, "--seed", "3", "--first-seed", str(first_seed), "--params", str(root / "params.yaml"),
+        "featuremaps", model, "--seed", "3", "--pictures-seed", str(pictures_seed), "--params", str(root / "params.yaml"),
         "--model-file", str(root / "models" / f"{model}.keras"),
         "--split-dir", str(root / "data" / "split"), "--out-metrics", str(root / "metrics" / f"{model}.json"),
         "--out-dir", str(root / "reports" / model),
@@ -156,9 +156,9 @@ def test_stage_writes_metrics_and_pictures_deterministically(project):
 
 
 def test_other_seeds_get_the_counts_and_no_pictures(project):
-    assert run_stage(project, first_seed=2) == 0
+    assert run_stage(project, pictures_seed=2) == 0
     assert [p.name for p in (project / "reports" / "cnn").iterdir()] == ["README.txt"]
-    assert "first training seed only: reports/featuremaps/2/cnn" in (project / "reports" / "cnn" / "README.txt").read_text()
+    assert "training seed 2's models only" in (project / "reports" / "cnn" / "README.txt").read_text()
     assert json.loads((project / "metrics" / "cnn.json").read_text())["seed"] == 3
 
 
@@ -166,7 +166,7 @@ def test_more_samples_than_val_images_takes_them_all_and_says_so(project, capsys
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["featuremaps"]["samples"] = 10
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    assert cli(["featuremaps", "cnn", "--seed", "3", "--first-seed", "3", "--params", str(tmp_path / "params.yaml"), "--model-file",
+    assert cli(["featuremaps", "cnn", "--seed", "3", "--pictures-seed", "3", "--params", str(tmp_path / "params.yaml"), "--model-file",
                 str(project / "models" / "cnn.keras"), "--split-dir", str(project / "data" / "split"),
                 "--out-metrics", str(tmp_path / "m.json"), "--out-dir", str(tmp_path / "r")]) == 0
     err = capsys.readouterr().err.strip().splitlines()

@@ -10,8 +10,8 @@ keras = pytest.importorskip("keras")
 from conftest import write_params  # noqa: E402
 from keras import layers  # noqa: E402
 
-from ricecnn import cli  # noqa: E402
-from ricecnn.errors import RiceError  # noqa: E402
+from ricecnn.core import cli# noqa: E402
+from ricecnn.core.errors import RiceError  # noqa: E402
 from ricecnn.flops import count_filters, count_flops  # noqa: E402
 from ricecnn.models import REGISTRY, build_model  # noqa: E402
 from ricecnn.stages import flops as stage  # noqa: E402

@@ -17,14 +17,14 @@ keras = pytest.importorskip("keras")
 import yaml  # noqa: E402
 from conftest import ROOT, write_params  # noqa: E402
 
-from ricecnn import settings  # noqa: E402
-from ricecnn.errors import RiceError  # noqa: E402
+from ricecnn.core import settings  # noqa: E402
+from ricecnn.core.errors import RiceError  # noqa: E402
+from ricecnn.anatomy import feature_layers  # noqa: E402
 from ricecnn.models import (  # noqa: E402
     REGISTRY,
     build_model,
     check_options,
     evaluated,
-    feature_layers,
     spec,
 )
 

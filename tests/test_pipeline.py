@@ -115,6 +115,19 @@ def test_the_comparisons_are_what_the_predictions_say(built):
     assert "Trimming cnn (seed by seed): kept round 1; FLOPs at 224 px" in findings
 
 
+def test_every_setting_a_stage_reads_is_in_its_params(built):
+    # each stage process recorded the settings it read (ricecnn.core.settings, $RICECNN_PARAMS_TRACE);
+    # a setting read but not listed would leave its results stale when it changes
+    stages = expanded_stages(built.repo)
+    traced = {f.stem: json.loads(f.read_text()) for f in built.params_read.glob("*.json")}
+    assert set(traced) == set(stages)
+    for name, keys in traced.items():
+        listed = stages[name]["params"]
+        unlisted = [k for k in keys if not any(k == p or k.startswith(p + ".") for p in listed)]
+        assert not unlisted, f"{name} reads {unlisted} but dvc.yaml lists only {listed}"
+    assert "data.source" in traced["summarize"] and "featuremaps.samples" in traced["featuremaps@cnn-1"]
+
+
 def test_second_repro_runs_nothing(built):
     assert "Running stage" not in run(["dvc", "repro"], built.repo).stdout
     assert json.loads(run(["dvc", "status", "--json"], built.repo).stdout) == {}
@@ -178,7 +191,7 @@ def test_forced_retraining_gives_identical_metrics_and_weights(built, tmp_path):
 
 # Runs a stage's command as `ricecnn` would, then reports the backend Keras was loaded with in that
 # process: a process has exactly one, so it is the one every model of the stage ran on.
-ON_BACKEND = ("import sys\nfrom ricecnn.cli import main\nrc = main(sys.argv[1:])\nimport keras\n"
+ON_BACKEND = ("import sys\nfrom ricecnn.core.cli import main\nrc = main(sys.argv[1:])\nimport keras\n"
               "print('keras backend:', keras.backend.backend())\nsys.exit(rc)")
 
 

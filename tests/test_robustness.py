@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from conftest import make_repo, run, write_params
 
-from ricecnn import io as rice_io
+from ricecnn.core import io as rice_io
 from ricecnn import sources, splitting, training
-from ricecnn.cli import main as cli
-from ricecnn.io import atomic_path
+from ricecnn.core.cli import main as cli
+from ricecnn.core.io import atomic_path
 
 # --- unwritable output ----------------------------------------------------------------------------
 

@@ -12,9 +12,10 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from ricecnn import report, stats
+from ricecnn import findings, stats, study as study_, tables
+from ricecnn.paper import paper_table
 from ricecnn.augment import TRANSFORMS
-from ricecnn.cli import main as cli
+from ricecnn.core.cli import main as cli
 from ricecnn.models import evaluated
 
 CLASSES = ["Arborio", "Basmati", "Ipsala", "Jasmine", "Karacadag"]
@@ -60,8 +61,8 @@ def cost(name: str) -> dict:
 
 def metrics(seeds: list[int]) -> dict:
     """Every stage's metrics, as the stages write them, for ``seeds``."""
-    rounds = [{"round": 0, "flops_224": 2e9, "val_accuracy": 0.9, "within_budget": True},
-              {"round": 1, "flops_224": 2e8, "val_accuracy": 0.89, "within_budget": True}]
+    rounds = [{"round": 0, **cost("cnn"), "val_accuracy": 0.9, "within_budget": True},
+              {"round": 1, **cost("cnn_trim"), "val_accuracy": 0.89, "within_budget": True}]
     out = {"flops": {m: {**cost(m), "img_size": 32, "num_classes": 5} for m in ("cnn", "cnn_light")}}
     for s in seeds:
         out[s] = {
@@ -71,10 +72,7 @@ def metrics(seeds: list[int]) -> dict:
             "prune": {"cnn": {**{f"{k}_after": v for k, v in cost("cnn_pruned").items()}, "dead_fraction_after": 0.0,
                               "val_accuracy_after": 0.9, "channels_removed": 22, "channels_before": 224,
                               "dead_channels_trained_layers": 22, "dead_channels_frozen_layers": 0, "samples": 256,
-                              "max_abs_output_diff": 1e-7, "max_abs_output_diff_val": 1e-6, "predictions_changed_val": 0,
-                              "max_abs_output_diff_test_clean": 2e-5,
-                              "max_abs_output_diff_test_augmented": 3e-3, "predictions_changed_test_clean": 0,
-                              "predictions_changed_test_augmented": 1}},
+                              "max_abs_output_diff": 1e-7, "max_abs_output_diff_val": 1e-6, "predictions_changed_val": 0}},
             "trim": {"cnn": {**cost("cnn_trim"), "val_accuracy": 0.89, "rounds": rounds, "kept_round": 1,
                              "full_val_accuracy": 0.9, "budget": 0.02, "stopped": "max_rounds (1) reached"}},
             "trim_scratch": {"cnn": {"val_accuracy": 0.88, "best_epoch": 10, "epochs_run": 10, "epochs_max": 10,
@@ -84,24 +82,24 @@ def metrics(seeds: list[int]) -> dict:
     return out
 
 
-def study(seeds: list[int]) -> report.Study:
+def study(seeds: list[int]) -> study_.Study:
     m = metrics(seeds)
     by_seed = {k: {} for k in ("train", "cost", "dead")}
     for s in seeds:
         per = {**m[s], "flops": m["flops"]}
-        by_seed["train"][s], by_seed["cost"][s], by_seed["dead"][s] = report.sources(MODELS, per)
+        by_seed["train"][s], by_seed["cost"][s], by_seed["dead"][s] = study_.sources(MODELS, per)
     right = correct(seeds)
     frames = {s: {name: predictions(right[name][i]) for name in NAMES} for i, s in enumerate(seeds)}
-    return report.Study(seeds, MODELS, **by_seed, evaluate={s: m[s]["evaluate"] for s in seeds},
-                        correct=report.correctness(frames, NAMES), prune={s: m[s]["prune"] for s in seeds},
+    return study_.Study(seeds, MODELS, **by_seed, evaluate={s: m[s]["evaluate"] for s in seeds},
+                        correct=study_.correctness(frames, NAMES), prune={s: m[s]["prune"] for s in seeds},
                         trim={s: m[s]["trim"] for s in seeds}, margin=0.02, img_size=32, classes=CLASSES,
-                        predicted=report.correctness(frames, NAMES, column="predicted"), failed_run=0.15,
-                        dead_samples=256)
+                        predicted=study_.correctness(frames, NAMES, column="predicted"), failed_run=0.15,
+                        dead_samples=256, pictures_seed=seeds[0])
 
 
 def test_accuracies_are_means_over_seeds_with_their_interval():
     st_ = study([1, 2, 3])
-    df = report.summary_table(st_).set_index("model")
+    df = tables.summary_table(st_).set_index("model")
     right = correct([1, 2, 3])
     row = df.loc["cnn_light"]
     assert row.augmented_accuracy == pytest.approx(right["cnn_light"].mean())
@@ -112,7 +110,7 @@ def test_accuracies_are_means_over_seeds_with_their_interval():
 
 
 def test_comparisons_are_the_family_with_holm_and_verdicts():
-    comps = report.comparisons(study([1, 2, 3]))
+    comps = tables.comparisons(study([1, 2, 3]))
     assert len(comps) == 10  # light, pruned, trim vs full, trim vs light, control vs trim; clean and augmented
     family = comps[comps.in_family]
     assert len(family) == 8  # the pruned model predicts exactly what cnn does: nothing to test, not in the family
@@ -139,7 +137,7 @@ def test_a_run_that_failed_to_train_is_flagged_and_left_out_of_its_comparisons()
     for name in ("cnn_light",):
         st_.train[2][name] = {**st_.train[2][name], "val_accuracy": 0.5}  # 40 points below its best run
     assert st_.failed("cnn_light") == [2] and st_.failed("cnn") == []
-    comps = report.comparisons(st_)
+    comps = tables.comparisons(st_)
     light = comps[(comps.variant == "cnn_light") & (comps.condition == "clean")].iloc[0]
     assert light.seeds_used == 2 and light.failed_seeds == "2" and light.per_seed_pp.count(";") == 1
     right = correct([1, 2, 3])
@@ -147,26 +145,26 @@ def test_a_run_that_failed_to_train_is_flagged_and_left_out_of_its_comparisons()
     assert light.diff_pp == pytest.approx(100 * e.diff)
     trim = comps[(comps.variant == "cnn_trim") & (comps.against == "cnn") & (comps.condition == "clean")].iloc[0]
     assert trim.seeds_used == 3  # cnn's runs all trained
-    page = "\n".join(report.setup_lines(st_, comps))
+    page = "\n".join(findings.setup_lines(st_, comps))
     assert "Runs that failed to train (validation accuracy more than 15 points below the best run of the same model" in page
     assert "cnn_light: seed 2" in page
 
 
 def test_one_seed_is_about_these_networks_only():
     st_ = study([7])
-    comps = report.comparisons(st_)
+    comps = tables.comparisons(st_)
     c = comps[(comps.variant == "cnn_trim_scratch") & (comps.condition == "augmented")].iloc[0]
     d = stats.paired(correct([7])["cnn_trim_scratch"][0], correct([7])["cnn_trim"][0])
     assert (c.diff_pp, c.lo_pp, c.hi_pp, c.p_zero) == pytest.approx((100 * d.diff, 100 * d.lo, 100 * d.hi, d.p))
     assert c.p_margin == pytest.approx(stats.tango_p(*d.discordant, 1000, -0.02))
-    text = report.findings_page(st_, report.summary_table(st_), comps, [])
+    text = findings.findings_page(st_, tables.summary_table(st_), comps, [])
     assert "1 training seed: about these trained networks only, not their architectures" in text
 
 
 def test_the_headline_answers_from_the_verdicts():
     st_ = study([1, 2, 3])
-    df, comps = report.summary_table(st_), report.comparisons(st_)
-    text = report.headline(st_, df, comps)
+    df, comps = tables.summary_table(st_), tables.comparisons(st_)
+    text = findings.headline(st_, df, comps)
     assert text.startswith("**Is a CNN with all-black feature maps wasting its filters?** On the synthetic stand-in "
                            "(32 px, 1,000 test images clean and augmented, 3 training seeds; `not worse` means it loses "
                            "less than 2 points of accuracy, a margin fixed before the runs; 8 claims, Holm-adjusted together):")
@@ -189,10 +187,10 @@ def test_the_headline_answers_from_the_verdicts():
 
 def test_findings_state_the_family_and_every_comparison():
     st_ = study([1, 2, 3])
-    df, comps = report.summary_table(st_), report.comparisons(st_)
-    robust, paper = report.robustness_table(st_), report.paper_table(0.02)
-    lines = report.findings(st_, df, comps, paper, robust)
-    page = report.findings_page(st_, df, comps, lines)
+    df, comps = tables.summary_table(st_), tables.comparisons(st_)
+    robust, paper = tables.robustness_table(st_), paper_table(0.02)
+    lines = findings.findings(st_, df, comps, paper, robust)
+    page = findings.findings_page(st_, df, comps, lines)
     assert "The family: the 8 claims below, Holm-adjusted together; not in it, `identical`: cnn_pruned vs cnn" in page
     assert page.index("## Models") > page.index("| cnn_trim vs cnn | 90.0 % fewer FLOPs |")
     light = next(x for x in lines if x.startswith("cnn_light against cnn"))
@@ -211,9 +209,9 @@ def test_findings_state_the_family_and_every_comparison():
 def test_markdown_numbers_are_readable():
     df = pd.DataFrame([{"model": "cnn", "params": 12939077, "flops": 1.5e9, "macs": 2.5e6, "augmented_accuracy": 0.99876,
                         "flops_ratio": 12.345, "diff_pp": 0.01, "p": 0.0004, "p_holm": 0.01234}])  # fmt: skip
-    md = report.markdown(df).splitlines()
+    md = findings.markdown(df).splitlines()
     assert md[2] == "| cnn | 12,939,077 | 1.50G | 2.50M | 0.9988 | 12.3x | +0.01 | < 0.001 | 0.012 |"
-    assert [report.times(r) for r in (138.1, 11.43, 1.071)] == ["138x", "11.4x", "1.07x"]
+    assert [findings.times(r) for r in (138.1, 11.43, 1.071)] == ["138x", "11.4x", "1.07x"]
 
 
 # --- the stage CLI ---------------------------------------------------------------------------------
@@ -249,9 +247,12 @@ def project(tmp_path) -> Path:
 
 
 def run_stage(root: Path) -> int:
-    return cli(["summarize", "--params", str(root / "params.yaml"), "--metrics-dir", str(root / "metrics"),
-                "--predictions-dir", str(root / "predictions"), "--split-dir", str(root / "split"),
-                "--out-dir", str(root / "reports")])
+    kinds = {kind: str(root / "metrics" / kind.replace("-", "_") / "{seed}" / "{model}.json")
+             for kind in ("train", "featuremaps", "prune", "trim", "trim-scratch")}
+    patterns = {**kinds, "flops": str(root / "metrics/flops/{model}.json"), "evaluate": str(root / "metrics/evaluate/{seed}.json"),
+                "predictions": str(root / "predictions/{seed}/predictions/{model}.csv")}
+    return cli(["summarize", "--params", str(root / "params.yaml"), *(a for k, v in patterns.items() for a in (f"--{k}", v)),
+                "--split-dir", str(root / "split"), "--out-dir", str(root / "reports")])
 
 
 def test_stage_writes_tables_findings_and_pictures(project):
@@ -290,16 +291,16 @@ def test_missing_metrics_or_predictions_are_one_line_and_exit_2(project, capsys)
 
 
 def test_a_variant_that_costs_more_says_more_not_a_fraction_fewer():
-    assert report.fewer_flops(10.0) == "90.0 % fewer FLOPs" and report.fewer_flops(1.08) == "7.4 % fewer FLOPs"
-    assert report.fewer_flops(1 / 12.7) == "12.7x more FLOPs"
+    assert findings.fewer_flops(10.0) == "90.0 % fewer FLOPs" and findings.fewer_flops(1.08) == "7.4 % fewer FLOPs"
+    assert findings.fewer_flops(1 / 12.7) == "12.7x more FLOPs"
 
 
 def test_the_headline_names_the_data_it_is_about():
     st_ = study([1, 2])
-    df, comps = report.summary_table(st_), report.comparisons(st_)
-    assert "On the synthetic stand-in (32 px" in report.headline(st_, df, comps)
+    df, comps = tables.summary_table(st_), tables.comparisons(st_)
+    assert "On the synthetic stand-in (32 px" in findings.headline(st_, df, comps)
     st_.source = "path"
-    assert "On the images of data.path (32 px" in report.headline(st_, df, comps)
+    assert "On the images of data.path (32 px" in findings.headline(st_, df, comps)
 
 
 def test_an_undecided_claim_says_what_would_decide_it():
@@ -307,7 +308,7 @@ def test_an_undecided_claim_says_what_would_decide_it():
 
     st_ = study([1, 2, 3])
     row = SimpleNamespace(verdict="inconclusive", seeds_needed="more test images")
-    assert report.verdict_words(row, st_) == ("inconclusive (no number of seeds would show `not worse` at 1,000 test "
+    assert findings.verdict_words(row, st_) == ("inconclusive (no number of seeds would show `not worse` at 1,000 test "
                                               "images: more are needed)")
     row.seeds_needed = "12"
-    assert report.verdict_words(row, st_) == "inconclusive (12 seeds would show `not worse` with 80 % power if it lost nothing)"
+    assert findings.verdict_words(row, st_) == "inconclusive (12 seeds would show `not worse` with 80 % power if it lost nothing)"

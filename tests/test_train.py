@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import write_params
 
-from ricecnn.cli import main as cli
+from ricecnn.core.cli import main as cli
 from ricecnn import sources, splitting
 
 

@@ -13,12 +13,13 @@ import yaml
 from conftest import ROOT, write_split
 
 from ricecnn import selection
-from ricecnn.cli import main as cli
+from ricecnn.core.cli import main as cli
 from ricecnn.flops import describe
 from ricecnn.models import build_model
 from ricecnn.training import fit
 from ricecnn.selection import Rule
-from ricecnn.trimming import channels, trim, trimmable_convs
+from ricecnn.anatomy import relu_convs
+from ricecnn.trimming import channels, trim
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # Keras' own save()
 CLASSES = ["Arborio", "Basmati", "Ipsala"]
@@ -102,7 +103,7 @@ def test_frozen_layers_are_trimmed_and_stay_frozen(data):
     # two rounds: the second trims a model whose layers the first fine-tuning's frozen-prefix split reused
     trimmed, record, calls = run_trim(model, data, budget=1.0, max_rounds=2)
     assert len(record["rounds"]) == 3 and record["rounds"][2]["channels"]["block1_conv1"] == 36
-    assert set(trimmable_convs(model)) == set(record["rounds"][1]["channels"])
+    assert set(relu_convs(model)) == set(record["rounds"][1]["channels"])
     assert record["rounds"][1]["channels"]["block1_conv1"] == 48  # 64 less a quarter
     assert not trimmed.get_layer("block1_conv1").trainable and trimmed.get_layer("fc1").trainable
     assert record["rounds"][1]["params_trainable"] == record["rounds"][0]["params_trainable"] - 64 * 256  # fc1's rows

@@ -61,7 +61,8 @@ def main() -> None:
 
     import keras
 
-    from ricecnn import runtime, settings
+    from ricecnn import runtime
+    from ricecnn.core import settings
     from ricecnn.augment import augment
     from ricecnn.data import load_classes, load_split
     from ricecnn.models import build_model

@@ -89,7 +89,7 @@ def check_record(recorded: dict, weights_sha256: str, where, val_images: int, st
     """The counts in ``recorded`` (``record``'s output, read from ``where``) must be those of the
     weights with digest ``weights_sha256``, measured on images of a val split of ``val_images``;
     else one line naming the ``stage`` to rerun."""
-    from .errors import RiceError
+    from .core.errors import RiceError
 
     rerun = f"rerun `dvc repro {stage}`"
     if "sample" not in recorded or "weights_sha256" not in recorded:

@@ -11,7 +11,7 @@ import zipfile
 from collections import Counter
 from pathlib import Path, PurePosixPath
 
-from .errors import RiceError
+from .core.errors import RiceError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 ROOT = "Rice_Image_Dataset"  # the folder Kaggle's zip holds; also used when we pack one

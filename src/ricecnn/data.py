@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import RiceError
+from .core.errors import RiceError
 
 SPLITS = ("train", "val", "test")
 

@@ -25,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import RiceError
+from .core.errors import RiceError
 
 HOST_DEVICES_FLAG = "--xla_force_host_platform_device_count"
 

@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import math
 
-from .errors import RiceError
+from .anatomy import inception_modules, inside_module
+from .core.errors import RiceError
 from .parameters import count_parameters
 
 ACTIVATION_FLOPS_PER_ELEMENT = {"linear": 0, "relu": 0, "softmax": 5}
@@ -99,13 +100,12 @@ def count_filters(model) -> int:
     """The seed's filter count: output channels of every plain Conv2D, plus for each inception
     module its concatenated width f1+f3+f5+pp (its own 1x1 reduce convolutions are not counted).
 
-    An inception module is a Concatenate layer; its own layers are named ``<module>_...``
-    (see ricecnn/models/googlenet.py).
+    Inception modules as ``ricecnn.anatomy`` finds them.
     """
-    modules = [layer for layer in model.layers if type(layer).__name__ == "Concatenate"]
+    modules = inception_modules(model)
     filters = sum(int(m.output.shape[-1]) for m in modules)
     for layer in model.layers:
-        if type(layer).__name__ == "Conv2D" and not any(layer.name.startswith(m.name + "_") for m in modules):
+        if type(layer).__name__ == "Conv2D" and not inside_module(layer, modules):
             filters += layer.filters
     return filters
 

@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from .io import atomic_path  # noqa: E402
+from .core.io import atomic_path  # noqa: E402
 
 GRID_PAD = np.nan  # tile separators: drawn in SEPARATOR, a colour outside the grey scale
 SEPARATOR = "#4a7ab8"

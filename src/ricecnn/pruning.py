@@ -1,6 +1,7 @@
-"""What pruning changed (stage `prune@<model>`): the model's outputs before and after on any set of
-images, and the channels per feature layer, with where the dead ones were (layers that trained,
-or frozen ones).
+"""What pruning changed (stage `prune@<model>-<seed>`), and the rule it is held to: the model's
+outputs before and after on any set of images, the channels per feature layer with where the dead
+ones were (layers that trained, or frozen ones), the tolerance rule, and the stage's metrics record
+(written here, read here by ``cost``, so its schema lives in one place).
 
 The outputs are compared batch by batch (one batch of each model's outputs in memory at a time):
 the largest absolute change of any softmax output, and how many predicted classes changed.
@@ -13,6 +14,7 @@ from typing import Iterable
 import numpy as np
 
 from . import surgery
+from .core.errors import RiceError
 from .predict import predict
 
 
@@ -66,3 +68,41 @@ def channels_by_feature_layer(model, keep: dict[str, list[int]], names: list[str
         "layers": per_conv,
         "feature_layers": per_feature,
     }
+
+
+def check_tolerance(model: str, change: float, threshold: float, tolerance: float, counts: str, producer: str) -> None:
+    """With threshold 1.0 a removed channel was zero on every image of the APoZ sample, so the outputs
+    there may change by float round-off only: beyond ``tolerance`` the zero counts (``counts``,
+    written by ``producer``) do not describe the model, and pruning stops with one line."""
+    if threshold == 1 and change > tolerance:
+        raise RiceError(f"pruning {model} changed its outputs by {change:.1e} on the APoZ sample, where removing channels that are "
+                        f"zero on every sample image may change them by round-off only (prune.tolerance = {tolerance:g}): "
+                        f"the zero counts in {counts} do not describe this model; rerun `dvc repro -f {producer}`")
+
+
+def record(before: dict, after: dict, sample: dict, val: dict, channels: dict, dead_fraction_after: float,
+           **settings) -> dict:
+    """The stage's metrics: its ``settings``, every count of ``flops.describe`` before and after
+    (``<key>_before``, ``<key>_after``), the output change on the APoZ sample and on the validation
+    split, the validation accuracy before and after, and the channels (``channels_by_feature_layer``)."""
+    return {
+        **settings,
+        **{f"{k}_before": v for k, v in before.items() if k != "img_size"},
+        **{f"{k}_after": v for k, v in after.items() if k != "img_size"},
+        "params_ratio": before["params"] / after["params"], "flops_ratio": before["flops"] / after["flops"],
+        "dead_fraction_after": dead_fraction_after,
+        "max_abs_output_diff": sample["max_abs_output_diff"],  # on the APoZ sample: within prune.tolerance
+        **{f"{k}_val": v for k, v in val.items() if not k.startswith("accuracy")},
+        "val_accuracy_before": val["accuracy_before"], "val_accuracy_after": val["accuracy_after"],
+        **channels,
+    }  # fmt: skip
+
+
+def cost(metrics: dict) -> dict:
+    """The pruned model's counts (``flops.describe``'s keys, and its dead fraction) from ``record``."""
+    return {k.removesuffix("_after"): v for k, v in metrics.items() if k.endswith("_after")}
+
+
+def validation_accuracy(metrics: dict) -> float:
+    """The pruned model's validation accuracy: after fine-tuning, if it was fine-tuned."""
+    return metrics.get("val_accuracy_finetuned", metrics["val_accuracy_after"])

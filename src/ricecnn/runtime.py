@@ -4,7 +4,7 @@ and saving models.
 With distribute.py (data-parallel placement) this is the only place that knows about backends:
 the models and the training loop use `keras` only, so KERAS_BACKEND=tensorflow (default), jax or
 torch all run the same code. The backend itself is chosen once per process, from
-``train.backend``, by the CLI before any stage module imports Keras (``ricecnn.cli.select_backend``).
+``train.backend``, by the CLI before any stage module imports Keras (``ricecnn.core.cli.select_backend``).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import RiceError
-from .io import atomic_path
+from .core.errors import RiceError
+from .core.io import atomic_path
 
 os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
 
@@ -105,7 +105,8 @@ def weights_digest(model) -> str:
 
 
 def load_model(path: Path, stage: str, image_shape: tuple, num_classes: int):
-    """The model in ``path`` (written by ``stage``), checked against the split it is run on."""
+    """The model in ``path`` (written by ``stage``, a name ``ricecnn.models`` makes), checked against
+    the split it is run on."""
     import keras
 
     path = Path(path)

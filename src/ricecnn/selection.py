@@ -22,7 +22,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .errors import RiceError
+from .anatomy import is_relu_conv
+from .core.errors import RiceError
 from .surgery import feature_convs
 
 
@@ -77,12 +78,9 @@ def plan(model, apoz: Mapping[str, Sequence[float]], threshold: float, min_chann
     ``apoz``: the exact per-channel APoZ of feature layers of ``model`` (``ricecnn.apoz``). Every
     conv behind those layers appears in the result, with all its channels if none goes. The
     convs are ReLU convs (else a zero after the ReLU the APoZ is measured on would not be a zero
-    of the layer's output).
+    of the layer's output). ``threshold`` and ``min_channels`` come validated from the settings
+    (``ricecnn.core.settings.Prune``: 0 < threshold <= 1, min_channels >= 1).
     """
-    if not 0 < threshold <= 1:
-        raise RiceError(f"prune: apoz_threshold = {threshold!r} must be in (0, 1]")
-    if isinstance(min_channels, bool) or not isinstance(min_channels, int) or min_channels < 1:
-        raise RiceError(f"prune: min_channels = {min_channels!r} must be an integer >= 1")
     keep: dict[str, list[int]] = {}
     for name, values in apoz.items():
         try:
@@ -94,8 +92,8 @@ def plan(model, apoz: Mapping[str, Sequence[float]], threshold: float, min_chann
             raise RiceError(f"prune: layer {name!r} has {width} channels but its APoZ counts have {len(values)}: "
                             "they are from another model; rerun the featuremaps stage")
         for conv, start, stop in feature_convs(model, name):
-            activation = getattr(model.get_layer(conv).activation, "__name__", "")
-            if activation != "relu":
+            if not is_relu_conv(model.get_layer(conv)):
+                activation = getattr(model.get_layer(conv).activation, "__name__", "")
                 raise RiceError(f"prune: conv {conv!r} has activation {activation!r}: APoZ pruning needs ReLU convs")
             keep[conv] = keep_channels(values[start:stop], threshold, min_channels)
     return keep

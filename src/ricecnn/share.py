@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from .errors import RiceError
+from .core.errors import RiceError
 
 
 def push(remote: str | None = None) -> tuple[int, int, int]:

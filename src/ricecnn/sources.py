@@ -13,8 +13,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import archive, settings, synthetic
-from .errors import RiceError
+from . import archive, synthetic
+from .core import settings
+from .core.errors import RiceError
 from .parallel import ordered_map, pool
 
 CHUNK = 64  # images per worker task: big enough to amortise IPC, small enough for a smooth bar

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from . import archive
 from .data import SPLITS
-from .errors import RiceError
+from .core.errors import RiceError
 from .parallel import ordered_map, pool
 
 CHUNK = 128

@@ -29,7 +29,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .errors import RiceError
+from .core.errors import RiceError
 
 # Layers whose output channel c depends on input channel c only (same channel axis, same order)
 CHANNELWISE = ("Rescaling", "MaxPooling2D", "AveragePooling2D", "Dropout", "GlobalAveragePooling2D",

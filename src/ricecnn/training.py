@@ -4,7 +4,7 @@ batches straight from the memory-mapped uint8 split arrays.
 
 ``fit`` is the loop of `train@<model>`, and of every stage that fine-tunes a model it changed
 (prune, trim); ``settings_for`` gives each of them the same training settings. Keras is imported
-inside the functions: the CLI picks the backend first (``ricecnn.cli.select_backend``).
+inside the functions: the CLI picks the backend first (``ricecnn.core.cli.select_backend``).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import time
 import numpy as np
 
 from .distribute import Placement, even_batches
-from .errors import RiceError
+from .core.errors import RiceError
 from .predict import predict
 from .runtime import accelerator_free_bytes
-from .settings import Settings
+from .core.settings import Settings
 
 
 def batches(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int, seed: int | None, replicas: int = 1):

@@ -27,19 +27,14 @@ from typing import Callable
 import numpy as np
 
 from . import apoz, surgery
+from .anatomy import relu_convs
 from .flops import describe
 from .predict import accuracy
 from .selection import Rule
 
 
-def trimmable_convs(model) -> list[str]:
-    """Every convolution whose zeros are its outputs' zeros: the ReLU Conv2D layers."""
-    return [layer.name for layer in model.layers
-            if type(layer).__name__ == "Conv2D" and getattr(layer.activation, "__name__", "") == "relu"]
-
-
 def channels(model) -> dict[str, int]:
-    return {name: int(model.get_layer(name).filters) for name in trimmable_convs(model)}
+    return {name: int(model.get_layer(name).filters) for name in relu_convs(model)}
 
 
 def trim(model, train_xy, val_xy, sample: np.ndarray, rule: Rule, *, budget: float, max_rounds: int,
@@ -55,7 +50,7 @@ def trim(model, train_xy, val_xy, sample: np.ndarray, rule: Rule, *, budget: flo
                "removed": 0, "finetune_epochs": 0, "finetune_seconds": 0.0, "within_budget": True}]
     kept, stopped = model, f"max_rounds ({max_rounds}) reached"
     for r in range(1, max_rounds + 1):
-        convs = trimmable_convs(kept)
+        convs = relu_convs(kept)
         counts = apoz.zero_counts(kept, convs, train_xy[0][sample])
         keep = {conv: rule.keep(c["zeros"] / c["positions"]) for conv, c in counts.items()}
         removed = sum(kept.get_layer(c).filters - len(k) for c, k in keep.items())
@@ -79,3 +74,17 @@ def trim(model, train_xy, val_xy, sample: np.ndarray, rule: Rule, *, budget: flo
         kept = candidate
     last = max(r["round"] for r in rounds if r["within_budget"])
     return kept, {"full_val_accuracy": full_accuracy, "kept_round": last, "stopped": stopped, "rounds": rounds}
+
+
+def metrics(record: dict, **settings) -> dict:
+    """The stage's metrics (trim's ``record`` and the ``settings`` it ran with): the kept round's
+    counts (``flops.describe``'s keys) and validation accuracy at the top, then every round. Read
+    back by ``kept``."""
+    best = record["rounds"][record["kept_round"]]
+    return {**settings, **{k: v for k, v in best.items() if k not in ("round", "channels", "within_budget")},
+            "flops_ratio_224": record["rounds"][0]["flops_224"] / best["flops_224"], **record}
+
+
+def kept(metrics: dict) -> dict:
+    """The trimmed model's counts and validation accuracy, from ``metrics``' record."""
+    return metrics["rounds"][metrics["kept_round"]]

@@ -1,5 +1,7 @@
-"""The model registry: the six models of the study (docs/paper.md), and the variants the
-pipeline derives from them.
+"""The model registry: the six models of the study (docs/paper.md), the variants the pipeline
+derives from them, and their names: a derived model's (``<m>_pruned``, ``<m>_trim``,
+``<m>_trim_scratch``) and the DVC stage that writes each model, made here and nowhere else in
+Python (dvc.yaml writes the same names; ``tests/test_dag.py`` checks that they agree).
 
 A model is one builder (``cnn.py``, ``googlenet.py``, ``vgg16.py``: pure functions
 ``(img_size, num_classes, **options) -> keras.Model``), one entry of ``REGISTRY`` and one entry of
@@ -14,7 +16,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..errors import RiceError
+from ..core.errors import RiceError
 from .cnn import cnn, cnn_light
 from .googlenet import googlenet, googlenet_light
 from .vgg16 import vgg16, vgg16_light
@@ -62,7 +64,7 @@ def spec(name: str, where: str = "") -> Spec:
 
 
 def check_options(name: str, options: dict) -> None:
-    """Check one ``models.<name>`` entry (already typed and checked by ``ricecnn.settings``) against
+    """Check one ``models.<name>`` entry (already typed and checked by ``ricecnn.core.settings``) against
     what depends on the model: which options it takes, and how many base layers it can freeze."""
     s, where = spec(name, "params.yaml: models: "), f"params.yaml: models.{name}"
     for key in options:
@@ -111,14 +113,36 @@ class Evaluated:
     variant: str  # full | light | pruned | trim | trim_scratch
     baseline: str | None  # the model it is compared with first: the family's full model, or for the
     #                       scratch control the trimmed model whose architecture it trains
-    stage: str  # the stage that writes it (for training seed <s>: <stage>-<s>)
+    stage: str  # the stage group that writes it (``stage_for`` names the stage of one seed)
     others: tuple[str, ...] = ()  # further paired comparisons (a trimmed model against the light one)
     parent: str | None = None  # the trained model it is made from (pruned, trim, trim_scratch)
+
+    def stage_for(self, seed: int) -> str:
+        """The DVC stage that writes this model for training seed ``seed`` (dvc.yaml's matrix names)."""
+        kind, model = self.stage.split("@")
+        return stage_name(kind, model, seed)
 
     @property
     def against(self) -> tuple[str, ...]:
         """Every model it is compared with, paired on the same images."""
         return ((self.baseline,) if self.baseline else ()) + self.others
+
+
+def stage_name(kind: str, model: str | int, seed: int | None = None) -> str:
+    """The DVC stage of ``kind`` (train, featuremaps, prune, trim, trim_scratch) for registry model
+    ``model``, under training seed ``seed``: dvc.yaml's matrix names (``kind@model-seed``); without a
+    seed the group's name (``kind@model``); for a stage per seed (evaluate), ``kind@seed``."""
+    return f"{kind}@{model}" if seed is None else f"{kind}@{model}-{seed}"
+
+
+def trained_stage(name: str, seed: int) -> str:
+    """The DVC stage that trains registry model ``name`` under training seed ``seed``."""
+    return stage_name("train", name, seed)
+
+
+def trimmed_stage(name: str, seed: int) -> str:
+    """The DVC stage that trims registry model ``name`` under training seed ``seed``."""
+    return stage_name("trim", name, seed)
 
 
 def evaluated(models: list[str], pruned: list[str], trimmed: list[str] = ()) -> list[Evaluated]:
@@ -135,31 +159,13 @@ def evaluated(models: list[str], pruned: list[str], trimmed: list[str] = ()) -> 
     for name in models:
         s = spec(name, "params.yaml: models: ")
         full = variant(s.family, "full")
-        out.append(Evaluated(name, s.family, s.variant, full if full != name else None, f"train@{name}"))
+        out.append(Evaluated(name, s.family, s.variant, full if full != name else None, stage_name("train", name)))
     for name in pruned:
-        out.append(Evaluated(f"{name}_pruned", spec(name).family, "pruned", name, f"prune@{name}", parent=name))
+        out.append(Evaluated(f"{name}_pruned", spec(name).family, "pruned", name, stage_name("prune", name), parent=name))
     for name in trimmed:
         family, light = spec(name).family, variant(spec(name).family, "light")
-        out.append(Evaluated(f"{name}_trim", family, "trim", name, f"trim@{name}", (light,) if light else (),
+        out.append(Evaluated(f"{name}_trim", family, "trim", name, stage_name("trim", name), (light,) if light else (),
                              parent=name))
         out.append(Evaluated(f"{name}_trim_scratch", family, "trim_scratch", f"{name}_trim",
-                             f"trim_scratch@{name}", parent=name))
+                             stage_name("trim_scratch", name), parent=name))
     return out
-
-
-def feature_layers(model) -> list[str]:
-    """Names of the layers whose outputs are the study's feature maps, first to last.
-
-    With inception modules: the stem convolutions, then each module's output (its Concatenate,
-    named after the module; the module's own layers are named ``<module>_...``). Otherwise every
-    Conv2D layer (for VGG: its 13, or 7 for vgg16_light, block convolutions).
-    """
-    modules = [layer.name for layer in model.layers if type(layer).__name__ == "Concatenate"]
-    names = []
-    for layer in model.layers:
-        kind = type(layer).__name__
-        if kind == "Conv2D" and not any(layer.name.startswith(m + "_") for m in modules):
-            names.append(layer.name)
-        elif kind == "Concatenate":
-            names.append(layer.name)
-    return names

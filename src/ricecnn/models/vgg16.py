@@ -18,7 +18,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from ..errors import RiceError
+from ..core.errors import RiceError
 
 # (filters, convolutions) of VGG16's five blocks
 BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))

@@ -6,10 +6,10 @@ Every model is judged on the same test split and on the same seeded augmented co
 (``ricecnn.augment``, drawn once into memory-mapped arrays, from the data's seed: the same images
 for every training seed). Every accuracy comes with its 95 % interval, and every image's predicted
 class under every condition is kept (``<predictions-dir>/<model>.csv``): summarize compares the
-models from them (``ricecnn.evaluation``). For the first training seed's trained models (the full
-and the light ones) each augmentation alone (the robustness table) and the batch-1 latency are
-measured too, and the pictures (confusion matrix, misclassified images) drawn: no comparison reads
-them, and they would cost most of the evaluation.
+models from them (``ricecnn.evaluation``). For the trained models (the full and the light ones) of
+the training seed dvc.yaml gives as ``--pictures-seed``, each augmentation alone (the robustness
+table) and the batch-1 latency are measured too, and the pictures (confusion matrix, misclassified
+images) drawn: no comparison reads them, and they would cost most of the evaluation.
 """
 
 from __future__ import annotations
@@ -18,27 +18,28 @@ import tempfile
 
 import keras
 
-from .. import evaluation, settings
+from .. import evaluation
+from ..core import settings
 from ..augment import condition_sets
-from ..cli import parse
+from ..core.cli import fill, parse
 from ..data import load_classes, load_split
-from ..errors import RiceError
-from ..io import atomic_path, write_json
+from ..core.errors import RiceError
+from ..core.io import atomic_path, write_json
 from ..models import evaluated
 from ..runtime import load_model
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse(argv, "evaluate", __doc__, "models-dir", "split-dir", "out", "predictions-dir", "pictures-dir",
-                 seed=True, first_seed=True)
-    first = args.seed == args.first_seed
+    args = parse(argv, "evaluate", __doc__, "split-dir", "out", "predictions-dir", "pictures-dir", seed=True,
+                 pictures=True, patterns=("model-file",))
+    draw = args.pictures  # this seed's models are drawn, and measured under each transform alone
     s = settings.load(args.params)
     cfg = s.evaluate
     models = evaluated(list(s.models), s.prune.models, s.trim.models)
-    files = {m.name: args.models_dir / f"{m.name}.keras" for m in models}
+    files = {m.name: fill(args.model_file, model=m.name) for m in models}
     for m in models:  # fail before the long work
         if not files[m.name].exists():
-            raise RiceError(f"{files[m.name]} not found: run `dvc repro {m.stage}-{args.seed}` first")
+            raise RiceError(f"{files[m.name]} not found: run `dvc repro {m.stage_for(args.seed)}` first")
     classes = load_classes(args.split_dir)
     clean, labels = load_split(args.split_dir, "test")
     if len(labels) == 0:
@@ -47,22 +48,21 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix=".conditions-", dir=args.split_dir.parent) as tmp, \
             atomic_path(args.predictions_dir, directory=True) as predictions, \
             atomic_path(args.pictures_dir, directory=True) as pictures:
-        sets = condition_sets(clean, s.seed, cfg.batch_size, folder=tmp, alone=first)
+        sets = condition_sets(clean, s.seed, cfg.batch_size, folder=tmp, alone=draw)
         for m in models:
             print(f"evaluate {m.name} (training seed {args.seed})", flush=True)
-            model = load_model(files[m.name], f"{m.stage}-{args.seed}", clean.shape[1:], len(classes))
-            robustness = first and m.variant in ("full", "light")
+            model = load_model(files[m.name], m.stage_for(args.seed), clean.shape[1:], len(classes))
+            robustness = draw and m.variant in ("full", "light")
             scored = sets if robustness else {c: sets[c] for c in ("clean", "augmented")}
             results[m.name], predicted = evaluation.evaluate(model, scored, labels, cfg.batch_size,
                                                              cfg.latency_repeats if robustness else 0)
             results[m.name].update(seed=args.seed, backend=keras.backend.backend())
             evaluation.write_predictions(predictions / f"{m.name}.csv", labels, predicted, classes)
-            if first:  # the confusion matrices of every seed are DVC plots of the predictions
+            if draw:  # the confusion matrices of every seed are DVC plots of the predictions
                 evaluation.write_plots(pictures, m.name, sets["augmented"], labels, predicted["augmented"], classes,
                                        results[m.name])
             del model
             keras.backend.clear_session()  # one model in memory at a time
-        if not first:
-            (pictures / "README.txt").write_text(f"Pictures are drawn for the first training seed only: "
-                                                 f"reports/evaluate/{args.first_seed}/pictures\n")
+        if not draw:
+            (pictures / "README.txt").write_text(f"Pictures are drawn for training seed {args.pictures_seed}'s models only.\n")
     write_json(args.out, results)

@@ -1,9 +1,9 @@
 """Stage featuremaps@<model>-<seed>: per-layer activation pictures, and APoZ / dead channels over val data.
 
 APoZ (``ricecnn.apoz``, Hu et al. 2016) is counted exactly on a seeded sample of
-``featuremaps.samples`` validation images. For the first training seed's models it is drawn per
-layer (``apoz.png``) and so are the feature maps (one image per class). The metrics keep the
-integer zero counts per channel,
+``featuremaps.samples`` validation images. For the models of the training seed dvc.yaml gives as
+``--pictures-seed`` it is drawn per layer (``apoz.png``) and so are the feature maps (one image per
+class). The metrics keep the integer zero counts per channel,
 the sample's indices and the model file's digest: prune decides from them which channels are dead
 on that sample, without running the model again.
 """
@@ -13,12 +13,14 @@ from __future__ import annotations
 import numpy as np
 from tqdm import tqdm
 
-from .. import apoz, plots, settings
-from ..cli import parse
+from .. import apoz, plots
+from ..core import settings
+from ..core.cli import parse
 from ..data import load_classes, load_split
-from ..errors import RiceError
-from ..io import atomic_path, write_json
-from ..models import feature_layers
+from ..core.errors import RiceError
+from ..core.io import atomic_path, write_json
+from ..anatomy import feature_layers
+from ..models import trained_stage
 from ..runtime import load_model, weights_digest
 
 DPI = 80
@@ -37,31 +39,30 @@ def sample_indices(labels: np.ndarray, num_classes: int, seed: int) -> dict[int,
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv, "featuremaps", __doc__, "model-file", "split-dir", "out-metrics", "out-dir", model=True,
-                 seed=True, first_seed=True)
+                 seed=True, pictures=True)
     name = args.model
     s = settings.load(args.params)
     cfg = s.featuremaps
     classes = load_classes(args.split_dir)
     x, y = load_split(args.split_dir, "val")
 
-    model = load_model(args.model_file, f"train@{name}-{args.seed}", x.shape[1:], len(classes))
+    model = load_model(args.model_file, trained_stage(name, args.seed), x.shape[1:], len(classes))
     names = feature_layers(model)
     if not names:
         raise RiceError(f"{name} has no feature layers")
     idx = apoz.sample(len(y), cfg.samples, s.seed, "featuremaps.samples", "val")
     counts = apoz.zero_counts(model, names, x[idx])
     result = apoz.report(counts)
-    picks = sample_indices(y, len(classes), s.seed) if args.seed == args.first_seed else {}
+    picks = sample_indices(y, len(classes), s.seed) if args.pictures else {}
     acts = apoz.activations(model, names, x[list(picks.values())]) if picks else []
     with atomic_path(args.out_dir, directory=True) as out:
         for j, (c, i) in enumerate(tqdm(picks.items(), desc="pictures", unit="class", leave=False, disable=None)):
             title = f"{name}: {classes[c]} (val image {i})"
             fig = plots.featuremap_figure(x[i], [a[j] for a in acts], names, title, cfg.per_layer_max)
             plots.save_png(fig, out / f"{classes[c]}.png", dpi=DPI, palette=True)
-        if args.seed == args.first_seed:
+        if args.pictures:
             title = f"{name}: dead channels and mean APoZ by layer ({len(idx)} val images)"
             plots.save_png(plots.apoz_figure(result, title), out / "apoz.png", dpi=DPI)
         else:  # the counts are in the metrics; pictures of every seed would cost start-up time and say little more
-            (out / "README.txt").write_text(f"Pictures are drawn for the first training seed only: "
-                                            f"reports/featuremaps/{args.first_seed}/{name}\n")
+            (out / "README.txt").write_text(f"Pictures are drawn for training seed {args.pictures_seed}'s models only.\n")
     write_json(args.out_metrics, apoz.record(name, args.seed, weights_digest(model), idx, counts))

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 
-from .. import archive, settings, sources
-from ..cli import parse
-from ..io import atomic_path
+from .. import archive, sources
+from ..core import settings
+from ..core.cli import parse
+from ..core.io import atomic_path
 
 
 def main(argv: list[str] | None = None) -> None:

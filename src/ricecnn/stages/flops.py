@@ -7,12 +7,13 @@ model is built without them (no download); `freeze` is kept for the trainable pa
 
 from __future__ import annotations
 
-from .. import settings
-from ..cli import parse
+from ..core import settings
+from ..core.cli import parse
 from ..data import load_classes
 from ..flops import count_flops, describe
-from ..io import write_json
-from ..models import PAPER_SIZE, build_model, feature_layers, spec
+from ..core.io import write_json
+from ..anatomy import feature_layers
+from ..models import PAPER_SIZE, build_model, spec
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,9 +5,9 @@ again (``ricecnn.data``).
 
 from __future__ import annotations
 
-from .. import settings
-from ..cli import parse
-from ..io import atomic_path
+from ..core import settings
+from ..core.cli import parse
+from ..core.io import atomic_path
 from ..splitting import split
 
 

@@ -1,7 +1,12 @@
 """Stage summarize: every model's size, cost and accuracy over the training seeds, every comparison
 (paired on the same test images, per seed and over seeds) with its verdict, robustness by transform,
-the paper's published numbers, the findings generated from all of it (``ricecnn.report``), and the
-pictures (``ricecnn.plots``)."""
+the paper's published numbers, the findings generated from all of it, and the pictures.
+
+What it reads comes from dvc.yaml as path patterns (``{seed}``, ``{model}``), one per kind of file
+(``ricecnn.study`` gathers them, ``ricecnn.tables`` and ``ricecnn.findings`` turn them into tables
+and words, ``ricecnn.plots`` into pictures); what it writes goes into ``--out-dir`` under the names
+below (dvc.yaml declares each; ``tests/test_pipeline.py`` checks that they are the same).
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import plots, report, settings
-from ..cli import parse
+from .. import findings, plots, tables
+from ..augment import TRANSFORMS
+from ..core import settings
+from ..core.cli import fill, parse
 from ..data import load_classes
-from ..errors import RiceError
-from ..io import atomic_path, read_json
-from ..models import evaluated
+from ..core.errors import RiceError
+from ..core.io import atomic_path, read_json
+from ..models import evaluated, stage_name
+from ..paper import paper_table
+from ..study import Study, correctness, sources, trim_neighbours
 
-PER_SEED = ("train", "featuremaps", "prune", "trim", "trim_scratch")  # metrics/<kind>/<seed>/<model>.json
+PER_SEED = ("train", "featuremaps", "prune", "trim", "trim_scratch")  # one file per seed and model each
+OUTPUTS = ("summary.csv", "summary_points.csv", "comparisons.csv", "robustness.csv", "power.csv", "findings.md",
+           "summary.md", "accuracy_vs_flops.png", "accuracy_vs_filters.png", "params.png", "robustness.png",
+           "effects.png", "trim")
 
 
 def _csv(df: pd.DataFrame, path: Path) -> None:
@@ -29,57 +41,62 @@ def _text(text: str, path: Path) -> None:
         tmp.write_text(text)
 
 
-def load(s: settings.Settings, metrics_dir: Path, predictions_dir: Path, classes: list[str]) -> report.Study:
-    """Every training seed's metrics and predictions, as ``report.Study``."""
+def load(s: settings.Settings, patterns: dict[str, str], classes: list[str]) -> Study:
+    """Every training seed's metrics and predictions, as ``study.Study``. ``patterns``: dvc.yaml's path
+    of each kind of file (``flops``, the ``PER_SEED`` kinds, ``evaluate``, ``predictions``)."""
     models = evaluated(list(s.models), s.prune.models, s.trim.models)
     names = {"train": s.models, "featuremaps": s.models, "prune": s.prune.models, "trim": s.trim.models,
              "trim_scratch": s.trim.models}
-    flops = {m: read_json(metrics_dir / "flops" / f"{m}.json") for m in s.models}
+    flops = {m: read_json(fill(patterns["flops"], model=m)) for m in s.models}
     by_seed: dict[str, dict] = {k: {} for k in ("train", "cost", "dead", "evaluate", "prune", "trim", "predictions")}
+    samples: set[int] = set()
     for seed in s.training_seeds:
-        metrics = {kind: {m: read_json(metrics_dir / kind / str(seed) / f"{m}.json") for m in names[kind]} for kind in PER_SEED}
-        by_seed["train"][seed], by_seed["cost"][seed], by_seed["dead"][seed] = report.sources(models, {**metrics, "flops": flops})
+        metrics = {kind: {m: read_json(fill(patterns[kind], seed=seed, model=m)) for m in names[kind]} for kind in PER_SEED}
+        by_seed["train"][seed], by_seed["cost"][seed], by_seed["dead"][seed] = sources(models, {**metrics, "flops": flops})
         by_seed["prune"][seed], by_seed["trim"][seed] = metrics["prune"], metrics["trim"]
-        samples = {f["samples"] for f in metrics["featuremaps"].values()}
-        by_seed["evaluate"][seed] = read_json(metrics_dir / "evaluate" / f"{seed}.json")
+        samples |= {f["samples"] for f in metrics["featuremaps"].values()}
+        where = fill(patterns["evaluate"], seed=seed)
+        by_seed["evaluate"][seed] = read_json(where)
         if missing := [m.name for m in models if m.name not in by_seed["evaluate"][seed]]:
-            raise RiceError(f"{metrics_dir / 'evaluate' / f'{seed}.json'} has no results for {', '.join(missing)}: "
-                            f"rerun `dvc repro evaluate@{seed}`")
-        folder = predictions_dir / str(seed) / "predictions"
-        for m in models:
-            if not (folder / f"{m.name}.csv").is_file():
-                raise RiceError(f"{folder / f'{m.name}.csv'} not found: rerun `dvc repro evaluate@{seed}`")
-        by_seed["predictions"][seed] = {m.name: pd.read_csv(folder / f"{m.name}.csv") for m in models}
+            raise RiceError(f"{where} has no results for {', '.join(missing)}: rerun `dvc repro {stage_name('evaluate', seed)}`")
+        files = {m.name: fill(patterns["predictions"], seed=seed, model=m.name) for m in models}
+        for file in files.values():
+            if not file.is_file():
+                raise RiceError(f"{file} not found: rerun `dvc repro {stage_name('evaluate', seed)}`")
+        by_seed["predictions"][seed] = {name: pd.read_csv(file) for name, file in files.items()}
     frames, names = by_seed.pop("predictions"), [m.name for m in models]
-    return report.Study(list(s.training_seeds), models, **by_seed, correct=report.correctness(frames, names),
-                        predicted=report.correctness(frames, names, column="predicted"), margin=s.compare.margin,
-                        failed_run=s.compare.failed_run, img_size=s.data.img_size, classes=classes, source=s.data.source,
-                        dead_samples=samples.pop() if len(samples) == 1 else None)
+    alone = [seed for seed, f in frames.items() if any(TRANSFORMS[0] in df for df in f.values())]  # evaluate's choice
+    return Study(list(s.training_seeds), models, **by_seed, correct=correctness(frames, names),
+                 predicted=correctness(frames, names, column="predicted"), margin=s.compare.margin,
+                 failed_run=s.compare.failed_run, img_size=s.data.img_size, classes=classes, source=s.data.source,
+                 dead_samples=samples.pop() if len(samples) == 1 else None, pictures_seed=alone[0] if alone else None)
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse(argv, "summarize", __doc__, "metrics-dir", "predictions-dir", "split-dir", "out-dir")
+    kinds = ("flops", *(k.replace("_", "-") for k in PER_SEED), "evaluate", "predictions")
+    args = parse(argv, "summarize", __doc__, "split-dir", "out-dir", patterns=kinds)
     s = settings.load(args.params)
-    study = load(s, args.metrics_dir, args.predictions_dir, load_classes(args.split_dir))
-    df, comps, robust = report.summary_table(study), report.comparisons(study), report.robustness_table(study)
-    paper = report.paper_table(s.compare.margin)
-    out = args.out_dir
-    _csv(df, out / "summary.csv")
-    _csv(df[["model", "family", "flops", "filters", "params", "augmented_accuracy", "misclassified"]], out / "summary_points.csv")
-    _csv(comps, out / "comparisons.csv")
-    _csv(robust, out / "robustness.csv")
-    power = report.power_table(comps)
-    _csv(power, out / "power.csv")
-    _text(report.findings_page(study, df, comps, report.findings(study, df, comps, paper, robust)), out / "findings.md")
-    _text(report.summary_page(study, df, comps, report.per_seed_table(study), robust, paper, power), out / "summary.md")
-    plots.save_png(plots.accuracy_figure(df, "flops", "FLOPs per image (log scale)", True), out / "accuracy_vs_flops.png")
-    plots.save_png(plots.accuracy_figure(df, "filters", "filters (paper's count, log scale)", True), out / "accuracy_vs_filters.png")
-    plots.save_png(plots.params_figure(df), out / "params.png")
-    plots.save_png(plots.robustness_figure(robust), out / "robustness.png")
-    plots.save_png(plots.effects_figure(comps, s.compare.margin, study.seeds, report.VERDICT_COLORS), out / "effects.png")
-    with atomic_path(out / "trim", directory=True) as folder:
+    patterns = {k.replace("-", "_"): getattr(args, k.replace("-", "_")) for k in kinds}
+    study = load(s, patterns, load_classes(args.split_dir))
+    df, comps, robust = tables.summary_table(study), tables.comparisons(study), tables.robustness_table(study)
+    paper = paper_table(s.compare.margin)
+    power = tables.power_table(comps)
+    out = {name: args.out_dir / name for name in OUTPUTS}
+    _csv(df, out["summary.csv"])
+    _csv(df[["model", "family", "flops", "filters", "params", "augmented_accuracy", "misclassified"]], out["summary_points.csv"])
+    _csv(comps, out["comparisons.csv"])
+    _csv(robust, out["robustness.csv"])
+    _csv(power, out["power.csv"])
+    _text(findings.findings_page(study, df, comps, findings.findings(study, df, comps, paper, robust)), out["findings.md"])
+    _text(findings.summary_page(study, df, comps, tables.per_seed_table(study), robust, paper, power), out["summary.md"])
+    plots.save_png(plots.accuracy_figure(df, "flops", "FLOPs per image (log scale)", True), out["accuracy_vs_flops.png"])
+    plots.save_png(plots.accuracy_figure(df, "filters", "filters (paper's count, log scale)", True), out["accuracy_vs_filters.png"])
+    plots.save_png(plots.params_figure(df), out["params.png"])
+    plots.save_png(plots.robustness_figure(robust), out["robustness.png"])
+    plots.save_png(plots.effects_figure(comps, s.compare.margin, study.seeds, findings.VERDICT_COLORS), out["effects.png"])
+    with atomic_path(out["trim"], directory=True) as folder:
         for m in s.trim.models:
             points = {name: (df.set_index("model").loc[name, "flops_224"], df.set_index("model").loc[name, "val_accuracy"])
-                      for name in report.trim_neighbours(study, m)}
+                      for name in trim_neighbours(study, m)}
             plots.save_png(plots.trim_figure(m, {seed: study.trim[seed][m] for seed in study.seeds}, points),
                            folder / f"{m}.png")

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import keras
 
-from .. import runtime, settings
-from ..cli import parse
+from .. import runtime
+from ..core import settings
+from ..core.cli import parse
 from ..data import load_classes, load_split
 from ..distribute import placement
-from ..errors import RiceError
-from ..io import write_json
-from ..models import build_model, check_input_size
+from ..core.errors import RiceError
+from ..core.io import write_json
+from ..models import build_model, check_input_size, trimmed_stage
 from ..parameters import count_parameters
 from ..training import curves, fit, settings_for
 
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     runtime.configure(args.seed, t.mixed_precision)
     with where.scope():
         if args.from_architecture:
-            trimmed = runtime.load_model(args.from_architecture, f"trim@{name}-{args.seed}", train_xy[0].shape[1:],
+            trimmed = runtime.load_model(args.from_architecture, trimmed_stage(name, args.seed), train_xy[0].shape[1:],
                                          len(classes))
             model = runtime.from_scratch(trimmed, pretrained=entry.weights not in (None, "none"))
         else:

@@ -6,14 +6,15 @@ within budget is kept. APoZ is measured on a seeded sample of the train split.
 
 from __future__ import annotations
 
-from .. import apoz, runtime, settings
-from ..cli import parse
+from .. import apoz, runtime
+from ..core import settings
+from ..core.cli import parse
 from ..data import load_classes, load_split
-from ..io import write_json
-from ..models import PAPER_SIZE
+from ..core.io import write_json
+from ..models import PAPER_SIZE, trained_stage
 from ..selection import Rule
 from ..training import fit, settings_for
-from ..trimming import trim
+from ..trimming import kept, metrics, trim
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -26,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     train_xy, val_xy = load_split(args.split_dir, "train"), load_split(args.split_dir, "val")
     sample = apoz.sample(len(train_xy[1]), cfg.samples, s.seed, "trim.samples", "train")
     runtime.configure(args.seed, s.train.mixed_precision)
-    model = runtime.load_model(args.model_file, f"train@{name}-{args.seed}", train_xy[0].shape[1:], len(classes))
+    model = runtime.load_model(args.model_file, trained_stage(name, args.seed), train_xy[0].shape[1:], len(classes))
 
     def finetune(candidate) -> dict:
         return fit(candidate, train_xy, val_xy, num_classes=len(classes), epochs=cfg.finetune_epochs,
@@ -35,14 +36,10 @@ def main(argv: list[str] | None = None) -> None:
     trimmed, record = trim(model, train_xy, val_xy, sample, Rule(cfg.rule, cfg.strength, cfg.min_channels),
                            budget=cfg.budget, max_rounds=cfg.max_rounds, paper_size=PAPER_SIZE,
                            batch_size=s.evaluate.batch_size, finetune=finetune)
-    kept = record["rounds"][record["kept_round"]]
     runtime.save_model(trimmed, args.out)
-    write_json(args.metrics, {
-        "model": name, "seed": args.seed, "rule": cfg.rule, "strength": cfg.strength, "budget": cfg.budget, "samples": len(sample),
-        **{k: v for k, v in kept.items() if k not in ("round", "channels", "within_budget")},
-        "flops_ratio_224": record["rounds"][0]["flops_224"] / kept["flops_224"],
-        **record,
-    })
+    write_json(args.metrics, metrics(record, model=name, seed=args.seed, rule=cfg.rule, strength=cfg.strength,
+                                     budget=cfg.budget, samples=len(sample)))
+    best = kept(record)
     print(f"trim {name}: kept round {record['kept_round']} of {len(record['rounds']) - 1} ({record['stopped']}); "
-          f"FLOPs at 224 px {record['rounds'][0]['flops_224']:,} -> {kept['flops_224']:,}, "
-          f"val accuracy {record['full_val_accuracy']:.4f} -> {kept['val_accuracy']:.4f}")
+          f"FLOPs at 224 px {record['rounds'][0]['flops_224']:,} -> {best['flops_224']:,}, "
+          f"val accuracy {record['full_val_accuracy']:.4f} -> {best['val_accuracy']:.4f}")

@@ -40,25 +40,40 @@ def _usage() -> str:
 
 
 def parse(argv: list[str] | None, stage: str, doc: str, *paths: str, model: bool = False, seed: bool = False,
-          first_seed: bool = False, optional: tuple[str, ...] = ()) -> argparse.Namespace:
+          pictures: bool = False, patterns: tuple[str, ...] = (), optional: tuple[str, ...] = ()) -> argparse.Namespace:
     """A stage's arguments: the model name if it takes one, ``--seed`` (the training seed, one of
-    ``training_seeds``) if it works on one seed's models, ``--first-seed`` (the first of
-    ``training_seeds``) if it does more for that one, ``--params``, and ``paths``, each a required
+    ``training_seeds``) if it works on one seed's models, ``--params``, and ``paths``, each a required
     ``--<path>`` option: every path comes from dvc.yaml's command, none has a default (an
-    ``optional`` path is None when not given)."""
+    ``optional`` path is None when not given). A ``pattern`` is a path with ``{seed}`` and
+    ``{model}`` in it, for a stage that reads one file per seed or model (``fill``).
+
+    ``pictures``: the stage draws pictures (and measures what only pictures need) for one training
+    seed's models, the one dvc.yaml gives as ``--pictures-seed``; ``args.pictures`` says whether
+    this run is that seed's. The one place the choice is made: dvc.yaml."""
     ap = argparse.ArgumentParser(prog=f"ricecnn {stage}", description=doc.strip().splitlines()[0])
     if model:
         ap.add_argument("model", help="a model of the registry, e.g. cnn_light")
     if seed:
         ap.add_argument("--seed", required=True, type=int, help="the training seed: initialisation, shuffling, dropout")
-    if first_seed:
-        ap.add_argument("--first-seed", required=True, type=int, help="the first of training_seeds")
+    if pictures:
+        ap.add_argument("--pictures-seed", required=True, type=int,
+                        help="the training seed whose models get pictures (dvc.yaml: the first of training_seeds)")
     ap.add_argument("--params", default="params.yaml", help="the settings (DVC's default params file)")
     for name in paths:
         ap.add_argument(f"--{name}", required=True, type=Path)
+    for name in patterns:
+        ap.add_argument(f"--{name}", required=True, help="a path with {seed} and {model} in it")
     for name in optional:
         ap.add_argument(f"--{name}", type=Path)
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if pictures:
+        args.pictures = args.seed == args.pictures_seed
+    return args
+
+
+def fill(pattern: str, **values) -> Path:
+    """A path ``pattern`` of dvc.yaml (``metrics/train/{seed}/{model}.json``) for one seed and model."""
+    return Path(pattern.format(**values))
 
 
 def select_backend(argv: list[str]) -> None:
@@ -69,7 +84,7 @@ def select_backend(argv: list[str]) -> None:
 
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--params", default="params.yaml")
-    backend = settings.load(pre.parse_known_args(argv)[0].params).train.backend
+    backend = settings.load(pre.parse_known_args(argv)[0].params, trace=False).train.backend
     if backend == "env":
         return
     if "keras" in sys.modules and os.environ.get("KERAS_BACKEND", "tensorflow") != backend:
@@ -79,8 +94,8 @@ def select_backend(argv: list[str]) -> None:
 
 def without_unused_jax() -> None:
     """In a stage's own process on TensorFlow, mark jax absent: importing TensorFlow imports jax
-    whenever it is installed (its lite converter probes for it), 1.5 s of every stage's start-up,
-    57 stages per `make repro`; on TensorFlow neither ricecnn nor Keras uses it. Only in a process
+    whenever it is installed (its lite converter probes for it): 1.5 s of the start-up of every stage
+    of a `make repro`. On TensorFlow neither ricecnn nor Keras uses it. Only in a process
     that runs one stage and ends (``main`` without arguments): an importer that wants jax later
     would get an ImportError."""
     if os.environ.get("KERAS_BACKEND") == "tensorflow" and "jax" not in sys.modules:

@@ -5,15 +5,19 @@ Every setting is declared once, here, with its type and range (pydantic, strict:
 ``params.yaml: unknown key train.batchsize (did you mean 'batch_size'?)`` or
 ``params.yaml: train.batch_size = 0 must be greater than or equal to 1``.
 
-Only the file's structure is checked here. What a setting means for one model (which options a
-model takes, whether a weights file exists) is checked by the model registry (``ricecnn.models``)
-when a stage asks it for that model, so that the data stages (fetch, split) never import a model.
+The file's structure is checked here, and what needs no model: types, ranges, that a weights
+file named exists. What a setting means for one model (which options a model takes, how many
+base layers it can freeze) is checked by the model registry (``ricecnn.models``) when a stage
+asks it for that model, so that the data stages (fetch, split) never import a model.
 """
 
 from __future__ import annotations
 
+import atexit
 import difflib
 import functools
+import json
+import os
 import re
 import typing
 from pathlib import Path
@@ -195,15 +199,105 @@ class Settings(Section):
         return self.models[model].learning_rate or self.train.learning_rate
 
 
-def load(path: str | Path = "params.yaml") -> Settings:
+TRACE = "RICECNN_PARAMS_TRACE"  # a folder: each stage process writes there the settings it read
+
+
+def load(path: str | Path = "params.yaml", trace: bool = True) -> Settings:
     """Read and validate the whole params file; RiceError with one line on the first mistake.
 
     Parsed once per process and content: the CLI reads the backend from it before the stage runs,
-    and the stage gets the same object."""
+    and the stage gets the same object. With $RICECNN_PARAMS_TRACE set to a folder, the object
+    records every setting read and the process writes them to ``<folder>/<stage>.json`` at exit
+    (``$DVC_STAGE``, which DVC sets for a stage's command): ``tests/test_pipeline.py`` checks them
+    against the params each stage lists in dvc.yaml. ``trace=False``: a read that is not the stage's
+    own (the CLI choosing the Keras backend for the process before any stage code runs)."""
     path = Path(path)
     if not path.exists():
         raise RiceError(f"{path} not found: run from the project root or pass --params")
-    return _parse(path, path.read_text())
+    settings = _parse(path, path.read_text())
+    folder = os.environ.get(TRACE) if trace else None
+    return _Traced(settings, "", _trace(folder)) if folder else settings
+
+
+# --- the settings a stage reads (diagnostics: $RICECNN_PARAMS_TRACE) -----------------------------------
+
+
+@functools.cache
+def _trace(folder: str) -> set[str]:
+    """The dotted keys read in this process, written to ``folder`` when it ends."""
+    seen: set[str] = set()
+
+    def write() -> None:
+        out = Path(folder) / f"{os.environ.get('DVC_STAGE', 'no-stage')}.json"
+        out.write_text(json.dumps(sorted(seen)) + "\n")
+
+    atexit.register(write)
+    return seen
+
+
+def _traced(value: Any, key: str, seen: set[str]) -> Any:
+    if isinstance(value, BaseModel):
+        return _Traced(value, key, seen)
+    if isinstance(value, dict):
+        return _TracedMap(value, key, seen)
+    seen.add(key)
+    return value
+
+
+class _Traced:
+    """A view of a settings section that records the dotted key of every setting read through it
+    (a section's methods run on the view, so what they read is recorded too)."""
+
+    def __init__(self, obj: BaseModel, path: str, seen: set[str]):
+        self._obj, self._path, self._seen = obj, path, seen
+
+    def __getattr__(self, name: str) -> Any:
+        key = f"{self._path}.{name}" if self._path else name
+        if name in type(self._obj).model_fields:
+            return _traced(getattr(self._obj, name), key, self._seen)
+        if name.startswith("model_"):  # pydantic's own (model_dump): the whole section is read
+            self._seen.add(self._path)
+            return getattr(self._obj, name)
+        attr = getattr(type(self._obj), name)
+        return functools.partial(attr, self) if callable(attr) else getattr(self._obj, name)
+
+
+class _TracedMap(dict):
+    """A mapping of sections (``models``): a key looked up is read; the whole mapping when iterated."""
+
+    def __init__(self, items: dict, path: str, seen: set[str]):
+        super().__init__(items)
+        self._path, self._seen = path, seen
+
+    def __getitem__(self, key):
+        return _traced(super().__getitem__(key), f"{self._path}.{key}", self._seen)
+
+    def __contains__(self, key) -> bool:
+        self._seen.add(f"{self._path}.{key}")
+        return super().__contains__(key)
+
+    def __iter__(self):
+        self._seen.add(self._path)
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._seen.add(self._path)
+        return super().__len__()
+
+    def get(self, key, default=None):
+        return self[key] if super().__contains__(key) else default
+
+    def keys(self):
+        self._seen.add(self._path)
+        return super().keys()
+
+    def values(self):
+        self._seen.add(self._path)
+        return super().values()
+
+    def items(self):
+        self._seen.add(self._path)
+        return super().items()
 
 
 @functools.lru_cache(maxsize=8)
