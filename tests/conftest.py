@@ -126,6 +126,14 @@ def digest(repo: Path, paths=DATA) -> dict[str, str]:
     return out
 
 
+def path_without_ricecnn() -> str:
+    """PATH minus every folder holding a `ricecnn` executable: any stage command that runs fails."""
+    dirs = [d for d in os.environ["PATH"].split(os.pathsep) if d and not (Path(d) / "ricecnn").exists()]
+    path = os.pathsep.join(dirs or ["/usr/bin", "/bin"])
+    assert shutil.which("ricecnn", path=path) is None and shutil.which("git", path=path)
+    return path
+
+
 def commit(repo: Path, message: str) -> None:
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", message], repo)

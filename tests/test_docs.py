@@ -220,3 +220,9 @@ def test_the_paper_page_s_module_counts_are_the_builders():
     page = " ".join((ROOT / "docs/paper.md").read_text().split())
     assert f"then {words[counts['googlenet']]} inception modules" in page
     assert f"and {words[counts['googlenet_light']]} inception modules instead of {words[counts['googlenet']]}" in page
+
+
+def test_every_source_file_the_docs_name_exists():
+    pages = [ROOT / "README.md", *ROOT.glob("docs/*.md")]
+    named = {m for p in pages for m in re.findall(r"\b((?:src|tools|bench|tests)/[\w/.-]+\.(?:py|sh|json|jsonl))\b", p.read_text())}
+    assert len(named) > 10 and sorted(n for n in named if not (ROOT / n).is_file()) == []

@@ -9,20 +9,17 @@ at 32 px where training is the point.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import (
-    BIN,
     DATA,
     ROOT,
     SEED,
@@ -174,54 +171,6 @@ def team(tmp_path_factory) -> Team:
     return Team(base, alice, main_files, main_lock)
 
 
-def path_without_ricecnn() -> str:
-    """PATH minus every folder holding a `ricecnn` executable: any stage command that runs fails."""
-    dirs = [d for d in os.environ["PATH"].split(os.pathsep) if d and not (Path(d) / "ricecnn").exists()]
-    path = os.pathsep.join(dirs or ["/usr/bin", "/bin"])
-    assert shutil.which("ricecnn", path=path) is None and shutil.which("git", path=path)
-    return path
-
-
-def teammate(team: Team, name: str) -> Path:
-    """A fresh clone beside alice (so the default remote is the same directory), on the commit before
-    Alice's results: same code and params, no dvc.lock, no outputs, an empty cache. A plain `dvc pull`
-    has nothing to follow there; only the run-cache knows what the stages produce."""
-    clone = team.base / name
-    run(["git", "clone", "-q", str(team.alice), str(clone)], team.base)
-    run(["git", "checkout", "-q", "main~1"], clone)
-    assert not (clone / "dvc.lock").exists() and not (clone / "metrics").exists()
-    run(["dvc", "fetch", "--run-cache"], clone)
-    assert files_under(clone / ".dvc/cache/runs")
-    return clone
-
-
-def repro_without_ricecnn(clone: Path, check: bool = True):
-    # `--pull`: outputs recorded in the run-cache are downloaded as their stage is restored.
-    return run([str(BIN / "dvc"), "repro", "--pull", TRAIN], clone, check=check,
-               extra_env={"PATH": path_without_ricecnn()})
-
-
-@pytest.mark.slow
-def test_teammate_pulls_the_run_cache_and_trains_nothing(team):
-    # With only `dvc push --run-cache`: the data stages come back, training would run (and fails here).
-    carol = teammate(team, "carol")
-    partial = repro_without_ricecnn(carol, check=False)
-    assert "Stage 'split' is cached - skipping run, checking out outputs" in partial.stdout
-    assert partial.returncode != 0 and f"Running stage '{TRAIN}'" in partial.stdout, partial.stdout
-
-    # `ricecnn push` also uploads the cache: false outputs the run-cache records (ricecnn/share.py)
-    pushed = run(["ricecnn", "push"], team.alice).stdout
-    assert re.search(r"push: [1-9]\d* run-cache entries", pushed), pushed
-
-    bob = teammate(team, "bob")
-    repro = repro_without_ricecnn(bob)
-    for stage in ("fetch", "split", TRAIN):
-        assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in repro.stdout, repro.stdout
-    assert "Running stage" not in repro.stdout
-    assert digest(bob, TRAINED) == team.main_files
-    assert yaml.safe_load((bob / "dvc.lock").read_text()) == team.main_lock
-
-
 @pytest.mark.slow
 def test_branches_diff_metrics_params_and_plots(team, tmp_path):
     a = team.alice
@@ -242,9 +191,8 @@ def test_branches_diff_metrics_params_and_plots(team, tmp_path):
     assert_offline(page)
     assert f"reports/train/{SEED}/cnn_light/plots/metrics" in page
     renders = node_render(offline / "index.html", tmp_path)
-    if renders is not None:
-        assert len(renders["renders"]) == page.count("vegaEmbed('#") >= 4
-        assert all(r["marks"] > 0 for r in renders["renders"]), renders
+    assert len(renders["renders"]) == page.count("vegaEmbed('#") >= 4
+    assert all(r["marks"] > 0 for r in renders["renders"]), renders
 
 
 @pytest.mark.slow
@@ -355,15 +303,14 @@ def test_repro_paper_fails_fast_without_kaggle_and_changes_nothing(tmp_path):
     assert "data/raw/dataset.zip" in before[0]
     no_kaggle = {"KAGGLE_USERNAME": "", "KAGGLE_KEY": "", "KAGGLE_API_TOKEN": "",
                  "KAGGLE_CONFIG_DIR": str(tmp_path / "no-kaggle")}
-    t0 = time.monotonic()
     p = run(cmd, repo, check=False, extra_env=no_kaggle)
-    seconds = time.monotonic() - t0
     out = p.stdout + p.stderr
     assert p.returncode != 0, out
     assert "no Kaggle credentials" in out, out
     if cmd[0] == "make":
         assert "dvc exp run --temp -n paper -S data.source=kaggle" in out  # make echoes what it runs
-    assert seconds < 30, seconds
+    # fast: it stops at the first stage, before any other runs (no timing: a loaded machine is slow)
+    assert re.findall(r"^Running stage '([^']+)'", out, re.M) == ["fetch"], out
     assert state() == before
     assert "paper" not in run(["dvc", "exp", "list", "--name-only"], repo).stdout
 
@@ -406,11 +353,10 @@ Promise.all(renders).then(r => console.log(JSON.stringify(
 """
 
 
-def node_render(page: Path, tmp_path: Path) -> dict | None:
-    """Render every plot of ``page`` headless with the inlined libraries (None without node)."""
+def node_render(page: Path, tmp_path: Path) -> dict:
+    """Render every plot of ``page`` headless with the inlined libraries (node: `make test-deps`)."""
     node = shutil.which("node")
-    if node is None:
-        return None
+    assert node, "node is not installed: `make test-deps` installs it"
     script = tmp_path / "render.js"
     script.write_text(NODE_RENDER)
     p = subprocess.run([node, str(script), str(page)], capture_output=True, text=True, timeout=120)
@@ -436,6 +382,4 @@ def test_offline_plot_template_renders_without_network(tmp_path):
     default = run(["dvc", "plots", "show", "-o", "cdn"], repo)  # the contrast: DVC's own page
     assert "cdn.jsdelivr.net" in (repo / "cdn" / "index.html").read_text(), default.stdout
     renders = node_render(repo / "out" / "index.html", tmp_path)
-    if renders is None:
-        pytest.skip("node not installed: the page was checked, not rendered")
     assert [r["el"] for r in renders["renders"]] == ["#acc_csv"] and renders["renders"][0]["marks"] > 0

@@ -180,8 +180,8 @@ def test_the_headline_answers_from_the_verdicts():
     assert ("- **The scratch control** (the trimmed architecture trained from scratch): cnn_trim_scratch (the same FLOPs as "
             "cnn_trim) scores ") in text
     scratch = comps[(comps.variant == "cnn_trim_scratch") & (comps.condition == "clean")].iloc[0]
-    assert (f"- **Where the data cannot decide**, the training seeds that would show `not worse` with 80 % power if there "
-            f"were no loss, at 1,000 test images (reports/summary.md, \"Power\"): cnn_trim_scratch vs cnn_trim (augmented) ") in text
+    assert ("- **Where the data cannot decide**, the training seeds that would show `not worse` with 80 % power if there "
+            "were no loss, at 1,000 test images (reports/summary.md, \"Power\"): cnn_trim_scratch vs cnn_trim (augmented) ") in text
     assert f"cnn_trim_scratch vs cnn_trim (clean) {scratch.seeds_needed}." in text
 
 

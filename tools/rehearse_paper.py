@@ -39,10 +39,10 @@ import psutil
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from profile_args import overrides  # noqa: E402  (a sibling script, not a package)
+from profile_args import overrides  # noqa: E402  (sibling scripts, not a package)
+from stage_times import StageClock  # noqa: E402
 
 ROOT = Path.cwd()
-RUNNING = re.compile(r"^Running stage '([^']+)'")
 DECODED = re.compile(r"^split: .* decoded (\d+) images/s")
 SAMPLE_SECONDS = 0.1
 
@@ -70,10 +70,10 @@ def kaggle_zip(dest: Path, per_class: int, seed: int) -> Path:
     return dest
 
 
-def settings(profile: list[str], params: dict, args) -> list[str]:
+def settings(profile: list[str], params: dict, args) -> tuple[list[str], list[str]]:
     """The profile's overrides, then the rehearsal's, as ``key=value`` strings (a key the rehearsal
     sets replaces the profile's; ``~key`` removes a model the rehearsal leaves out; ``+key=value``
-    adds a key params.yaml's entry lacks, e.g. a model's own learning rate)."""
+    adds a key params.yaml's entry lacks, e.g. a model's own learning rate); and the models kept."""
     models = args.models.split(",") if args.models else list(params["models"])
     unknown = set(models) - set(params["models"])
     if unknown:
@@ -103,7 +103,7 @@ def settings(profile: list[str], params: dict, args) -> list[str]:
             node = node[k]
         return True
 
-    return [f"{'' if held(k) else '+'}{k}={v}" for k, v in {**over, **own}.items()] + [f"~models.{m}" for m in dropped]
+    return [f"{'' if held(k) else '+'}{k}={v}" for k, v in {**over, **own}.items()] + [f"~models.{m}" for m in dropped], models
 
 
 class Sampler(threading.Thread):
@@ -139,20 +139,18 @@ def run_experiment(cmd: list[str], env: dict) -> tuple[int, dict[str, float], di
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, bufsize=1)
     sampler = Sampler(proc.pid)
     sampler.start()
-    starts: list[tuple[str, float]] = []
+    clock = StageClock()
     for line in proc.stdout:
         sys.stdout.write(line)
         sys.stdout.flush()
-        if m := RUNNING.match(line):
-            starts.append((m[1], time.monotonic()))
-        elif m := DECODED.match(line):
+        clock.feed(line)
+        if m := DECODED.match(line):
             decoded = int(m[1])
     rc = proc.wait()
     end = time.monotonic()
     sampler.done.set()
     sampler.join()
-    seconds = {name: (starts[i + 1][1] if i + 1 < len(starts) else end) - t for i, (name, t) in enumerate(starts)}
-    return rc, seconds, dict(sampler.peak), end - start, decoded
+    return rc, clock.seconds(end), dict(sampler.peak), end - start, decoded
 
 
 def experiment_file(name: str, path: str):
@@ -276,7 +274,7 @@ def main() -> int:
         return finish(result, args, params)
     args.zip = kaggle_zip((ROOT / args.data_dir / f"rice-image-dataset-{args.per_class}.zip").resolve(),
                           args.per_class, params["seed"])
-    over = settings(overrides(args.profile), params, args)
+    over, kept = settings(overrides(args.profile), params, args)
     print("rehearse: the profile's overrides, then the rehearsal's:\n  " + "\n  ".join(over), flush=True)
     cmd = ["dvc", "exp", "run", "--temp", "-f", "-n", args.name, *(a for o in over for a in ("-S", o))]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -287,7 +285,6 @@ def main() -> int:
     print(f"rehearse: {len(stages)} stages in {total:.0f} s" + ("" if rc == 0 else f"; dvc exp run exited with {rc}"))
     if rc != 0:
         return rc
-    kept = [m for m in params["models"] if f"~models.{m}" not in over]
     result = {
         "profile": args.profile, "overrides": over, "per_class": args.per_class, "classes": 5,
         "seeds": args.seeds, "epochs": args.epochs,

@@ -18,19 +18,33 @@ from collections import defaultdict
 RUNNING = re.compile(r"^Running stage '([^']+)'")
 
 
+class StageClock:
+    """When each "Running stage '<name>'" line of DVC's output arrived: a stage's seconds run until the
+    next stage starts, or the output ends (tools/rehearse_paper.py times its stages with it too)."""
+
+    def __init__(self) -> None:
+        self.starts: list[tuple[str, float]] = []
+
+    def feed(self, line: str) -> None:
+        if m := RUNNING.match(line):
+            self.starts.append((m[1], time.monotonic()))
+
+    def seconds(self, end: float) -> dict[str, float]:
+        s = self.starts
+        return {name: (s[i + 1][1] if i + 1 < len(s) else end) - t for i, (name, t) in enumerate(s)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", help="also write {stage: seconds} here")
     args = ap.parse_args()
-    start = time.monotonic()
-    starts: list[tuple[str, float]] = []
+    start, clock = time.monotonic(), StageClock()
     for line in sys.stdin:
         sys.stdout.write(line)
         sys.stdout.flush()
-        if m := RUNNING.match(line):
-            starts.append((m[1], time.monotonic()))
+        clock.feed(line)
     end = time.monotonic()
-    seconds = {name: (starts[i + 1][1] if i + 1 < len(starts) else end) - t for i, (name, t) in enumerate(starts)}
+    seconds = clock.seconds(end)
     kinds: dict[str, list[float]] = defaultdict(list)
     for name, s in seconds.items():
         kinds[name.split("@")[0]].append(s)
