@@ -62,7 +62,8 @@ def test_every_stage_runs_and_writes_its_outputs(built):
     assert len(summary) == 6 and summary[0].startswith("model,") and summary[3].startswith("cnn_pruned,cnn,pruned,cnn,")
     pruned = json.loads((repo / f"metrics/prune/{s}/cnn.json").read_text())  # what summarize reads of it:
     row = pd.read_csv(repo / "reports/summary.csv").set_index("model").loc["cnn_pruned"]
-    assert row.params == pruned["params_after"] <= pruned["params_before"] and row.flops_224 == pruned["flops_224_after"]
+    assert row.params == pruned["params_after"] <= pruned["params_before"]
+    assert row.flops_224 == pytest.approx(pruned["flops_224_after"], rel=1e-5)  # the CSV keeps 6 digits
 
 
 def test_a_zip_downloaded_by_hand_is_read_and_its_classes_counted(built):
@@ -147,22 +148,15 @@ def test_a_trim_setting_makes_only_the_trim_stage_stale(built, tmp_path):
     assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == {f"trim@cnn-{SEED}"}
 
 
-def test_a_new_training_seed_runs_only_its_stages_and_the_comparison(built, tmp_path):
+def test_a_new_training_seed_makes_only_its_stages_and_the_comparison_stale(built, tmp_path):
     repo = clone_built(built, tmp_path / "repo")
     new = SEED + 1
     set_params(repo, training_seeds=[SEED, new])
     per_seed = {f"train@cnn-{new}", f"train@cnn_light-{new}", f"featuremaps@cnn-{new}", f"featuremaps@cnn_light-{new}",
                 f"prune@cnn-{new}", f"trim@cnn-{new}", f"trim_scratch@cnn-{new}", f"evaluate@{new}"}
     assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == per_seed | {"summarize"}
-    assert ran(run(["dvc", "repro"], repo).stdout) == per_seed | {"summarize"}
-    for s in (SEED, new):  # every seed's per-image predictions, for every model
-        assert {p.stem for p in (repo / f"reports/evaluate/{s}/predictions").glob("*.csv")} == {
-            "cnn", "cnn_light", "cnn_pruned", "cnn_trim", "cnn_trim_scratch"}
-    # two seeds: the comparisons are about the architectures, each seed's difference beside the mean
-    comps = pd.read_csv(repo / "reports/comparisons.csv")
-    assert all(len(str(v).split(";")) == 2 for v in comps.per_seed_pp)
-    findings = (repo / "reports/findings.md").read_text()
-    assert f"2 training seeds ({SEED}, {new})" in findings and "about these trained networks only" not in findings
+    # (what the comparisons over two seeds are: tests/test_summarize.py; a repro after a change runs
+    # only the stale stages: test_killed_training_reruns_cleanly)
 
 
 # Runs a stage's command as `ricecnn` would, then reports the backend Keras was loaded with in that
@@ -241,3 +235,11 @@ def test_killed_training_reruns_cleanly(built, tmp_path, sig):
     assert zipfile.is_zipfile(repo / "models" / str(SEED) / "cnn_light.keras")
     assert (repo / "metrics" / "train" / str(SEED) / "cnn_light.json").is_file()
     assert "Running stage" not in run(["dvc", "repro", stage], repo).stdout
+
+
+def test_summarize_writes_exactly_the_outputs_dvc_yaml_declares(built):
+    from ricecnn.stages.summarize import OUTPUTS
+
+    declared = {o.removeprefix("reports/") for o in expanded_stages(built.repo)["summarize"]["outs"]}
+    assert declared == set(OUTPUTS)
+    assert all((built.repo / "reports" / name).exists() for name in OUTPUTS)
