@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup repro test test-fast test-deps repro-paper rehearse-paper clean-venv
+.PHONY: setup repro test test-fast test-deps repro-paper rehearse-paper criteria clean-venv
 
 setup: $(STAMP)
 
@@ -58,6 +58,12 @@ PAPER_ARGS     = $(shell $(BIN)/python tools/profile_args.py $(PAPER_PROFILE))
 repro-paper: setup
 	$(if $(strip $(PAPER_ARGS)),,$(error no overrides read from $(PAPER_PROFILE)))
 	dvc exp run --temp -n $(PAPER_EXP) $(PAPER_ARGS)$(if $(PAPER_DATA), -S data.source=path -S data.path=$(abspath $(PAPER_DATA)))
+
+# The channel criteria (docs/criteria.md) at every FLOPs target of profiles/criteria.yaml, as an
+# experiment (`dvc exp show` lists it; `dvc exp apply criteria` brings its results into the workspace).
+CRITERIA_PROFILE ?= profiles/criteria.yaml
+criteria: setup
+	dvc exp run -n criteria $(shell $(BIN)/python tools/profile_args.py $(CRITERIA_PROFILE))
 
 # The same profile through every stage first, on 30 drawn images per class in Kaggle's exact layout,
 # 2 training seeds, 2 epochs, no downloads; prints each stage's wall time and peak memory

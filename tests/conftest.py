@@ -44,7 +44,7 @@ def write_params(path: Path, models: dict | None = None, **over) -> Path:
     params = merge(merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY), over)
     if models is not None:
         params["models"] = models
-        for section in ("prune", "trim"):  # pruning and trimming only of the models kept
+        for section in ("prune", "trim", "criteria"):  # pruning, trimming and criteria only of the models kept
             if "models" not in over.get(section, {}):
                 params[section]["models"] = [m for m in params[section]["models"] if m in models]
     path.write_text(yaml.safe_dump(params, sort_keys=False))
@@ -109,7 +109,7 @@ def only(models: dict) -> dict:
     """make_repo settings for a repo holding only ``models`` (lists of model names keep only those)."""
     over: dict = {"models": models}
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for section in ("prune", "trim"):
+    for section in ("prune", "trim", "criteria"):
         if isinstance(params.get(section), dict) and isinstance(params[section].get("models"), list):
             over[section] = {"models": [m for m in params[section]["models"] if m in models]}
     return over
@@ -204,7 +204,8 @@ def stop_workers(repo: Path, timeout: float = 60) -> None:
 # data's size never fails late, after the training).
 BUILT_MODELS = {"cnn": {"epochs": 1}, "cnn_light": {"epochs": 1}}
 BUILT_SETTINGS = {"featuremaps": {"samples": 256, "per_layer_max": 8}, "evaluate": {"batch_size": 8, "latency_repeats": 3},
-                  "trim": {"samples": 16, "max_rounds": 1, "finetune_epochs": 1, "budget": 1.0}}
+                  "trim": {"samples": 16, "max_rounds": 1, "finetune_epochs": 1, "budget": 1.0},
+                  "criteria": {"rules": ["apoz", "random"], "targets": [0.5], "finetune_epochs": 1, "samples": 16}}
 
 
 @dataclass(frozen=True)

@@ -299,12 +299,12 @@ def test_the_model_names_python_makes_are_the_files_dvc_yaml_writes():
     # a derived model's name (<m>_pruned, <m>_trim, <m>_trim_scratch) and its stage are made in
     # ricecnn.models; dvc.yaml writes the same names: every evaluated model is an out of its stage
     from ricecnn.core import settings
-    from ricecnn.models import evaluated
+    from ricecnn.models import evaluated_for
 
     s = settings.load(ROOT / "params.yaml")
     stages = expanded_stages(ROOT)
     for seed in s.training_seeds:
-        for m in evaluated(list(s.models), s.prune.models, s.trim.models):
+        for m in evaluated_for(s):
             stage = m.stage_for(seed)
             assert stage in stages, f"{m.name}: no stage {stage} in dvc.yaml"
             assert f"models/{seed}/{m.name}.keras" in stages[stage]["outs"], (stage, stages[stage]["outs"])

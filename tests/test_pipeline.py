@@ -45,7 +45,8 @@ def test_every_stage_runs_and_writes_its_outputs(built):
     s = SEED
     assert ran(built.stdout) == {
         "fetch", "split", f"train@cnn-{s}", f"train@cnn_light-{s}", "flops@cnn", "flops@cnn_light", f"featuremaps@cnn-{s}",
-        f"featuremaps@cnn_light-{s}", f"prune@cnn-{s}", f"trim@cnn-{s}", f"trim_scratch@cnn-{s}", f"evaluate@{s}", "summarize"}
+        f"featuremaps@cnn_light-{s}", f"prune@cnn-{s}", f"trim@cnn-{s}", f"trim_scratch@cnn-{s}", f"criteria@cnn-apoz-0.5-{s}",
+        f"criteria@cnn-random-0.5-{s}", f"evaluate@{s}", "summarize"}
     for path in (f"models/{s}/cnn.keras", f"metrics/train/{s}/cnn_light.json", "metrics/flops/cnn.json",
                  f"metrics/featuremaps/{s}/cnn.json", f"metrics/evaluate/{s}.json", "reports/summary.md",
                  "reports/summary.csv", "reports/comparisons.csv", "reports/accuracy_vs_flops.png", "reports/effects.png",
@@ -55,11 +56,11 @@ def test_every_stage_runs_and_writes_its_outputs(built):
         assert (repo / path).is_file(), path
     evaluate = json.loads((repo / f"metrics/evaluate/{s}.json").read_text())
     # prune.models and trim.models keep the models present: cnn
-    assert set(evaluate) == {*BUILT_MODELS, "cnn_pruned", "cnn_trim", "cnn_trim_scratch"}
+    assert set(evaluate) == {*BUILT_MODELS, "cnn_pruned", "cnn_trim", "cnn_trim_scratch", "cnn_apoz_0.5", "cnn_random_0.5"}
     rows = (repo / f"reports/evaluate/{s}/predictions/cnn.csv").read_text().splitlines()
     assert rows[0].startswith("image,actual,clean,") and len(rows) - 1 == evaluate["cnn"]["test_images"] == 10
     summary = (repo / "reports/summary.csv").read_text().splitlines()
-    assert len(summary) == 6 and summary[0].startswith("model,") and summary[3].startswith("cnn_pruned,cnn,pruned,cnn,")
+    assert len(summary) == 8 and summary[0].startswith("model,") and summary[3].startswith("cnn_pruned,cnn,pruned,cnn,")
     pruned = json.loads((repo / f"metrics/prune/{s}/cnn.json").read_text())  # what summarize reads of it:
     row = pd.read_csv(repo / "reports/summary.csv").set_index("model").loc["cnn_pruned"]
     assert row.params == pruned["params_after"] <= pruned["params_before"]
@@ -85,10 +86,11 @@ def test_the_comparisons_are_what_the_predictions_say(built):
     repo = built.repo
     comps = pd.read_csv(repo / "reports/comparisons.csv")
     assert set(zip(comps.variant, comps.against)) == {("cnn_light", "cnn"), ("cnn_pruned", "cnn"), ("cnn_trim", "cnn"),
-                                                     ("cnn_trim", "cnn_light"), ("cnn_trim_scratch", "cnn_trim")}
+                                                     ("cnn_trim", "cnn_light"), ("cnn_trim_scratch", "cnn_trim"),
+                                                     ("cnn_random_0.5", "cnn_apoz_0.5")}
     predictions = {m: pd.read_csv(repo / f"reports/evaluate/{SEED}/predictions/{m}.csv")
-                   for m in ("cnn", "cnn_light", "cnn_trim", "cnn_trim_scratch")}
-    for variant, against in (("cnn_trim", "cnn_light"), ("cnn_trim_scratch", "cnn_trim")):
+                   for m in ("cnn", "cnn_light", "cnn_trim", "cnn_trim_scratch", "cnn_random_0.5", "cnn_apoz_0.5")}
+    for variant, against in (("cnn_trim", "cnn_light"), ("cnn_trim_scratch", "cnn_trim"), ("cnn_random_0.5", "cnn_apoz_0.5")):
         for condition in ("clean", "augmented"):
             v, b = (predictions[m][condition] == predictions[m]["actual"] for m in (variant, against))
             expected = stats.paired(v.to_numpy(), b.to_numpy())  # one seed: the two networks' paired test
@@ -142,6 +144,20 @@ def test_changing_one_model_makes_only_its_chain_stale(built, tmp_path):
         f"train@cnn_light-{SEED}", "flops@cnn_light", f"evaluate@{SEED}", "summarize"}
 
 
+def test_a_new_criterion_or_target_runs_only_its_own_stages(built, tmp_path):
+    repo = clone_built(built, tmp_path / "repo")
+    set_params(repo, criteria__rules=["apoz", "random", "l1"])
+    new = {f"criteria@cnn-l1-0.5-{SEED}"}
+    assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == new | {f"evaluate@{SEED}", "summarize"}
+    assert ran(run(["dvc", "repro"], repo).stdout) == new | {f"evaluate@{SEED}", "summarize"}
+    comps = pd.read_csv(repo / "reports/comparisons.csv")
+    assert {("cnn_random_0.5", "cnn_apoz_0.5"), ("cnn_l1_0.5", "cnn_apoz_0.5")} <= set(zip(comps.variant, comps.against))
+    assert "**Are APoZ's channels the right ones?** Pruned to 50 % of cnn's FLOPs" in (repo / "reports/findings.md").read_text()
+    set_params(repo, criteria__targets=[0.5, 0.25])  # a new target: only its stages, one per rule
+    stale = set(json.loads(run(["dvc", "status", "--json"], repo).stdout))
+    assert stale == {f"criteria@cnn-{r}-0.25-{SEED}" for r in ("apoz", "random", "l1")} | {f"evaluate@{SEED}", "summarize"}
+
+
 def test_a_trim_setting_makes_only_the_trim_stage_stale(built, tmp_path):
     repo = clone_built(built, tmp_path / "repo")
     set_params(repo, trim__strength=0.5)
@@ -153,7 +169,8 @@ def test_a_new_training_seed_makes_only_its_stages_and_the_comparison_stale(buil
     new = SEED + 1
     set_params(repo, training_seeds=[SEED, new])
     per_seed = {f"train@cnn-{new}", f"train@cnn_light-{new}", f"featuremaps@cnn-{new}", f"featuremaps@cnn_light-{new}",
-                f"prune@cnn-{new}", f"trim@cnn-{new}", f"trim_scratch@cnn-{new}", f"evaluate@{new}"}
+                f"prune@cnn-{new}", f"trim@cnn-{new}", f"trim_scratch@cnn-{new}", f"criteria@cnn-apoz-0.5-{new}",
+                f"criteria@cnn-random-0.5-{new}", f"evaluate@{new}"}
     assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == per_seed | {"summarize"}
     # (what the comparisons over two seeds are: tests/test_summarize.py; a repro after a change runs
     # only the stale stages: test_killed_training_reruns_cleanly)
@@ -187,7 +204,8 @@ def test_every_stage_that_loads_keras_runs_on_train_backend(built, tmp_path):
     for name, stage in stages.items():
         if loads_keras(repo, stage["cmd"]):
             kinds.setdefault(name.split("@")[0], name)
-    assert set(kinds) == {"train", "flops", "featuremaps", "prune", "trim", "trim_scratch", "evaluate", "summarize"}
+    assert set(kinds) == {"train", "flops", "featuremaps", "prune", "trim", "trim_scratch", "criteria", "evaluate",
+                          "summarize"}
     # every kind goes through cli.run_stage, which sets the backend before it imports the stage's module
     # (tests/test_flops.py: ..._does_not_import_jax); run on JAX here: those that write the backend down
     for kind, name in ((k, n) for k, n in kinds.items() if k in ("train", "evaluate")):

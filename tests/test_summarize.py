@@ -20,9 +20,10 @@ from ricecnn.models import evaluated
 
 CLASSES = ["Arborio", "Basmati", "Ipsala", "Jasmine", "Karacadag"]
 N = 1000
-MODELS = evaluated(["cnn", "cnn_light"], ["cnn"], ["cnn"])
-NAMES = [m.name for m in MODELS]  # cnn, cnn_light, cnn_pruned, cnn_trim, cnn_trim_scratch
-FLOPS = {"cnn": 2e9, "cnn_light": 2e7, "cnn_pruned": 1.8e9, "cnn_trim": 2e8, "cnn_trim_scratch": 2e8}
+MODELS = evaluated(["cnn", "cnn_light"], ["cnn"], ["cnn"], (["cnn"], ["apoz", "random"], [0.25]))
+NAMES = [m.name for m in MODELS]  # cnn, cnn_light, cnn_pruned, cnn_trim, cnn_trim_scratch, cnn_apoz_0.25, cnn_random_0.25
+FLOPS = {"cnn": 2e9, "cnn_light": 2e7, "cnn_pruned": 1.8e9, "cnn_trim": 2e8, "cnn_trim_scratch": 2e8, "cnn_apoz_0.25": 4.9e8,
+         "cnn_random_0.25": 4.9e8}
 
 
 def correct(seeds: list[int]) -> dict[str, np.ndarray]:
@@ -36,7 +37,12 @@ def correct(seeds: list[int]) -> dict[str, np.ndarray]:
     trim[:, np.flatnonzero(cnn.all(axis=0))[:3]] = False  # three images every cnn seed gets right
     scratch = trim.copy()
     scratch[0, np.flatnonzero(~trim[0])[:50]] = True
-    return {"cnn": cnn, "cnn_light": rng.random((k, N)) < 0.7, "cnn_pruned": cnn.copy(), "cnn_trim": trim,
+    apoz = cnn.copy()
+    apoz[:, np.flatnonzero(cnn.all(axis=0))[:5]] = False  # half a point below cnn
+    chance = apoz.copy()
+    chance[:, np.flatnonzero(apoz.all(axis=0))[:200]] = False  # 20 points below APoZ's: its channels were worse
+    return {"cnn_apoz_0.25": apoz, "cnn_random_0.25": chance,
+            "cnn": cnn, "cnn_light": rng.random((k, N)) < 0.7, "cnn_pruned": cnn.copy(), "cnn_trim": trim,
             "cnn_trim_scratch": scratch}
 
 
@@ -78,6 +84,7 @@ def metrics(seeds: list[int]) -> dict:
             "trim_scratch": {"cnn": {"val_accuracy": 0.88, "best_epoch": 10, "epochs_run": 10, "epochs_max": 10,
                                      "train_accuracy": 0.97, "lowest_val_loss_epoch": 7}},
             "evaluate": {m: {"misclassified": 100, "latency_ms": 1.0} for m in NAMES},
+            "criteria": {m: {**cost(m), "val_accuracy": 0.88} for m in ("cnn_apoz_0.25", "cnn_random_0.25")},
         }
     return out
 
@@ -92,7 +99,8 @@ def study(seeds: list[int]) -> study_.Study:
     frames = {s: {name: predictions(right[name][i]) for name in NAMES} for i, s in enumerate(seeds)}
     return study_.Study(seeds, MODELS, **by_seed, evaluate={s: m[s]["evaluate"] for s in seeds},
                         correct=study_.correctness(frames, NAMES), prune={s: m[s]["prune"] for s in seeds},
-                        trim={s: m[s]["trim"] for s in seeds}, margin=0.02, img_size=32, classes=CLASSES,
+                        trim={s: m[s]["trim"] for s in seeds}, criteria={s: m[s]["criteria"] for s in seeds},
+                        margin=0.02, img_size=32, classes=CLASSES,
                         predicted=study_.correctness(frames, NAMES, column="predicted"), failed_run=0.15,
                         dead_samples=256, pictures_seed=seeds[0])
 
@@ -111,9 +119,9 @@ def test_accuracies_are_means_over_seeds_with_their_interval():
 
 def test_comparisons_are_the_family_with_holm_and_verdicts():
     comps = tables.comparisons(study([1, 2, 3]))
-    assert len(comps) == 10  # light, pruned, trim vs full, trim vs light, control vs trim; clean and augmented
+    assert len(comps) == 12  # light, pruned, trim vs full, trim vs light, control vs trim, chance vs APoZ; clean and augmented
     family = comps[comps.in_family]
-    assert len(family) == 8  # the pruned model predicts exactly what cnn does: nothing to test, not in the family
+    assert len(family) == 10  # the pruned model predicts exactly what cnn does: nothing to test, not in the family
     assert family.p_holm.tolist() == pytest.approx(stats.holm(family.p_margin.tolist()))
     got = {(r.variant, r.against): r.verdict for r in comps[comps.condition == "augmented"].itertuples()}
     assert got[("cnn_light", "cnn")] == "worse"  # 20 points down: surely more than the margin of 2
@@ -121,6 +129,7 @@ def test_comparisons_are_the_family_with_holm_and_verdicts():
     assert got[("cnn_trim", "cnn")] == "not worse"  # 0.3 points lost, surely less than 2
     assert got[("cnn_trim", "cnn_light")] == "not worse"
     assert got[("cnn_trim_scratch", "cnn_trim")] == "inconclusive"  # +5, 0, 0: one seed says nothing about the architecture
+    assert got[("cnn_random_0.25", "cnn_apoz_0.25")] == "worse"  # chance's channels: 20 points below APoZ's
     trim = comps[(comps.variant == "cnn_trim") & (comps.against == "cnn") & (comps.condition == "augmented")].iloc[0]
     assert trim.diff_pp == pytest.approx(-0.3) and trim.per_seed_pp == "-0.3;-0.3;-0.3"
     assert trim.flops_ratio_224 == pytest.approx(10.0) and trim.kind == "trimmed vs full"
@@ -167,7 +176,7 @@ def test_the_headline_answers_from_the_verdicts():
     text = findings.headline(st_, df, comps)
     assert text.startswith("**Is a CNN with all-black feature maps wasting its filters?** On the synthetic stand-in "
                            "(32 px, 1,000 test images clean and augmented, 3 training seeds; `not worse` means it loses "
-                           "less than 2 points of accuracy, a margin fixed before the runs; 8 claims, Holm-adjusted together):")
+                           "less than 2 points of accuracy, a margin fixed before the runs; 10 claims, Holm-adjusted together):")
     assert ("- **Dead channels.** Of the full models' feature-map channels, cnn 10.0 % are zero on every one of the 256 "
             "validation images measured; removing them leaves every prediction of cnn the same on every test image under "
             "every seed, and cuts their FLOPs by 10.0 %.") in text
@@ -191,11 +200,11 @@ def test_findings_state_the_family_and_every_comparison():
     robust, paper = tables.robustness_table(st_), paper_table(0.02)
     lines = findings.findings(st_, df, comps, paper, robust)
     page = findings.findings_page(st_, df, comps, lines)
-    assert "The family: the 8 claims below, Holm-adjusted together; not in it, `identical`: cnn_pruned vs cnn" in page
+    assert "The family: the 10 claims below, Holm-adjusted together; not in it, `identical`: cnn_pruned vs cnn" in page
     assert page.index("## Models") > page.index("| cnn_trim vs cnn | 90.0 % fewer FLOPs |")
     light = next(x for x in lines if x.startswith("cnn_light against cnn"))
     assert light.startswith("cnn_light against cnn (light vs full; 99.0 % fewer FLOPs at 224 px): augmented ")
-    assert ("; test of a 2-point loss p = 0.001, Holm = 0.006; test of no difference p < 0.001: worse (loses more than "
+    assert ("; test of a 2-point loss p = 0.001, Holm = 0.008; test of no difference p < 0.001: worse (loses more than "
             "2 points)") in light
     pruned = next(x for x in lines if x.startswith("cnn_pruned against cnn"))
     assert "augmented the same predicted class on every test image under every seed" in pruned
@@ -226,7 +235,7 @@ def project(tmp_path) -> Path:
         (md / "flops").mkdir(parents=True, exist_ok=True)
         (md / "flops" / f"{name}.json").write_text(json.dumps(data))
     for i, s in enumerate(seeds):
-        for kind in ("train", "featuremaps", "prune", "trim", "trim_scratch"):
+        for kind in ("train", "featuremaps", "prune", "trim", "trim_scratch", "criteria"):
             (md / kind / str(s)).mkdir(parents=True)
             for name, data in m[s][kind].items():
                 (md / kind / str(s) / f"{name}.json").write_text(json.dumps(data))
@@ -240,7 +249,8 @@ def project(tmp_path) -> Path:
     (tmp_path / "split" / "classes.json").write_text(json.dumps(CLASSES))
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params.update(training_seeds=seeds, models={"cnn": {"epochs": 30}, "cnn_light": {"epochs": 30}})
-    params["prune"]["models"] = params["trim"]["models"] = ["cnn"]
+    params["prune"]["models"] = params["trim"]["models"] = params["criteria"]["models"] = ["cnn"]
+    params["criteria"].update(rules=["apoz", "random"], targets=[0.25])
     params["data"]["img_size"] = 32
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return tmp_path
@@ -248,7 +258,7 @@ def project(tmp_path) -> Path:
 
 def run_stage(root: Path) -> int:
     kinds = {kind: str(root / "metrics" / kind.replace("-", "_") / "{seed}" / "{model}.json")
-             for kind in ("train", "featuremaps", "prune", "trim", "trim-scratch")}
+             for kind in ("train", "featuremaps", "prune", "trim", "trim-scratch", "criteria")}
     patterns = {**kinds, "flops": str(root / "metrics/flops/{model}.json"), "evaluate": str(root / "metrics/evaluate/{seed}.json"),
                 "predictions": str(root / "predictions/{seed}/predictions/{model}.csv")}
     return cli(["summarize", "--params", str(root / "params.yaml"), *(a for k, v in patterns.items() for a in (f"--{k}", v)),
@@ -263,7 +273,7 @@ def test_stage_writes_tables_findings_and_pictures(project):
     assert list(points.columns) == ["model", "family", "flops", "filters", "params", "augmented_accuracy", "misclassified"]
     assert list(pd.read_csv(out / "robustness.csv").columns) == ["model", "clean", *TRANSFORMS, "all five"]
     comps = pd.read_csv(out / "comparisons.csv")
-    assert len(comps) == 10 and set(comps.columns) >= {"diff_pp", "lo_pp", "hi_pp", "p_margin", "p_zero", "p_holm", "verdict",
+    assert len(comps) == 12 and set(comps.columns) >= {"diff_pp", "lo_pp", "hi_pp", "p_margin", "p_zero", "p_holm", "verdict",
                                                        "per_seed_pp", "power", "seeds_needed", "in_family"}
     findings = (out / "findings.md").read_text()
     assert findings.startswith("# Findings\n\n**Is a CNN with all-black feature maps wasting its filters?**")
@@ -271,7 +281,7 @@ def test_stage_writes_tables_findings_and_pictures(project):
     md = (out / "summary.md").read_text()
     assert "| vgg16_light | 0.9979 | 0.9980 | 15 |" in md  # the paper's numbers
     for png in ("accuracy_vs_flops.png", "accuracy_vs_filters.png", "params.png", "robustness.png", "effects.png",
-                "trim/cnn.png"):
+                "criteria.png", "trim/cnn.png"):
         assert 0 < (out / png).stat().st_size < 200_000, png
     first = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     assert run_stage(project) == 0
@@ -312,3 +322,21 @@ def test_an_undecided_claim_says_what_would_decide_it():
                                               "images: more are needed)")
     row.seeds_needed = "12"
     assert findings.verdict_words(row, st_) == "inconclusive (12 seeds would show `not worse` with 80 % power if it lost nothing)"
+
+
+def test_the_criteria_are_compared_with_apoz_at_matched_flops_and_said_in_words():
+    st_ = study([1, 2, 3])
+    df, comps = tables.summary_table(st_), tables.comparisons(st_)
+    crit = tables.criteria_table(st_, df)
+    assert list(crit.model) == ["cnn_apoz_0.25", "cnn_random_0.25"] and set(crit.rule) == {"apoz", "random"}
+    assert crit.flops_share_224.tolist() == pytest.approx([0.245, 0.245])
+    right = correct([1, 2, 3])
+    assert crit.clean_accuracy.tolist() == pytest.approx([right["cnn_apoz_0.25"].mean(), right["cnn_random_0.25"].mean()])
+    text = findings.headline(st_, df, comps)
+    assert ("- **Are APoZ's channels the right ones?** Pruned to 25 % of cnn's FLOPs (24.5 % reached, the same architecture "
+            "for every rule) and fine-tuned alike, the models score (clean, mean over seeds) APoZ's ") in text
+    assert "chance's channels are worse than APoZ's (it loses more than 2 points: APoZ picks better channels) on both." in text
+    lines = findings.findings(st_, df, comps, paper_table(0.02), tables.robustness_table(st_), crit)
+    assert any(x.startswith("cnn_random_0.25 (chance's channels of cnn, target 25 % of its FLOPs, 24.5 % reached)") for x in lines)
+    assert any(x.startswith("cnn_random_0.25 against cnn_apoz_0.25 (another criterion vs APoZ, at the same FLOPs; the same FLOPs")
+               for x in lines)

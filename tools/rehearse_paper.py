@@ -83,6 +83,7 @@ def settings(profile: list[str], params: dict, args) -> tuple[list[str], list[st
     # a model's overrides only for the models kept (hydra would add an entry for any other)
     over = {k: v for k, v in over.items() if not k.startswith("models.") or k.split(".")[1] in models}
     profile_trim = yaml.safe_load(over.get("trim.models", "null")) or params["trim"]["models"]
+    profile_criteria = yaml.safe_load(over.get("criteria.models", "null")) or params["criteria"]["models"]
     own = {
         "data.source": "path",
         "data.path": str(args.zip),
@@ -91,6 +92,9 @@ def settings(profile: list[str], params: dict, args) -> tuple[list[str], list[st
         "trim.models": "[" + ",".join(m for m in profile_trim if m in models) + "]",
         "trim.max_rounds": str(args.trim_rounds),
         "trim.finetune_epochs": "1",
+        "criteria.models": "[" + ",".join(m for m in profile_criteria if m in models) + "]",
+        "criteria.targets": "[0.25]",  # one target of the profile's: each runs the same code
+        "criteria.finetune_epochs": "1",
         "evaluate.latency_repeats": "5",
         **{f"models.{m}.epochs": str(args.epochs) for m in models},
         **{f"models.{m}.weights": args.weights for m in models if m.startswith("vgg16")},
@@ -184,10 +188,14 @@ def work(profile: str, params: dict) -> dict:
     epochs, and trimming's most fine-tuning epochs (max_rounds x finetune_epochs)."""
     over = dict(o.split("=", 1) for o in overrides(profile))
     value = lambda key, default: yaml.safe_load(over[key]) if key in over else default  # noqa: E731
+    criteria = value("criteria.models", params["criteria"]["models"])
+    per_model = (len(value("criteria.rules", params["criteria"]["rules"])) * len(value("criteria.targets", params["criteria"]["targets"]))
+                 * value("criteria.finetune_epochs", params["criteria"]["finetune_epochs"]))
     return {"seeds": len(value("training_seeds", params["training_seeds"])),
             "epochs": {m: value(f"models.{m}.epochs", e["epochs"]) for m, e in params["models"].items()},
             "trim_epochs": value("trim.max_rounds", params["trim"]["max_rounds"])
-            * value("trim.finetune_epochs", params["trim"]["finetune_epochs"])}
+            * value("trim.finetune_epochs", params["trim"]["finetune_epochs"]),
+            "criteria_epochs": {m: per_model for m in criteria}}
 
 
 def projection(r: dict, full: dict, eval_batch: int) -> dict:
@@ -210,19 +218,22 @@ def projection(r: dict, full: dict, eval_batch: int) -> dict:
         rows.append({"model": m, "train_images_per_second": round(rate, 1), "inference_images_per_second": round(inf[m], 1),
                      "train_hours_per_seed": round(full["epochs"][m] * epoch / 3600, 1),
                      "trim_hours_per_seed": round(full["trim_epochs"] * epoch / 3600, 1) if m in r["trimmed"] else None,
+                     "criteria_hours_per_seed": round(full["criteria_epochs"][m] * epoch / 3600, 1)
+                     if m in full["criteria_epochs"] else None,
                      "gpu_train_minutes_per_seed": round(full["epochs"][m] * FULL["train"] / GPU_TRAIN[m] / 60, 1)
                      if m in GPU_TRAIN else None})
     evaluated = sum(FULL["test"] * 2 / inf[m] for m in inf)  # clean and augmented, every evaluated model
     first = sum(FULL["test"] * 5 / inf[x["model"]] for x in rows)  # each transform alone: the first seed's trained models
     train = sum(x["train_hours_per_seed"] for x in rows)
     trim = sum(x["trim_hours_per_seed"] or 0 for x in rows)
+    crit = sum(x["criteria_hours_per_seed"] or 0 for x in rows)
     # the scratch controls train the trimmed architectures: at most their full model's cost
     scratch = sum(x["train_hours_per_seed"] for x in rows if x["model"] in r["trimmed"])
     rate = r["rates"].get("decode_images_per_second")
     decode = FULL["images"] / rate / 3600 if rate else None
     return {"rows": rows, "seeds": seeds, "decode_hours": decode and round(decode, 2),
             "evaluate_hours_per_seed": round(evaluated / 3600, 1),
-            "cpu_hours": round(seeds * (train + trim + scratch + evaluated / 3600) + first / 3600 + (decode or 0))}
+            "cpu_hours": round(seeds * (train + trim + crit + scratch + evaluated / 3600) + first / 3600 + (decode or 0))}
 
 
 def projection_table(p: dict) -> str:
@@ -231,11 +242,12 @@ def projection_table(p: dict) -> str:
         return "-" if v is None else f"{v:,.1f}"
 
     lines = ["| model | training, images/s (measured) | inference, images/s (measured) | training, h per seed "
-             "(projected) | trimming, h per seed (projected) | training on one H200, min per seed (projected) |",
-             "|---|---:|---:|---:|---:|---:|"]
+             "(projected) | trimming, h per seed (projected) | criteria, h per seed (projected) | training on one H200, "
+             "min per seed (projected) |", "|---|---:|---:|---:|---:|---:|---:|"]
     for x in p["rows"]:
         lines.append(f"| {x['model']} | {x['train_images_per_second']:,.1f} | {x['inference_images_per_second']:,.1f} | "
-                     f"{h(x['train_hours_per_seed'])} | {h(x['trim_hours_per_seed'])} | {h(x['gpu_train_minutes_per_seed'])} |")
+                     f"{h(x['train_hours_per_seed'])} | {h(x['trim_hours_per_seed'])} | {h(x.get('criteria_hours_per_seed'))} | "
+                     f"{h(x['gpu_train_minutes_per_seed'])} |")
     return "\n".join(lines) + "\n"
 
 

@@ -11,6 +11,7 @@ number they show is what the results say. A block sits between `<!-- NAME:begin 
     docs/statistics.md power         reports/power.csv
     docs/statistics.md minutes       bench/repro-stage-times.json (a clean clone's make repro, timed)
     docs/statistics.md half-widths   reports/comparisons.csv, before (12c3890) and after
+    docs/criteria.md   criteria      reports/criteria.csv and the criteria's verdicts in reports/comparisons.csv
 
     python tools/sync_docs.py           # rewrite the blocks (make repro runs this after dvc repro)
     python tools/sync_docs.py --check   # exit 1 if a block differs from what its source gives
@@ -94,6 +95,24 @@ def half_widths() -> str:
     return "\n".join(lines) + "\n"
 
 
+def criteria_table() -> str:
+    """Each criterion model's accuracy at its FLOPs, and its verdict against APoZ's (clean, augmented)."""
+    import pandas as pd
+
+    crit = pd.read_csv(ROOT / "reports" / "criteria.csv")
+    comps = pd.read_csv(ROOT / "reports" / "comparisons.csv")
+    verdict = {(r.variant, r.condition): r.verdict for r in comps.itertuples()}
+    lines = ["| model | rule | target | FLOPs reached (224 px) | clean accuracy [95% CI] | augmented accuracy [95% CI] "
+             "| against APoZ's: clean | augmented |", "|---|---|---:|---:|---|---|---|---|"]
+    for r in crit.itertuples():
+        acc = [f"{getattr(r, c + '_accuracy'):.3f} [{getattr(r, c + '_accuracy_lo'):.3f}, {getattr(r, c + '_accuracy_hi'):.3f}]"
+               for c in ("clean", "augmented")]
+        vs = [verdict.get((r.model, c), "-") for c in ("clean", "augmented")]
+        lines.append(f"| {r.model} | {r.rule} | {100 * r.target:g} % | {100 * r.flops_share_224:.1f} % | {acc[0]} | {acc[1]} "
+                     f"| {vs[0]} | {vs[1]} |")
+    return "\n".join(lines) + "\n"
+
+
 def in_root(fn: Callable[[], str]) -> Callable[[], str]:
     def run() -> str:
         here = os.getcwd()
@@ -116,6 +135,7 @@ BLOCKS: dict[str, dict[str, Callable[[], str]]] = {
         "minutes": minutes_table,
         "half-widths": in_root(half_widths),
     },
+    "docs/criteria.md": {"criteria": criteria_table},
 }
 
 

@@ -146,6 +146,38 @@ def _pair_sentence(study: Study, rows, comps: pd.DataFrame, variant: str, agains
     return f"{who} scores {scores} against {against}'s {acc[against]['clean']} and {acc[against]['augmented']}: {said}"
 
 
+CRITERION_WORDS = {stats.NOT_WORSE: "as good as APoZ's (it loses less than {m})",
+                   stats.WORSE: "worse than APoZ's (it loses more than {m}: APoZ picks better channels)",
+                   stats.INCONCLUSIVE: "inconclusive", stats.IDENTICAL: "the very same predictions"}
+RULE_NAMES = {"apoz": "APoZ", "l1": "the weights' L1 norm", "random": "chance"}
+
+
+def criteria_sentences(study: Study, rows, comps: pd.DataFrame) -> list[str]:
+    """One sentence per pruned model and FLOPs target: does APoZ pick better channels than chance and
+    than the weights' magnitude? (Each rule's model against APoZ's, on the clean and augmented sets.)"""
+    out = []
+    crit = [m for m in study.models if m.variant == "criterion"]
+    for parent in dict.fromkeys(m.parent for m in crit):
+        for target in dict.fromkeys(m.target for m in crit if m.parent == parent):
+            group = [m for m in crit if m.parent == parent and m.target == target]
+            apoz = next((m for m in group if m.rule == "apoz"), None)
+            if apoz is None:
+                continue
+            share = rows.loc[apoz.name, "flops_224"] / rows.loc[parent, "flops_224"]
+            scores = ", ".join(f"{RULE_NAMES[m.rule]}'s {pct(rows.loc[m.name, 'clean_accuracy'])}" for m in group)
+            said = []
+            for m in (m for m in group if m.baseline):
+                words = {c: CRITERION_WORDS[_row(comps, m.name, apoz.name, c).verdict].format(m=margin_pts(study))
+                         for c in CONDITIONS}
+                said.append(f"{RULE_NAMES[m.rule]}'s channels are {words['clean']} on clean and {words['augmented']} on "
+                            "augmented images" if words["clean"] != words["augmented"] else
+                            f"{RULE_NAMES[m.rule]}'s channels are {words['clean']} on both")
+            out.append(f"**Are APoZ's channels the right ones?** Pruned to {100 * target:g} % of {parent}'s FLOPs "
+                       f"({100 * share:.1f} % reached, the same architecture for every rule) and fine-tuned alike, the "
+                       f"models score (clean, mean over seeds) {scores}: " + "; ".join(said) + ".")
+    return out
+
+
 def headline(study: Study, df: pd.DataFrame, comps: pd.DataFrame) -> str:
     """The study's answer, one sentence per question it asks (dead channels; light vs full; trimmed
     vs full and vs light; the scratch control), with absolute accuracies and the verdicts."""
@@ -180,6 +212,7 @@ def headline(study: Study, df: pd.DataFrame, comps: pd.DataFrame) -> str:
         if "trim_scratch" in f:
             out.append("**The scratch control** (the trimmed architecture trained from scratch): "
                        + _pair_sentence(study, rows, comps, f["trim_scratch"], f["trim"]) + ".")
+    out += criteria_sentences(study, rows, comps)
     open_ = comps[(comps.verdict == stats.INCONCLUSIVE) & comps.seeds_needed.astype(bool)] if len(comps) else comps
     if len(open_):
         out.append("**Where the data cannot decide**, the training seeds that would show `not worse` with 80 % power if "
@@ -208,7 +241,8 @@ def training_status(study: Study, name: str) -> str:
             + (f"; failed to train under seed {', '.join(map(str, failed))}" if failed else ""))
 
 
-def findings(study: Study, df: pd.DataFrame, comps: pd.DataFrame, paper: pd.DataFrame, robust: pd.DataFrame) -> list[str]:
+def findings(study: Study, df: pd.DataFrame, comps: pd.DataFrame, paper: pd.DataFrame, robust: pd.DataFrame,
+             crit: pd.DataFrame | None = None) -> list[str]:
     """One sentence per comparison, and per fact the study rests on, all from the numbers."""
     rows, out = df.set_index("model"), []
     for (variant, against), g in comps.groupby(["variant", "against"], sort=False):
@@ -255,6 +289,10 @@ def findings(study: Study, df: pd.DataFrame, comps: pd.DataFrame, paper: pd.Data
             f"validation images APoZ was measured on (the only images where no change is guaranteed), "
             f"{max(p['max_abs_output_diff_val'] for p in runs):.1e} on the whole validation split "
             f"({sum(p['predictions_changed_val'] for p in runs)} predictions changed over all seeds); {test}.")
+    for r in (crit.itertuples() if crit is not None else ()):
+        out.append(f"{r.model} ({RULE_NAMES[r.rule]}'s channels of {r.parent}, target {100 * r.target:g} % of its FLOPs, "
+                   f"{100 * r.flops_share_224:.1f} % reached): accuracy clean {ci(r.clean_accuracy, r.clean_accuracy_lo, r.clean_accuracy_hi)}, "
+                   f"augmented {ci(r.augmented_accuracy, r.augmented_accuracy_lo, r.augmented_accuracy_hi)}.")
     for p in paper.itertuples():
         out.append(
             f"The paper's {p.variant} vs {p.baseline} (its published counts, {PAPER_TEST_IMAGES:,} test images each, "
@@ -338,7 +376,17 @@ def power_text(study: Study, power: pd.DataFrame) -> str:
             f"of the seed variance's 95 % interval, chi-square with seeds - 1 degrees of freedom).\n\n" + markdown(power))
 
 
-def summary_page(study: Study, df, comps, per_seed, robust, paper, power) -> str:
+def criteria_display(crit: pd.DataFrame) -> pd.DataFrame:
+    """The criteria table as read: the target and the share reached in %, accuracies with intervals."""
+    return pd.DataFrame({
+        "model": crit.model, "pruned": crit.parent, "criterion": crit.rule, "target": [f"{100 * t:g} %" for t in crit.target],
+        "FLOPs reached (224 px)": [f"{100 * v:.1f} %" for v in crit.flops_share_224],
+        **{f"{c} accuracy [95% CI]": [ci(*v) for v in zip(crit[f"{c}_accuracy"], crit[f"{c}_accuracy_lo"], crit[f"{c}_accuracy_hi"])]
+           for c in ("clean", "augmented")},
+    })  # fmt: skip
+
+
+def summary_page(study: Study, df, comps, per_seed, robust, paper, power, crit: pd.DataFrame | None = None) -> str:
     """reports/summary.md: every table."""
     return (
         "# Summary\n\n" + " ".join(setup_lines(study, comps)) + " FLOPs per image at the training input size "
@@ -351,6 +399,8 @@ def summary_page(study: Study, df, comps, per_seed, robust, paper, power) -> str
         + markdown(per_seed) + f"\n## Seed-to-seed spread (each model's accuracy under the training seeds "
         f"{', '.join(map(str, study.seeds))})\n\n" + markdown(seed_spread_table(study))
         + "\n## Power: training seeds for the margin\n\n" + power_text(study, power)
+        + ("\n## Channel criteria at matched FLOPs (docs/criteria.md)\n\n" + markdown(criteria_display(crit))
+           if crit is not None and len(crit) else "")
         + f"\n## Robustness by transform (accuracy on the test set; the models of the first training "
         f"seed, {study.pictures_seed}, the only ones evaluated under each augmentation alone)\n\n"
         + markdown(robust) + "\n## The paper's published numbers (224 px, real data, 7,500 test images per model)\n\n"

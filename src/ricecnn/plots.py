@@ -287,3 +287,36 @@ def effects_figure(comps, margin: float, seeds: list[int], colors: dict[str, str
     fig.suptitle(f"paired comparisons: dots = each seed, bar = {level}; {legend}", fontsize=8)
     axes[0].legend(fontsize=7, loc="lower left")
     return fig
+
+
+def criteria_figure(table, df) -> Figure:
+    """Accuracy against the FLOPs kept at 224 px, one curve per channel criterion (the mean over seeds
+    and its 95 % interval), a panel per pruned model and test set, the full model at 100 %."""
+    parents = list(dict.fromkeys(table.parent)) if len(table) else []
+    fig = Figure(figsize=(4.2 * 2, 0.4 + 3.0 * max(len(parents), 1)), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(max(len(parents), 1), 2, squeeze=False))
+    by = df.set_index("model")
+    for row, parent in zip(axes, parents):
+        t = table[table.parent == parent]
+        for ax, condition in zip(row, ("clean", "augmented")):
+            rules = list(dict.fromkeys(t.rule))
+            for i, (rule, g) in enumerate(t.groupby("rule", sort=False)):
+                g = g.sort_values("flops_share_224")
+                y, lo, hi = (100 * g[f"{condition}_accuracy{s}"].to_numpy() for s in ("", "_lo", "_hi"))
+                dodge = 1.04 ** (i - (len(rules) - 1) / 2)  # the rules share their FLOPs: side by side, not on top
+                ax.errorbar(100 * g.flops_share_224 * dodge, y, yerr=[y - lo, hi - y], marker="o", capsize=3, label=rule,
+                            color=f"C{i}", alpha=0.9)
+            full = by.loc[parent]
+            ax.errorbar([100], [100 * full[f"{condition}_accuracy"]], yerr=[[100 * (full[f"{condition}_accuracy"] - full[f"{condition}_accuracy_lo"])],
+                        [100 * (full[f"{condition}_accuracy_hi"] - full[f"{condition}_accuracy"])]], marker="s", color="black",
+                        capsize=3, label=f"{parent} (full)")
+            ax.set_xscale("log")
+            ticks = sorted({*(round(100 * v) for v in t.flops_share_224), 100})
+            ax.set_xticks(ticks, [f"{v} %" for v in ticks])
+            ax.minorticks_off()
+            ax.set_xlabel(f"FLOPs kept at 224 px, share of {parent}'s (log scale)")
+            ax.set_ylabel(f"{condition} test accuracy, %")
+            ax.set_title(f"{parent}, {condition} test set", fontsize=9)
+            ax.legend(fontsize=7)
+    fig.suptitle("channel criteria at matched FLOPs: mean over training seeds with its 95 % interval", fontsize=9)
+    return fig

@@ -35,6 +35,7 @@ class Study:
     correct: dict[str, dict[str, np.ndarray]]
     prune: dict[int, dict[str, dict]]
     trim: dict[int, dict[str, dict]]
+    criteria: dict[int, dict[str, dict]]
     margin: float
     img_size: int
     classes: list[str]
@@ -72,9 +73,10 @@ class Study:
 def sources(models: list[Evaluated], metrics: dict[str, dict[str, dict]]) -> tuple[dict, dict, dict]:
     """For one training seed: each evaluated model's training, cost and dead-channel numbers, from the
     stage that made the model. ``metrics``: the stages' metrics by kind (train, flops, featuremaps,
-    prune, trim, trim_scratch), keyed by trained model. A trained model's come from train, flops and
-    featuremaps; a pruned model's from its prune stage; a trimmed model's from its trim stage; the
-    scratch control's cost from trim and its training from trim_scratch."""
+    prune, trim, trim_scratch keyed by trained model; criteria keyed by the criterion model). A trained
+    model's come from train, flops and featuremaps; a pruned model's from its prune stage; a trimmed
+    model's from its trim stage; the scratch control's cost from trim and its training from
+    trim_scratch; a criterion model's from its criteria stage."""
     train, cost, dead = {}, {}, {}
     for m in models:
         if m.variant in ("full", "light"):
@@ -85,6 +87,10 @@ def sources(models: list[Evaluated], metrics: dict[str, dict[str, dict]]) -> tup
             cost[m.name] = pruning.cost(p)
             train[m.name] = {"val_accuracy": pruning.validation_accuracy(p)}
             dead[m.name] = cost[m.name]["dead_fraction"]
+        elif m.variant == "criterion":
+            c = metrics["criteria"][m.name]
+            cost[m.name] = {k: c[k] for k in COST_KEYS}
+            train[m.name], dead[m.name] = {"val_accuracy": c["val_accuracy"]}, None
         else:  # trim, trim_scratch
             kept = trimming.kept(metrics["trim"][m.parent])
             cost[m.name] = {k: kept[k] for k in COST_KEYS}

@@ -18,7 +18,7 @@ from .augment import TRANSFORMS
 from .study import CONDITIONS, COST_KEYS, Study, accuracy
 
 KINDS = {"light": "light vs full", "pruned": "pruned vs full", "trim": "trimmed vs full",
-         "trim_scratch": "scratch control vs trimmed"}
+         "trim_scratch": "scratch control vs trimmed", "criterion": "another criterion vs APoZ, at the same FLOPs"}
 
 
 def summary_table(study: Study) -> pd.DataFrame:
@@ -174,3 +174,18 @@ def seed_spread_table(study: Study) -> pd.DataFrame:
             row[f"{c}: SD (pts)"] = f"{100 * np.std(acc, ddof=1):.1f}" if len(acc) > 1 else "-"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def criteria_table(study: Study, df: pd.DataFrame) -> pd.DataFrame:
+    """Each criterion model (``ricecnn.criteria``): its parent, rule and target, the FLOPs share at
+    224 px it reached (of its parent's), and its accuracies over the seeds with their intervals."""
+    rows, by = [], df.set_index("model")
+    for m in (m for m in study.models if m.variant == "criterion"):
+        r = by.loc[m.name]
+        rows.append({"model": m.name, "parent": m.parent, "rule": m.rule, "target": m.target,
+                     "flops_share_224": r.flops_224 / by.loc[m.parent, "flops_224"],
+                     **{k: r[k] for k in ("clean_accuracy", "clean_accuracy_lo", "clean_accuracy_hi", "augmented_accuracy",
+                                          "augmented_accuracy_lo", "augmented_accuracy_hi")}})
+    return pd.DataFrame(rows, columns=["model", "parent", "rule", "target", "flops_share_224", "clean_accuracy",
+                                       "clean_accuracy_lo", "clean_accuracy_hi", "augmented_accuracy",
+                                       "augmented_accuracy_lo", "augmented_accuracy_hi"])

@@ -27,6 +27,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "featuremaps": ("ricecnn.stages.featuremaps", "feature-map pictures and APoZ/dead channels"),
     "prune": ("ricecnn.stages.prune", "remove dead (high-APoZ) conv channels: a smaller model, same outputs"),
     "trim": ("ricecnn.stages.trim", "iterative APoZ pruning with fine-tuning: a light model found from data"),
+    "criteria": ("ricecnn.stages.criteria", "one channel criterion (APoZ, L1, random) pruning to a FLOPs target"),
     "evaluate": ("ricecnn.stages.evaluate", "clean and augmented test evaluation of all models"),
     "summarize": ("ricecnn.stages.summarize", "summary table and plots"),
     "push": ("ricecnn.share", "dvc push + the whole run-cache with its outputs (a teammate trains nothing)"),
@@ -40,7 +41,8 @@ def _usage() -> str:
 
 
 def parse(argv: list[str] | None, stage: str, doc: str, *paths: str, model: bool = False, seed: bool = False,
-          pictures: bool = False, patterns: tuple[str, ...] = (), optional: tuple[str, ...] = ()) -> argparse.Namespace:
+          pictures: bool = False, patterns: tuple[str, ...] = (), optional: tuple[str, ...] = (),
+          options: dict[str, type] | None = None) -> argparse.Namespace:
     """A stage's arguments: the model name if it takes one, ``--seed`` (the training seed, one of
     ``training_seeds``) if it works on one seed's models, ``--params``, and ``paths``, each a required
     ``--<path>`` option: every path comes from dvc.yaml's command, none has a default (an
@@ -65,6 +67,8 @@ def parse(argv: list[str] | None, stage: str, doc: str, *paths: str, model: bool
         ap.add_argument(f"--{name}", required=True, help="a path with {seed} and {model} in it")
     for name in optional:
         ap.add_argument(f"--{name}", type=Path)
+    for name, kind in (options or {}).items():  # a matrix axis of the stage (dvc.yaml), e.g. --rule apoz
+        ap.add_argument(f"--{name}", required=True, type=kind)
     args = ap.parse_args(argv)
     if pictures:
         args.pictures = args.seed == args.pictures_seed

@@ -144,6 +144,24 @@ class Trim(Section):
         return self
 
 
+CriterionRule = Literal["apoz", "l1", "random"]  # the channel criteria (ricecnn.criteria)
+
+
+def _distinct(values: list) -> list:
+    if len(set(values)) != len(values):
+        raise ValueError("must not repeat a value")
+    return values
+
+
+class Criteria(Section):
+    models: list[str]  # criteria@<m>-<rule>-<target>-<seed>: each model pruned by each rule to each target
+    rules: Annotated[list[CriterionRule], AfterValidator(_distinct)]
+    targets: Annotated[list[Annotated[float, Field(gt=0, lt=1)]], AfterValidator(_distinct)]
+    min_channels: PositiveInt  # every conv keeps at least this many channels
+    finetune_epochs: PositiveInt  # with the train settings, the same for every rule
+    samples: PositiveInt  # train images APoZ is measured on
+
+
 class Featuremaps(Section):
     samples: PositiveInt  # validation images over which APoZ is measured
     per_layer_max: PositiveInt  # channels drawn per layer in the pictures
@@ -159,12 +177,6 @@ class Compare(Section):
     failed_run: Annotated[float, Field(gt=0, le=1)]  # a run this far below its model's best run failed to train
 
 
-def _distinct(seeds: list[int]) -> list[int]:
-    if len(set(seeds)) != len(seeds):
-        raise ValueError("must not repeat a seed")
-    return seeds
-
-
 class Settings(Section):
     seed: NonNegativeInt  # data: drawing, splitting, the APoZ samples, the test-time augmentation
     training_seeds: Annotated[list[NonNegativeInt], Field(min_length=1), AfterValidator(_distinct)]
@@ -174,6 +186,7 @@ class Settings(Section):
     models: dict[str, ModelEntry]
     prune: Prune
     trim: Trim
+    criteria: Criteria
     featuremaps: Featuremaps
     evaluate: Evaluate
     compare: Compare
@@ -182,7 +195,7 @@ class Settings(Section):
     def _pruned_models_are_trained(self) -> Settings:
         if not self.models:
             raise ValueError("models must name at least one model, e.g. cnn: {epochs: 30}")
-        for section, names in (("prune", self.prune.models), ("trim", self.trim.models)):
+        for section, names in (("prune", self.prune.models), ("trim", self.trim.models), ("criteria", self.criteria.models)):
             for name in names:
                 if name not in self.models:
                     raise ValueError(f"{section}.models names {name!r}, which has no entry under models")

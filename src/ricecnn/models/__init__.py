@@ -115,7 +115,9 @@ class Evaluated:
     #                       scratch control the trimmed model whose architecture it trains
     stage: str  # the stage group that writes it (``stage_for`` names the stage of one seed)
     others: tuple[str, ...] = ()  # further paired comparisons (a trimmed model against the light one)
-    parent: str | None = None  # the trained model it is made from (pruned, trim, trim_scratch)
+    parent: str | None = None  # the trained model it is made from (pruned, trim, trim_scratch, criterion)
+    rule: str | None = None  # a criterion model's channel criterion (apoz, l1, random)
+    target: float | None = None  # and its FLOPs target, a share of its parent's at 224 px
 
     def stage_for(self, seed: int) -> str:
         """The DVC stage that writes this model for training seed ``seed`` (dvc.yaml's matrix names)."""
@@ -145,12 +147,21 @@ def trimmed_stage(name: str, seed: int) -> str:
     return stage_name("trim", name, seed)
 
 
-def evaluated(models: list[str], pruned: list[str], trimmed: list[str] = ()) -> list[Evaluated]:
-    """The trained models (``models:``), ``<m>_pruned`` for each of ``prune.models``, and for each
-    of ``trim.models`` its trimmed model ``<m>_trim`` and the control ``<m>_trim_scratch`` (the
-    trimmed architecture trained from scratch). The comparisons (``Evaluated.against``): a light,
-    pruned or trimmed model against the family's full model, a trimmed one also against the light
-    one, and the control against the trimmed model."""
+def criterion_model(model: str, rule: str, target: float) -> str:
+    """The name of ``model`` pruned by channel criterion ``rule`` to ``target`` of its FLOPs (dvc.yaml
+    writes ``<model>_<rule>_<target>`` with DVC's own rendering of the number, which is Python's)."""
+    return f"{model}_{rule}_{target}"
+
+
+def evaluated(models: list[str], pruned: list[str], trimmed: list[str] = (),
+              criteria: tuple[list[str], list[str], list[float]] = ((), (), ())) -> list[Evaluated]:
+    """The trained models (``models:``), ``<m>_pruned`` for each of ``prune.models``, for each of
+    ``trim.models`` its trimmed model ``<m>_trim`` and the control ``<m>_trim_scratch`` (the trimmed
+    architecture trained from scratch), and for each model, rule and target of ``criteria`` the model
+    that rule pruned to that target (``criterion_model``). The comparisons (``Evaluated.against``): a
+    light, pruned or trimmed model against the family's full model, a trimmed one also against the
+    light one, the control against the trimmed model, and every other rule's model against APoZ's
+    at the same target (does APoZ pick better channels than it?)."""
 
     def variant(family: str, kind: str) -> str | None:
         return next((m for m in models if REGISTRY[m].family == family and REGISTRY[m].variant == kind), None)
@@ -168,4 +179,18 @@ def evaluated(models: list[str], pruned: list[str], trimmed: list[str] = ()) -> 
                              parent=name))
         out.append(Evaluated(f"{name}_trim_scratch", family, "trim_scratch", f"{name}_trim",
                              stage_name("trim_scratch", name), parent=name))
+    names, rules, targets = criteria
+    for name in names:
+        for target in targets:
+            for rule in rules:
+                apoz = criterion_model(name, "apoz", target) if "apoz" in rules and rule != "apoz" else None
+                out.append(Evaluated(criterion_model(name, rule, target), spec(name).family, "criterion", apoz,
+                                     stage_name("criteria", f"{name}-{rule}-{target}"), parent=name, rule=rule,
+                                     target=target))
     return out
+
+
+def evaluated_for(settings) -> list[Evaluated]:
+    """``evaluated`` for the settings of params.yaml (``ricecnn.core.settings.Settings``)."""
+    c = settings.criteria
+    return evaluated(list(settings.models), settings.prune.models, settings.trim.models, (c.models, c.rules, c.targets))

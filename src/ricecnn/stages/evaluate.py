@@ -25,7 +25,7 @@ from ..core.cli import fill, parse
 from ..data import load_classes, load_split
 from ..core.errors import RiceError
 from ..core.io import atomic_path, write_json
-from ..models import evaluated
+from ..models import evaluated_for
 from ..runtime import load_model
 
 
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     draw = args.pictures  # this seed's models are drawn, and measured under each transform alone
     s = settings.load(args.params)
     cfg = s.evaluate
-    models = evaluated(list(s.models), s.prune.models, s.trim.models)
+    models = evaluated_for(s)
     files = {m.name: fill(args.model_file, model=m.name) for m in models}
     for m in models:  # fail before the long work
         if not files[m.name].exists():

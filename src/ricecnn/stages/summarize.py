@@ -21,14 +21,14 @@ from ..core.cli import fill, parse
 from ..data import load_classes
 from ..core.errors import RiceError
 from ..core.io import atomic_path, read_json
-from ..models import evaluated, stage_name
+from ..models import evaluated_for, stage_name
 from ..paper import paper_table
 from ..study import Study, correctness, sources, trim_neighbours
 
-PER_SEED = ("train", "featuremaps", "prune", "trim", "trim_scratch")  # one file per seed and model each
-OUTPUTS = ("summary.csv", "summary_points.csv", "comparisons.csv", "robustness.csv", "power.csv", "findings.md",
-           "summary.md", "accuracy_vs_flops.png", "accuracy_vs_filters.png", "params.png", "robustness.png",
-           "effects.png", "trim")
+PER_SEED = ("train", "featuremaps", "prune", "trim", "trim_scratch", "criteria")  # one file per seed and model each
+OUTPUTS = ("summary.csv", "summary_points.csv", "comparisons.csv", "robustness.csv", "power.csv", "criteria.csv",
+           "findings.md", "summary.md", "accuracy_vs_flops.png", "accuracy_vs_filters.png", "params.png",
+           "robustness.png", "effects.png", "criteria.png", "trim")
 
 
 def _csv(df: pd.DataFrame, path: Path) -> None:
@@ -44,16 +44,18 @@ def _text(text: str, path: Path) -> None:
 def load(s: settings.Settings, patterns: dict[str, str], classes: list[str]) -> Study:
     """Every training seed's metrics and predictions, as ``study.Study``. ``patterns``: dvc.yaml's path
     of each kind of file (``flops``, the ``PER_SEED`` kinds, ``evaluate``, ``predictions``)."""
-    models = evaluated(list(s.models), s.prune.models, s.trim.models)
+    models = evaluated_for(s)
     names = {"train": s.models, "featuremaps": s.models, "prune": s.prune.models, "trim": s.trim.models,
-             "trim_scratch": s.trim.models}
+             "trim_scratch": s.trim.models, "criteria": [m.name for m in models if m.variant == "criterion"]}
     flops = {m: read_json(fill(patterns["flops"], model=m)) for m in s.models}
-    by_seed: dict[str, dict] = {k: {} for k in ("train", "cost", "dead", "evaluate", "prune", "trim", "predictions")}
+    by_seed: dict[str, dict] = {k: {} for k in ("train", "cost", "dead", "evaluate", "prune", "trim", "criteria",
+                                                 "predictions")}
     samples: set[int] = set()
     for seed in s.training_seeds:
         metrics = {kind: {m: read_json(fill(patterns[kind], seed=seed, model=m)) for m in names[kind]} for kind in PER_SEED}
         by_seed["train"][seed], by_seed["cost"][seed], by_seed["dead"][seed] = sources(models, {**metrics, "flops": flops})
-        by_seed["prune"][seed], by_seed["trim"][seed] = metrics["prune"], metrics["trim"]
+        by_seed["prune"][seed], by_seed["trim"][seed], by_seed["criteria"][seed] = (metrics["prune"], metrics["trim"],
+                                                                                     metrics["criteria"])
         samples |= {f["samples"] for f in metrics["featuremaps"].values()}
         where = fill(patterns["evaluate"], seed=seed)
         by_seed["evaluate"][seed] = read_json(where)
@@ -87,8 +89,12 @@ def main(argv: list[str] | None = None) -> None:
     _csv(comps, out["comparisons.csv"])
     _csv(robust, out["robustness.csv"])
     _csv(power, out["power.csv"])
-    _text(findings.findings_page(study, df, comps, findings.findings(study, df, comps, paper, robust)), out["findings.md"])
-    _text(findings.summary_page(study, df, comps, tables.per_seed_table(study), robust, paper, power), out["summary.md"])
+    crit = tables.criteria_table(study, df)
+    _csv(crit, out["criteria.csv"])
+    _text(findings.findings_page(study, df, comps, findings.findings(study, df, comps, paper, robust, crit)),
+          out["findings.md"])
+    _text(findings.summary_page(study, df, comps, tables.per_seed_table(study), robust, paper, power, crit), out["summary.md"])
+    plots.save_png(plots.criteria_figure(crit, df), out["criteria.png"])
     plots.save_png(plots.accuracy_figure(df, "flops", "FLOPs per image (log scale)", True), out["accuracy_vs_flops.png"])
     plots.save_png(plots.accuracy_figure(df, "filters", "filters (paper's count, log scale)", True), out["accuracy_vs_filters.png"])
     plots.save_png(plots.params_figure(df), out["params.png"])

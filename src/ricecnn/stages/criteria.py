@@ -1,0 +1,58 @@
+"""Stage criteria@<model>-<rule>-<target>-<seed>: the trained model pruned by one channel criterion
+(APoZ, the weights' L1 norm or chance; ``ricecnn.criteria``) to a share of its FLOPs at 224 px, then
+fine-tuned with the train settings for ``criteria.finetune_epochs``. Every rule keeps the same
+number of channels per convolution for the same target, so the criterion is the only difference
+between their models; summarize compares them on the same test images under every training seed.
+"""
+
+from __future__ import annotations
+
+from .. import apoz, criteria, runtime
+from ..anatomy import relu_convs
+from ..core import settings
+from ..core.cli import parse
+from ..core.errors import RiceError
+from ..core.io import write_json
+from ..data import load_classes, load_split
+from ..flops import describe
+from ..models import PAPER_SIZE, trained_stage
+from ..predict import accuracy
+from ..training import fit, settings_for
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv, "criteria", __doc__, "model-file", "split-dir", "out", "metrics", model=True, seed=True,
+                 options={"rule": str, "target": float})
+    name, s = args.model, settings.load(args.params)
+    cfg = s.criteria
+    s.entry(name)  # the model must have its settings
+    if args.rule not in criteria.RULES:
+        raise RiceError(f"unknown criterion {args.rule!r}: one of {', '.join(criteria.RULES)}")
+    if not 0 < args.target < 1:
+        raise RiceError(f"--target {args.target} must be a share of the full model's FLOPs, between 0 and 1")
+    classes = load_classes(args.split_dir)
+    train_xy, val_xy = load_split(args.split_dir, "train"), load_split(args.split_dir, "val")
+    runtime.configure(args.seed, s.train.mixed_precision)
+    model = runtime.load_model(args.model_file, trained_stage(name, args.seed), train_xy[0].shape[1:], len(classes))
+    images = None
+    if args.rule == "apoz":  # the same seeded sample of training images for every model and seed
+        images = train_xy[0][apoz.sample(len(train_xy[1]), cfg.samples, s.seed, "criteria.samples", "train")]
+    fraction, kept, reached = criteria.match(model, relu_convs(model), args.target, cfg.min_channels, PAPER_SIZE)
+    pruned, chosen = criteria.prune(model, args.rule, kept, images=images, seed=args.seed, name=f"{model.name}_{args.rule}")
+    record = {"rule": args.rule, "target": args.target, "fraction": fraction, "flops_share_224": reached, "channels": kept,
+              "kept": chosen}
+    batch = s.evaluate.batch_size
+    before = accuracy(pruned, *val_xy, batch)
+    tuned = fit(pruned, train_xy, val_xy, num_classes=len(classes), epochs=cfg.finetune_epochs,
+                **settings_for(s, name, args.seed))
+    tuned.pop("curves")
+    after = accuracy(pruned, *val_xy, batch)
+    runtime.save_model(pruned, args.out)
+    write_json(args.metrics, {
+        "model": name, "seed": args.seed, **{k: v for k, v in record.items() if k != "kept"},
+        **describe(pruned, PAPER_SIZE), "val_accuracy_pruned": before, "val_accuracy": after,
+        "finetune_epochs": cfg.finetune_epochs, "finetune": tuned, "kept": record["kept"],
+    })
+    print(f"criteria {name} ({args.rule}, {100 * args.target:g} % of its FLOPs): {100 * record['flops_share_224']:.1f} % "
+          f"reached, {100 * record['fraction']:.1f} % of each convolution's channels removed; val accuracy "
+          f"{before:.4f} -> {after:.4f} after {cfg.finetune_epochs} epochs")
