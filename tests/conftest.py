@@ -93,6 +93,7 @@ def make_repo(dest: Path, models: dict | None = None, **over) -> Path:
     (dest / ".dvc").mkdir()
     shutil.copy(ROOT / ".dvc" / "config", dest / ".dvc" / "config")
     shutil.copy(ROOT / ".dvc" / ".gitignore", dest / ".dvc" / ".gitignore")
+    shutil.copytree(ROOT / ".dvc" / "plots", dest / ".dvc" / "plots")  # dvc.yaml's plot templates
     write_params(dest / "params.yaml", models, **over)
     run(["git", "init", "-q", "-b", "main"], dest)
     run(["git", "add", "-A"], dest)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import selectors
 import shlex
 import signal
@@ -21,6 +22,7 @@ import yaml
 from conftest import BUILT_MODELS, SEED, clone_built, env, run
 from PIL import Image
 from test_dag import expanded_stages, stage_code
+from test_share import TEMPLATE, assert_offline, node_render
 
 from ricecnn import stats
 
@@ -125,23 +127,62 @@ def test_second_repro_runs_nothing(built):
     assert json.loads(run(["dvc", "status", "--json"], built.repo).stdout) == {}
 
 
-def test_metrics_and_plots_render(built, tmp_path):
-    shown = run(["dvc", "metrics", "show", "--json"], built.repo).stdout
-    assert "val_accuracy" in shown and "augmented_accuracy" in shown
-    out = tmp_path / "plots"
-    run(["dvc", "plots", "show", "-o", str(out)], built.repo)
-    html = (out / "index.html").read_text()
-    assert "summary_points.csv" in html and "accuracy.tsv" in html
-    assert f"reports_evaluate_{SEED}_predictions_cnn_csv" in html and '"rect"' in html  # the confusion plot: a heat map
+# What DVC's own commands show of the study: dvc.yaml's `metrics:` and `plots:` (the study's numbers and
+# pictures), none of the per-stage files.
+TIMING = re.compile(r"second|per_second|batch|latency|replicas|steps_per", re.I)
+BANNER = re.compile(r"absl::InitializeLog|oneDNN custom operations")
 
 
-def test_changing_one_model_makes_only_its_chain_stale(built, tmp_path):
+def test_stages_start_tensorflow_without_its_banners(built):
+    assert not [ln for ln in (built.stdout + built.stderr).splitlines() if BANNER.search(ln)]
+    assert "Running stage 'train@cnn-1'" in built.stdout  # (the output is the stages')
+
+
+def test_dvc_shows_the_studys_numbers_and_pictures(built):
+    shown = json.loads(run(["dvc", "metrics", "show", "--json"], built.repo).stdout)
+    files = shown[""]["data"]
+    assert list(files) == ["metrics/study.json"]
+    study = files["metrics/study.json"]["data"]
+    assert set(json.loads((built.repo / f"metrics/evaluate/{SEED}.json").read_text())) < set(study)  # every model
+    assert study["cnn_light vs cnn"]["augmented"] in ("not worse", "worse", "inconclusive", "identical")
+    assert not TIMING.search(json.dumps(study))
+    plots = json.loads(run(["dvc", "plots", "show", "--json"], built.repo).stdout)["data"]
+    assert set(plots) == {"reports/training_curves.csv", "reports/summary_points.csv", "reports/accuracy_vs_flops.png",
+                          "reports/effects.png", "reports/robustness.png", "reports/criteria.png"}
+    assert len(plots) <= 20  # the limit of a page a person reads
+
+
+def test_an_experiment_with_one_changed_setting_is_compared_by_dvc(built, tmp_path):
     repo = clone_built(built, tmp_path / "repo")
-    set_params(repo, models__cnn_light__epochs=2)
+    set_params(repo, models__cnn_light__learning_rate=0.03)
     # featuremaps@cnn_light follows once train@cnn_light has written a new model; cnn's chain never does
-    # (what a repro then runs, only what is new: test_a_new_training_seed_runs_only_its_stages_and_the_comparison)
     assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == {
         f"train@cnn_light-{SEED}", "flops@cnn_light", f"evaluate@{SEED}", "summarize"}
+    run(["git", "checkout", "params.yaml"], repo)
+    assert ran(run(["dvc", "exp", "run", "-n", "faster", "-S", "+models.cnn_light.learning_rate=0.03"], repo).stdout) == {
+        f"train@cnn_light-{SEED}", "flops@cnn_light", f"featuremaps@cnn_light-{SEED}", f"evaluate@{SEED}", "summarize"}
+    # the workspace now holds the experiment's results: DVC compares them with the commit's
+    params = json.loads(run(["dvc", "params", "diff", "--json"], repo).stdout)
+    assert params["params.yaml"] == {"models.cnn_light.learning_rate": {"old": None, "new": 0.03}}
+    diff = json.loads(run(["dvc", "metrics", "diff", "--json"], repo).stdout)["metrics/study.json"]
+    assert "cnn_light.accuracy" in diff and "cnn_light vs cnn.clean_pp" in diff  # (on 10 test images: 0.3 -> 0.1)
+    assert not [k for k in diff if TIMING.search(k)]
+    assert not [k for k in diff if k.startswith("cnn.") or k.startswith("cnn_pruned")]  # cnn's chain never ran
+    # the comparison screen: what changed, in at most 60 columns, numbers in a 200-column terminal
+    table = run(["dvc", "exp", "show", "--only-changed", "--csv"], repo).stdout.splitlines()
+    header = table[0].split(",")
+    assert len(header) <= 60 and "models.cnn_light.learning_rate" in header and "cnn_light.accuracy" in header
+    screen = run(["dvc", "exp", "show", "--only-changed", "--no-pager"], repo, extra_env={"COLUMNS": "200"}).stdout
+    head, row = next(ln for ln in screen.splitlines() if "Experiment" in ln), next(ln for ln in screen.splitlines() if "faster" in ln)
+    assert head.split()[2:4] == ["cnn_light.accuracy", "cnn_light.augmented_accuracy"], screen
+    assert [float(v) for v in row.split()[5:7]] == [diff["cnn_light.accuracy"]["new"], diff["cnn_light.augmented_accuracy"]["new"]], screen
+    # the pictures of both, side by side, drawn offline (make test-deps installs node)
+    run(["dvc", "plots", "diff", "HEAD", "--html-template", str(TEMPLATE), "-o", str(tmp_path / "diff")], repo)
+    page = (tmp_path / "diff" / "index.html").read_text()
+    assert_offline(page)
+    renders = node_render(tmp_path / "diff" / "index.html", tmp_path)
+    assert len(renders["renders"]) == page.count("vegaEmbed('#") == 2 and all(r["marks"] > 0 for r in renders["renders"])
+    assert page.count('<img src="static/') == 2 * 4  # the four pictures, of the commit and of the workspace
 
 
 def test_a_new_criterion_or_target_runs_only_its_own_stages(built, tmp_path):
@@ -258,6 +299,7 @@ def test_killed_training_reruns_cleanly(built, tmp_path, sig):
 def test_summarize_writes_exactly_the_outputs_dvc_yaml_declares(built):
     from ricecnn.stages.summarize import OUTPUTS
 
-    declared = {o.removeprefix("reports/") for o in expanded_stages(built.repo)["summarize"]["outs"]}
-    assert declared == set(OUTPUTS)
+    stage = expanded_stages(built.repo)["summarize"]
+    metrics = shlex.split(stage["cmd"])[shlex.split(stage["cmd"]).index("--metrics") + 1]
+    assert set(stage["outs"]) == {f"reports/{name}" for name in OUTPUTS} | {metrics}
     assert all((built.repo / "reports" / name).exists() for name in OUTPUTS)

@@ -171,40 +171,8 @@ def team(tmp_path_factory) -> Team:
     return Team(base, alice, main_files, main_lock)
 
 
-@pytest.mark.slow
-def test_branches_diff_metrics_params_and_plots(team, tmp_path):
-    a = team.alice
-    metrics = json.loads(run(["dvc", "metrics", "diff", "main", "two-epochs", "--json"], a).stdout)
-    assert metrics[f"metrics/train/{SEED}/cnn_light.json"]["epochs_run"] == {"old": 1, "new": 2, "diff": 1}
-    params = json.loads(run(["dvc", "params", "diff", "main", "two-epochs", "--json"], a).stdout)
-    assert params["params.yaml"]["models.cnn_light.epochs"] == {"old": 1, "new": 2, "diff": 1}
-    assert "models.cnn_light.epochs" in run(["dvc", "params", "diff", "main", "two-epochs"], a).stdout
-
-    out = tmp_path / "diff"
-    run(["dvc", "plots", "diff", "main", "two-epochs", "-o", str(out)], a)
-    html = (out / "index.html").read_text()
-    assert f"reports/train/{SEED}/cnn_light/plots/metrics" in html and '"two-epochs"' in html and '"main"' in html
-
-    offline = tmp_path / "offline"
-    run(["dvc", "plots", "diff", "main", "two-epochs", "--html-template", str(TEMPLATE), "-o", str(offline)], a)
-    page = (offline / "index.html").read_text()
-    assert_offline(page)
-    assert f"reports/train/{SEED}/cnn_light/plots/metrics" in page
-    renders = node_render(offline / "index.html", tmp_path)
-    assert len(renders["renders"]) == page.count("vegaEmbed('#") >= 4
-    assert all(r["marks"] > 0 for r in renders["renders"]), renders
-
-
-@pytest.mark.slow
-def test_exp_run_with_a_set_param(team):
-    a = team.alice
-    ran = run(["dvc", "exp", "run", "-n", "three-epochs", "-S", "models.cnn_light.epochs=3", TRAIN], a)
-    assert f"Running stage '{TRAIN}'" in ran.stdout
-    exps = experiments(json.loads(run(["dvc", "exp", "show", "--json"], a).stdout))
-    three = exps["three-epochs"]
-    assert param(three, "models.cnn_light.epochs") == 3
-    assert three["metrics"][f"metrics/train/{SEED}/cnn_light.json"]["data"]["epochs_run"] == 3
-    assert "three-epochs" in run(["dvc", "exp", "list", "--name-only"], a).stdout
+# (comparing two runs with DVC's diff commands and `dvc exp run -S`: tests/test_pipeline.py, on the whole
+# pipeline, the experiment with one changed setting)
 
 
 # --- a queued sweep --------------------------------------------------------------------------------

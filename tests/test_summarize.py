@@ -245,6 +245,12 @@ def project(tmp_path) -> Path:
         folder.mkdir(parents=True)
         for name in NAMES:
             predictions(right[name][i]).to_csv(folder / f"{name}.csv", index=False)
+        for name in ("cnn", "cnn_light"):  # DVCLive's folders of the trained models: two epochs each
+            for split in ("train", "eval"):
+                live = tmp_path / "live" / str(s) / name / "plots" / "metrics" / split
+                live.mkdir(parents=True)
+                (live / "accuracy.tsv").write_text(f"step\taccuracy\n0\t0.5\n1\t0.{6 + i}\n")
+                (live / "loss.tsv").write_text("step\tloss\n0\t1.0\n1\t0.7\n")
     (tmp_path / "split").mkdir()
     (tmp_path / "split" / "classes.json").write_text(json.dumps(CLASSES))
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -260,9 +266,9 @@ def run_stage(root: Path) -> int:
     kinds = {kind: str(root / "metrics" / kind.replace("-", "_") / "{seed}" / "{model}.json")
              for kind in ("train", "featuremaps", "prune", "trim", "trim-scratch", "criteria")}
     patterns = {**kinds, "flops": str(root / "metrics/flops/{model}.json"), "evaluate": str(root / "metrics/evaluate/{seed}.json"),
-                "predictions": str(root / "predictions/{seed}/predictions/{model}.csv")}
+                "predictions": str(root / "predictions/{seed}/predictions/{model}.csv"), "curves": str(root / "live/{seed}/{model}")}
     return cli(["summarize", "--params", str(root / "params.yaml"), *(a for k, v in patterns.items() for a in (f"--{k}", v)),
-                "--split-dir", str(root / "split"), "--out-dir", str(root / "reports")])
+                "--split-dir", str(root / "split"), "--out-dir", str(root / "reports"), "--metrics", str(root / "study.json")])
 
 
 def test_stage_writes_tables_findings_and_pictures(project):
@@ -283,6 +289,20 @@ def test_stage_writes_tables_findings_and_pictures(project):
     for png in ("accuracy_vs_flops.png", "accuracy_vs_filters.png", "params.png", "robustness.png", "effects.png",
                 "criteria.png", "trim/cnn.png"):
         assert 0 < (out / png).stat().st_size < 200_000, png
+    # DVC's metrics: each model's accuracies and GFLOPs, each claim's difference and verdict, nothing else
+    study = json.loads((project / "study.json").read_text())
+    claims = {f"{v} vs {a}" for v, a in zip(comps.variant, comps.against)}
+    assert set(study) == set(NAMES) | claims and len(claims) == len(comps) // 2
+    row = pd.read_csv(out / "summary.csv").set_index("model").loc["cnn_light"]
+    assert study["cnn_light"] == {"accuracy": float(f"{row.clean_accuracy:.4g}"), "gflops_224": float(f"{row.flops_224 / 1e9:.4g}"),
+                                            "augmented_accuracy": float(f"{row.augmented_accuracy:.4g}")}
+    light = comps[(comps.variant == "cnn_light") & (comps.against == "cnn")].set_index("condition")
+    assert study["cnn_light vs cnn"] == {
+        "clean": light.verdict["clean"], "augmented": light.verdict["augmented"],
+        "clean_pp": float(f"{light.diff_pp['clean']:.3g}"), "augmented_pp": float(f"{light.diff_pp['augmented']:.3g}")}
+    curves = pd.read_csv(out / "training_curves.csv")  # every trained model, seed and split, epochs from 1
+    assert len(curves) == 2 * 2 * 2 * 2 and set(curves.epoch) == {1, 2}
+    assert curves.set_index(["model", "seed", "split", "epoch"]).accuracy[("cnn_light", 2, "validation", 2)] == 0.7
     first = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     assert run_stage(project) == 0
     assert first == {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}  # byte-identical rerun
@@ -340,3 +360,20 @@ def test_the_criteria_are_compared_with_apoz_at_matched_flops_and_said_in_words(
     assert any(x.startswith("cnn_random_0.25 (chance's channels of cnn, target 25 % of its FLOPs, 24.5 % reached)") for x in lines)
     assert any(x.startswith("cnn_random_0.25 against cnn_apoz_0.25 (another criterion vs APoZ, at the same FLOPs; the same FLOPs")
                for x in lines)
+
+
+def test_the_point_labels_of_the_accuracy_figure_do_not_overlap():
+    """A pruned model sits on its full model (same FLOPs, same accuracy): their labels move apart."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from ricecnn import plots
+
+    df = pd.DataFrame({"model": ["vgg16", "vgg16_pruned", "vgg16_light", "cnn"], "family": ["vgg16"] * 3 + ["cnn"],
+                       "baseline": ["", "vgg16", "vgg16", ""], "flops": [3.9e8, 3.8e8, 4.0e8, 2e7],
+                       "augmented_accuracy": [0.742, 0.743, 0.741, 0.69]})
+    df["augmented_accuracy_lo"], df["augmented_accuracy_hi"] = df.augmented_accuracy - 0.05, df.augmented_accuracy + 0.05
+    fig = plots.accuracy_figure(df, "flops", "FLOPs", True)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in fig.axes[0].texts if t.get_text()]
+    assert len(boxes) == 4
+    assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a.overlaps(b)]

@@ -43,25 +43,28 @@ def queue(thresholds: list[str]) -> list[str]:
 
 
 def collect(names: list[str]) -> list[dict]:
+    """Each experiment's prune and evaluate records, read from its commit with DVC's file system (they
+    are committed outs, not DVC metrics: `dvc exp show` lists only the study's numbers)."""
+    from dvc.api import DVCFileSystem
+
     rows = []
     for rev in json.loads(dvc("exp", "show", "--json")):
         for exp in rev.get("experiments") or []:
             for run in exp.get("revs", []):
                 if run.get("name") not in names or not run.get("data"):
                     continue
-                data = run["data"]
-                t = data["params"]["params.yaml"]["data"]["prune"]["apoz_threshold"]
-                metrics = {k: v["data"] for k, v in data["metrics"].items()}
-                for path, m in metrics.items():
-                    if path.startswith("metrics/prune/"):  # metrics/prune/<seed>/<model>.json
-                        family, seed = m["model"], path.split("/")[2]
-                        evaluate = metrics[f"metrics/evaluate/{seed}.json"]
-                        rows.append({"threshold": t, "seed": int(seed), "model": f"{family}_pruned", "family": family,
-                                     "flops": m["flops_after"], "params": m["params_after"],
-                                     "channels_removed": m["channels_removed"],
-                                     "augmented_accuracy": evaluate[f"{family}_pruned"]["augmented_accuracy"],
-                                     "full_augmented_accuracy": evaluate[family]["augmented_accuracy"],
-                                     "full_flops": m["flops_before"]})
+                t = run["data"]["params"]["params.yaml"]["data"]["prune"]["apoz_threshold"]
+                fs = DVCFileSystem(".", rev=run["rev"])
+                for path in fs.glob("metrics/prune/*/*.json"):  # metrics/prune/<seed>/<model>.json
+                    m = json.loads(fs.read_text(path))
+                    family, seed = m["model"], path.split("/")[2]
+                    evaluate = json.loads(fs.read_text(f"metrics/evaluate/{seed}.json"))
+                    rows.append({"threshold": t, "seed": int(seed), "model": f"{family}_pruned", "family": family,
+                                 "flops": m["flops_after"], "params": m["params_after"],
+                                 "channels_removed": m["channels_removed"],
+                                 "augmented_accuracy": evaluate[f"{family}_pruned"]["augmented_accuracy"],
+                                 "full_augmented_accuracy": evaluate[family]["augmented_accuracy"],
+                                 "full_flops": m["flops_before"]})
     return sorted(rows, key=lambda r: (r["family"], -r["threshold"], r["seed"]))
 
 

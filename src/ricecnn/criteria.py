@@ -24,7 +24,6 @@ import zlib
 import numpy as np
 
 from . import apoz, surgery
-from .anatomy import relu_convs
 from .core.settings import CriterionRule
 from .flops import count_flops, resized
 

@@ -191,8 +191,8 @@ def accuracy_figure(df, x: str, xlabel: str, logx: bool) -> Figure:
                             arrowprops={"arrowstyle": "->", "color": colors[fam], "alpha": 0.6})  # fmt: skip
         err = [g.augmented_accuracy - g.augmented_accuracy_lo, g.augmented_accuracy_hi - g.augmented_accuracy]
         ax.errorbar(g[x], g.augmented_accuracy, yerr=err, fmt="o", color=colors[fam], label=fam, zorder=3, capsize=3)
-        for _, r in g.iterrows():
-            ax.annotate(r.model, (r[x], r.augmented_accuracy), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    labels = [ax.annotate(r.model, (r[x], r.augmented_accuracy), textcoords="offset points", xytext=LABEL_SPOTS[0][:2],
+                          fontsize=7) for _, r in df.iterrows()]
     if logx:
         ax.set_xscale("log")
     ax.margins(x=0.12, y=0.1)  # room for the labels
@@ -200,7 +200,33 @@ def accuracy_figure(df, x: str, xlabel: str, logx: bool) -> Figure:
     ax.set_ylabel("accuracy on the augmented test set (95% CI)")
     ax.set_title("accuracy against cost (arrows: baseline -> variant)", fontsize=9)
     ax.legend(fontsize=8)
+    place_labels(fig, labels)
     return fig
+
+
+# Where a point's label may go, in points from the point (x, y, alignment), tried in this order.
+LABEL_SPOTS = ((4, 4, "left"), (4, -11, "left"), (-4, 4, "right"), (-4, -11, "right"), (4, 13, "left"),
+               (4, -20, "left"), (-4, 13, "right"), (-4, -20, "right"))
+
+
+def place_labels(fig: Figure, labels: list) -> None:
+    """Move each point label to the first of ``LABEL_SPOTS`` where it overlaps no label placed before it
+    (a pruned model sits on top of its full model). Written here because matplotlib places no labels
+    itself and a placement library (adjustText) would be a dependency for two figures; measured on
+    the figure as drawn, so the test (tests/test_summarize.py) and the PNG see the same boxes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw_without_rendering()
+    placed = []
+    for label in labels:
+        for dx, dy, align in LABEL_SPOTS:
+            label.xyann = (dx, dy)
+            label.set_horizontalalignment(align)
+            box = label.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in placed):
+                break
+        placed.append(box)
 
 
 def params_figure(df) -> Figure:

@@ -5,6 +5,7 @@ gathered from the stages that made each model (the stages' own records: ``ricecn
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -130,3 +131,16 @@ def trim_neighbours(study: Study, parent: str) -> list[str]:
     family = next(m.family for m in study.models if m.name == parent)
     return [parent, *(m.name for m in study.models if m.family == family and m.variant in ("light", "pruned")),
             *(m.name for m in study.models if m.variant == "trim_scratch" and m.parent == parent)]
+
+
+def training_curves(folders: dict[tuple[int, str], Path]) -> pd.DataFrame:
+    """Every training run's per-epoch accuracy and loss, one row per (model, seed, epoch, split), from
+    the DVCLive folders ``folders[(seed, model)]`` (``plots/metrics/{train,eval}/{accuracy,loss}.tsv``)."""
+    frames = []
+    for (seed, model), folder in folders.items():
+        for split, name in (("train", "train"), ("eval", "validation")):
+            tsv = {k: pd.read_csv(folder / "plots" / "metrics" / split / f"{k}.tsv", sep="\t") for k in ("accuracy", "loss")}
+            frame = tsv["accuracy"].merge(tsv["loss"], on="step")
+            frames.append(frame.assign(model=model, seed=seed, split=name, epoch=frame.step + 1))
+    columns = ["model", "seed", "split", "epoch", "accuracy", "loss"]
+    return pd.concat(frames)[columns] if frames else pd.DataFrame(columns=columns)

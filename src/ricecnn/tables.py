@@ -189,3 +189,23 @@ def criteria_table(study: Study, df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["model", "parent", "rule", "target", "flops_share_224", "clean_accuracy",
                                        "clean_accuracy_lo", "clean_accuracy_hi", "augmented_accuracy",
                                        "augmented_accuracy_lo", "augmented_accuracy_hi"])
+
+
+def _number(value, digits: int = 4):
+    """A metric value: ``digits`` significant digits, None for a missing one (NaN is not JSON)."""
+    return None if value is None or pd.isna(value) else float(f"{value:.{digits}g}")
+
+
+def study_metrics(df: pd.DataFrame, comps: pd.DataFrame) -> dict:
+    """The study's numbers, as `dvc metrics diff` and `dvc exp show` compare them (dvc.yaml's
+    ``metrics:``): each model's mean clean and augmented accuracy over the seeds and its GFLOPs at
+    224 px; each comparison's difference in points and its verdict, on the clean and the augmented
+    test set. Nothing that is a timing or a setting: those are in the per-stage files and params."""
+    models = {r.model: {"accuracy": _number(r.clean_accuracy), "augmented_accuracy": _number(r.augmented_accuracy),
+                        "gflops_224": _number(r.flops_224 / 1e9)} for r in df.itertuples()}
+    claims: dict[str, dict] = {}
+    for r in comps.itertuples():
+        claim = claims.setdefault(f"{r.variant} vs {r.against}", {})
+        claim[f"{r.condition}_pp"] = _number(r.diff_pp, 3)
+        claim[r.condition] = r.verdict
+    return {**models, **claims}  # one level: DVC's column names stay short (cnn_light.accuracy, cnn_light vs cnn.clean)

@@ -9,14 +9,22 @@ importing Keras.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import re
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 # Keep TensorFlow's start-up INFO lines (oneDNN notices, CPU feature flags) out of stage logs.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# What TensorFlow's C++ prints on import although TF_CPP_MIN_LOG_LEVEL asks for warnings only: absl
+# writes every message logged before absl::InitializeLog() to stderr whatever its level, with a notice
+# saying so (abseil/abseil-cpp#1718), so no setting can silence it (``quiet_native_start``).
+NATIVE_BANNER = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+                           r"|I\d{4} [\d:.]+ +\d+ \S+:\d+\] )")
 
 # stage name -> (module, one-line description), in DAG order
 STAGES: dict[str, tuple[str, str]] = {
@@ -106,6 +114,30 @@ def without_unused_jax() -> None:
         sys.modules["jax"] = None  # `import jax` now raises ImportError, which TensorFlow's probe expects
 
 
+@contextlib.contextmanager
+def quiet_native_start():
+    """While the block runs (a stage module's import, which starts TensorFlow), what native code
+    writes to stderr goes to a file; afterwards every line of it but ``NATIVE_BANNER``'s comes out.
+    Warnings and errors of C++ (``W…``, ``E…``) still show, and nothing is lost if the import fails.
+    Done at the file descriptor: the lines come from C++, below Python's sys.stderr."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            lines = held.read().decode(errors="replace").splitlines(keepends=True)
+            asked = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") not in ("", "0")  # 0: the user wants them all
+            kept = [ln for ln in lines if not (asked and NATIVE_BANNER.match(ln))]
+            sys.stderr.write("".join(kept))
+            sys.stderr.flush()
+
+
 def run_stage(main, argv: list[str], stage: str, standalone: bool = False) -> int:
     """Run a stage's main(); user errors become one line on stderr and exit status 2.
 
@@ -124,7 +156,8 @@ def run_stage(main, argv: list[str], stage: str, standalone: bool = False) -> in
                     # happen within a minute; every output is written atomically, so a stage killed
                     # anywhere leaves nothing half-written (tests/test_pipeline.py)
                     signal.signal(signal.SIGINT, signal.SIG_DFL)
-            main = importlib.import_module(main).main
+            with quiet_native_start() if standalone else contextlib.nullcontext():
+                main = importlib.import_module(main).main
         main(argv)
     except ImportError as e:
         backend = os.environ.get("KERAS_BACKEND", "tensorflow")

@@ -5,7 +5,8 @@ the paper's published numbers, the findings generated from all of it, and the pi
 What it reads comes from dvc.yaml as path patterns (``{seed}``, ``{model}``), one per kind of file
 (``ricecnn.study`` gathers them, ``ricecnn.tables`` and ``ricecnn.findings`` turn them into tables
 and words, ``ricecnn.plots`` into pictures); what it writes goes into ``--out-dir`` under the names
-below (dvc.yaml declares each; ``tests/test_pipeline.py`` checks that they are the same).
+below (dvc.yaml declares each; ``tests/test_pipeline.py`` checks that they are the same), and the
+study's numbers as DVC's metrics into ``--metrics`` (``tables.study_metrics``).
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from ..core import settings
 from ..core.cli import fill, parse
 from ..data import load_classes
 from ..core.errors import RiceError
-from ..core.io import atomic_path, read_json
+from ..core.io import atomic_path, read_json, write_json
 from ..models import evaluated_for, stage_name
 from ..paper import paper_table
-from ..study import Study, correctness, sources, trim_neighbours
+from ..study import Study, correctness, sources, training_curves, trim_neighbours
 
 PER_SEED = ("train", "featuremaps", "prune", "trim", "trim_scratch", "criteria")  # one file per seed and model each
 OUTPUTS = ("summary.csv", "summary_points.csv", "comparisons.csv", "robustness.csv", "power.csv", "criteria.csv",
-           "findings.md", "summary.md", "accuracy_vs_flops.png", "accuracy_vs_filters.png", "params.png",
+           "training_curves.csv", "findings.md", "summary.md", "accuracy_vs_flops.png", "accuracy_vs_filters.png", "params.png",
            "robustness.png", "effects.png", "criteria.png", "trim")
 
 
@@ -76,7 +77,7 @@ def load(s: settings.Settings, patterns: dict[str, str], classes: list[str]) -> 
 
 def main(argv: list[str] | None = None) -> None:
     kinds = ("flops", *(k.replace("_", "-") for k in PER_SEED), "evaluate", "predictions")
-    args = parse(argv, "summarize", __doc__, "split-dir", "out-dir", patterns=kinds)
+    args = parse(argv, "summarize", __doc__, "split-dir", "out-dir", "metrics", patterns=(*kinds, "curves"))
     s = settings.load(args.params)
     patterns = {k.replace("-", "_"): getattr(args, k.replace("-", "_")) for k in kinds}
     study = load(s, patterns, load_classes(args.split_dir))
@@ -91,6 +92,9 @@ def main(argv: list[str] | None = None) -> None:
     _csv(power, out["power.csv"])
     crit = tables.criteria_table(study, df)
     _csv(crit, out["criteria.csv"])
+    _csv(training_curves({(seed, m): fill(args.curves, seed=seed, model=m) for m in s.models for seed in s.training_seeds}),
+         out["training_curves.csv"])
+    write_json(args.metrics, tables.study_metrics(df, comps))
     _text(findings.findings_page(study, df, comps, findings.findings(study, df, comps, paper, robust, crit)),
           out["findings.md"])
     _text(findings.summary_page(study, df, comps, tables.per_seed_table(study), robust, paper, power, crit), out["summary.md"])
