@@ -66,6 +66,17 @@ def write_split(split_dir: Path, sizes: dict[str, int], classes: list[str], size
     return split_dir
 
 
+def synthetic_split(d: Path) -> Path:
+    """``d``/split: the split stage's arrays of a synthetic zip (8 images per class, 32 px, a quarter
+    each for validation and test), made by the real code."""
+    from ricecnn import sources, splitting
+
+    sources.make_synthetic(d / "raw.zip", per_class=8, seed=0, size=64)
+    (d / "split").mkdir()
+    splitting.split(d / "raw.zip", d / "split", img_size=32, val=0.25, test=0.25, seed=0)
+    return d / "split"
+
+
 def env() -> dict:
     e = dict(os.environ)
     e["PATH"] = f"{BIN}{os.pathsep}{e['PATH']}"

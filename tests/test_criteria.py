@@ -8,9 +8,9 @@ import json
 
 import numpy as np
 import pytest
-from conftest import write_params
+from conftest import synthetic_split, write_params
 
-from ricecnn import criteria, sources, splitting
+from ricecnn import criteria
 from ricecnn.core.cli import main as cli
 from ricecnn.flops import count_flops, resized
 from ricecnn.models import build_model
@@ -88,9 +88,7 @@ def test_the_floor_stops_a_target_out_of_reach():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     d = tmp_path_factory.mktemp("criteria")
-    sources.make_synthetic(d / "raw.zip", per_class=8, seed=0, size=64)
-    (d / "split").mkdir()
-    splitting.split(d / "raw.zip", d / "split", img_size=32, val=0.25, test=0.25, seed=0)
+    synthetic_split(d)
     params = write_params(d / "params.yaml", models={"cnn": {"epochs": 1}}, criteria={"finetune_epochs": 1, "samples": 8})
     assert cli(["train", "cnn", "--seed", "3", "--params", str(params), "--split-dir", str(d / "split"),
                 "--out", str(d / "cnn.keras"), "--metrics", str(d / "train.json"), "--live-dir", str(d / "live")]) == 0

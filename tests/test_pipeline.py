@@ -49,6 +49,7 @@ def test_every_stage_runs_and_writes_its_outputs(built):
         "fetch", "split", f"train@cnn-{s}", f"train@cnn_light-{s}", "flops@cnn", "flops@cnn_light", f"featuremaps@cnn-{s}",
         f"featuremaps@cnn_light-{s}", f"prune@cnn-{s}", f"trim@cnn-{s}", f"trim_scratch@cnn-{s}", f"criteria@cnn-apoz-0.5-{s}",
         f"criteria@cnn-random-0.5-{s}", f"evaluate@{s}", "summarize"}
+    assert not (repo / f"reports/evaluate/{s}/pictures/confusion_cnn_pruned.png").exists()  # the trained models' only
     for path in (f"models/{s}/cnn.keras", f"metrics/train/{s}/cnn_light.json", "metrics/flops/cnn.json",
                  f"metrics/featuremaps/{s}/cnn.json", f"metrics/evaluate/{s}.json", "reports/summary.md",
                  "reports/summary.csv", "reports/comparisons.csv", "reports/accuracy_vs_flops.png", "reports/effects.png",

@@ -6,19 +6,14 @@ import json
 
 import numpy as np
 import pytest
-from conftest import write_params
+from conftest import synthetic_split, write_params
 
 from ricecnn.core.cli import main as cli
-from ricecnn import sources, splitting
 
 
 @pytest.fixture(scope="module")
 def split_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("data")
-    sources.make_synthetic(d / "raw.zip", per_class=8, seed=0, size=64)
-    (d / "split").mkdir()
-    splitting.split(d / "raw.zip", d / "split", img_size=32, val=0.25, test=0.25, seed=0)
-    return d / "split"
+    return synthetic_split(tmp_path_factory.mktemp("data"))
 
 
 def train_cli(tmp_path, split_dir, model="cnn_light", tag="a", **params_over):

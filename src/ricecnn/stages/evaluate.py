@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
                                                              cfg.latency_repeats if robustness else 0)
             results[m.name].update(seed=args.seed, backend=keras.backend.backend())
             evaluation.write_predictions(predictions / f"{m.name}.csv", labels, predicted, classes)
-            if draw:  # the confusion matrices of every seed are DVC plots of the predictions
+            if robustness:  # a derived model's pictures would repeat its parent's (a pruned one's are the same)
                 evaluation.write_plots(pictures, m.name, sets["augmented"], labels, predicted["augmented"], classes,
                                        results[m.name])
             del model
