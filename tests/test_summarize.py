@@ -377,3 +377,14 @@ def test_the_point_labels_of_the_accuracy_figure_do_not_overlap():
     boxes = [t.get_window_extent(renderer) for t in fig.axes[0].texts if t.get_text()]
     assert len(boxes) == 4
     assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a.overlaps(b)]
+
+
+def test_a_study_of_one_model_has_no_comparisons_and_still_reports(project):
+    """models: only cnn_light, nothing pruned, trimmed or compared: every output is written."""
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["models"] = {"cnn_light": {"epochs": 30}}
+    params["prune"]["models"] = params["trim"]["models"] = params["criteria"]["models"] = []
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert run_stage(project) == 0
+    assert pd.read_csv(project / "reports" / "comparisons.csv").empty
+    assert set(json.loads((project / "study.json").read_text())) == {"cnn_light"}

@@ -46,6 +46,12 @@ def summary_table(study: Study) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+COMPARISON_COLUMNS = ["family", "variant", "against", "kind", "condition", "flops_ratio_224", "seeds_used", "failed_seeds",
+                      "diff_pp", "lo_pp", "hi_pp", "p_margin", "p_zero", "per_seed_pp", "seed_sd_pp", "var_seed",
+                      "var_image", "var_residual", "identical", "in_family", "p_holm", "verdict", "half_width_pp", "power",
+                      "seeds_needed", "seeds_needed_range"]
+
+
 def comparisons(study: Study) -> pd.DataFrame:
     """Every paired comparison (``Evaluated.against``), on the augmented and the clean test set: the
     mean paired difference over the seeds where both models trained, its 95 % interval, the p of the
@@ -87,8 +93,8 @@ def comparisons(study: Study) -> pd.DataFrame:
                 row["identical"] = identical
                 rows.append(row)
     df = pd.DataFrame(rows)
-    if not len(df):
-        return df
+    if not len(df):  # no model is compared with another (e.g. models: only cnn_light): the table's header
+        return pd.DataFrame(columns=COMPARISON_COLUMNS)
     family = ~df.identical & df.p_margin.notna()
     df["in_family"] = family
     df["p_holm"] = np.nan
