@@ -11,13 +11,11 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 setup: $(STAMP)
 
-# The venv is rebuilt when the pinned requirements or the package metadata change. --no-compile: Python
-# compiles each module when it is first imported (and keeps it), instead of pip compiling all of
-# TensorFlow's and DVC's files up front, most of which no stage imports (half of the setup's time).
+# The venv is rebuilt when the pinned requirements or the package metadata change.
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --no-compile -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
 

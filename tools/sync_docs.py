@@ -85,6 +85,7 @@ def half_widths() -> str:
 
     before = load(tool("seed_spread").show(BEFORE, "reports/comparisons.csv"))
     after = load((ROOT / "reports" / "comparisons.csv").read_text())
+    after = after[after.index.isin(before.index)]  # the comparisons both recipes made (not the criteria's)
     pairs = list(dict.fromkeys((v, a) for v, a, _ in after.index))
     lines = ["| comparison | clean: before | clean: after | augmented: before | augmented: after |", "|---|---:|---:|---:|---:|"]
     for v, a in pairs:
