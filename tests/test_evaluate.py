@@ -141,7 +141,7 @@ def project(tmp_path_factory) -> Path:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["data"]["img_size"] = 32
     params["models"] = {"cnn": {"epochs": 1}, "cnn_light": {"epochs": 1}}
-    params["prune"]["models"] = params["trim"]["models"] = []
+    params["prune"]["models"] = params["trim"]["models"] = params["criteria"]["models"] = []
     params["evaluate"] = {"batch_size": 4, "latency_repeats": 3}
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return root

@@ -15,7 +15,8 @@ import pytest
 import yaml
 from conftest import BUILT_MODELS, BUILT_SETTINGS, ROOT, commit, make_repo, run
 
-STAGE_KINDS = {"fetch", "split", "train", "flops", "featuremaps", "prune", "trim", "trim_scratch", "evaluate", "summarize"}
+STAGE_KINDS = {"fetch", "split", "train", "flops", "featuremaps", "prune", "trim", "trim_scratch", "criteria", "evaluate",
+               "summarize"}
 
 
 def exp_file(repo, name: str, path: str) -> str:

@@ -2,9 +2,11 @@
 
 `dvc push --run-cache` uploads the outputs of the checked-out dvc.lock and the run-cache entries,
 but of the outputs those entries record, only the DVC-cached ones: never the `cache: false`
-metrics, DVCLive curves and reports that train@ and the later stages keep in git. Without them a
-teammate's DVC cannot restore those stages from the run-cache and reruns them (seen with DVC 3.67).
-This uploads both, through DVC's own API (DVC has no command for it).
+records, DVCLive curves and reports that train@ and the later stages keep in git. And `dvc repro`
+writes no run-cache entry at all for a stage with a `cache: false` output that is not a metric or
+a plot. Without both a teammate's DVC cannot restore those stages from the run-cache and reruns
+them (seen with DVC 3.67). This writes the entries of the workspace's up-to-date stages and uploads
+them with every output they record, through DVC's own API (DVC has no command for it).
 """
 
 from __future__ import annotations
@@ -21,6 +23,13 @@ def push(remote: str | None = None) -> tuple[int, int, int]:
 
     try:
         with Repo() as repo:
+            # DVC writes no run-cache entry for a stage with a `cache: false` output that is not a
+            # metric or a plot (dvc/stage/__init__.py, `no_cache_outs`): every per-stage record here.
+            # Its own StageCache.save writes the entry of each stage the workspace holds up to date.
+            with repo.lock:
+                for stage in repo.index.stages:
+                    if stage.cmd and not stage.changed():
+                        repo.stage_cache.save(stage)
             repo.push(remote=remote)  # what `dvc push` sends: the checked-out dvc.lock's outputs
             entries = repo.stage_cache.push(remote)  # the run-cache entries themselves
             objs = set().union(*repo.stage_cache.get_used_objs(entries).values()) if entries else set()
