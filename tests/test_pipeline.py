@@ -99,8 +99,9 @@ def test_the_comparisons_are_what_the_predictions_say(built):
             expected = stats.paired(v.to_numpy(), b.to_numpy())  # one seed: the two networks' paired test
             got = comps[(comps.variant == variant) & (comps.against == against) & (comps.condition == condition)].iloc[0]
             assert (got.diff_pp, got.p_zero) == (pytest.approx(100 * expected.diff), pytest.approx(expected.p, abs=1e-6))
-    family = comps[comps.in_family]
-    assert family.p_holm.tolist() == pytest.approx(stats.holm(family.p_margin.tolist()), rel=1e-4)  # the CSV keeps 6 digits
+    margin = yaml.safe_load((repo / "params.yaml").read_text())["compare"]["margin"]
+    for r in comps[comps.claim_family != stats.EXPLORATORY].itertuples():  # each verdict is its printed interval's
+        assert r.verdict == stats.verdict(r.lo_pp / 100, r.hi_pp / 100, margin), (r.variant, r.against, r.condition)
     assert "1 training seed: about these trained networks only" in (repo / "reports/findings.md").read_text()
     trim = json.loads((repo / f"metrics/trim/{SEED}/cnn.json").read_text())
     assert [r["round"] for r in trim["rounds"]] == [0, 1] and trim["kept_round"] == 1  # budget 1.0: never beyond

@@ -16,6 +16,7 @@ from ricecnn import findings, stats, study as study_, tables
 from ricecnn.paper import paper_table
 from ricecnn.augment import TRANSFORMS
 from ricecnn.core.cli import main as cli
+from ricecnn.core.settings import Family
 from ricecnn.models import evaluated
 
 CLASSES = ["Arborio", "Basmati", "Ipsala", "Jasmine", "Karacadag"]
@@ -89,6 +90,11 @@ def metrics(seeds: list[int]) -> dict:
     return out
 
 
+FAMILIES = {"confirmatory": Family(kinds=["light"], conditions=["clean", "augmented"]),  # 2 claims: 97.5 % intervals
+            "data_found": Family(kinds=["trim", "trim_vs_light"], conditions=["clean", "augmented"]),  # 4 claims: 98.75 %
+            "controls": Family(kinds=["trim_scratch", "criterion"], conditions=["clean", "augmented"])}  # the pruned: exploratory
+
+
 def study(seeds: list[int]) -> study_.Study:
     m = metrics(seeds)
     by_seed = {k: {} for k in ("train", "cost", "dead")}
@@ -102,7 +108,7 @@ def study(seeds: list[int]) -> study_.Study:
                         trim={s: m[s]["trim"] for s in seeds}, criteria={s: m[s]["criteria"] for s in seeds},
                         margin=0.02, img_size=32, classes=CLASSES,
                         predicted=study_.correctness(frames, NAMES, column="predicted"), failed_run=0.15,
-                        dead_samples=256, pictures_seed=seeds[0])
+                        families=FAMILIES, dead_samples=256, pictures_seed=seeds[0])
 
 
 def test_accuracies_are_means_over_seeds_with_their_interval():
@@ -117,54 +123,66 @@ def test_accuracies_are_means_over_seeds_with_their_interval():
     assert df.loc["cnn_trim_scratch", "baseline"] == "cnn_trim" and df.loc["cnn_trim", "flops_224"] == 2e8
 
 
-def test_comparisons_are_the_family_with_holm_and_verdicts():
+def test_comparisons_read_each_verdict_off_its_familys_interval():
     comps = tables.comparisons(study([1, 2, 3]))
     assert len(comps) == 12  # light, pruned, trim vs full, trim vs light, control vs trim, chance vs APoZ; clean and augmented
-    family = comps[comps.in_family]
-    assert len(family) == 10  # the pruned model predicts exactly what cnn does: nothing to test, not in the family
-    assert family.p_holm.tolist() == pytest.approx(stats.holm(family.p_margin.tolist()))
+    assert comps.groupby("claim_family").size().to_dict() == {"confirmatory": 2, "data_found": 4, "controls": 4, "exploratory": 2}
+    assert comps[comps.claim_family == "confirmatory"].level.tolist() == pytest.approx([1 - 0.05 / 2] * 2)
+    assert comps[comps.claim_family == "data_found"].level.tolist() == pytest.approx([1 - 0.05 / 4] * 4)
     got = {(r.variant, r.against): r.verdict for r in comps[comps.condition == "augmented"].itertuples()}
     assert got[("cnn_light", "cnn")] == "worse"  # 20 points down: surely more than the margin of 2
-    assert got[("cnn_pruned", "cnn")] == "identical"
+    assert got[("cnn_pruned", "cnn")] == "identical"  # exploratory: a fact, no verdict
     assert got[("cnn_trim", "cnn")] == "not worse"  # 0.3 points lost, surely less than 2
     assert got[("cnn_trim", "cnn_light")] == "not worse"
     assert got[("cnn_trim_scratch", "cnn_trim")] == "inconclusive"  # +5, 0, 0: one seed says nothing about the architecture
     assert got[("cnn_random_0.25", "cnn_apoz_0.25")] == "worse"  # chance's channels: 20 points below APoZ's
+    # every row of a family: the verdict is the one its printed interval gives, and so is the adjusted p
+    for r in comps[comps.claim_family != "exploratory"].itertuples():
+        assert r.verdict == ("not worse" if r.lo_pp > -2 else "worse" if r.hi_pp < -2 else "inconclusive")
+        assert (r.p_adjusted < 0.05) == (r.verdict != "inconclusive")
+        assert r.p_adjusted == pytest.approx(min(1.0, r.p_margin * (0.05 / (1 - r.level))))
     trim = comps[(comps.variant == "cnn_trim") & (comps.against == "cnn") & (comps.condition == "augmented")].iloc[0]
     assert trim.diff_pp == pytest.approx(-0.3) and trim.per_seed_pp == "-0.3;-0.3;-0.3"
     assert trim.flops_ratio_224 == pytest.approx(10.0) and trim.kind == "trimmed vs full"
-    # the claim's p is the test of a difference of -margin from the reported interval's own construction
-    e = stats.architecture_effect(*(correct([1, 2, 3])[m] for m in ("cnn_trim", "cnn")))
-    assert trim.p_margin == pytest.approx(e.p(-0.02)) and (trim.p_margin < 0.05) == (trim.lo_pp > -2)
-    # every claim of the family has its power and the seeds 80 % would take
+    # the interval is the family's simultaneous one
+    e = stats.architecture_effect(*(correct([1, 2, 3])[m] for m in ("cnn_trim", "cnn")), level=1 - 0.05 / 4)
+    assert (trim.lo_pp, trim.hi_pp) == pytest.approx((100 * e.lo, 100 * e.hi)) and trim.p_margin == pytest.approx(e.p(-0.02))
+    # every claim of a family has its power; an undecided one the seeds that would decide it
     scratch = comps[(comps.variant == "cnn_trim_scratch") & (comps.condition == "augmented")].iloc[0]
-    assert 0 < scratch.power < 0.8 and int(scratch.seeds_needed) > 3 and " to " in scratch.seeds_needed_range
+    assert 0 <= scratch.power < 0.8 and 0 <= scratch.power_at_zero < 0.8 and scratch.seeds_needed
+    decided = comps[(comps.claim_family != "exploratory") & (comps.verdict != "inconclusive")]
+    assert len(decided) and not decided.seeds_needed.astype(bool).any()
 
 
-def test_a_run_that_failed_to_train_is_flagged_and_left_out_of_its_comparisons():
+def test_a_run_that_failed_to_train_counts_and_its_exclusion_is_a_sensitivity_analysis():
     st_ = study([1, 2, 3])
     for name in ("cnn_light",):
         st_.train[2][name] = {**st_.train[2][name], "val_accuracy": 0.5}  # 40 points below its best run
     assert st_.failed("cnn_light") == [2] and st_.failed("cnn") == []
     comps = tables.comparisons(st_)
     light = comps[(comps.variant == "cnn_light") & (comps.condition == "clean")].iloc[0]
-    assert light.seeds_used == 2 and light.failed_seeds == "2" and light.per_seed_pp.count(";") == 1
     right = correct([1, 2, 3])
-    e = stats.architecture_effect(right["cnn_light"][[0, 2]], right["cnn"][[0, 2]])
-    assert light.diff_pp == pytest.approx(100 * e.diff)
+    every = stats.architecture_effect(right["cnn_light"], right["cnn"], light.level)
+    kept = stats.architecture_effect(right["cnn_light"][[0, 2]], right["cnn"][[0, 2]], light.level)
+    assert light.seeds_used == 3 and light.failed_seeds == "2" and light.diff_pp == pytest.approx(100 * every.diff)
+    assert light.sens_seeds_used == 2 and (light.sens_diff_pp, light.sens_lo_pp) == pytest.approx((100 * kept.diff, 100 * kept.lo))
+    assert light.sens_verdict == stats.verdict(kept.lo, kept.hi, 0.02)
     trim = comps[(comps.variant == "cnn_trim") & (comps.against == "cnn") & (comps.condition == "clean")].iloc[0]
-    assert trim.seeds_used == 3  # cnn's runs all trained
+    assert trim.seeds_used == 3 and np.isnan(trim.sens_diff_pp)  # cnn's runs all trained: no sensitivity analysis
     page = "\n".join(findings.setup_lines(st_, comps))
     assert "Runs that failed to train (validation accuracy more than 15 points below the best run of the same model" in page
-    assert "cnn_light: seed 2" in page
+    assert "cnn_light: seed 2, of 3 runs per model. Every run counts in the verdicts" in page
+    line = next(x for x in findings.findings(st_, tables.summary_table(st_), comps, paper_table(0.02),
+                                             tables.robustness_table(st_)) if x.startswith("cnn_light against cnn"))
+    assert "; without the failed runs (seed 2): " in line
 
 
 def test_one_seed_is_about_these_networks_only():
     st_ = study([7])
     comps = tables.comparisons(st_)
     c = comps[(comps.variant == "cnn_trim_scratch") & (comps.condition == "augmented")].iloc[0]
-    d = stats.paired(correct([7])["cnn_trim_scratch"][0], correct([7])["cnn_trim"][0])
-    assert (c.diff_pp, c.lo_pp, c.hi_pp, c.p_zero) == pytest.approx((100 * d.diff, 100 * d.lo, 100 * d.hi, d.p))
+    d = stats.paired(correct([7])["cnn_trim_scratch"][0], correct([7])["cnn_trim"][0], level=c.level)
+    assert c.level == pytest.approx(1 - 0.05 / 4) and (c.diff_pp, c.lo_pp, c.hi_pp, c.p_zero) == pytest.approx((100 * d.diff, 100 * d.lo, 100 * d.hi, d.p))
     assert c.p_margin == pytest.approx(stats.tango_p(*d.discordant, 1000, -0.02))
     text = findings.findings_page(st_, tables.summary_table(st_), comps, [])
     assert "1 training seed: about these trained networks only, not their architectures" in text
@@ -176,22 +194,24 @@ def test_the_headline_answers_from_the_verdicts():
     text = findings.headline(st_, df, comps)
     assert text.startswith("**Is a CNN with all-black feature maps wasting its filters?** On the synthetic stand-in "
                            "(32 px, 1,000 test images clean and augmented, 3 training seeds; `not worse` means it loses "
-                           "less than 2 points of accuracy, a margin fixed before the runs; 10 claims, Holm-adjusted together):")
+                           "less than 2 points of accuracy, a margin fixed before the runs; a verdict is read off the "
+                           "interval beside it, its family's simultaneous one (families fixed before the runs: "
+                           "`confirmatory`: the 2 claims light vs full on clean and augmented images, each interval at 97.5 %; "
+                           "`data_found`: the 4 claims ")
     assert ("- **Dead channels.** Of the full models' feature-map channels, cnn 10.0 % are zero on every one of the 256 "
             "validation images measured; removing them leaves every prediction of cnn the same on every test image under "
             "every seed, and cuts their FLOPs by 10.0 %.") in text
     light, cnn = (correct([1, 2, 3])[m] for m in ("cnn_light", "cnn"))
     assert (f"- **The hand-made light models.** cnn_light (99.0 % fewer FLOPs than cnn) scores {100 * light.mean():.1f} % "
             f"clean and {100 * light.mean():.1f} % augmented against cnn's {100 * cnn.mean():.1f} % and {100 * cnn.mean():.1f} %: "
-            "worse (loses more than 2 points) on both.") in text
+            "worse (loses more than 2 points; ") in text
     assert ("- **A light model found from data (trimming).** cnn_trim (90.0 % fewer FLOPs than cnn) scores ") in text
-    assert "not worse on both; against cnn_light (10.0x more FLOPs) it scores " in text
+    assert "against cnn_light (10.0x more FLOPs) it scores " in text
     assert ("- **The scratch control** (the trimmed architecture trained from scratch): cnn_trim_scratch (the same FLOPs as "
             "cnn_trim) scores ") in text
     scratch = comps[(comps.variant == "cnn_trim_scratch") & (comps.condition == "clean")].iloc[0]
-    assert ("- **Where the data cannot decide**, the training seeds that would show `not worse` with 80 % power if there "
-            "were no loss, at 1,000 test images (reports/summary.md, \"Power\"): cnn_trim_scratch vs cnn_trim (augmented) ") in text
-    assert f"cnn_trim_scratch vs cnn_trim (clean) {scratch.seeds_needed}." in text
+    assert ("- **Where the data cannot decide** (reports/summary.md, \"Power\"): cnn_trim_scratch vs cnn_trim (augmented), ") in text
+    assert f"at the estimate, `not worse` with 80 % power would take {scratch.seeds_needed} seeds at 1,000 test images" in text
 
 
 def test_findings_state_the_family_and_every_comparison():
@@ -200,12 +220,14 @@ def test_findings_state_the_family_and_every_comparison():
     robust, paper = tables.robustness_table(st_), paper_table(0.02)
     lines = findings.findings(st_, df, comps, paper, robust)
     page = findings.findings_page(st_, df, comps, lines)
-    assert "The family: the 10 claims below, Holm-adjusted together; not in it, `identical`: cnn_pruned vs cnn" in page
+    assert "(`compare.families`): `confirmatory`: the 2 claims light vs full on clean and augmented images" in page
+    assert "Every other comparison is `exploratory`" in page and "; `identical`: cnn_pruned vs cnn" in page
     assert page.index("## Models") > page.index("| cnn_trim vs cnn | 90.0 % fewer FLOPs |")
     light = next(x for x in lines if x.startswith("cnn_light against cnn"))
     assert light.startswith("cnn_light against cnn (light vs full; 99.0 % fewer FLOPs at 224 px): augmented ")
-    assert ("; test of a 2-point loss p = 0.001, Holm = 0.008; test of no difference p < 0.001: worse (loses more than "
-            "2 points)") in light
+    assert " (97.5 % interval) (seeds " in light
+    assert ("; test of a 2-point loss p = 0.001, Bonferroni over the 2 claims of confirmatory = 0.002; test of no difference "
+            "p < 0.001: worse (loses more than 2 points)") in light
     pruned = next(x for x in lines if x.startswith("cnn_pruned against cnn"))
     assert "augmented the same predicted class on every test image under every seed" in pruned
     assert any(x.startswith("Trimming cnn (seed by seed): kept round 1, 1, 1; FLOPs at 224 px 2,000,000,000 -> 200,000,000") for x in lines)
@@ -217,7 +239,7 @@ def test_findings_state_the_family_and_every_comparison():
 
 def test_markdown_numbers_are_readable():
     df = pd.DataFrame([{"model": "cnn", "params": 12939077, "flops": 1.5e9, "macs": 2.5e6, "augmented_accuracy": 0.99876,
-                        "flops_ratio": 12.345, "diff_pp": 0.01, "p": 0.0004, "p_holm": 0.01234}])  # fmt: skip
+                        "flops_ratio": 12.345, "diff_pp": 0.01, "p": 0.0004, "p_adjusted": 0.01234}])  # fmt: skip
     md = findings.markdown(df).splitlines()
     assert md[2] == "| cnn | 12,939,077 | 1.50G | 2.50M | 0.9988 | 12.3x | +0.01 | < 0.001 | 0.012 |"
     assert [findings.times(r) for r in (138.1, 11.43, 1.071)] == ["138x", "11.4x", "1.07x"]
@@ -279,8 +301,7 @@ def test_stage_writes_tables_findings_and_pictures(project):
     assert list(points.columns) == ["model", "family", "flops", "filters", "params", "augmented_accuracy", "misclassified"]
     assert list(pd.read_csv(out / "robustness.csv").columns) == ["model", "clean", *TRANSFORMS, "all five"]
     comps = pd.read_csv(out / "comparisons.csv")
-    assert len(comps) == 12 and set(comps.columns) >= {"diff_pp", "lo_pp", "hi_pp", "p_margin", "p_zero", "p_holm", "verdict",
-                                                       "per_seed_pp", "power", "seeds_needed", "in_family"}
+    assert len(comps) == 12 and list(comps.columns) == tables.COMPARISON_COLUMNS
     findings = (out / "findings.md").read_text()
     assert findings.startswith("# Findings\n\n**Is a CNN with all-black feature maps wasting its filters?**")
     assert "2 training seeds (1, 2)" in findings
@@ -333,15 +354,20 @@ def test_the_headline_names_the_data_it_is_about():
     assert "On the images of data.path (32 px" in findings.headline(st_, df, comps)
 
 
-def test_an_undecided_claim_says_what_would_decide_it():
+def test_an_undecided_claim_says_why_and_never_that_a_loss_would_turn_not_worse():
     from types import SimpleNamespace
 
-    st_ = study([1, 2, 3])
-    row = SimpleNamespace(verdict="inconclusive", seeds_needed="more test images")
-    assert findings.verdict_words(row, st_) == ("inconclusive (no number of seeds would show `not worse` at 1,000 test "
-                                              "images: more are needed)")
-    row.seeds_needed = "12"
-    assert findings.verdict_words(row, st_) == "inconclusive (12 seeds would show `not worse` with 80 % power if it lost nothing)"
+    st_ = study([1, 2, 3])  # margin 2 points
+    row = SimpleNamespace(verdict="inconclusive", diff_pp=+0.5, seeds_needed="more test images")
+    assert findings.verdict_words(row, st_) == ("inconclusive (no number of seeds would reach `not worse` at 1,000 test "
+                                              "images: more test images would)")
+    row = SimpleNamespace(verdict="inconclusive", diff_pp=-6.4, seeds_needed="5")  # an estimate below -m
+    words = findings.verdict_words(row, st_)
+    assert words == "inconclusive (at the estimate, `worse` with 80 % power would take 5 seeds at 1,000 test images)"
+    assert "not worse" not in words
+    row = SimpleNamespace(verdict="inconclusive", diff_pp=-2.5, seeds_needed=">200")  # half a point from the margin
+    assert findings.verdict_words(row, st_).startswith("inconclusive (its estimate lies 0.5 points from the margin, closer "
+                                                       "than 1: no affordable design decides it")
 
 
 def test_the_criteria_are_compared_with_apoz_at_matched_flops_and_said_in_words():
@@ -355,7 +381,7 @@ def test_the_criteria_are_compared_with_apoz_at_matched_flops_and_said_in_words(
     text = findings.headline(st_, df, comps)
     assert ("- **Are APoZ's channels the right ones?** Pruned to 25 % of cnn's FLOPs (24.5 % reached, the same architecture "
             "for every rule) and fine-tuned alike, the models score (clean, mean over seeds) APoZ's ") in text
-    assert "chance's channels are worse than APoZ's (it loses more than 2 points: APoZ picks better channels) on both." in text
+    assert "chance's channels are worse than APoZ's (it loses more than 2 points: APoZ picks better channels) (" in text
     lines = findings.findings(st_, df, comps, paper_table(0.02), tables.robustness_table(st_), crit)
     assert any(x.startswith("cnn_random_0.25 (chance's channels of cnn, target 25 % of its FLOPs, 24.5 % reached)") for x in lines)
     assert any(x.startswith("cnn_random_0.25 against cnn_apoz_0.25 (another criterion vs APoZ, at the same FLOPs; the same FLOPs")

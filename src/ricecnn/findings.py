@@ -14,9 +14,10 @@ from . import plots, stats
 from .augment import TRANSFORMS
 from .paper import PAPER_RESULTS, PAPER_TEST_IMAGES
 from .study import CONDITIONS, DATA_NAMES, Study
-from .tables import seed_spread_table
+from .tables import KINDS, seed_spread_table
 
-VERDICT_COLORS = {stats.NOT_WORSE: "blue", stats.WORSE: "red", stats.INCONCLUSIVE: "grey", stats.IDENTICAL: "black"}
+VERDICT_COLORS = {stats.NOT_WORSE: "blue", stats.WORSE: "red", stats.INCONCLUSIVE: "grey", stats.IDENTICAL: "black",
+                  stats.EXPLORATORY: "silver"}
 
 
 def ci(value: float, lo: float, hi: float) -> str:
@@ -61,61 +62,112 @@ def seeds_phrase(study: Study) -> str:
     return f"{k} training seeds" if study.per_model else "1 training seed: about these trained networks only, not their architectures"
 
 
+def level_text(level: float) -> str:
+    """A confidence level: '95 %', '98.33 %'."""
+    return f"{100 * level:.4g} %"
+
+
+def interval_text(r) -> str:
+    """'-6.4 pts [-9.9, -3.0] (98.33 % interval)': a claim's difference with the interval its verdict is read off."""
+    return f"{pts(r.diff_pp, r.lo_pp, r.hi_pp)} ({level_text(r.level)} interval)"
+
+
+def undecided_words(r, study: Study) -> str:
+    """Why an inconclusive claim of a family is undecided, and what would decide it."""
+    near = abs(r.diff_pp / 100 + study.margin)
+    toward = stats.NOT_WORSE if r.diff_pp / 100 > -study.margin else stats.WORSE
+    need = getattr(r, "seeds_needed", "")
+    if need == "more test images":
+        cost = f"no number of seeds would reach `{toward}` at {study.images:,} test images: more test images would"
+    elif need:
+        cost = f"at the estimate, `{toward}` with 80 % power would take {need} seeds at {study.images:,} test images"
+    else:
+        cost = ""
+    if near < stats.NEAR:
+        return (f"its estimate lies {100 * near:.1f} points from the margin, closer than {100 * stats.NEAR:g}: no affordable "
+                "design decides it" + (f" ({cost})" if cost else ""))
+    return cost
+
+
 def verdict_words(r, study: Study) -> str:
-    """A claim's verdict in words: 'not worse', 'worse (loses more than 3 points)', ...; an
-    inconclusive one says how many seeds would decide it."""
-    if r.verdict == stats.INCONCLUSIVE and getattr(r, "seeds_needed", "") == "more test images":
-        return f"inconclusive (no number of seeds would show `not worse` at {study.images:,} test images: more are needed)"
-    if r.verdict == stats.INCONCLUSIVE and getattr(r, "seeds_needed", ""):
-        return f"inconclusive ({r.seeds_needed} seeds would show `not worse` with 80 % power if it lost nothing)"
+    """A claim's verdict in words: 'not worse', 'worse (loses more than 3 points)', 'exploratory (no
+    verdict)'; an inconclusive one says why, and what would decide it."""
+    if r.verdict == stats.INCONCLUSIVE:
+        why = undecided_words(r, study)
+        return f"inconclusive ({why})" if why else r.verdict
     if r.verdict == stats.WORSE:
         return f"worse (loses more than {margin_pts(study)})"
     if r.verdict == stats.IDENTICAL:
         return "identical predictions"
+    if r.verdict == stats.EXPLORATORY:
+        return "exploratory (no verdict)"
     return r.verdict
 
 
 def comparison_phrase(r, study: Study) -> str:
-    """'-1.2 pts [-3.1, +0.7] (seeds -0.5, -2.1, -1.0); test of a 3-point loss p = 0.010, Holm = 0.040; test of
-    no difference p = 0.210: not worse'"""
+    """'-6.4 pts [-9.9, -3.0] (98.33 % interval) (seeds -6.8, -5.4, -7.1, -6.0); test of a 3-point loss
+    p = 0.001, Bonferroni over 3 claims p = 0.003; test of no difference p < 0.001: worse (...)'"""
     if r.verdict == stats.IDENTICAL:
         return "the same predicted class on every test image under every seed"
     seeds = f" (seeds {', '.join(r.per_seed_pp.split(';'))})" if ";" in r.per_seed_pp else ""
-    left = f"; left out: seed {r.failed_seeds.replace(';', ', ')} (failed to train)" if r.failed_seeds else ""
-    return (f"{pts(r.diff_pp, r.lo_pp, r.hi_pp)}{seeds}{left}; test of a {100 * study.margin:g}-point loss {p_value(r.p_margin)}, "
-            f"Holm {p_value(r.p_holm).removeprefix('p ')}; test of no difference {p_value(r.p_zero)}: {verdict_words(r, study)}")
+    claims = round((1 - stats.LEVEL) / (1 - r.level))
+    adjusted = (f", Bonferroni over the {claims} claims of {r.claim_family} {p_value(r.p_adjusted).removeprefix('p ')}"
+                if r.claim_family != stats.EXPLORATORY else "")
+    text = (f"{interval_text(r)}{seeds}; test of a {100 * study.margin:g}-point loss {p_value(r.p_margin)}{adjusted}; "
+            f"test of no difference {p_value(r.p_zero)}: {verdict_words(r, study)}")
+    if r.failed_seeds:
+        sens = (f"{pts(r.sens_diff_pp, r.sens_lo_pp, r.sens_hi_pp)}"
+                + (f", {r.sens_verdict}" if r.sens_verdict != stats.EXPLORATORY else ""))
+        text += f"; without the failed runs (seed {r.failed_seeds.replace(';', ', ')}): {sens}"
+    return text
+
+
+def families_text(study: Study, comps: pd.DataFrame) -> str:
+    """'confirmatory: the 3 claims light vs full on clean images, each interval at 98.33 %; ...'"""
+    out = []
+    for name, spec in study.families.items():
+        rows = comps[comps.claim_family == name] if len(comps) else comps
+        if not len(rows):
+            continue
+        kinds = " and ".join(KINDS[k] for k in spec.kinds)
+        sets = " and ".join(spec.conditions)
+        out.append(f"`{name}`: the {len(rows)} claims {kinds} on {sets} images, each interval at {level_text(rows.level.iloc[0])}")
+    return "; ".join(out)
 
 
 def setup_lines(study: Study, comps: pd.DataFrame) -> list[str]:
     n = study.images
     per_class = n // len(study.classes)
-    level = ("the mean over seeds of the paired difference, with a 95 % interval that carries the "
+    level = ("the mean over seeds of the paired difference, with an interval that carries the "
              "seed-to-seed variation and the test-image sampling (two-way random effects, Student's t with seeds - 1 "
              "degrees of freedom; at least Tango's interval over the images)"
              if study.per_model else
-             "the paired difference of the two trained networks, with Tango's 95 % score interval: with one "
+             "the paired difference of the two trained networks, with Tango's score interval: with one "
              "training seed no verdict is about an architecture")
-    family = int(comps.in_family.sum()) if len(comps) else 0
     identical = sorted({f"{r.variant} vs {r.against}" for r in comps.itertuples() if r.identical}) if len(comps) else []
     m = margin_pts(study)
+    said = families_text(study, comps)
     lines = [
         f"Test set: {n:,} images ({per_class:,} per class), {study.img_size} px, clean and under the seeded augmentation; "
         f"{seeds_phrase(study)} ({', '.join(map(str, study.seeds))}). A model's accuracy is its mean over the "
         f"seeds with its 95 % interval; a comparison is {level}.",
         f"The question, fixed before the runs: does the cheaper model lose less than {m} of accuracy (`compare.margin`, "
-        f"docs/statistics.md)? Each comparison on each test set is one claim, tested at a difference of -{m}: "
-        f"`{stats.NOT_WORSE}`: {stats.VERDICTS[stats.NOT_WORSE].replace('-m', f'-{100 * study.margin:g}')}; "
+        f"docs/statistics.md)? The claims that get a verdict, and their families, were fixed in params.yaml before the runs "
+        f"(`compare.families`): {said or 'none'}. A family of c claims shows each interval at 1 - 0.05/c (Bonferroni), so "
+        f"that all of them hold together at least 95 % of the time, and each verdict is read off the interval printed "
+        f"beside it: `{stats.NOT_WORSE}`: {stats.VERDICTS[stats.NOT_WORSE].replace('-m', f'-{100 * study.margin:g}')}; "
         f"`{stats.WORSE}`: {stats.VERDICTS[stats.WORSE].replace('-m', f'-{100 * study.margin:g}')}; "
-        f"`{stats.INCONCLUSIVE}`: {stats.VERDICTS[stats.INCONCLUSIVE]}. The family: the {family} claims below, Holm-adjusted "
-        f"together" + (f"; not in it, `{stats.IDENTICAL}`: " + ", ".join(identical) + f" ({stats.VERDICTS[stats.IDENTICAL]})"
-                        if identical else "") + ".",
+        f"`{stats.INCONCLUSIVE}`: {stats.VERDICTS[stats.INCONCLUSIVE].replace('-m', f'-{100 * study.margin:g}')}. "
+        f"Every other comparison is `{stats.EXPLORATORY}`: {stats.VERDICTS[stats.EXPLORATORY]}"
+        + (f"; `{stats.IDENTICAL}`: " + ", ".join(identical) + f" ({stats.VERDICTS[stats.IDENTICAL]})" if identical else "") + ".",
     ]
     if study.per_model:
         failed = {m_.name: study.failed(m_.name) for m_ in study.models}
-        said = "; ".join(f"{name}: seed {', '.join(map(str, s))}" for name, s in failed.items() if s) or "none"
+        said = "; ".join(f"{name}: seed {', '.join(map(str, s))}" for name, s in failed.items() if s)
         lines.append(f"Runs that failed to train (validation accuracy more than {100 * study.failed_run:g} points below the "
-                     f"best run of the same model, `compare.failed_run`): {said}. A failed run's seed is left out of its "
-                     "model's comparisons and counted here.")
+                     f"best run of the same model, `compare.failed_run`): {said or 'none'}, of {len(study.seeds)} runs per "
+                     "model. Every run counts in the verdicts; the comparisons without the failed runs' seeds are a "
+                     "sensitivity analysis beside them (`sens_*` in reports/comparisons.csv).")
     return lines
 
 
@@ -138,17 +190,28 @@ def _pair_sentence(study: Study, rows, comps: pd.DataFrame, variant: str, agains
     if r["clean"].verdict == stats.IDENTICAL:
         return f"{who} predicts the same class as {against} on every test image under every seed"
     acc = {name: {c: pct(rows.loc[name, f"{c}_accuracy"]) for c in CONDITIONS} for name in (variant, against)}
-    words = {c: stats.WORSE + f" (loses more than {margin_pts(study)})" if r[c].verdict == stats.WORSE else r[c].verdict
-             for c in CONDITIONS}
+    words = {c: claim_words(r[c], study) for c in CONDITIONS}
     said = f"{words['clean']} on both" if words["clean"] == words["augmented"] else \
         f"{words['clean']} on clean and {words['augmented']} on augmented images"
     scores = f"{acc[variant]['clean']} clean and {acc[variant]['augmented']} augmented"
     return f"{who} scores {scores} against {against}'s {acc[against]['clean']} and {acc[against]['augmented']}: {said}"
 
 
+def claim_words(r, study: Study) -> str:
+    """A claim in a few words, with the interval its verdict is read off: 'worse (loses more than 3
+    points; -6.4 pts [-9.9, -3.0], 98.33 %)', 'exploratory: -4.3 pts [-9.3, +0.7], 95 %'."""
+    interval = f"{pts(r.diff_pp, r.lo_pp, r.hi_pp)}, {level_text(r.level)}"
+    if r.verdict == stats.EXPLORATORY:
+        return f"exploratory: {interval}"
+    if r.verdict == stats.WORSE:
+        return f"{stats.WORSE} (loses more than {margin_pts(study)}; {interval})"
+    return f"{r.verdict} ({interval})"
+
+
 CRITERION_WORDS = {stats.NOT_WORSE: "as good as APoZ's (it loses less than {m})",
                    stats.WORSE: "worse than APoZ's (it loses more than {m}: APoZ picks better channels)",
-                   stats.INCONCLUSIVE: "inconclusive", stats.IDENTICAL: "the very same predictions"}
+                   stats.INCONCLUSIVE: "inconclusive", stats.IDENTICAL: "the very same predictions",
+                   stats.EXPLORATORY: "{d} against APoZ's (exploratory)"}
 RULE_NAMES = {"apoz": "APoZ", "l1": "the weights' L1 norm", "random": "chance"}
 
 
@@ -167,8 +230,10 @@ def criteria_sentences(study: Study, rows, comps: pd.DataFrame) -> list[str]:
             scores = ", ".join(f"{RULE_NAMES[m.rule]}'s {pct(rows.loc[m.name, 'clean_accuracy'])}" for m in group)
             said = []
             for m in (m for m in group if m.baseline):
-                words = {c: CRITERION_WORDS[_row(comps, m.name, apoz.name, c).verdict].format(m=margin_pts(study))
-                         for c in CONDITIONS}
+                rows_ = {c: _row(comps, m.name, apoz.name, c) for c in CONDITIONS}
+                words = {c: CRITERION_WORDS[r.verdict].format(m=margin_pts(study), d=pts(r.diff_pp, r.lo_pp, r.hi_pp))
+                         + ("" if r.verdict == stats.EXPLORATORY else f" ({pts(r.diff_pp, r.lo_pp, r.hi_pp)}, {level_text(r.level)})")
+                         for c, r in rows_.items()}
                 said.append(f"{RULE_NAMES[m.rule]}'s channels are {words['clean']} on clean and {words['augmented']} on "
                             "augmented images" if words["clean"] != words["augmented"] else
                             f"{RULE_NAMES[m.rule]}'s channels are {words['clean']} on both")
@@ -213,16 +278,17 @@ def headline(study: Study, df: pd.DataFrame, comps: pd.DataFrame) -> str:
             out.append("**The scratch control** (the trimmed architecture trained from scratch): "
                        + _pair_sentence(study, rows, comps, f["trim_scratch"], f["trim"]) + ".")
     out += criteria_sentences(study, rows, comps)
-    open_ = comps[(comps.verdict == stats.INCONCLUSIVE) & comps.seeds_needed.astype(bool)] if len(comps) else comps
+    open_ = comps[comps.verdict == stats.INCONCLUSIVE] if len(comps) else comps
     if len(open_):
-        out.append("**Where the data cannot decide**, the training seeds that would show `not worse` with 80 % power if "
-                   f"there were no loss, at {study.images:,} test images (reports/summary.md, \"Power\"): " + "; ".join(
-                       f"{r.variant} vs {r.against} ({r.condition}) {r.seeds_needed}" for r in open_.itertuples()) + ".")
-    family = int(comps.in_family.sum()) if len(comps) else 0
+        out.append("**Where the data cannot decide** (reports/summary.md, \"Power\"): " + "; ".join(
+            f"{r.variant} vs {r.against} ({r.condition}), {pts(r.diff_pp, r.lo_pp, r.hi_pp)}: {undecided_words(r, study)}"
+            for r in open_.itertuples()) + ".")
+    families = families_text(study, comps)
     title = (f"**Is a CNN with all-black feature maps wasting its filters?** On {DATA_NAMES[study.source]} "
              f"({study.img_size} px, {study.images:,} test images clean and augmented, {seeds_phrase(study)}; `not worse` means "
-             f"it loses less than {margin_pts(study)} of accuracy, a margin fixed before the runs; {family} claims, "
-             f"Holm-adjusted together):")
+             f"it loses less than {margin_pts(study)} of accuracy, a margin fixed before the runs; a verdict is read off the "
+             f"interval beside it, its family's simultaneous one (families fixed before the runs: {families or 'none'}); "
+             f"every other comparison is exploratory, its 95 % interval and no verdict):")
     return title + "\n\n" + "".join(f"- {x}\n" for x in out)
 
 
@@ -339,9 +405,10 @@ def verdict_table(comps: pd.DataFrame, study: Study) -> pd.DataFrame:
     for (variant, against), g in comps.groupby(["variant", "against"], sort=False):
         r = {c: g[g.condition == c].iloc[0] for c in CONDITIONS}
         rows.append({"comparison": f"{variant} vs {against}", "FLOPs": fewer_flops(r["clean"].flops_ratio_224),
-                     **{f"{c}: difference [95% CI]": pts(r[c].diff_pp, r[c].lo_pp, r[c].hi_pp) for c in ("clean", "augmented")},
-                     **{f"{c}: verdict (Holm p)": (f"{r[c].verdict} ({fmt('p', r[c].p_holm)})" if r[c].in_family
-                                                   else r[c].verdict) for c in ("clean", "augmented")}})
+                     **{f"{c}: difference [interval]": f"{pts(r[c].diff_pp, r[c].lo_pp, r[c].hi_pp)} ({level_text(r[c].level)})"
+                        for c in ("clean", "augmented")},
+                     **{f"{c}: verdict": (f"{r[c].verdict} ({r[c].claim_family})" if r[c].claim_family != stats.EXPLORATORY
+                                          else r[c].verdict) for c in ("clean", "augmented")}})
     return pd.DataFrame(rows)
 
 
@@ -369,11 +436,13 @@ def findings_page(study: Study, df, comps, lines: list[str]) -> str:
 def power_text(study: Study, power: pd.DataFrame) -> str:
     if not study.per_model:
         return "The power of a claim needs the seed-to-seed spread: two or more training seeds.\n"
-    return (f"Per claim of the family, from its own variance components (seeds, images, residual; "
-            f"`reports/comparisons.csv`): the power the design had to end `not worse` if the true difference were 0, "
-            f"and the training seeds that 80 % power would take at {study.images:,} test images (noncentral t, "
-            f"at the family's Bonferroni level, the level Holm's first step uses; the range: the seeds needed at the ends "
-            f"of the seed variance's 95 % interval, chi-square with seeds - 1 degrees of freedom).\n\n" + markdown(power))
+    return (f"Per claim of a family, from its own variance components (seeds, images, residual; "
+            f"`reports/comparisons.csv`), simulated from the two-way model's mean squares with their own degrees of "
+            f"freedom at the family's level (`stats.decision_rates`): the power the design had to reach the verdict its "
+            f"estimate points to if the estimate were the truth, the power to show `not worse` if there were no "
+            f"difference, and for an undecided claim the training seeds that 80 % power at the estimate would take at "
+            f"{study.images:,} test images (the range: at the ends of the seed variance's 95 % interval, chi-square with "
+            f"seeds - 1 degrees of freedom).\n\n" + markdown(power))
 
 
 def criteria_display(crit: pd.DataFrame) -> pd.DataFrame:
@@ -392,13 +461,14 @@ def summary_page(study: Study, df, comps, per_seed, robust, paper, power, crit: 
         "# Summary\n\n" + " ".join(setup_lines(study, comps)) + " FLOPs per image at the training input size "
         "(`flops`) and at 224x224 (`flops_224`, the paper's size), means over the seeds; `augmented`: the seeded "
         "augmented copy of the test split.\n\n" + markdown(df)
-        + "\n## Comparisons (the family of claims)\n\nDifferences in percentage points with their 95 % interval; "
-        "`p_margin` the p of the test of a difference of -margin, `p_holm` it Holm-adjusted over the family, `p_zero` "
-        "the p of no difference; `per_seed_pp`: each seed's difference.\n\n" + markdown(comps)
+        + "\n## Comparisons (the family of claims)\n\nDifferences in percentage points with their interval; "
+        "`claim_family` the family fixed before the runs (or `exploratory`), `level` its intervals' level; `p_margin` "
+        "the p of the test of a difference of -margin, `p_adjusted` it Bonferroni-adjusted over the family, `p_zero` "
+        "the p of no difference; `per_seed_pp`: each seed's difference; `sens_*`: without the seeds of failed runs.\n\n" + markdown(comps)
         + "\n## Each comparison seed by seed (two trained networks: Tango's score interval, its score test)\n\n"
         + markdown(per_seed) + f"\n## Seed-to-seed spread (each model's accuracy under the training seeds "
         f"{', '.join(map(str, study.seeds))})\n\n" + markdown(seed_spread_table(study))
-        + "\n## Power: training seeds for the margin\n\n" + power_text(study, power)
+        + "\n## Power\n\n" + power_text(study, power)
         + ("\n## Channel criteria at matched FLOPs (docs/criteria.md)\n\n" + markdown(criteria_display(crit))
            if crit is not None and len(crit) else "")
         + f"\n## Robustness by transform (accuracy on the test set; the models of the first training "

@@ -38,5 +38,5 @@ def paper_table(margin: float) -> pd.DataFrame:
                      "variant_accuracy": acc[light].value, "variant_lo": acc[light].lo, "variant_hi": acc[light].hi,
                      "baseline_accuracy": acc[baseline].value, "baseline_lo": acc[baseline].lo,
                      "baseline_hi": acc[baseline].hi, "diff_pp": 100 * d.diff, "diff_lo_pp": 100 * d.lo,
-                     "diff_hi_pp": 100 * d.hi, "p": d.p, "verdict": stats.interval_verdict(d.lo, d.hi, margin)})
+                     "diff_hi_pp": 100 * d.hi, "p": d.p, "verdict": stats.verdict(d.lo, d.hi, margin)})
     return pd.DataFrame(rows)

@@ -287,8 +287,9 @@ def trim_figure(name: str, records: dict[int, dict], points: dict[str, tuple[flo
 
 def effects_figure(comps, margin: float, seeds: list[int], colors: dict[str, str]) -> Figure:
     """Every comparison (rows), clean and augmented test set side by side: each seed's paired
-    difference (dots), the mean over seeds with its 95 % interval (bar, coloured by its verdict:
-    ``colors``), and the region "loses less than the margin" (band)."""
+    difference (dots), the mean over seeds with its interval (bar: the family's simultaneous interval
+    the verdict is read off, or 95 % for an exploratory comparison; coloured by its verdict:
+    ``colors``), and the margin (dashed)."""
     pairs = list(dict.fromkeys(zip(comps.variant, comps.against)))
     fig = Figure(figsize=(9.6, 1.2 + 0.42 * len(pairs)), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True, sharex=True)
@@ -303,12 +304,14 @@ def effects_figure(comps, margin: float, seeds: list[int], colors: dict[str, str
                 continue
             ax.plot([r.lo_pp, r.hi_pp], [y, y], color=colors[r.verdict], linewidth=3, solid_capstyle="butt")
             ax.scatter([r.diff_pp], [y], color=colors[r.verdict], marker="|", s=200, zorder=3)
+            ax.annotate(f"{100 * r.level:.4g} %", (r.hi_pp, y), xytext=(3, -3), textcoords="offset points", fontsize=6)
             per_seed = [float(v) for v in r.per_seed_pp.split(";")]
             ax.scatter(per_seed, [y + 0.22] * len(per_seed), color="black", s=10, zorder=4)
         ax.set_yticks(range(len(pairs)), [f"{v} vs {a}" for v, a in reversed(pairs)], fontsize=7)
         ax.set_xlabel("accuracy difference, points (variant - against)")
         ax.set_title(f"{condition} test set", fontsize=9)
-    level = f"mean of {len(seeds)} seeds with its 95 % interval" if len(seeds) > 1 else "one seed: Tango's 95 % interval"
+    level = f"mean of {len(seeds)} seeds with its interval (level beside it)" if len(seeds) > 1 else \
+        "one seed: Tango's interval (level beside it)"
     legend = ", ".join(f"{c} {v}" for v, c in colors.items())
     fig.suptitle(f"paired comparisons: dots = each seed, bar = {level}; {legend}", fontsize=8)
     axes[0].legend(fontsize=7, loc="lower left")

@@ -4,7 +4,7 @@ gathered from the stages that made each model (the stages' own records: ``ricecn
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +43,8 @@ class Study:
     source: str = "synthetic"  # data.source: synthetic | kaggle | path
     predicted: dict[str, dict[str, np.ndarray]] | None = None
     failed_run: float = 1.0  # compare.failed_run: a run this far below its model's best run failed
+    families: dict = field(default_factory=dict)  # compare.families: name -> its kinds and conditions (no family:
+    #                                              every claim exploratory)
     dead_samples: int | None = None  # the validation images dead channels were measured on
     pictures_seed: int | None = None  # the seed whose models evaluate scored under each transform alone and timed
 

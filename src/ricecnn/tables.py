@@ -2,23 +2,28 @@
 comparison with its interval, verdict and power (the statistics: ``ricecnn.stats``), each
 comparison seed by seed, robustness by transform, the seed-to-seed spread.
 
-Each comparison on each test set is one claim, "the variant loses less than ``compare.margin``";
-the family is every such claim the findings make, except those whose two models predict the same
-class on every image under every seed (``identical``); verdicts use Holm-adjusted p-values. A run
-that failed to train (``stats.failed_runs``) is left out of its model's comparisons.
+Each comparison on each test set is one claim, "the variant loses less than ``compare.margin``".
+The claims of a family fixed in params.yaml (``compare.families``: kinds of comparison and test
+sets) get the family's simultaneous interval and the verdict read off it; every other claim is
+exploratory (95 % interval, no verdict). Every run counts in the primary analysis; the failed-run
+rule (``stats.failed_runs``) is a sensitivity analysis beside it (``sens_*``).
 """
 
 from __future__ import annotations
+
+import typing
 
 import numpy as np
 import pandas as pd
 
 from . import stats
+from .core.settings import ClaimKind
 from .augment import TRANSFORMS
 from .study import CONDITIONS, COST_KEYS, Study, accuracy
 
-KINDS = {"light": "light vs full", "pruned": "pruned vs full", "trim": "trimmed vs full",
+KINDS = {"light": "light vs full", "pruned": "pruned vs full", "trim": "trimmed vs full", "trim_vs_light": "trimmed vs light",
          "trim_scratch": "scratch control vs trimmed", "criterion": "another criterion vs APoZ, at the same FLOPs"}
+assert set(KINDS) == set(typing.get_args(ClaimKind))  # every kind params.yaml's families may name is worded
 
 
 def summary_table(study: Study) -> pd.DataFrame:
@@ -46,82 +51,122 @@ def summary_table(study: Study) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-COMPARISON_COLUMNS = ["family", "variant", "against", "kind", "condition", "flops_ratio_224", "seeds_used", "failed_seeds",
-                      "diff_pp", "lo_pp", "hi_pp", "p_margin", "p_zero", "per_seed_pp", "seed_sd_pp", "var_seed",
-                      "var_image", "var_residual", "identical", "in_family", "p_holm", "verdict", "half_width_pp", "power",
-                      "seeds_needed", "seeds_needed_range"]
+COMPARISON_COLUMNS = ["family", "variant", "against", "kind", "claim_kind", "condition", "flops_ratio_224", "claim_family",
+                      "level", "seeds_used", "failed_seeds", "diff_pp", "lo_pp", "hi_pp", "p_margin", "p_adjusted", "p_zero",
+                      "per_seed_pp", "seed_sd_pp", "var_seed", "var_image", "var_residual", "identical", "verdict",
+                      "half_width_pp", "power", "power_at_zero", "seeds_needed", "seeds_needed_range", "sens_seeds_used",
+                      "sens_diff_pp", "sens_lo_pp", "sens_hi_pp", "sens_verdict"]
+
+
+def claim_kind(m, other: str) -> str:
+    """The kind of the comparison of model ``m`` (``Evaluated``) with ``other`` (a key of ``KINDS``)."""
+    return m.variant if other == m.baseline else f"{m.variant}_vs_light"
+
+
+def claim_families(study: Study) -> dict[tuple[str, str], tuple[str, float]]:
+    """(variant, against, condition) -> (its family, its interval's level), for every claim of a family
+    of ``compare.families`` whose models the study has; the family's size is the claims it has here."""
+    members: dict[str, list[tuple[str, str, str]]] = {name: [] for name in study.families}
+    for m in study.models:
+        for other in m.against:
+            for c in CONDITIONS:
+                name = next((f for f, spec in study.families.items()
+                             if claim_kind(m, other) in spec.kinds and c in spec.conditions), None)
+                if name is not None:
+                    members[name].append((m.name, other, c))
+    return {claim: (name, stats.family_level(len(claims))) for name, claims in members.items() for claim in claims}
+
+
+def _effect(study: Study, v: np.ndarray, b: np.ndarray, level: float) -> dict:
+    """The difference of two models' (seeds, images) correctness over the seeds given: its interval at
+    ``level``, the p of the test at -margin and at 0, each seed's difference; with one seed, Tango's."""
+    m_ = study.margin
+    if len(v) >= 2:
+        e = stats.architecture_effect(v, b, level)
+        return dict(diff_pp=100 * e.diff, lo_pp=100 * e.lo, hi_pp=100 * e.hi, p_margin=e.p(-m_), p_zero=e.p(0.0),
+                    per_seed_pp=";".join(f"{100 * x:+.1f}" for x in e.per_seed))
+    if len(v) == 1 and not study.per_model:
+        d = stats.paired(v[0], b[0], level)
+        bb, cc = d.discordant
+        return dict(diff_pp=100 * d.diff, lo_pp=100 * d.lo, hi_pp=100 * d.hi, per_seed_pp=f"{100 * d.diff:+.1f}",
+                    p_margin=stats.tango_p(bb, cc, len(v[0]), -m_), p_zero=d.p)
+    return dict(diff_pp=np.nan, lo_pp=np.nan, hi_pp=np.nan, p_margin=np.nan, p_zero=np.nan, per_seed_pp="")
 
 
 def comparisons(study: Study) -> pd.DataFrame:
-    """Every paired comparison (``Evaluated.against``), on the augmented and the clean test set: the
-    mean paired difference over the seeds where both models trained, its 95 % interval, the p of the
-    claim "the variant loses less than the margin" (the test of a difference of -margin, raw and
-    Holm-adjusted over the family), the p of no difference, the verdict, each seed's difference, and
-    the power: the seeds that would show ``not worse`` with 80 % power if the true difference were 0.
-
-    Not in the family: comparisons whose two models predict the same class on every image under
-    every seed (verdict ``identical``), and with two or more seeds, those with fewer than two seeds
-    where both trained (``inconclusive``, untested)."""
+    """Every paired comparison (``Evaluated.against``), on the augmented and the clean test set, over
+    every training seed: the mean paired difference, its interval (at the family's simultaneous level
+    for a claim of a family, else 95 %), the p of the test of a difference of -margin (raw, and for a
+    family's claim Bonferroni-adjusted: below 0.05 exactly when the interval shown excludes -margin),
+    the p of no difference, each seed's difference, the verdict read off the interval (a family's
+    claims only: the others are exploratory), and for a family's claim the power (``claim_power``).
+    Beside it the sensitivity analysis: the same without the seeds whose run failed to train."""
     m_ = study.margin
+    families = claim_families(study)
     rows = []
     for m in study.models:
         for other in m.against:
             flops = study.mean(study.cost, other, "flops_224") / study.mean(study.cost, m.name, "flops_224")
             identical = study.identical(m.name, other)
             bad = sorted(set(study.failed(m.name)) | set(study.failed(other)))
-            used = [i for i, s in enumerate(study.seeds) if s not in bad]
+            kept = [i for i, s in enumerate(study.seeds) if s not in bad]
             for c in CONDITIONS:
-                v, b = study.correct[m.name][c][used], study.correct[other][c][used]
-                row = {"family": m.family, "variant": m.name, "against": other,
-                       "kind": KINDS[m.variant] if other == m.baseline else "trimmed vs light", "condition": c,
-                       "flops_ratio_224": flops, "seeds_used": len(used), "failed_seeds": ";".join(str(study.seeds[i])
-                       for i in range(len(study.seeds)) if i not in used)}
-                if len(used) >= 2:
-                    e = stats.architecture_effect(v, b)
-                    row.update(diff_pp=100 * e.diff, lo_pp=100 * e.lo, hi_pp=100 * e.hi, p_margin=e.p(-m_), p_zero=e.p(0.0),
-                               per_seed_pp=";".join(f"{100 * x:+.1f}" for x in e.per_seed))
+                family, level = families.get((m.name, other, c), (stats.EXPLORATORY, stats.LEVEL))
+                v, b = study.correct[m.name][c], study.correct[other][c]
+                row = {"family": m.family, "variant": m.name, "against": other, "kind": KINDS[claim_kind(m, other)],
+                       "claim_kind": claim_kind(m, other), "condition": c, "flops_ratio_224": flops, "claim_family": family,
+                       "level": level, "seeds_used": len(study.seeds), "failed_seeds": ";".join(map(str, bad)),
+                       **_effect(study, v, b, level), "identical": identical}
+                if len(study.seeds) >= 2:
                     parts = stats.components(v.astype(float) - b)
                     row.update(seed_sd_pp=100 * np.std(np.mean(v, axis=1) - np.mean(b, axis=1), ddof=1),
                                **{f"var_{k}": x for k, x in zip(("seed", "image", "residual"), parts)})
-                elif len(used) == 1 and not study.per_model:
-                    d = stats.paired(v[0], b[0])
-                    bb, cc = d.discordant
-                    row.update(diff_pp=100 * d.diff, lo_pp=100 * d.lo, hi_pp=100 * d.hi, per_seed_pp=f"{100 * d.diff:+.1f}",
-                               p_margin=stats.tango_p(bb, cc, len(v[0]), -m_), p_zero=d.p)
-                else:  # fewer than two seeds where both trained: nothing to test
-                    row.update(diff_pp=np.nan, lo_pp=np.nan, hi_pp=np.nan, p_margin=np.nan, p_zero=np.nan, per_seed_pp="")
-                row["identical"] = identical
+                in_family = family != stats.EXPLORATORY
+                row["verdict"] = (stats.verdict(row["lo_pp"] / 100, row["hi_pp"] / 100, m_) if in_family and not np.isnan(row["lo_pp"])
+                                  else stats.IDENTICAL if identical else stats.INCONCLUSIVE if in_family else stats.EXPLORATORY)
+                if bad:  # the sensitivity analysis: the failed runs' seeds left out
+                    sens = _effect(study, v[kept], b[kept], level)
+                    row.update(sens_seeds_used=len(kept), sens_diff_pp=sens["diff_pp"], sens_lo_pp=sens["lo_pp"],
+                               sens_hi_pp=sens["hi_pp"], sens_verdict=stats.verdict(sens["lo_pp"] / 100, sens["hi_pp"] / 100, m_)
+                               if in_family and not np.isnan(sens["lo_pp"]) else stats.EXPLORATORY)
                 rows.append(row)
-    df = pd.DataFrame(rows)
-    if not len(df):  # no model is compared with another (e.g. models: only cnn_light): the table's header
+    if not rows:  # no model is compared with another (e.g. models: only cnn_light): the table's header
         return pd.DataFrame(columns=COMPARISON_COLUMNS)
-    family = ~df.identical & df.p_margin.notna()
-    df["in_family"] = family
-    df["p_holm"] = np.nan
-    df.loc[family, "p_holm"] = stats.holm(df.loc[family, "p_margin"].tolist())
-    df["verdict"] = [stats.IDENTICAL if r.identical else stats.INCONCLUSIVE if not r.in_family
-                     else stats.verdict(r.diff_pp / 100, m_, r.p_holm) for r in df.itertuples()]
+    df = pd.DataFrame(rows).reindex(columns=COMPARISON_COLUMNS)
+    in_family = df.claim_family != stats.EXPLORATORY
+    df["p_adjusted"] = np.where(in_family, np.minimum(1.0, df.p_margin * (1 - stats.LEVEL) / (1 - df.level)), np.nan)
     df["half_width_pp"] = (df.hi_pp - df.lo_pp) / 2
-    alpha = stats.ALPHA / max(int(family.sum()), 1)  # Bonferroni: the level of Holm's first step
-    df["power"], df["seeds_needed"], df["seeds_needed_range"] = np.nan, "", ""
-    if study.per_model and "var_seed" in df:
-        for i, r in df[family & df.var_seed.notna()].iterrows():
-            parts = (r.var_seed, r.var_image, r.var_residual)
-            df.loc[i, "power"] = stats.power(parts, m_, int(r.seeds_used), study.images, alpha)
-            df.loc[i, "seeds_needed"] = seeds_text(parts, m_, study.images, alpha)
-            ends = [seeds_text((v, r.var_image, r.var_residual), m_, study.images, alpha)
-                    for v in stats.seed_variance_range(r.var_seed, int(r.seeds_used))]
-            df.loc[i, "seeds_needed_range"] = ends[0] if ends[0] == ends[1] else f"{ends[0]} to {ends[1]}"
+    for col in ("seeds_needed", "seeds_needed_range", "failed_seeds", "sens_verdict", "verdict", "per_seed_pp"):
+        df[col] = df[col].astype(object).where(df[col].notna(), "").astype(str)
+    if study.per_model:
+        for i, r in df[in_family & df.var_seed.notna()].iterrows():
+            df.loc[i, ["power", "power_at_zero", "seeds_needed", "seeds_needed_range"]] = claim_power(r, study)
     return df
 
 
-def seeds_text(parts: tuple[float, float, float], margin: float, images: int, alpha: float) -> str:
-    """The seeds 80 % power takes: a number, '>200', or 'more test images' where no number of seeds
-    would do at this test set's size (the images' own sampling is too wide)."""
-    if stats.seeds_cannot_reach(parts, margin, images, alpha):
+def claim_power(r, study: Study) -> tuple[float, float, str, str]:
+    """A family's claim, from its own variance components: the power the design had to reach the verdict
+    its estimate implies if the estimate were the truth, the power to show ``not worse`` if the true
+    difference were 0, and, for an undecided claim, the seeds that 80 % power at the estimate would take
+    at this test set's size, with the range the seed variance's own uncertainty allows."""
+    parts, k, n, m_ = (r.var_seed, r.var_image, r.var_residual), int(r.seeds_used), study.images, study.margin
+    theta = r.diff_pp / 100
+    now = stats.power(parts, theta, m_, k, n, r.level)
+    at_zero = stats.decision_rates(parts, 0.0, m_, k, n, r.level)[0]
+    if r.verdict != stats.INCONCLUSIVE:
+        return now, at_zero, "", ""
+    ends = [seeds_text((v, r.var_image, r.var_residual), theta, m_, n, r.level) for v in stats.seed_variance_range(r.var_seed, k)]
+    return now, at_zero, seeds_text(parts, theta, m_, n, r.level), ends[0] if ends[0] == ends[1] else f"{ends[0]} to {ends[1]}"
+
+
+def seeds_text(parts: tuple[float, float, float], theta: float, margin: float, images: int, level: float) -> str:
+    """The seeds 80 % power at the true difference ``theta`` takes: a number, '>200', or 'more test
+    images' where no number of seeds would do at this test set's size (the images' own sampling is too
+    wide)."""
+    if stats.seeds_cannot_reach(parts, theta, margin, images, level):
         return "more test images"
-    k = stats.seeds_needed(parts, margin, images, alpha)
-    return str(k) if k else ">200"
+    k = stats.seeds_needed(parts, theta, margin, images, level)
+    return str(k) if k else f">{stats.MOST_SEEDS}"
 
 
 def per_seed_table(study: Study) -> pd.DataFrame:
@@ -139,16 +184,16 @@ def per_seed_table(study: Study) -> pd.DataFrame:
 
 
 def power_table(comps: pd.DataFrame) -> pd.DataFrame:
-    """Per claim of the family: the seed-to-seed SD of the difference, the interval's half-width, the
-    power the design had, and the training seeds that 80 % power would take if the true difference
-    were 0 (with the range the seed variance's own uncertainty allows)."""
-    cols = ["comparison", "condition", "seeds", "seed SD of the difference (pts)", "95% half-width (pts)",
-            "power now", "seeds for 80% power", "95% range"]
-    if not len(comps) or "var_seed" not in comps:
-        return pd.DataFrame(columns=cols)
-    rows = [[f"{r.variant} vs {r.against}", r.condition, int(r.seeds_used), f"{r.seed_sd_pp:.1f}", f"{r.half_width_pp:.1f}",
-             f"{r.power:.2f}", r.seeds_needed, r.seeds_needed_range]
-            for r in comps[comps.in_family & comps.var_seed.notna()].itertuples()]
+    """Per claim of a family: the seed-to-seed SD of the difference, the half-width of its interval at
+    the family's level, the verdict, the power the design had at the estimate and at no difference,
+    and for an undecided claim the training seeds that 80 % power at the estimate would take (with the
+    range the seed variance's own uncertainty allows)."""
+    cols = ["comparison", "condition", "family", "level", "seeds", "seed SD of the difference (pts)", "half-width (pts)",
+            "verdict", "power at the estimate", "power if no difference", "seeds for 80% power at the estimate", "95% range"]
+    family = comps[(comps.claim_family != stats.EXPLORATORY) & comps.var_seed.notna()] if len(comps) else comps
+    rows = [[f"{r.variant} vs {r.against}", r.condition, r.claim_family, f"{100 * r.level:.2f} %", int(r.seeds_used),
+             f"{r.seed_sd_pp:.1f}", f"{r.half_width_pp:.1f}", r.verdict, f"{r.power:.2f}", f"{r.power_at_zero:.2f}",
+             r.seeds_needed or "-", r.seeds_needed_range or "-"] for r in family.itertuples()]
     return pd.DataFrame(rows, columns=cols)
 
 

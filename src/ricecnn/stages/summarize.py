@@ -71,7 +71,7 @@ def load(s: settings.Settings, patterns: dict[str, str], classes: list[str]) -> 
     alone = [seed for seed, f in frames.items() if any(TRANSFORMS[0] in df for df in f.values())]  # evaluate's choice
     return Study(list(s.training_seeds), models, **by_seed, correct=correctness(frames, names),
                  predicted=correctness(frames, names, column="predicted"), margin=s.compare.margin,
-                 failed_run=s.compare.failed_run, img_size=s.data.img_size, classes=classes, source=s.data.source,
+                 failed_run=s.compare.failed_run, families=s.compare.families, img_size=s.data.img_size, classes=classes, source=s.data.source,
                  dead_samples=samples.pop() if len(samples) == 1 else None, pictures_seed=alone[0] if alone else None)
 
 
