@@ -154,6 +154,26 @@ def test_comparisons_read_each_verdict_off_its_familys_interval():
     assert len(decided) and not decided.seeds_needed.astype(bool).any()
 
 
+def test_a_claim_named_undecidable_before_the_runs_is_exploratory_and_outside_its_family():
+    st_ = study([1, 2, 3])
+    st_.families = {**FAMILIES, "data_found": Family(kinds=["trim", "trim_vs_light"], conditions=["clean", "augmented"],
+                                                     undecidable=["cnn_trim"])}
+    comps = tables.comparisons(st_)
+    named = comps[comps.named_undecidable]
+    assert set(zip(named.variant, named.against)) == {("cnn_trim", "cnn"), ("cnn_trim", "cnn_light")}
+    assert set(named.claim_family) == {"exploratory"} and set(named.verdict) == {"exploratory"}
+    assert named.level.tolist() == pytest.approx([0.95] * 4) and named.power.isna().all()
+    assert "data_found" not in set(comps.claim_family)  # the family left with no claim
+    df = tables.summary_table(st_)
+    text = findings.headline(st_, df, comps)
+    assert "cnn_trim vs cnn (clean), -0.3 pts [" in text and "named before the runs as a claim no affordable design decides" in text
+    assert "(left out, named before the runs as claims no affordable design decides" not in text  # data_found has no claim
+    st_.families = {"confirmatory": Family(kinds=["light", "trim"], conditions=["clean"], undecidable=["cnn_trim"])}
+    page = "\n".join(findings.setup_lines(st_, tables.comparisons(st_)))
+    assert ("`confirmatory`: the 1 claims light vs full and trimmed vs full on clean images, each interval at 95 % (left out, "
+            "named before the runs as claims no affordable design decides: cnn_trim vs cnn)") in page
+
+
 def test_a_run_that_failed_to_train_counts_and_its_exclusion_is_a_sensitivity_analysis():
     st_ = study([1, 2, 3])
     for name in ("cnn_light",):
@@ -234,7 +254,7 @@ def test_findings_state_the_family_and_every_comparison():
     assert any(x.startswith("Pruning cnn (seed by seed): 22, 22, 22 of 224 channels removed") for x in lines)
     assert ("Training, seed by seed (the epoch whose weights were kept, of the epochs run): cnn kept epoch 12/12, 12/12, 12/12, "
             "train accuracy 0.990, 0.990, 0.990, lowest validation loss at epoch 9, 9, 9;") in page
-    assert any(x.startswith("The paper's googlenet_light vs googlenet") and "not in the family" in x for x in lines)
+    assert any(x.startswith("The paper's googlenet_light vs googlenet") and "in no family" in x for x in lines)
 
 
 def test_markdown_numbers_are_readable():

@@ -195,7 +195,8 @@ def work(profile: str, params: dict) -> dict:
             "epochs": {m: value(f"models.{m}.epochs", e["epochs"]) for m, e in params["models"].items()},
             "trim_epochs": value("trim.max_rounds", params["trim"]["max_rounds"])
             * value("trim.finetune_epochs", params["trim"]["finetune_epochs"]),
-            "criteria_epochs": {m: per_model for m in criteria}}
+            "criteria_epochs": {m: per_model for m in criteria},
+            "eval_batch": value("evaluate.batch_size", params["evaluate"]["batch_size"])}
 
 
 def projection(r: dict, full: dict, eval_batch: int) -> dict:
@@ -312,7 +313,7 @@ def main() -> int:
 def finish(result: dict, args, params: dict) -> int:
     """The projection of the measurements for the profile's work, its tables, and the JSON."""
     full = work(args.profile, params)
-    result["projection"] = projection(result, full, params["evaluate"]["batch_size"])
+    result["projection"] = projection(result, full, full["eval_batch"])  # the batch the profile evaluates with
     result["tables"] = {"stages": table(result["stages"]), "projection": projection_table(result["projection"])}
     print(result["tables"]["projection"])
     print(f"rehearse: projected for the full study on this machine: {result['projection']['cpu_hours']:,} CPU hours "

@@ -6,12 +6,13 @@ number they show is what the results say. A block sits between `<!-- NAME:begin 
                                      headline, the setup and the family, the verdicts: everything
                                      above its first `## ` heading)
     docs/statistics.md pilot         tools/recipe_pilot.py --table bench/recipe-pilot.jsonl
+    docs/statistics.md pilot-budgets tools/recipe_pilot.py --table bench/recipe-pilot-budgets.jsonl
     docs/statistics.md spread-before tools/seed_spread.py 12c3890 (the early-stopping recipe)
     docs/statistics.md spread-after  tools/seed_spread.py . --epoch lowest_val_loss_epoch
+    docs/statistics.md sizing        bench/power-plan.json (tools/power_plan.py: the pilot's power calculation)
     docs/statistics.md power         reports/power.csv
     docs/statistics.md minutes       bench/repro-stage-times.json (a clean clone's make repro, timed)
-    docs/statistics.md half-widths   reports/comparisons.csv, before (12c3890) and after
-    docs/criteria.md   criteria      reports/criteria.csv and the criteria's verdicts in reports/comparisons.csv
+    docs/criteria.md   criteria      reports/criteria.csv and comparisons.csv as committed at df2e7e0
 
     python tools/sync_docs.py           # rewrite the blocks (make repro runs this after dvc repro)
     python tools/sync_docs.py --check   # exit 1 if a block differs from what its source gives
@@ -74,41 +75,24 @@ def minutes_table() -> str:
     return "\n".join(lines) + "\n"
 
 
-def half_widths() -> str:
-    """Each comparison's 95 % half-width before (the early-stopping recipe) and after, and the medians."""
-    import pandas as pd
-
-    def load(text: str) -> pd.DataFrame:
-        df = pd.read_csv(io.StringIO(text))
-        df = df[df.kind != "pruned vs full"]
-        return df.assign(half=(df.hi_pp - df.lo_pp) / 2).set_index(["variant", "against", "condition"]).half
-
-    before = load(tool("seed_spread").show(BEFORE, "reports/comparisons.csv"))
-    after = load((ROOT / "reports" / "comparisons.csv").read_text())
-    after = after[after.index.isin(before.index)]  # the comparisons both recipes made (not the criteria's)
-    pairs = list(dict.fromkeys((v, a) for v, a, _ in after.index))
-    lines = ["| comparison | clean: before | clean: after | augmented: before | augmented: after |", "|---|---:|---:|---:|---:|"]
-    for v, a in pairs:
-        cells = [f"{s.get((v, a, c), float('nan')):.1f}" for c in ("clean", "augmented") for s in (before, after)]
-        lines.append(f"| {v} vs {a} | " + " | ".join(cells) + " |")
-    medians = [f"**{s.xs(c, level='condition').median():.1f}**" for c in ("clean", "augmented") for s in (before, after)]
-    lines.append("| **median** | " + " | ".join(medians) + " |")
-    return "\n".join(lines) + "\n"
+CRITERIA_REV = "df2e7e0"  # the last commit whose quick default ran the channel criteria (docs/criteria.md)
 
 
 def criteria_table() -> str:
-    """Each criterion model's accuracy at its FLOPs, and its verdict against APoZ's (clean, augmented)."""
+    """Each criterion model's accuracy at its FLOPs and its difference from APoZ's model (95 % interval),
+    from the results committed at ``CRITERIA_REV``."""
     import pandas as pd
 
-    crit = pd.read_csv(ROOT / "reports" / "criteria.csv")
-    comps = pd.read_csv(ROOT / "reports" / "comparisons.csv")
-    verdict = {(r.variant, r.condition): r.verdict for r in comps.itertuples()}
+    show = tool("seed_spread").show
+    crit = pd.read_csv(io.StringIO(show(CRITERIA_REV, "reports/criteria.csv")))
+    comps = pd.read_csv(io.StringIO(show(CRITERIA_REV, "reports/comparisons.csv")))
+    diff = {(r.variant, r.condition): f"{r.diff_pp:+.1f} [{r.lo_pp:+.1f}, {r.hi_pp:+.1f}]" for r in comps.itertuples()}
     lines = ["| model | rule | target | FLOPs reached (224 px) | clean accuracy [95% CI] | augmented accuracy [95% CI] "
-             "| against APoZ's: clean | augmented |", "|---|---|---:|---:|---|---|---|---|"]
+             "| minus APoZ's, points: clean | augmented |", "|---|---|---:|---:|---|---|---|---|"]
     for r in crit.itertuples():
         acc = [f"{getattr(r, c + '_accuracy'):.3f} [{getattr(r, c + '_accuracy_lo'):.3f}, {getattr(r, c + '_accuracy_hi'):.3f}]"
                for c in ("clean", "augmented")]
-        vs = [verdict.get((r.model, c), "-") for c in ("clean", "augmented")]
+        vs = [diff.get((r.model, c), "-") for c in ("clean", "augmented")]
         lines.append(f"| {r.model} | {r.rule} | {100 * r.target:g} % | {100 * r.flops_share_224:.1f} % | {acc[0]} | {acc[1]} "
                      f"| {vs[0]} | {vs[1]} |")
     return "\n".join(lines) + "\n"
@@ -130,13 +114,15 @@ BLOCKS: dict[str, dict[str, Callable[[], str]]] = {
     "docs/statistics.md": {
         "pilot": lambda: tool("recipe_pilot").table(
             [json.loads(line) for line in (ROOT / "bench" / "recipe-pilot.jsonl").read_text().splitlines() if line]) + "\n",
+        "pilot-budgets": lambda: tool("recipe_pilot").table(
+            [json.loads(line) for line in (ROOT / "bench" / "recipe-pilot-budgets.jsonl").read_text().splitlines() if line]) + "\n",
         "spread-before": in_root(lambda: tool("seed_spread").report(BEFORE, "best_epoch")),
         "spread-after": in_root(lambda: tool("seed_spread").report(".", "lowest_val_loss_epoch")),
+        "sizing": lambda: tool("power_plan").tables(json.loads((ROOT / "bench" / "power-plan.json").read_text())),
         "power": lambda: csv_markdown((ROOT / "reports" / "power.csv").read_text()),
         "minutes": minutes_table,
-        "half-widths": in_root(half_widths),
     },
-    "docs/criteria.md": {"criteria": criteria_table},
+    "docs/criteria.md": {"criteria": in_root(criteria_table)},
 }
 
 

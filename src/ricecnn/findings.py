@@ -1,4 +1,4 @@
-"""The study's words: the headline that answers its questions, the setup and the family of claims,
+"""The study's words: the headline that answers its questions, the setup and the families of claims,
 one sentence per finding, and the pages (reports/findings.md, reports/summary.md), all generated
 from the tables (``ricecnn.tables``): nothing here is written by hand about the results. With two
 or more seeds a comparison is about the two architectures; with one, about those two trained
@@ -100,8 +100,11 @@ def verdict_words(r, study: Study) -> str:
     if r.verdict == stats.IDENTICAL:
         return "identical predictions"
     if r.verdict == stats.EXPLORATORY:
-        return "exploratory (no verdict)"
+        return f"exploratory (no verdict{NAMED if getattr(r, 'named_undecidable', False) else ''})"
     return r.verdict
+
+
+NAMED = "; named before the runs as a claim no affordable design decides, docs/statistics.md"
 
 
 def comparison_phrase(r, study: Study) -> str:
@@ -131,7 +134,10 @@ def families_text(study: Study, comps: pd.DataFrame) -> str:
             continue
         kinds = " and ".join(KINDS[k] for k in spec.kinds)
         sets = " and ".join(spec.conditions)
-        out.append(f"`{name}`: the {len(rows)} claims {kinds} on {sets} images, each interval at {level_text(rows.level.iloc[0])}")
+        named = comps[comps.named_undecidable & comps.claim_kind.isin(spec.kinds) & comps.condition.isin(spec.conditions)]
+        out.append(f"`{name}`: the {len(rows)} claims {kinds} on {sets} images, each interval at {level_text(rows.level.iloc[0])}"
+                   + (" (left out, named before the runs as claims no affordable design decides: "
+                      + ", ".join(f"{r.variant} vs {r.against}" for r in named.itertuples()) + ")" if len(named) else ""))
     return "; ".join(out)
 
 
@@ -202,7 +208,7 @@ def claim_words(r, study: Study) -> str:
     points; -6.4 pts [-9.9, -3.0], 98.33 %)', 'exploratory: -4.3 pts [-9.3, +0.7], 95 %'."""
     interval = f"{pts(r.diff_pp, r.lo_pp, r.hi_pp)}, {level_text(r.level)}"
     if r.verdict == stats.EXPLORATORY:
-        return f"exploratory: {interval}"
+        return f"exploratory{' (named undecidable before the runs)' if getattr(r, 'named_undecidable', False) else ''}: {interval}"
     if r.verdict == stats.WORSE:
         return f"{stats.WORSE} (loses more than {margin_pts(study)}; {interval})"
     return f"{r.verdict} ({interval})"
@@ -278,10 +284,13 @@ def headline(study: Study, df: pd.DataFrame, comps: pd.DataFrame) -> str:
             out.append("**The scratch control** (the trimmed architecture trained from scratch): "
                        + _pair_sentence(study, rows, comps, f["trim_scratch"], f["trim"]) + ".")
     out += criteria_sentences(study, rows, comps)
-    open_ = comps[comps.verdict == stats.INCONCLUSIVE] if len(comps) else comps
+    open_ = comps[(comps.verdict == stats.INCONCLUSIVE) | comps.named_undecidable] if len(comps) else comps
     if len(open_):
         out.append("**Where the data cannot decide** (reports/summary.md, \"Power\"): " + "; ".join(
-            f"{r.variant} vs {r.against} ({r.condition}), {pts(r.diff_pp, r.lo_pp, r.hi_pp)}: {undecided_words(r, study)}"
+            f"{r.variant} vs {r.against} ({r.condition}), {pts(r.diff_pp, r.lo_pp, r.hi_pp)}"
+            + (f" ({level_text(r.level)}, exploratory): named before the runs as a claim no affordable design decides "
+               f"(docs/statistics.md); its estimate lies {abs(r.diff_pp + 100 * study.margin):.1f} points from the margin"
+               if r.named_undecidable else f": {undecided_words(r, study)}")
             for r in open_.itertuples()) + ".")
     families = families_text(study, comps)
     title = (f"**Is a CNN with all-black feature maps wasting its filters?** On {DATA_NAMES[study.source]} "
@@ -362,7 +371,7 @@ def findings(study: Study, df: pd.DataFrame, comps: pd.DataFrame, paper: pd.Data
     for p in paper.itertuples():
         out.append(
             f"The paper's {p.variant} vs {p.baseline} (its published counts, {PAPER_TEST_IMAGES:,} test images each, "
-            f"unpaired, not in the family): {ci(p.variant_accuracy, p.variant_lo, p.variant_hi)} vs "
+            f"unpaired, in no family): {ci(p.variant_accuracy, p.variant_lo, p.variant_hi)} vs "
             f"{ci(p.baseline_accuracy, p.baseline_lo, p.baseline_hi)}; difference "
             f"{pts(p.diff_pp, p.diff_lo_pp, p.diff_hi_pp)}, {p_value(p.p)} (Fisher): {p.verdict} at this study's margin."
         )
@@ -461,7 +470,7 @@ def summary_page(study: Study, df, comps, per_seed, robust, paper, power, crit: 
         "# Summary\n\n" + " ".join(setup_lines(study, comps)) + " FLOPs per image at the training input size "
         "(`flops`) and at 224x224 (`flops_224`, the paper's size), means over the seeds; `augmented`: the seeded "
         "augmented copy of the test split.\n\n" + markdown(df)
-        + "\n## Comparisons (the family of claims)\n\nDifferences in percentage points with their interval; "
+        + "\n## Comparisons (every claim: its family, or exploratory)\n\nDifferences in percentage points with their interval; "
         "`claim_family` the family fixed before the runs (or `exploratory`), `level` its intervals' level; `p_margin` "
         "the p of the test of a difference of -margin, `p_adjusted` it Bonferroni-adjusted over the family, `p_zero` "
         "the p of no difference; `per_seed_pp`: each seed's difference; `sens_*`: without the seeds of failed runs.\n\n" + markdown(comps)

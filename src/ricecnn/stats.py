@@ -244,6 +244,7 @@ def unpaired(variant: Accuracy, baseline: Accuracy) -> Difference:
 
 NOT_WORSE, WORSE, INCONCLUSIVE, IDENTICAL = "not worse", "worse", "inconclusive", "identical"
 EXPLORATORY = "exploratory"  # a claim in no family: its estimate and 95 % interval, no verdict
+UNDECIDABLE = "undecidable"  # a claim a family names, before the runs, as one no affordable design decides
 VERDICTS = {  # every verdict word, and what it says (the findings' legend)
     NOT_WORSE: "loses less than the margin: the family's simultaneous interval lies above -m",
     WORSE: "loses more than the margin: the family's simultaneous interval lies below -m",

@@ -53,7 +53,7 @@ def summary_table(study: Study) -> pd.DataFrame:
 
 COMPARISON_COLUMNS = ["family", "variant", "against", "kind", "claim_kind", "condition", "flops_ratio_224", "claim_family",
                       "level", "seeds_used", "failed_seeds", "diff_pp", "lo_pp", "hi_pp", "p_margin", "p_adjusted", "p_zero",
-                      "per_seed_pp", "seed_sd_pp", "var_seed", "var_image", "var_residual", "identical", "verdict",
+                      "per_seed_pp", "seed_sd_pp", "var_seed", "var_image", "var_residual", "identical", "named_undecidable", "verdict",
                       "half_width_pp", "power", "power_at_zero", "seeds_needed", "seeds_needed_range", "sens_seeds_used",
                       "sens_diff_pp", "sens_lo_pp", "sens_hi_pp", "sens_verdict"]
 
@@ -63,18 +63,24 @@ def claim_kind(m, other: str) -> str:
     return m.variant if other == m.baseline else f"{m.variant}_vs_light"
 
 
-def claim_families(study: Study) -> dict[tuple[str, str], tuple[str, float]]:
+def claim_families(study: Study) -> dict[tuple[str, str, str], tuple[str, float]]:
     """(variant, against, condition) -> (its family, its interval's level), for every claim of a family
-    of ``compare.families`` whose models the study has; the family's size is the claims it has here."""
+    of ``compare.families`` whose models the study has; the family's size is the claims it has here. A
+    claim of a family's kinds and test sets whose variant the family names ``undecidable`` maps to
+    (``stats.UNDECIDABLE``, 95 %): named before the runs, exploratory."""
     members: dict[str, list[tuple[str, str, str]]] = {name: [] for name in study.families}
+    named = {}
     for m in study.models:
         for other in m.against:
             for c in CONDITIONS:
                 name = next((f for f, spec in study.families.items()
                              if claim_kind(m, other) in spec.kinds and c in spec.conditions), None)
-                if name is not None:
+                if name is not None and m.name in study.families[name].undecidable:
+                    named[(m.name, other, c)] = (stats.UNDECIDABLE, stats.LEVEL)
+                elif name is not None:
                     members[name].append((m.name, other, c))
-    return {claim: (name, stats.family_level(len(claims))) for name, claims in members.items() for claim in claims}
+    return {**named, **{claim: (name, stats.family_level(len(claims))) for name, claims in members.items()
+                        for claim in claims}}
 
 
 def _effect(study: Study, v: np.ndarray, b: np.ndarray, level: float) -> dict:
@@ -112,11 +118,13 @@ def comparisons(study: Study) -> pd.DataFrame:
             kept = [i for i, s in enumerate(study.seeds) if s not in bad]
             for c in CONDITIONS:
                 family, level = families.get((m.name, other, c), (stats.EXPLORATORY, stats.LEVEL))
+                named = family == stats.UNDECIDABLE  # exploratory, named before the runs as undecidable
+                family = stats.EXPLORATORY if named else family
                 v, b = study.correct[m.name][c], study.correct[other][c]
                 row = {"family": m.family, "variant": m.name, "against": other, "kind": KINDS[claim_kind(m, other)],
                        "claim_kind": claim_kind(m, other), "condition": c, "flops_ratio_224": flops, "claim_family": family,
                        "level": level, "seeds_used": len(study.seeds), "failed_seeds": ";".join(map(str, bad)),
-                       **_effect(study, v, b, level), "identical": identical}
+                       **_effect(study, v, b, level), "identical": identical, "named_undecidable": named}
                 if len(study.seeds) >= 2:
                     parts = stats.components(v.astype(float) - b)
                     row.update(seed_sd_pp=100 * np.std(np.mean(v, axis=1) - np.mean(b, axis=1), ddof=1),
