@@ -11,6 +11,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from conftest import write_split
@@ -142,7 +143,7 @@ def project(tmp_path_factory) -> Path:
     params["data"]["img_size"] = 32
     params["models"] = {"cnn": {"epochs": 1}, "cnn_light": {"epochs": 1}}
     params["prune"]["models"] = params["trim"]["models"] = params["criteria"]["models"] = []
-    params["evaluate"] = {"batch_size": 4, "latency_repeats": 3}
+    params["evaluate"] = {"batch_size": 4, "latency_repeats": 3, "robustness_images": 1000}
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return root
 
@@ -187,6 +188,28 @@ def test_stage_writes_metrics_predictions_and_pictures(project):
     again = json.loads((project / "metrics" / "evaluate.json").read_text())
     strip = lambda d: {m: {k: v for k, v in r.items() if k not in ("latency_ms", "images_per_second")} for m, r in d.items()}  # noqa: E731
     assert strip(again) == strip(results) and (out / "predictions" / "cnn.csv").read_bytes() == first
+
+
+def test_each_transform_alone_is_scored_on_the_first_robustness_images(project):
+    from ricecnn import study
+
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["evaluate"]["robustness_images"] = 4
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        assert run_stage(project) == 0
+        r = json.loads((project / "metrics" / "evaluate.json").read_text())["cnn"]
+        frame = pd.read_csv(project / "reports" / "predictions" / "cnn.csv")
+    finally:
+        params["evaluate"]["robustness_images"] = 1000
+        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert r["test_images"] == 10 and frame.clean.notna().all() and frame.augmented.notna().all()
+    for t in aug.TRANSFORMS:  # the first 4 images, scored; the others left empty
+        assert frame[t].notna().tolist() == [True] * 4 + [False] * 6
+        assert r["by_transform"][t]["images"] == 4
+        assert r["by_transform"][t]["accuracy"] == pytest.approx((frame[t] == frame.actual)[:4].mean())
+    correct = study.correctness({5: {"cnn": frame}}, ["cnn"])["cnn"]
+    assert correct["clean"].shape == (1, 10) and correct["flip"].shape == (1, 4)
 
 
 def test_other_seeds_are_scored_on_the_clean_and_the_augmented_test_set_only(project):
@@ -236,6 +259,7 @@ def test_a_model_that_does_not_fit_the_split_is_a_clear_error(project):
 EVALUATE_PEAK = """
 import sys, tempfile, tracemalloc
 import numpy as np
+import pandas as pd
 import keras
 from ricecnn import evaluation
 from ricecnn.augment import condition_sets

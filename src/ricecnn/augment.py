@@ -88,17 +88,22 @@ def augment(images: np.ndarray, seed: int, batch_size: int = 64, transforms: tup
 
 
 def condition_sets(images: np.ndarray, seed: int, batch_size: int = 64, folder: Path | None = None,
-                   alone: bool = True) -> dict[str, np.ndarray]:
+                   alone: bool = True, alone_images: int | None = None) -> dict[str, np.ndarray]:
     """Every condition of ``CONDITIONS``: the clean images, each transform alone (unless not
-    ``alone``), all together.
+    ``alone``; with ``alone_images``, of the first that many images only: each image's draw is the
+    same for any number of images), all together.
 
     With ``folder`` each augmented set is a memory-mapped ``<condition>.npy`` there (the test set
     at 224 px is gigabytes per condition: on disk, not in memory); else an array in memory.
     """
-    def target(name: str) -> np.ndarray | None:
+    def target(name: str, x: np.ndarray) -> np.ndarray | None:
         if folder is None:
             return None
-        return np.lib.format.open_memmap(Path(folder) / f"{name}.npy", mode="w+", dtype=np.uint8, shape=images.shape)
+        return np.lib.format.open_memmap(Path(folder) / f"{name}.npy", mode="w+", dtype=np.uint8, shape=x.shape)
+
+    def source(name: str) -> np.ndarray:
+        return images[:alone_images] if alone_images is not None and name in TRANSFORMS else images
 
     wanted = {name: t for name, t in CONDITIONS.items() if alone or name in ("clean", "augmented")}
-    return {name: images if not t else augment(images, seed, batch_size, t, target(name)) for name, t in wanted.items()}
+    return {name: images if not t else augment(source(name), seed, batch_size, t, target(name, source(name)))
+            for name, t in wanted.items()}

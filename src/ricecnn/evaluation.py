@@ -58,9 +58,9 @@ def evaluate(model, sets: dict[str, np.ndarray], labels: np.ndarray, batch_size:
     predicted["clean"], loss["clean"] = classify(model, sets["clean"], labels, batch_size, desc="clean")
     seconds = time.perf_counter() - start
     for c, x in sets.items():
-        if c != "clean":
-            predicted[c], loss[c] = classify(model, x, labels, batch_size, desc=c)
-    acc = {c: accuracy(pred == labels) for c, pred in predicted.items()}
+        if c != "clean":  # a condition of the first images only (augment.condition_sets): their labels
+            predicted[c], loss[c] = classify(model, x, labels[:len(x)], batch_size, desc=c)
+    acc = {c: accuracy(pred == labels[:len(pred)]) for c, pred in predicted.items()}
     metrics = {}
     for c in ("clean", "augmented"):
         metrics.update({f"{c}_accuracy": acc[c].value, f"{c}_accuracy_lo": acc[c].lo, f"{c}_accuracy_hi": acc[c].hi,
@@ -68,7 +68,8 @@ def evaluate(model, sets: dict[str, np.ndarray], labels: np.ndarray, batch_size:
     metrics.update(misclassified=int(np.sum(predicted["augmented"] != labels)), test_images=len(labels),
                    images_per_second=len(labels) / max(seconds, 1e-9))
     if set(TRANSFORMS) <= set(acc):
-        metrics["by_transform"] = {t: {"accuracy": acc[t].value, "lo": acc[t].lo, "hi": acc[t].hi} for t in TRANSFORMS}
+        metrics["by_transform"] = {t: {"accuracy": acc[t].value, "lo": acc[t].lo, "hi": acc[t].hi, "images": acc[t].n}
+                                   for t in TRANSFORMS}
     if repeats:
         metrics["latency_ms"] = latency_ms(model, sets["clean"][0], repeats)
     return metrics, predicted
@@ -76,11 +77,13 @@ def evaluate(model, sets: dict[str, np.ndarray], labels: np.ndarray, batch_size:
 
 def write_predictions(path: Path, labels: np.ndarray, predicted: dict[str, np.ndarray], classes: list[str]) -> None:
     """Every test image's class as predicted under each condition (DVC's confusion plot reads
-    `actual` and `augmented`); any two models can be compared from these files later."""
+    `actual` and `augmented`); any two models can be compared from these files later. A condition
+    scored on the first images only is empty for the others."""
     with open(path, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["image", "actual", *predicted])
-        w.writerows([i, classes[a], *(classes[p[i]] for p in predicted.values())] for i, a in enumerate(labels))
+        w.writerows([i, classes[a], *(classes[p[i]] if i < len(p) else "" for p in predicted.values())]
+                    for i, a in enumerate(labels))
 
 
 def write_plots(out: Path, name: str, augmented: np.ndarray, labels, predicted, classes, metrics: dict) -> None:

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix=".conditions-", dir=args.split_dir.parent) as tmp, \
             atomic_path(args.predictions_dir, directory=True) as predictions, \
             atomic_path(args.pictures_dir, directory=True) as pictures:
-        sets = condition_sets(clean, s.seed, cfg.batch_size, folder=tmp, alone=draw)
+        sets = condition_sets(clean, s.seed, cfg.batch_size, folder=tmp, alone=draw, alone_images=cfg.robustness_images)
         for m in models:
             print(f"evaluate {m.name} (training seed {args.seed})", flush=True)
             model = load_model(files[m.name], m.stage_for(args.seed), clean.shape[1:], len(classes))
