@@ -204,12 +204,20 @@ def test_each_transform_alone_is_scored_on_the_first_robustness_images(project):
         params["evaluate"]["robustness_images"] = 1000
         (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert r["test_images"] == 10 and frame.clean.notna().all() and frame.augmented.notna().all()
-    for t in aug.TRANSFORMS:  # the first 4 images, scored; the others left empty
-        assert frame[t].notna().tolist() == [True] * 4 + [False] * 6
+    rows = [0, 3, 6, 9]  # 4 of the 10 spread evenly: every class (they cycle) in its share
+    assert aug.spread(10, 4).tolist() == rows and aug.spread(10, 40).tolist() == list(range(10))
+    for t in aug.TRANSFORMS:  # those images scored, the others left empty
+        assert np.flatnonzero(frame[t].notna()).tolist() == rows
         assert r["by_transform"][t]["images"] == 4
-        assert r["by_transform"][t]["accuracy"] == pytest.approx((frame[t] == frame.actual)[:4].mean())
+        assert r["by_transform"][t]["accuracy"] == pytest.approx((frame[t] == frame.actual)[rows].mean())
     correct = study.correctness({5: {"cnn": frame}}, ["cnn"])["cnn"]
     assert correct["clean"].shape == (1, 10) and correct["flip"].shape == (1, 4)
+    # each image keeps the draw it has in the full augmentation
+    clean = np.load(project / "data" / "split" / "test_x.npy")
+    whole = aug.condition_sets(clean, 42, 4)
+    part = aug.condition_sets(clean, 42, 4, index=np.array(rows))
+    for t in aug.TRANSFORMS:
+        assert np.array_equal(part[t], whole[t][rows])
 
 
 def test_other_seeds_are_scored_on_the_clean_and_the_augmented_test_set_only(project):

@@ -174,6 +174,20 @@ def test_a_claim_named_undecidable_before_the_runs_is_exploratory_and_outside_it
             "named before the runs as claims no affordable design decides: cnn_trim vs cnn)") in page
 
 
+def test_the_robustness_table_compares_on_the_images_each_transform_was_scored_on():
+    st_ = study([1, 2, 3])
+    rows = np.arange(0, N, 10)  # each transform alone scored on every tenth image
+    for m in ("cnn", "cnn_light"):
+        for t in TRANSFORMS:
+            st_.correct[m][t] = st_.correct[m][t][:, rows]
+    st_.robustness_rows = rows
+    robust = tables.robustness_table(st_).set_index("model")
+    right = correct([1, 2, 3])["cnn_light"][0]  # seed 1, the pictures seed
+    assert robust.loc["cnn_light", "clean"] == pytest.approx(right[rows].mean())
+    assert robust.loc["cnn_light", "all five"] == pytest.approx(right[rows].mean())  # augmented: the same images
+    assert robust.loc["cnn_light", "flip"] == pytest.approx(right[rows].mean())
+
+
 def test_a_run_that_failed_to_train_counts_and_its_exclusion_is_a_sensitivity_analysis():
     st_ = study([1, 2, 3])
     for name in ("cnn_light",):

@@ -49,17 +49,27 @@ def _matrices(p: dict[str, np.ndarray], sl: slice, h: int, w: int) -> list[np.nd
     return [np.stack(m, axis=1).astype(np.float32) for m in (rotation, zooming, translation)]
 
 
+def spread(n: int, k: int) -> np.ndarray:
+    """``k`` indices of ``n`` images spread evenly over them (all of them when k >= n): a subset with
+    every class in its share however the images are ordered (the split stores them class by class)."""
+    return np.arange(n) if k >= n else np.unique(np.linspace(0, n - 1, k).round().astype(np.int64))
+
+
 def augmented_batches(images: np.ndarray, seed: int, batch_size: int = 64,
-                      transforms: tuple[str, ...] = TRANSFORMS) -> Iterator[tuple[slice, np.ndarray]]:
+                      transforms: tuple[str, ...] = TRANSFORMS, index: np.ndarray | None = None
+                      ) -> Iterator[tuple[slice, np.ndarray]]:
     """(slice, its augmented uint8 images) batch by batch: ``augment``'s images, one batch of
-    float32 in memory at a time."""
+    float32 in memory at a time. ``index``: the images' places in a larger set, whose draws they get."""
     from keras import ops
 
     unknown = set(transforms) - set(TRANSFORMS)
     if unknown:
         raise ValueError(f"unknown transforms {sorted(unknown)}; known: {', '.join(TRANSFORMS)}")
     n, h, w = images.shape[:3]
-    p = draw_augmentation(n, h, w, seed)
+    if index is None:
+        p = draw_augmentation(n, h, w, seed)
+    else:  # image i's draw is the same for any number of images: draw up to the last one, keep theirs
+        p = {k: v[index] for k, v in draw_augmentation(int(index.max()) + 1, h, w, seed).items()}
     for start in tqdm(range(0, n, batch_size), desc="augment", unit="batch", leave=False, disable=None):
         sl = slice(start, min(start + batch_size, n))
         x = np.asarray(images[sl], dtype=np.float32)
@@ -75,23 +85,23 @@ def augmented_batches(images: np.ndarray, seed: int, batch_size: int = 64,
 
 
 def augment(images: np.ndarray, seed: int, batch_size: int = 64, transforms: tuple[str, ...] = TRANSFORMS,
-            out: np.ndarray | None = None) -> np.ndarray:
+            out: np.ndarray | None = None, index: np.ndarray | None = None) -> np.ndarray:
     """The augmented copy of uint8 NHWC ``images`` (same shape, uint8); a pure function of its inputs.
 
     ``transforms``: which of the five to apply (in the paper's order), each with its own seeded
     draw. ``out``: where to write it (e.g. a memory-mapped array; default a new array).
     """
     out = np.empty(images.shape, dtype=np.uint8) if out is None else out
-    for sl, batch in augmented_batches(images, seed, batch_size, transforms):
+    for sl, batch in augmented_batches(images, seed, batch_size, transforms, index):
         out[sl] = batch
     return out
 
 
 def condition_sets(images: np.ndarray, seed: int, batch_size: int = 64, folder: Path | None = None,
-                   alone: bool = True, alone_images: int | None = None) -> dict[str, np.ndarray]:
+                   alone: bool = True, index: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Every condition of ``CONDITIONS``: the clean images, each transform alone (unless not
-    ``alone``; with ``alone_images``, of the first that many images only: each image's draw is the
-    same for any number of images), all together.
+    ``alone``; with ``index``, of those images only, each with the draw it has in the full
+    augmentation), all together.
 
     With ``folder`` each augmented set is a memory-mapped ``<condition>.npy`` there (the test set
     at 224 px is gigabytes per condition: on disk, not in memory); else an array in memory.
@@ -101,9 +111,9 @@ def condition_sets(images: np.ndarray, seed: int, batch_size: int = 64, folder: 
             return None
         return np.lib.format.open_memmap(Path(folder) / f"{name}.npy", mode="w+", dtype=np.uint8, shape=x.shape)
 
-    def source(name: str) -> np.ndarray:
-        return images[:alone_images] if alone_images is not None and name in TRANSFORMS else images
+    def source(name: str) -> tuple[np.ndarray, np.ndarray | None]:
+        return (images[index], index) if index is not None and name in TRANSFORMS else (images, None)
 
     wanted = {name: t for name, t in CONDITIONS.items() if alone or name in ("clean", "augmented")}
-    return {name: images if not t else augment(source(name), seed, batch_size, t, target(name, source(name)))
-            for name, t in wanted.items()}
+    return {name: images if not t else augment(source(name)[0], seed, batch_size, t, target(name, source(name)[0]),
+                                               source(name)[1]) for name, t in wanted.items()}

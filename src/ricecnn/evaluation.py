@@ -46,7 +46,8 @@ def latency_ms(model, image: np.ndarray, repeats: int) -> float:
     return float(np.median(times) * 1000)
 
 
-def evaluate(model, sets: dict[str, np.ndarray], labels: np.ndarray, batch_size: int, repeats: int) -> tuple[dict, dict]:
+def evaluate(model, sets: dict[str, np.ndarray], labels: np.ndarray, batch_size: int, repeats: int,
+             index: np.ndarray | None = None) -> tuple[dict, dict]:
     """Metrics of one model on every condition of ``sets`` (``augment.condition_sets``: at least the
     clean and the augmented test set) and its predicted classes per condition; the batch-1 latency
     when ``repeats`` > 0. A test set smaller than ``batch_size`` is one batch of its own size (not
@@ -57,10 +58,13 @@ def evaluate(model, sets: dict[str, np.ndarray], labels: np.ndarray, batch_size:
     predicted, loss = {}, {}
     predicted["clean"], loss["clean"] = classify(model, sets["clean"], labels, batch_size, desc="clean")
     seconds = time.perf_counter() - start
+    def truth(x: np.ndarray) -> np.ndarray:  # a condition of the ``index`` images only: their labels
+        return labels if len(x) == len(labels) else labels[index]
+
     for c, x in sets.items():
-        if c != "clean":  # a condition of the first images only (augment.condition_sets): their labels
-            predicted[c], loss[c] = classify(model, x, labels[:len(x)], batch_size, desc=c)
-    acc = {c: accuracy(pred == labels[:len(pred)]) for c, pred in predicted.items()}
+        if c != "clean":
+            predicted[c], loss[c] = classify(model, x, truth(x), batch_size, desc=c)
+    acc = {c: accuracy(pred == truth(pred)) for c, pred in predicted.items()}
     metrics = {}
     for c in ("clean", "augmented"):
         metrics.update({f"{c}_accuracy": acc[c].value, f"{c}_accuracy_lo": acc[c].lo, f"{c}_accuracy_hi": acc[c].hi,
@@ -75,15 +79,21 @@ def evaluate(model, sets: dict[str, np.ndarray], labels: np.ndarray, batch_size:
     return metrics, predicted
 
 
-def write_predictions(path: Path, labels: np.ndarray, predicted: dict[str, np.ndarray], classes: list[str]) -> None:
+def write_predictions(path: Path, labels: np.ndarray, predicted: dict[str, np.ndarray], classes: list[str],
+                      index: np.ndarray | None = None) -> None:
     """Every test image's class as predicted under each condition (DVC's confusion plot reads
     `actual` and `augmented`); any two models can be compared from these files later. A condition
-    scored on the first images only is empty for the others."""
+    scored on the ``index`` images only is empty for the others."""
+    columns = []
+    for p in predicted.values():
+        column = [""] * len(labels)
+        for i, k in zip(range(len(labels)) if len(p) == len(labels) else index, p):
+            column[i] = classes[k]
+        columns.append(column)
     with open(path, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["image", "actual", *predicted])
-        w.writerows([i, classes[a], *(classes[p[i]] if i < len(p) else "" for p in predicted.values())]
-                    for i, a in enumerate(labels))
+        w.writerows([i, classes[a], *(c[i] for c in columns)] for i, a in enumerate(labels))
 
 
 def write_plots(out: Path, name: str, augmented: np.ndarray, labels, predicted, classes, metrics: dict) -> None:

@@ -349,7 +349,7 @@ def findings(study: Study, df: pd.DataFrame, comps: pd.DataFrame, paper: pd.Data
     for t in TRANSFORMS:
         hit = [m for m, w in worst.items() if w == t]
         if hit:
-            out.append(f"Robustness (seed {study.pictures_seed}'s models, the first {robustness_images(study):,} test images): alone, {t} costs the most accuracy for {len(hit)} of {len(worst)} "
+            out.append(f"Robustness (seed {study.pictures_seed}'s models, {robustness_images(study):,} test images spread evenly): alone, {t} costs the most accuracy for {len(hit)} of {len(worst)} "
                        "models (" + ", ".join(f"{m} {drops.loc[m, 'clean']:.3f} -> {drops.loc[m, t]:.3f}" for m in hit) + ").")
     for name in sorted({m.parent for m in study.models if m.variant == "pruned"}, key=[m.name for m in study.models].index):
         runs = [study.prune[s][name] for s in study.seeds]
@@ -379,7 +379,7 @@ def findings(study: Study, df: pd.DataFrame, comps: pd.DataFrame, paper: pd.Data
 
 
 def robustness_images(study: Study) -> int:
-    """How many test images each transform alone was scored on (the first ones)."""
+    """How many test images each transform alone was scored on."""
     return next((study.correct[m.name][TRANSFORMS[0]].shape[1] for m in study.models if TRANSFORMS[0] in study.correct[m.name]), 0)
 
 
@@ -485,8 +485,8 @@ def summary_page(study: Study, df, comps, per_seed, robust, paper, power, crit: 
         + "\n## Power\n\n" + power_text(study, power)
         + ("\n## Channel criteria at matched FLOPs (docs/criteria.md)\n\n" + markdown(criteria_display(crit))
            if crit is not None and len(crit) else "")
-        + f"\n## Robustness by transform (accuracy on the first {robustness_images(study):,} test images, the ones scored under "
-        f"each augmentation alone (`evaluate.robustness_images`); the models of the first training seed, "
+        + f"\n## Robustness by transform (accuracy on {robustness_images(study):,} test images spread evenly over the test set, "
+        f"the ones scored under each augmentation alone (`evaluate.robustness_images`); the models of the first training seed, "
         f"{study.pictures_seed}, the only ones evaluated so)\n\n"
         + markdown(robust) + "\n## The paper's published numbers (224 px, real data, 7,500 test images per model)\n\n"
         + markdown(PAPER_RESULTS) + "\nIts light variants against their full models, unpaired (Fisher's exact test, "

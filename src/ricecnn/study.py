@@ -47,6 +47,7 @@ class Study:
     #                                              every claim exploratory)
     dead_samples: int | None = None  # the validation images dead channels were measured on
     pictures_seed: int | None = None  # the seed whose models evaluate scored under each transform alone and timed
+    robustness_rows: np.ndarray | None = None  # the test images each transform alone was scored on (None: all)
 
     @property
     def per_model(self) -> bool:

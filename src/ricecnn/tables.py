@@ -208,15 +208,16 @@ def power_table(comps: pd.DataFrame) -> pd.DataFrame:
 def robustness_table(study: Study) -> pd.DataFrame:
     """Accuracy of each trained model of the seed evaluate scored under each transform alone
     (``Study.pictures_seed``), on the clean test set, under each augmentation alone, and under all five,
-    on the first test images, the ones each transform alone was scored on (``evaluate.robustness_images``)."""
+    on the test images each transform alone was scored on (``evaluate.robustness_images``, spread evenly)."""
     if study.pictures_seed is None:
         return pd.DataFrame(columns=["model", "clean", *TRANSFORMS, "all five"])
     row = study.seeds.index(study.pictures_seed)  # the transforms alone were scored for this seed only: their one row
 
-    def acc(name: str, condition: str) -> float:  # on the images each transform alone was scored on: the first n
+    def acc(name: str, condition: str) -> float:  # on the images each transform alone was scored on
         scores = study.correct[name][condition]
-        n = study.correct[name][TRANSFORMS[0]].shape[1]
-        return float(scores[row if len(scores) == len(study.seeds) else 0][:n].mean())
+        scores = scores[row if len(scores) == len(study.seeds) else 0]
+        whole = study.robustness_rows is not None and len(scores) == study.images
+        return float((scores[study.robustness_rows] if whole else scores).mean())
 
     conditions = {"clean": "clean", **{t: t for t in TRANSFORMS}, "all five": "augmented"}
     return pd.DataFrame([{"model": m.name, **{label: acc(m.name, c) for label, c in conditions.items()}}

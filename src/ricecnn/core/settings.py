@@ -170,7 +170,7 @@ class Featuremaps(Section):
 class Evaluate(Section):
     batch_size: PositiveInt
     latency_repeats: PositiveInt
-    robustness_images: PositiveInt  # the first N test images scored under each augmentation alone
+    robustness_images: PositiveInt  # test images (spread evenly) scored under each augmentation alone
 
 
 # the kinds of paired comparison (ricecnn.tables.KINDS words them): a light, pruned or trimmed model

@@ -20,7 +20,7 @@ import keras
 
 from .. import evaluation
 from ..core import settings
-from ..augment import condition_sets
+from ..augment import condition_sets, spread
 from ..core.cli import fill, parse
 from ..data import load_classes, load_split
 from ..core.errors import RiceError
@@ -48,16 +48,17 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix=".conditions-", dir=args.split_dir.parent) as tmp, \
             atomic_path(args.predictions_dir, directory=True) as predictions, \
             atomic_path(args.pictures_dir, directory=True) as pictures:
-        sets = condition_sets(clean, s.seed, cfg.batch_size, folder=tmp, alone=draw, alone_images=cfg.robustness_images)
+        index = spread(len(labels), cfg.robustness_images)  # the images each transform alone is scored on
+        sets = condition_sets(clean, s.seed, cfg.batch_size, folder=tmp, alone=draw, index=index)
         for m in models:
             print(f"evaluate {m.name} (training seed {args.seed})", flush=True)
             model = load_model(files[m.name], m.stage_for(args.seed), clean.shape[1:], len(classes))
             robustness = draw and m.variant in ("full", "light")
             scored = sets if robustness else {c: sets[c] for c in ("clean", "augmented")}
             results[m.name], predicted = evaluation.evaluate(model, scored, labels, cfg.batch_size,
-                                                             cfg.latency_repeats if robustness else 0)
+                                                             cfg.latency_repeats if robustness else 0, index)
             results[m.name].update(seed=args.seed, backend=keras.backend.backend())
-            evaluation.write_predictions(predictions / f"{m.name}.csv", labels, predicted, classes)
+            evaluation.write_predictions(predictions / f"{m.name}.csv", labels, predicted, classes, index)
             if robustness:  # a derived model's pictures would repeat its parent's (a pruned one's are the same)
                 evaluation.write_plots(pictures, m.name, sets["augmented"], labels, predicted["augmented"], classes,
                                        results[m.name])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .. import findings, plots, tables
@@ -69,10 +70,13 @@ def load(s: settings.Settings, patterns: dict[str, str], classes: list[str]) -> 
         by_seed["predictions"][seed] = {name: pd.read_csv(file) for name, file in files.items()}
     frames, names = by_seed.pop("predictions"), [m.name for m in models]
     alone = [seed for seed, f in frames.items() if any(TRANSFORMS[0] in df for df in f.values())]  # evaluate's choice
+    rows = next((np.flatnonzero(df[TRANSFORMS[0]].notna().to_numpy()) for seed in alone[:1]
+                 for df in frames[seed].values() if TRANSFORMS[0] in df), None)  # the images it scored them on
     return Study(list(s.training_seeds), models, **by_seed, correct=correctness(frames, names),
                  predicted=correctness(frames, names, column="predicted"), margin=s.compare.margin,
                  failed_run=s.compare.failed_run, families=s.compare.families, img_size=s.data.img_size, classes=classes, source=s.data.source,
-                 dead_samples=samples.pop() if len(samples) == 1 else None, pictures_seed=alone[0] if alone else None)
+                 dead_samples=samples.pop() if len(samples) == 1 else None, pictures_seed=alone[0] if alone else None,
+                 robustness_rows=rows)
 
 
 def main(argv: list[str] | None = None) -> None:
