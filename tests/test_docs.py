@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pandas as pd
+import pytest
 from conftest import ROOT
 
 SOURCES = [*ROOT.glob("src/ricecnn/**/*.py"), *ROOT.glob("tests/*.py"), *ROOT.glob("bench/*"), *ROOT.glob("tools/*"),
