@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -29,9 +28,12 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tools"))
 
+from profile_args import overrides  # noqa: E402  (sibling scripts, not a package)
 from ricecnn import stats  # noqa: E402
 from ricecnn.core import settings as settings_  # noqa: E402
+from seed_spread import show  # noqa: E402
 
 GRID = [(3, 1000), (3, 3000), (3, 3500), (3, 4000), (4, 1000), (4, 2000), (4, 4000)]  # (seeds, test images)
 PROFILE = ROOT / "profiles" / "paper.yaml"
@@ -39,14 +41,6 @@ PROFILE = ROOT / "profiles" / "paper.yaml"
 # SD of 0.1 point, and 0.4 % of the test images discordant between the two models, the same images under
 # every seed (image variance, which more seeds do not average away); the true difference 0
 PAPER_PARTS = (0.001**2, 0.004, 0.0)
-
-
-def show(rev: str, path: str) -> str:
-    return subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, text=True, check=True, cwd=ROOT).stdout
-
-
-def family_of(spec: dict, kind: str, condition: str) -> str | None:
-    return next((name for name, f in spec.items() if kind in f.kinds and condition in f.conditions), None)
 
 
 AUGMENTED = "confirmatory, were the augmented set in it"
@@ -60,7 +54,7 @@ def pilot(rev: str) -> dict:
     power were the named ones in the family (``with_named``)."""
     from ricecnn.models import evaluated  # the registry imports Keras: only where the pilot is computed
     from ricecnn.study import CONDITIONS, correctness
-    from ricecnn.tables import claim_kind
+    from ricecnn.tables import claim_kind, family_of
 
     params = yaml.safe_load(show(rev, "params.yaml"))
     current = settings_.load(ROOT / "params.yaml", trace=False)
@@ -107,16 +101,16 @@ def paper_seeds() -> dict:
     from ricecnn.models import evaluated
     from ricecnn.tables import claim_kind
 
-    overrides = dict(line.split("#")[0].strip().split("=", 1) for line in yaml.safe_load(PROFILE.read_text()))
+    over = dict(item.split("=", 1) for item in overrides(PROFILE))
     current = settings_.load(ROOT / "params.yaml", trace=False)
-    trimmed = yaml.safe_load(overrides.get("trim.models", "null")) or current.trim.models
-    margin = float(overrides.get("compare.margin", current.compare.margin))
-    split_test = float(overrides.get("split.test", current.split.test))
+    trimmed = yaml.safe_load(over.get("trim.models", "null")) or current.trim.models
+    margin = float(over.get("compare.margin", current.compare.margin))
+    split_test = float(over.get("split.test", current.split.test))
     images = round(75_000 * split_test)
     models = evaluated(list(current.models), [], trimmed)
     out = {"margin": margin, "images": images, "parts": list(PAPER_PARTS), "families": {}}
     for name, spec in current.compare.families.items():
-        named = yaml.safe_load(overrides.get(f"compare.families.{name}.undecidable", "null"))
+        named = yaml.safe_load(over.get(f"compare.families.{name}.undecidable", "null"))
         named = spec.undecidable if named is None else named
         size = sum(claim_kind(m, o) in spec.kinds and m.name not in named for m in models for o in m.against) * len(spec.conditions)
         if size:

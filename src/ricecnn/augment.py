@@ -111,9 +111,11 @@ def condition_sets(images: np.ndarray, seed: int, batch_size: int = 64, folder: 
             return None
         return np.lib.format.open_memmap(Path(folder) / f"{name}.npy", mode="w+", dtype=np.uint8, shape=x.shape)
 
-    def source(name: str) -> tuple[np.ndarray, np.ndarray | None]:
-        return (images[index], index) if index is not None and name in TRANSFORMS else (images, None)
+    part = images if index is None else images[index]  # what each transform alone is applied to, read once
+
+    def one(name: str, t: tuple[str, ...]) -> np.ndarray:
+        x, where = (part, index) if name in TRANSFORMS else (images, None)
+        return augment(x, seed, batch_size, t, target(name, x), where)
 
     wanted = {name: t for name, t in CONDITIONS.items() if alone or name in ("clean", "augmented")}
-    return {name: images if not t else augment(source(name)[0], seed, batch_size, t, target(name, source(name)[0]),
-                                               source(name)[1]) for name, t in wanted.items()}
+    return {name: one(name, t) if t else images for name, t in wanted.items()}

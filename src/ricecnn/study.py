@@ -113,7 +113,7 @@ def correctness(predictions: dict[int, dict[str, pd.DataFrame]], names: list[str
     for name in names:
         frames = [predictions[s][name] for s in seeds]
         conditions = dict.fromkeys(c for f in frames for c in f.columns if c not in ("image", "actual"))
-        # a condition scored on the first images only (each transform alone) has those rows alone
+        # a condition scored on some of the images only (each transform alone) has those rows alone
         out[name] = {c: np.stack([(f[c] == f["actual"]).to_numpy()[f[c].notna().to_numpy()] if column is None
                                   else f[c].dropna().to_numpy(dtype=str) for f in frames if c in f]) for c in conditions}
     return out

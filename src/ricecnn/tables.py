@@ -63,6 +63,11 @@ def claim_kind(m, other: str) -> str:
     return m.variant if other == m.baseline else f"{m.variant}_vs_light"
 
 
+def family_of(families: dict, kind: str, condition: str) -> str | None:
+    """The family of ``compare.families`` whose kinds and test sets hold this claim, or None."""
+    return next((name for name, spec in families.items() if kind in spec.kinds and condition in spec.conditions), None)
+
+
 def claim_families(study: Study) -> dict[tuple[str, str, str], tuple[str, float]]:
     """(variant, against, condition) -> (its family, its interval's level), for every claim of a family
     of ``compare.families`` whose models the study has; the family's size is the claims it has here. A
@@ -73,8 +78,7 @@ def claim_families(study: Study) -> dict[tuple[str, str, str], tuple[str, float]
     for m in study.models:
         for other in m.against:
             for c in CONDITIONS:
-                name = next((f for f, spec in study.families.items()
-                             if claim_kind(m, other) in spec.kinds and c in spec.conditions), None)
+                name = family_of(study.families, claim_kind(m, other), c)
                 if name is not None and m.name in study.families[name].undecidable:
                     named[(m.name, other, c)] = (stats.UNDECIDABLE, stats.LEVEL)
                 elif name is not None:
