@@ -31,10 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKER = """
 import json, os, sys
 import numpy as np
-from ricecnn import runtime
-from ricecnn.distribute import placement
-from ricecnn.models import build_model
-from ricecnn.training import fit as train
+from ricecnn.training import runtime
+from ricecnn.training.distribute import placement
+from ricecnn.networks.build import build_model
+from ricecnn.training.fit import fit as train
 name, size, n, batch, epochs, devices = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 where = placement("none" if devices == 1 else "data_parallel", devices)
 runtime.configure(0)

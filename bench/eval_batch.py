@@ -29,8 +29,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
 
-    from ricecnn.evaluation import classify
-    from ricecnn.models import build_model
+    from ricecnn.evaluation.scoring import classify
+    from ricecnn.networks.build import build_model
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (args.images, args.size, args.size, 3), dtype=np.uint8)

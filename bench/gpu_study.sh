@@ -10,28 +10,34 @@
 #
 #   bash bench/gpu_study.sh                            # GPU box: full size, JAX, bf16
 #   PER_CLASS=20 SIZE=32 EPOCHS=1 BACKEND=jax MIXED=false bash bench/gpu_study.sh   # CPU smoke run
-#   (tests/test_rehearsal.py runs it with DRY_RUN=1: its commands are dvc.yaml's)
+#   (tests/test_rehearsal.py runs it with DRY_RUN=1: its commands are dvc.yaml's; and for real at its
+#   smallest, on the CPU, from a params file (PARAMS, default params.yaml) whose criteria name a model left out)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # BACKEND trains; EVAL_BACKEND runs flops/featuremaps/evaluate (Keras-on-torch builds models
 # several times faster than JAX, whose eager initialisers compile one op at a time).
 PER_CLASS=${PER_CLASS:-15000} SIZE=${SIZE:-224} EPOCHS=${EPOCHS:-1} BACKEND=${BACKEND:-jax} EVAL_BACKEND=${EVAL_BACKEND:-torch}
 BATCH=${BATCH:-128} MIXED=${MIXED:-true} MODELS=${MODELS:-cnn,cnn_light,googlenet,googlenet_light,vgg16,vgg16_light}
-SEED=${SEED:-42}
+SEED=${SEED:-42} PARAMS=$(realpath "${PARAMS:-$ROOT/params.yaml}")  # the params file this run's params.yaml starts from
 WORK=${WORK:-$(mktemp -d /tmp/ricecnn-study.XXXX)}
 PY=${PYTHON:-python3}
 export PYTHONPATH="$ROOT/src${PYTHONPATH:+:$PYTHONPATH}" KERAS_BACKEND=$EVAL_BACKEND PYTHONUNBUFFERED=1
 mkdir -p "$WORK" && cd "$WORK"
 
-"$PY" - "$ROOT/params.yaml" <<PY
+"$PY" - "$PARAMS" "$ROOT/tools" <<PY
 import sys, yaml
+sys.path.insert(0, sys.argv[2])
+from model_subset import model_lists
 p = yaml.safe_load(open(sys.argv[1]))
 p["data"].update(source="synthetic", img_size=$SIZE)
 p["data"]["synthetic"]["per_class"] = $PER_CLASS
 p["train"].update(backend="env", batch_size=$BATCH, mixed_precision="$MIXED" == "true")
 p["models"] = {m: {**p["models"][m], "epochs": $EPOCHS} for m in "$MODELS".split(",")}
 p["training_seeds"] = [$SEED]
-p["prune"]["models"] = p["trim"]["models"] = []  # the six models' training and evaluation only
+# prune, trim and criteria keep only the models whose stages run here (tools/model_subset.py's rule):
+# none, the six models' training and evaluation only (evaluate looks for every model these lists name)
+for section, names in model_lists(p, models=()).items():
+    p[section]["models"] = names
 val = round(min(1.0, p["split"]["val"]) * $PER_CLASS) * 5
 p["featuremaps"]["samples"] = min(p["featuremaps"]["samples"], val)
 p["evaluate"]["batch_size"] = $BATCH
@@ -69,4 +75,4 @@ for f in sorted(glob.glob("metrics/train/*/*.json")):
     print(f"| {n} | {min(m['epoch_seconds']):.1f} | {n_train / min(m['epoch_seconds']):,.0f} | {m['input_path']} | "
           f"{m['val_accuracy']:.4f} | {ev[n]['augmented_accuracy']:.4f} |")
 PY
-cat reports/summary.md | head -12
+cat reports/study/summary.md | head -12

@@ -11,7 +11,7 @@ Only the cost matters here, not bit-equality with Keras:
   stride 2 Keras pads one more pixel on the bottom/right than on the top/left, which gives the
   same output size (ceil(n / 2)) and the same cost.
 - `Flatten` (cnn, cnn_light) flattens in Keras' H, W, C order (a view for channels_last tensors).
-- For VGG the `freeze` setting means what it means for `ricecnn.models.build_model`: 'paper'
+- For VGG the `freeze` setting means what it means for `ricecnn.networks.build.build_model`: 'paper'
   (vgg16: every base layer before block5_conv1 frozen; vgg16_light: the whole base), 'none', or
   an int N = the first N base layers (convolutions and poolings, in order) frozen; frozen
   parameters get `requires_grad=False`. The weights are random (no ImageNet download).
@@ -124,7 +124,7 @@ def googlenet_light(img_size: int, num_classes: int) -> nn.Module:
 # --- vgg16, vgg16_light (models 5-6) ---------------------------------------------------------------
 
 VGG_BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))  # (filters, convolutions) per block
-# freeze='paper': base layers frozen (as in ricecnn.models.vgg16): vgg16 all but block5's 3 convs and
+# freeze='paper': base layers frozen (as in ricecnn.networks.layers): vgg16 all but block5's 3 convs and
 # its pool (18 - 4 = 14), vgg16_light its whole 10-layer base (blocks 1-3).
 VGG_SEED_FROZEN = {"vgg16": 14, "vgg16_light": 10}
 
@@ -154,7 +154,7 @@ def vgg16_light(img_size: int, num_classes: int, freeze: str | int = "paper") ->
 
 
 def build(name: str, img_size: int = 224, num_classes: int = 5, freeze: str | int = "paper") -> nn.Module:
-    """The PyTorch twin of ``ricecnn.models.build_model(name, img_size, num_classes, {"freeze": freeze})``."""
+    """The PyTorch twin of ``ricecnn.networks.build.build_model(name, img_size, num_classes, {"freeze": freeze})``."""
     builders = {f.__name__: f for f in (cnn, cnn_light, googlenet, googlenet_light, vgg16, vgg16_light)}
     if name not in builders:
         raise ValueError(f"unknown model {name!r}: one of {', '.join(NAMES)}")

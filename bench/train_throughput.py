@@ -29,9 +29,9 @@ MODELS = ["cnn", "cnn_light", "googlenet", "googlenet_light", "vgg16", "vgg16_li
 WORKER = """
 import json, sys
 import numpy as np
-from ricecnn import runtime
-from ricecnn.models import build_model
-from ricecnn.training import fit as train
+from ricecnn.training import runtime
+from ricecnn.networks.build import build_model
+from ricecnn.training.fit import fit as train
 name, size, n, batch, epochs, options, extra = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), json.loads(sys.argv[6]), json.loads(sys.argv[7])
 rng = np.random.default_rng(0)
 x = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)

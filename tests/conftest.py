@@ -39,14 +39,25 @@ def merge(base: dict, over: dict) -> dict:
     return out
 
 
+def model_lists(params: dict, models) -> dict[str, list[str]]:
+    """prune.models, trim.models and criteria.models of ``params`` keeping only ``models``: the rule of
+    tools/model_subset.py, which tools/rehearse_paper.py and bench/gpu_study.sh use too."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("model_subset", ROOT / "tools" / "model_subset.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool.model_lists(params, models)
+
+
 def write_params(path: Path, models: dict | None = None, **over) -> Path:
     """A copy of the project's params.yaml with TINY and ``over`` applied (``models`` replaced whole)."""
     params = merge(merge(yaml.safe_load((ROOT / "params.yaml").read_text()), TINY), over)
     if models is not None:
         params["models"] = models
-        for section in ("prune", "trim", "criteria"):  # pruning, trimming and criteria only of the models kept
+        for section, kept in model_lists(params, models).items():  # pruning, trimming and criteria only of the models kept
             if "models" not in over.get(section, {}):
-                params[section]["models"] = [m for m in params[section]["models"] if m in models]
+                params[section]["models"] = kept
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     return path
 
@@ -69,7 +80,7 @@ def write_split(split_dir: Path, sizes: dict[str, int], classes: list[str], size
 def synthetic_split(d: Path) -> Path:
     """``d``/split: the split stage's arrays of a synthetic zip (8 images per class, 32 px, a quarter
     each for validation and test), made by the real code."""
-    from ricecnn import sources, splitting
+    from ricecnn.data import sources, splitting
 
     sources.make_synthetic(d / "raw.zip", per_class=8, seed=0, size=64)
     (d / "split").mkdir()
@@ -121,9 +132,7 @@ def only(models: dict) -> dict:
     """make_repo settings for a repo holding only ``models`` (lists of model names keep only those)."""
     over: dict = {"models": models}
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for section in ("prune", "trim", "criteria"):
-        if isinstance(params.get(section), dict) and isinstance(params[section].get("models"), list):
-            over[section] = {"models": [m for m in params[section]["models"] if m in models]}
+    over.update({section: {"models": kept} for section, kept in model_lists(params, models).items()})
     return over
 
 
@@ -233,7 +242,7 @@ class Built:
 def built(tmp_path_factory) -> Built:
     """A tiny project after one real `dvc repro` of the whole DAG, committed. Built once per session
     (DVC's own tests build their repos once too); a test that changes it works on ``clone_built``."""
-    from ricecnn import sources
+    from ricecnn.data import sources
 
     base = tmp_path_factory.mktemp("built")
     kaggle_zip = base / "rice-image-dataset.zip"
@@ -244,7 +253,8 @@ def built(tmp_path_factory) -> Built:
                      **BUILT_SETTINGS)
     trace = base / "params-read"
     trace.mkdir()
-    first = run(["dvc", "repro"], repo, extra_env={"RICECNN_PARAMS_TRACE": str(trace)})
+    first = run(["dvc", "repro"], repo, extra_env={"RICECNN_PARAMS_TRACE": str(trace),  # tests/params_trace
+                                            "PYTHONPATH": str(ROOT / "tests" / "params_trace")})
     commit(repo, "results")
     return Built(repo, first.stdout, first.stderr, trace)
 
@@ -253,11 +263,6 @@ def clone_built(built: Built, dest: Path) -> Path:
     """A copy of the built project (work tree, git history, DVC cache and run-cache) to change."""
     shutil.copytree(built.repo, dest, symlinks=True)
     return dest
-
-
-@pytest.fixture
-def tiny_params(tmp_path: Path) -> Path:
-    return write_params(tmp_path / "params.yaml")
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Channel criteria at matched cost (ricecnn.criteria, stage criteria@): each rule picks the channels it
+"""Channel criteria at matched cost (ricecnn.channels.criteria, stage criteria@): each rule picks the channels it
 should on a hand-made model, every rule's model has the same architecture and FLOPs, the random rule is
 seeded, and the stage writes a fine-tuned model at the target."""
 
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from conftest import synthetic_split, write_params
 
-from ricecnn import criteria
+from ricecnn.channels import criteria
 from ricecnn.core.cli import main as cli
-from ricecnn.flops import count_flops, resized
-from ricecnn.models import build_model
+from ricecnn.networks.flops import count_flops, resized
+from ricecnn.networks.build import build_model
 
 
 def hand_made():

@@ -3,13 +3,16 @@ in that stage's deps (a listed directory covers its files), and nothing it does 
 
 How the code a stage runs is found: every stage command is `ricecnn <stage> ...`, the console
 script `ricecnn.core.cli:main`, which runs the module that `cli.STAGES` names for the stage (read from the
-cli.py under test, a dict literal, not from the installed package). From those two modules the test
+cli.py under test, a dict literal, not from the installed package); a stage that builds a model
+(it runs `ricecnn.networks.build`) also runs the builder of the model its command names,
+`ricecnn.networks.<model>`, which `build` imports by name. From those modules the test
 follows import statements transitively through the package's AST, at any depth (imports inside
 functions included). Why the AST and not a traced run: a run imports only what the branches it takes
 reach (no Kaggle download, no fine-tuning, no data-parallel path on test data), while a stage's deps
 must cover every path its code can take; the AST sees every import statement. What import statements
 do not show, the test refuses in any module a stage runs: a dynamic import (importlib, __import__,
-runpy, exec/eval; cli.py may have one, of the module STAGES names) and a started process (subprocess,
+runpy, exec/eval; cli.py may have one, of the module STAGES names, and build.py one, of the model's
+builder) and a started process (subprocess,
 os.system/popen/exec*/spawn*, asyncio). A module that reads files beside it (__file__,
 importlib.resources, pkgutil.get_data) needs every non-Python file of its package folder in the deps.
 """
@@ -29,6 +32,8 @@ from conftest import ROOT, run
 
 PACKAGE = "ricecnn"
 CLI = f"src/{PACKAGE}/core/cli.py"
+BUILD = f"src/{PACKAGE}/networks/build.py"  # imports the builder of the model it builds by name
+BY_NAME = {CLI, BUILD}  # the modules allowed one import by name, which the test follows itself
 SPLIT = f"src/{PACKAGE}/stages/split.py"  # the stage module the tests below break
 # calls, by the name their module's imports give them, that run code no import statement names
 DYNAMIC = re.compile(r"((importlib|builtins)\.)?(import_module|__import__|exec|eval)|(runpy\.)?run_(module|path)")
@@ -97,7 +102,12 @@ def stage_code(root: Path, cmd: str) -> set[str]:
     stages = stage_table(root)
     assert argv[1] in stages, f"`{cmd}` names no stage of {CLI}'s STAGES"
     src = root / "src"
-    return {str(p.relative_to(root)) for p in closure(src, [f"{PACKAGE}.core.cli", stages[argv[1]][0]])}
+    code = {str(p.relative_to(root)) for p in closure(src, [f"{PACKAGE}.core.cli", stages[argv[1]][0]])}
+    if BUILD in code:  # the builder of the model the command names (its first argument)
+        model = argv[2] if len(argv) > 2 and not argv[2].startswith("-") else None
+        assert model, f"`{cmd}` runs {BUILD} but names no model: the test cannot tell which builder it runs"
+        code |= {str(p.relative_to(root)) for p in closure(src, [f"{PACKAGE}.networks.{model}"])}
+    return code
 
 
 def dotted(node: ast.expr, aliases: dict[str, str]) -> str | None:
@@ -160,8 +170,8 @@ def dag_problems(root: Path) -> list[str]:
         used = set(code)
         for path in sorted(code):
             dynamic, processes, reads = unfollowed((root / path).read_text())
-            if path == CLI and len(dynamic) == 1:
-                dynamic = []  # its import of the module STAGES names, a table this test reads itself
+            if path in BY_NAME and len(dynamic) == 1:
+                dynamic = []  # the stage module STAGES names, or the model's builder: followed by stage_code
             problems += [f"{name}: {path}:{line} {what} ({call}): the deps cannot follow it" for what, calls in
                          (("imports dynamically", dynamic), ("starts a process", processes)) for line, call in calls]
             data = {str(p.relative_to(root)) for p in package_data(root / path)} if reads else set()
@@ -182,9 +192,9 @@ def test_every_stage_lists_exactly_the_code_it_runs():
 def test_the_data_stages_run_no_model_code_and_training_no_plotting_code():
     stages = expanded_stages(ROOT)
     for name in ("fetch", "split"):
-        assert not [p for p in stage_code(ROOT, stages[name]["cmd"]) if p.startswith("src/ricecnn/models/")], name
+        assert not [p for p in stage_code(ROOT, stages[name]["cmd"]) if p.startswith("src/ricecnn/networks/")], name
     for name in (n for n in stages if n.startswith(("train@", "fetch", "split", "flops@"))):
-        assert "src/ricecnn/plots.py" not in stage_code(ROOT, stages[name]["cmd"]), name
+        assert "src/ricecnn/pictures.py" not in stage_code(ROOT, stages[name]["cmd"]), name
 
 
 def test_no_stage_module_imports_another():
@@ -228,10 +238,11 @@ def clean() -> set[str]:
 
 
 @pytest.mark.parametrize("stage, dep, expected", [
-    ("prune", "src/ricecnn/flops.py", "prune@cnn-42: runs src/ricecnn/flops.py but its deps do not list it"),
-    ("prune", "src/ricecnn/models", "prune@vgg16-44: runs src/ricecnn/models/__init__.py but its deps do not list it"),
-    ("split", "src/ricecnn/parallel.py", "split: runs src/ricecnn/parallel.py but its deps do not list it"),
-    ("fetch", "src/ricecnn/core", "fetch: runs src/ricecnn/core/__init__.py but its deps do not list it"),
+    ("prune", "src/ricecnn/networks/flops.py", "prune@cnn-42: runs src/ricecnn/networks/flops.py but its deps do not list it"),
+    ("train", "src/ricecnn/networks/${item.model}.py",
+     "train@vgg16-44: runs src/ricecnn/networks/vgg16.py but its deps do not list it"),
+    ("split", "src/ricecnn/data/parallel.py", "split: runs src/ricecnn/data/parallel.py but its deps do not list it"),
+    ("fetch", "src/ricecnn/core", "fetch: runs src/ricecnn/core/cli.py but its deps do not list it"),
 ])
 def test_a_dropped_dep_is_named(project_copy, stage, dep, expected):
     assert dag_problems(project_copy) == []
@@ -240,18 +251,18 @@ def test_a_dropped_dep_is_named(project_copy, stage, dep, expected):
 
 
 def test_a_new_import_is_caught_and_a_listed_file_that_is_not_run_too(project_copy):
-    add_to_split(project_copy, "from .. import plots")  # lazy, as the old split's reach into stages/fetch.py was
+    add_to_split(project_copy, "from .. import pictures")  # lazy, as the old split's reach into stages/fetch.py was
     problems = dag_problems(project_copy)
-    assert "split: runs src/ricecnn/plots.py but its deps do not list it" in problems
-    edit_deps(project_copy, "fetch", add="src/ricecnn/flops.py")
-    assert "fetch: lists src/ricecnn/flops.py but runs none of it" in dag_problems(project_copy)
+    assert "split: runs src/ricecnn/pictures.py but its deps do not list it" in problems
+    edit_deps(project_copy, "fetch", add="src/ricecnn/networks/flops.py")
+    assert "fetch: lists src/ricecnn/networks/flops.py but runs none of it" in dag_problems(project_copy)
 
 
 @pytest.mark.parametrize("body, problem", [
-    ("import importlib; importlib.import_module('ricecnn.plots')", "imports dynamically (importlib.import_module)"),
-    ("from importlib import import_module; import_module('ricecnn.plots')", "imports dynamically (importlib.import_module)"),
-    ("__import__('ricecnn.plots')", "imports dynamically (__import__)"),
-    ("import runpy; runpy.run_module('ricecnn.plots')", "imports dynamically (runpy.run_module)"),
+    ("import importlib; importlib.import_module('ricecnn.pictures')", "imports dynamically (importlib.import_module)"),
+    ("from importlib import import_module; import_module('ricecnn.pictures')", "imports dynamically (importlib.import_module)"),
+    ("__import__('ricecnn.pictures')", "imports dynamically (__import__)"),
+    ("import runpy; runpy.run_module('ricecnn.pictures')", "imports dynamically (runpy.run_module)"),
     ("import subprocess, sys; subprocess.run([sys.executable, 'tools/x.py'])", "starts a process (subprocess.run)"),
 ])
 def test_code_that_the_deps_cannot_follow_is_refused(project_copy, clean, body, problem):
@@ -297,11 +308,11 @@ def test_the_stage_table_is_read_from_the_tree_under_test(project_copy):
 
 def test_the_model_names_python_makes_are_the_files_dvc_yaml_writes():
     # a derived model's name (<m>_pruned, <m>_trim, <m>_trim_scratch) and its stage are made in
-    # ricecnn.models; dvc.yaml writes the same names: every evaluated model is an out of its stage
+    # ricecnn.networks.registry; dvc.yaml writes the same names: every evaluated model is an out of its stage
     from ricecnn.core import settings
-    from ricecnn.models import evaluated_for
+    from ricecnn.study.plan import Plan, evaluated_for
 
-    s = settings.load(ROOT / "params.yaml")
+    s = settings.load(ROOT / "params.yaml", Plan)
     stages = expanded_stages(ROOT)
     for seed in s.training_seeds:
         for m in evaluated_for(s):

@@ -12,10 +12,10 @@ import pytest
 from conftest import run, write_params
 from PIL import Image
 
-from ricecnn import archive, synthetic
+from ricecnn.data import archive, synthetic
 from ricecnn.core.cli import main as cli
-from ricecnn.data import load_classes, load_split
-from ricecnn import sources, splitting
+from ricecnn.data.arrays import load_classes, load_split
+from ricecnn.data import sources, splitting
 
 
 def sha(path: Path) -> str:
@@ -239,25 +239,40 @@ def test_bad_archives(tmp_path, capsys, entries, message):
     assert out.is_dir() and not [p for p in out.iterdir() if p.name.endswith(".tmp")]  # fetch ran: nothing half-written
 
 
+# Each stage validates the sections it reads (their schemas live with their code), before any work;
+# a misspelt section is refused by every stage (core/settings.py's SECTIONS).
+SPLIT = ["split", "--raw", "no-raw.zip", "--out", "split"]
+TRAIN = ["train", "cnn", "--seed", "1", "--split-dir", "no-split", "--out", "m.keras", "--metrics", "m.json", "--live-dir", "live"]
+
+
 @pytest.mark.parametrize(
-    "over, message",
+    "over, command, message",
     [
-        ({"data": {"source": "path", "path": "/no/such/place"}}, "data.path /no/such/place does not exist"),
-        ({"data": {"source": "path", "path": None}}, "data.path is not set"),
-        ({"data": {"source": "flickr"}}, "data.source = 'flickr' must be 'synthetic', 'kaggle' or 'path'"),
-        ({"data": {"img_sise": 32}}, "unknown key data.img_sise (did you mean 'img_size'?)"),
-        ({"split": {"val": 0.5, "test": 0.5}}, "split.val + split.test must be < 1"),
-        ({"data": {"synthetic": {"per_class": -3}}}, "data.synthetic.per_class = -3 must be greater than or equal to 1"),
-        ({"data": {"img_size": "64"}}, "data.img_size = '64' must be a valid integer"),
-        ({"trian": {}}, "unknown key trian (did you mean 'train'?)"),
-        ({"train": {"devices": 0}}, "train.devices = 0 must be all or a device count >= 1"),
+        ({"data": {"source": "path", "path": "/no/such/place"}}, None, "data.path /no/such/place does not exist"),
+        ({"data": {"source": "path", "path": None}}, None, "data.path is not set"),
+        ({"data": {"source": "flickr"}}, None, "data.source = 'flickr' must be 'synthetic', 'kaggle' or 'path'"),
+        ({"data": {"img_sise": 32}}, None, "unknown key data.img_sise (did you mean 'img_size'?)"),
+        ({"split": {"val": 0.5, "test": 0.5}}, SPLIT, "split.val + split.test must be < 1"),
+        ({"data": {"synthetic": {"per_class": -3}}}, None, "data.synthetic.per_class = -3 must be greater than or equal to 1"),
+        ({"data": {"img_size": "64"}}, TRAIN, "data.img_size = '64' must be a valid integer"),
+        ({"trian": {}}, None, "unknown key trian (did you mean 'train'?)"),
+        ({"trian": {}}, TRAIN, "unknown key trian (did you mean 'train'?)"),
+        ({"train": {"devices": 0}}, TRAIN, "train.devices = 0 must be all or a device count >= 1"),
     ],
 )
-def test_bad_settings(tmp_path, capsys, over, message):
+def test_bad_settings(tmp_path, capsys, monkeypatch, over, command, message):
     params = write_params(tmp_path / "params.yaml", **over)
-    assert cli(["fetch", "--params", str(params), "--out", str(tmp_path / "raw.zip")]) == 2
+    monkeypatch.chdir(tmp_path)
+    command = command or ["fetch", "--out", "raw.zip"]
+    assert cli([*command, "--params", str(params)]) == 2
     assert message in fail_line(capsys)
-    assert not (tmp_path / "raw.zip").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]  # nothing written
+
+
+def test_a_stage_does_not_validate_what_it_does_not_read(tmp_path, capsys):
+    # fetch reads seed and data: a mistake in train is the train stage's to report, not fetch's
+    params = write_params(tmp_path / "params.yaml", train={"devices": 0}, data={"synthetic": {"per_class": 2, "size": 32}})
+    assert cli(["fetch", "--params", str(params), "--out", str(tmp_path / "raw.zip")]) == 0
 
 
 def test_split_fraction_that_empties_a_split(tmp_path, capsys):

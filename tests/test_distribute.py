@@ -31,7 +31,7 @@ TOLERANCE = {"jax": 1e-4, "tensorflow": 1e-2}
 
 @pytest.mark.parametrize("n, batch, replicas", [(50, 16, 4), (64, 16, 4), (3, 16, 4), (7, 4, 1), (33, 9, 3)])
 def test_even_batches_split_evenly_and_drop_at_most_replicas_minus_one(n, batch, replicas):
-    from ricecnn.distribute import even_batches
+    from ricecnn.training.distribute import even_batches
 
     order = np.random.default_rng(0).permutation(n)
     parts = even_batches(order, batch, replicas)
@@ -55,7 +55,7 @@ def tiny_model():
 
 
 def test_padded_prediction_drops_its_padding():
-    from ricecnn.predict import predict
+    from ricecnn.training.predict import predict
 
     model = tiny_model()
     x = np.random.default_rng(1).integers(0, 256, (23, 8, 8, 3)).astype(np.uint8)
@@ -66,7 +66,7 @@ def test_padded_prediction_drops_its_padding():
 
 
 def test_validation_callback_reports_what_keras_evaluate_does():
-    from ricecnn.training import validation
+    from ricecnn.training.fit import validation
 
     model = tiny_model()
     rng = np.random.default_rng(2)
@@ -154,7 +154,7 @@ def test_distributed_run_is_reproducible_with_uneven_data_and_a_frozen_prefix(tm
     for k in ("train_seconds", "train_images_per_second", "epoch_seconds"):
         a.pop(k), b.pop(k)
     assert a == b
-    code = ("import sys, keras; from ricecnn.runtime import weights_digest; "
+    code = ("import sys, keras; from ricecnn.training.runtime import weights_digest; "
             "print(*(weights_digest(keras.models.load_model(f)) for f in sys.argv[1:]))")
     p = subprocess.run([sys.executable, "-c", code, str(out_a / "m.keras"), str(out_b / "m.keras")],
                        env=env(), capture_output=True, text=True, check=True)
@@ -184,6 +184,7 @@ def test_bad_distribution_settings_are_one_line(tmp_path, split_dir, backend, de
 def test_distribution_settings_are_validated(tmp_path, over, message):
     from ricecnn.core import settings
     from ricecnn.core.errors import RiceError
+    from ricecnn.training.settings import Training
 
     with pytest.raises(RiceError, match="^p.yaml: " + message.replace("(", r"\(")):
-        settings.load(write_params(tmp_path / "p.yaml", train=over))
+        settings.load(write_params(tmp_path / "p.yaml", train=over), Training)

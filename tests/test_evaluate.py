@@ -17,10 +17,10 @@ import yaml
 from conftest import write_split
 from scipy.stats import binomtest
 
-from ricecnn import augment as aug
-from ricecnn import evaluation
+from ricecnn.evaluation import augment as aug
+from ricecnn.evaluation import scoring as evaluation
 from ricecnn.core.cli import main as cli
-from ricecnn.runtime import load_model
+from ricecnn.training.runtime import load_model
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # Keras' own save()
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +43,7 @@ def test_augmented_set_is_repeatable_and_differs_from_the_clean_set():
 
 def test_augmented_set_is_the_same_in_another_process():
     code = (
-        "import hashlib, numpy as np\nfrom ricecnn.augment import augment\n"
+        "import hashlib, numpy as np\nfrom ricecnn.evaluation.augment import augment\n"
         "x = np.random.default_rng(1).integers(0, 256, (5, 24, 20, 3), dtype=np.uint8)\n"
         "print(hashlib.sha256(augment(x, seed=3).tobytes()).hexdigest())"
     )
@@ -76,7 +76,7 @@ def test_the_papers_augmentation_call_transforms_the_test_images(tmp_path):
     to `training=True` in `call`; only `training=False` passes them through unchanged."""
     from PIL import Image
 
-    from ricecnn import synthetic
+    from ricecnn.data import synthetic
 
     for c in range(2):
         (tmp_path / synthetic.CLASSES[c]).mkdir()
@@ -191,7 +191,7 @@ def test_stage_writes_metrics_predictions_and_pictures(project):
 
 
 def test_each_transform_alone_is_scored_on_the_first_robustness_images(project):
-    from ricecnn import study
+    from ricecnn.study import records as study
 
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["evaluate"]["robustness_images"] = 4
@@ -269,8 +269,8 @@ import sys, tempfile, tracemalloc
 import numpy as np
 import pandas as pd
 import keras
-from ricecnn import evaluation
-from ricecnn.augment import condition_sets
+from ricecnn.evaluation import scoring as evaluation
+from ricecnn.evaluation.augment import condition_sets
 
 x, y = np.load(sys.argv[1], mmap_mode="r"), np.load(sys.argv[2])
 batch = int(sys.argv[3])

@@ -12,7 +12,9 @@ import yaml
 from conftest import write_split
 from matplotlib.figure import Figure
 
-from ricecnn import apoz, plots
+from ricecnn.channels import apoz
+
+from ricecnn import pictures
 from ricecnn.core.cli import main as cli
 from ricecnn.stages import featuremaps as fm
 
@@ -58,21 +60,21 @@ def test_layer_tiles_use_one_scale_per_layer():
     act[..., 1] = 4.0
     act[0, 0, 2] = 2.0
     act[..., 4] = 8.0  # not shown, but sets the layer's scale
-    tiles = plots.layer_tiles(act, max_channels=3)
+    tiles = pictures.layer_tiles(act, max_channels=3)
     assert tiles.shape == (3, 4, 4)
     assert np.all(tiles[0] == 0)
     assert tiles[1].max() == 0.5 and tiles[2].max() == 0.25  # not stretched per channel
-    assert np.all(plots.layer_tiles(np.zeros((2, 2, 3)), 8) == 0)  # an all-zero layer stays black
+    assert np.all(pictures.layer_tiles(np.zeros((2, 2, 3)), 8) == 0)  # an all-zero layer stays black
 
 
 def test_an_all_zero_channel_is_drawn_black():
     act = np.zeros((8, 8, 3), "float32")
     act[..., 1], act[..., 2] = 1.0, 3.0
-    grid = plots.mosaic(plots.layer_tiles(act, 3), cols=3)  # 8 x 26: tiles at x 0-7, 9-16, 18-25
+    grid = pictures.mosaic(pictures.layer_tiles(act, 3), cols=3)  # 8 x 26: tiles at x 0-7, 9-16, 18-25
     assert grid.shape == (8, 26) and np.isnan(grid[:, 8]).all()  # separator column
     fig = Figure(figsize=(2.6, 0.8))
-    plots.show_gray(fig.add_axes((0, 0, 1, 1)), grid)
-    pixels = plots.render(fig, dpi=100)[..., :3].astype(int)  # 10 px per grid cell
+    pictures.show_gray(fig.add_axes((0, 0, 1, 1)), grid)
+    pixels = pictures.render(fig, dpi=100)[..., :3].astype(int)  # 10 px per grid cell
     assert pixels.shape[:2] == (80, 260)
     assert np.all(pixels[20:60, 20:60] == 0)  # channel 0: exactly black
     assert np.all(pixels[20:60, 210:250] == 255)  # the layer's strongest channel: white
@@ -82,7 +84,7 @@ def test_an_all_zero_channel_is_drawn_black():
 
 def test_featuremap_figure_titles_say_how_many_channels_are_shown():
     acts = [np.ones((4, 4, 40), "float32"), np.ones((2, 2, 8), "float32")]
-    fig = plots.featuremap_figure(np.zeros((8, 8, 3), "uint8"), acts, ["c1", "c2"], "m: Arborio", max_channels=32)
+    fig = pictures.featuremap_figure(np.zeros((8, 8, 3), "uint8"), acts, ["c1", "c2"], "m: Arborio", max_channels=32)
     titles = [ax.get_title() for ax in fig.axes]
     assert titles[0] == "m: Arborio"
     assert "showing 32 of 40 channels" in titles[1] and "showing 8 of 8 channels" in titles[2]

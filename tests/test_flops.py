@@ -12,8 +12,9 @@ from keras import layers  # noqa: E402
 
 from ricecnn.core import cli# noqa: E402
 from ricecnn.core.errors import RiceError  # noqa: E402
-from ricecnn.flops import count_filters, count_flops  # noqa: E402
-from ricecnn.models import REGISTRY, build_model  # noqa: E402
+from ricecnn.networks.flops import count_filters, count_flops  # noqa: E402
+from ricecnn.networks.registry import REGISTRY  # noqa: E402
+from ricecnn.networks.build import build_model
 from ricecnn.stages import flops as stage  # noqa: E402
 
 MODELS = list(REGISTRY)
@@ -133,7 +134,7 @@ def test_filter_counts(name):
 
 
 def test_an_inception_module_counts_its_output_width_not_its_reduce_convolutions():
-    from ricecnn.models.googlenet import inception
+    from ricecnn.networks.layers import inception
 
     inputs = keras.Input((8, 8, 3))
     x = layers.Conv2D(5, 3, padding="same", name="stem")(inputs)

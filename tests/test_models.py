@@ -19,14 +19,11 @@ from conftest import ROOT, write_params  # noqa: E402
 
 from ricecnn.core import settings  # noqa: E402
 from ricecnn.core.errors import RiceError  # noqa: E402
-from ricecnn.anatomy import feature_layers  # noqa: E402
-from ricecnn.models import (  # noqa: E402
-    REGISTRY,
-    build_model,
-    check_options,
-    evaluated,
-    spec,
-)
+from ricecnn.networks.anatomy import feature_layers  # noqa: E402
+from ricecnn.networks.build import build_model, builder  # noqa: E402
+from ricecnn.networks.registry import REGISTRY, check_options, spec  # noqa: E402
+from ricecnn.study.plan import evaluated  # noqa: E402
+from ricecnn.training.settings import Training  # noqa: E402
 
 MODELS = list(REGISTRY)
 
@@ -111,7 +108,7 @@ def test_feature_layers_exist_in_order(name):
 def _meaningful(name: str, size: int) -> bool:
     """The rule behind min_input_size: builds, and every stride-2 layer sees >= 2 px."""
     try:
-        model = REGISTRY[name].build(size, 3)  # the raw builder, without the registry's size check
+        model = builder(name)(size, 3)  # the raw builder, without the registry's size check
     except ValueError as e:
         if "output size would be zero" in str(e):  # a pooling left an empty feature map
             return False
@@ -142,7 +139,7 @@ def test_unknown_model_name():
 def validate_models(models: dict, tmp_path: Path) -> None:
     """What the stages check of a `models:` section: its types (settings), then each entry
     against its model (the registry, when a stage builds it)."""
-    s = settings.load(write_params(tmp_path / "params.yaml", models=models))
+    s = settings.load(write_params(tmp_path / "params.yaml", models=models), Training)
     for name, entry in s.models.items():
         check_options(name, entry.options())
 
@@ -262,7 +259,8 @@ def test_bad_weights_file_is_a_rice_error(tmp_path):
 
 JAX_SMOKE = """
 import numpy as np, keras
-from ricecnn.models import REGISTRY, build_model
+from ricecnn.networks.registry import REGISTRY
+from ricecnn.networks.build import build_model
 assert keras.backend.backend() == "jax", keras.backend.backend()
 rng = np.random.default_rng(0)
 for name in {names!r}:

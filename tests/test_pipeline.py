@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import BUILT_MODELS, SEED, clone_built, env, run
+from conftest import BUILT_MODELS, ROOT, SEED, clone_built, env, run
 from PIL import Image
 from test_dag import expanded_stages, stage_code
 from test_share import TEMPLATE, assert_offline, node_render
 
-from ricecnn import stats
+from ricecnn.study import stats
 
 pytestmark = pytest.mark.slow
 def ran(stdout: str) -> set[str]:
@@ -51,10 +51,10 @@ def test_every_stage_runs_and_writes_its_outputs(built):
         f"criteria@cnn-random-0.5-{s}", f"evaluate@{s}", "summarize"}
     assert not (repo / f"reports/evaluate/{s}/pictures/confusion_cnn_pruned.png").exists()  # the trained models' only
     for path in (f"models/{s}/cnn.keras", f"metrics/train/{s}/cnn_light.json", "metrics/flops/cnn.json",
-                 f"metrics/featuremaps/{s}/cnn.json", f"metrics/evaluate/{s}.json", "reports/summary.md",
-                 "reports/summary.csv", "reports/comparisons.csv", "reports/accuracy_vs_flops.png", "reports/effects.png",
+                 f"metrics/featuremaps/{s}/cnn.json", f"metrics/evaluate/{s}.json", "reports/study/summary.md",
+                 "reports/study/summary.csv", "reports/study/comparisons.csv", "reports/study/accuracy_vs_flops.png", "reports/study/effects.png",
                  f"reports/evaluate/{s}/predictions/cnn_light.csv", f"reports/evaluate/{s}/pictures/confusion_cnn.png",
-                 "reports/findings.md", "reports/robustness.png", f"models/{s}/cnn_trim.keras", f"metrics/trim/{s}/cnn.json",
+                 "reports/study/findings.md", "reports/study/robustness.png", f"models/{s}/cnn_trim.keras", f"metrics/trim/{s}/cnn.json",
                  f"reports/featuremaps/{s}/cnn/apoz.png", f"reports/train/{s}/cnn/plots/metrics/eval/accuracy.tsv"):
         assert (repo / path).is_file(), path
     evaluate = json.loads((repo / f"metrics/evaluate/{s}.json").read_text())
@@ -62,10 +62,10 @@ def test_every_stage_runs_and_writes_its_outputs(built):
     assert set(evaluate) == {*BUILT_MODELS, "cnn_pruned", "cnn_trim", "cnn_trim_scratch", "cnn_apoz_0.5", "cnn_random_0.5"}
     rows = (repo / f"reports/evaluate/{s}/predictions/cnn.csv").read_text().splitlines()
     assert rows[0].startswith("image,actual,clean,") and len(rows) - 1 == evaluate["cnn"]["test_images"] == 10
-    summary = (repo / "reports/summary.csv").read_text().splitlines()
+    summary = (repo / "reports/study/summary.csv").read_text().splitlines()
     assert len(summary) == 8 and summary[0].startswith("model,") and summary[3].startswith("cnn_pruned,cnn,pruned,cnn,")
     pruned = json.loads((repo / f"metrics/prune/{s}/cnn.json").read_text())  # what summarize reads of it:
-    row = pd.read_csv(repo / "reports/summary.csv").set_index("model").loc["cnn_pruned"]
+    row = pd.read_csv(repo / "reports/study/summary.csv").set_index("model").loc["cnn_pruned"]
     assert row.params == pruned["params_after"] <= pruned["params_before"]
     assert row.flops_224 == pytest.approx(pruned["flops_224_after"], rel=1e-5)  # the CSV keeps 6 digits
 
@@ -87,7 +87,7 @@ def test_a_sample_larger_than_its_split_takes_the_whole_split_and_says_so(built)
 
 def test_the_comparisons_are_what_the_predictions_say(built):
     repo = built.repo
-    comps = pd.read_csv(repo / "reports/comparisons.csv")
+    comps = pd.read_csv(repo / "reports/study/comparisons.csv")
     assert set(zip(comps.variant, comps.against)) == {("cnn_light", "cnn"), ("cnn_pruned", "cnn"), ("cnn_trim", "cnn"),
                                                      ("cnn_trim", "cnn_light"), ("cnn_trim_scratch", "cnn_trim"),
                                                      ("cnn_random_0.5", "cnn_apoz_0.5")}
@@ -102,17 +102,17 @@ def test_the_comparisons_are_what_the_predictions_say(built):
     margin = yaml.safe_load((repo / "params.yaml").read_text())["compare"]["margin"]
     for r in comps[comps.claim_family != stats.EXPLORATORY].itertuples():  # each verdict is its printed interval's
         assert r.verdict == stats.verdict(r.lo_pp / 100, r.hi_pp / 100, margin), (r.variant, r.against, r.condition)
-    assert "1 training seed: about these trained networks only" in (repo / "reports/findings.md").read_text()
+    assert "1 training seed: about these trained networks only" in (repo / "reports/study/findings.md").read_text()
     trim = json.loads((repo / f"metrics/trim/{SEED}/cnn.json").read_text())
     assert [r["round"] for r in trim["rounds"]] == [0, 1] and trim["kept_round"] == 1  # budget 1.0: never beyond
-    picture = Image.open(repo / "reports/trim/cnn.png")
+    picture = Image.open(repo / "reports/study/trim/cnn.png")
     assert picture.size == (512, 352) and len(set(np.asarray(picture.convert("L")).ravel().tolist())) > 10
-    findings = (repo / "reports/findings.md").read_text()
+    findings = (repo / "reports/study/findings.md").read_text()
     assert "Trimming cnn (seed by seed): kept round 1; FLOPs at 224 px" in findings
 
 
 def test_every_setting_a_stage_reads_is_in_its_params(built):
-    # each stage process recorded the settings it read (ricecnn.core.settings, $RICECNN_PARAMS_TRACE);
+    # each stage process recorded the settings it read (tests/params_trace, $RICECNN_PARAMS_TRACE);
     # a setting read but not listed would leave its results stale when it changes
     stages = expanded_stages(built.repo)
     traced = {f.stem: json.loads(f.read_text()) for f in built.params_read.glob("*.json")}
@@ -150,9 +150,8 @@ def test_dvc_shows_the_studys_numbers_and_pictures(built):
     assert study["cnn_light vs cnn"]["augmented"] == "exploratory"  # in no family: no verdict
     assert not TIMING.search(json.dumps(study))
     plots = json.loads(run(["dvc", "plots", "show", "--json"], built.repo).stdout)["data"]
-    assert set(plots) == {"reports/training_curves.csv", "reports/summary_points.csv", "reports/accuracy_vs_flops.png",
-                          "reports/effects.png", "reports/robustness.png", "reports/criteria.png"}
-    assert len(plots) <= 20  # the limit of a page a person reads
+    assert set(plots) == {"reports/study/training_curves.csv", "reports/study/summary_points.csv", "reports/study/accuracy_vs_flops.png",
+                          "reports/study/effects.png", "reports/study/robustness.png", "reports/study/criteria.png"}
 
 
 def test_an_experiment_with_one_changed_setting_is_compared_by_dvc(built, tmp_path):
@@ -194,9 +193,9 @@ def test_a_new_criterion_or_target_runs_only_its_own_stages(built, tmp_path):
     new = {f"criteria@cnn-l1-0.5-{SEED}"}
     assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == new | {f"evaluate@{SEED}", "summarize"}
     assert ran(run(["dvc", "repro"], repo).stdout) == new | {f"evaluate@{SEED}", "summarize"}
-    comps = pd.read_csv(repo / "reports/comparisons.csv")
+    comps = pd.read_csv(repo / "reports/study/comparisons.csv")
     assert {("cnn_random_0.5", "cnn_apoz_0.5"), ("cnn_l1_0.5", "cnn_apoz_0.5")} <= set(zip(comps.variant, comps.against))
-    assert "**Are APoZ's channels the right ones?** Pruned to 50 % of cnn's FLOPs" in (repo / "reports/findings.md").read_text()
+    assert "**Are APoZ's channels the right ones?** Pruned to 50 % of cnn's FLOPs" in (repo / "reports/study/findings.md").read_text()
     set_params(repo, criteria__targets=[0.5, 0.25])  # a new target: only its stages, one per rule
     stale = set(json.loads(run(["dvc", "status", "--json"], repo).stdout))
     assert stale == {f"criteria@cnn-{r}-0.25-{SEED}" for r in ("apoz", "random", "l1")} | {f"evaluate@{SEED}", "summarize"}
@@ -299,10 +298,37 @@ def test_killed_training_reruns_cleanly(built, tmp_path, sig):
     assert "Running stage" not in run(["dvc", "repro", stage], repo).stdout
 
 
-def test_summarize_writes_exactly_the_outputs_dvc_yaml_declares(built):
+def test_summarize_writes_its_outputs_into_the_one_folder_dvc_yaml_declares(built):
     from ricecnn.stages.summarize import OUTPUTS
 
     stage = expanded_stages(built.repo)["summarize"]
-    metrics = shlex.split(stage["cmd"])[shlex.split(stage["cmd"]).index("--metrics") + 1]
-    assert set(stage["outs"]) == {f"reports/{name}" for name in OUTPUTS} | {metrics}
-    assert all((built.repo / "reports" / name).exists() for name in OUTPUTS)
+    cmd = shlex.split(stage["cmd"])
+    folder, metrics = (cmd[cmd.index(option) + 1] for option in ("--out-dir", "--metrics"))
+    assert set(stage["outs"]) == {folder, metrics}  # its names are made in Python alone
+    assert sorted(p.name for p in (built.repo / folder).iterdir()) == sorted(OUTPUTS)
+
+
+# What a one-line edit of the code costs a DVC user: the stages `dvc status` says changed
+# (tools/edit_probe.py; a builder reruns its model's stages, the plan evaluate and summarize, a study
+# figure summarize, a stage's own settings schema that stage kind). The package's folders follow the
+# DAG: this keeps the granularity from regressing unseen.
+EDITS = {
+    "src/ricecnn/networks/cnn_light.py": {f"train@cnn_light-{SEED}", "flops@cnn_light"},
+    "src/ricecnn/networks/cnn.py": {f"train@cnn-{SEED}", "flops@cnn"},  # not the scratch control: it builds nothing
+    "src/ricecnn/study/plan.py": {f"evaluate@{SEED}", "summarize"},
+    "src/ricecnn/study/figures.py": {"summarize"},
+    "src/ricecnn/stages/criteria.py": {f"criteria@cnn-apoz-0.5-{SEED}", f"criteria@cnn-random-0.5-{SEED}"},
+    "src/ricecnn/channels/trimming.py": {f"trim@cnn-{SEED}"},
+}
+
+
+def test_a_one_line_edit_reruns_only_the_stages_that_run_the_file(built, tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("edit_probe", ROOT / "tools" / "edit_probe.py")
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    repo = clone_built(built, tmp_path / "repo")
+    total, changed = probe.probe(repo, list(EDITS))
+    assert {f: set(stages) for f, stages in changed.items()} == EDITS
+    assert total == 15 and run(["git", "status", "--porcelain", "src"], repo).stdout == ""  # every edit undone

@@ -17,15 +17,15 @@ import yaml
 from conftest import write_split
 from keras import layers
 
-from ricecnn import apoz, selection, surgery
+from ricecnn.channels import apoz, selection, surgery
 from ricecnn.core.cli import run_stage
 from ricecnn.core.errors import RiceError
-from ricecnn.flops import count_flops
+from ricecnn.networks.flops import count_flops
 from ricecnn.core.io import write_json
-from ricecnn.anatomy import feature_layers
-from ricecnn.models import build_model
-from ricecnn.models.googlenet import inception
-from ricecnn.runtime import weights_digest
+from ricecnn.networks.anatomy import feature_layers
+from ricecnn.networks.build import build_model
+from ricecnn.networks.layers import inception
+from ricecnn.training.runtime import weights_digest
 from ricecnn.stages import prune as stage
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # Keras' own save()
@@ -255,7 +255,7 @@ def test_unsupported_layers_and_bad_keep_are_clear_errors():
 def test_layers_reused_in_another_model_are_not_shared_layers():
     # the training loop's frozen-prefix split calls a model's layers again in a new model (a second
     # Keras node on each); the surgery follows the model's own calls
-    from ricecnn.training import frozen_prefix, split_model
+    from ricecnn.training.fit import frozen_prefix, split_model
 
     model = vgg_model()
     kill(model, "block2_conv1", [5])

@@ -18,7 +18,7 @@ spec.loader.exec_module(sync)
 def test_the_generated_blocks_are_the_committed_results():
     p = subprocess.run([sys.executable, str(ROOT / "tools" / "sync_docs.py"), "--check"], capture_output=True, text=True)
     assert p.returncode == 0, p.stdout + p.stderr
-    readme, findings = (ROOT / "README.md").read_text(), (ROOT / "reports" / "findings.md").read_text()
+    readme, findings = (ROOT / "README.md").read_text(), (ROOT / "reports" / "study" / "findings.md").read_text()
     start, end = sync.block(readme, "results")
     assert readme[start:end].strip() == sync.findings_body(findings).strip() != ""
     page = (ROOT / "docs" / "statistics.md").read_text()

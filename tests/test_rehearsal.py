@@ -13,7 +13,7 @@ import zipfile
 
 import pytest
 import yaml
-from conftest import BUILT_MODELS, BUILT_SETTINGS, ROOT, commit, make_repo, run
+from conftest import BUILT_MODELS, BUILT_SETTINGS, ROOT, commit, make_repo, run, write_params
 
 STAGE_KINDS = {"fetch", "split", "train", "flops", "featuremaps", "prune", "trim", "trim_scratch", "criteria", "evaluate",
                "summarize"}
@@ -53,7 +53,7 @@ def test_the_paper_profile_runs_every_stage_at_224_px(tmp_path):
     assert params["data"]["source"] == "path" and params["training_seeds"] == [1]
     evaluated = json.loads(exp_file(repo, "rehearse-paper", "metrics/evaluate/1.json"))
     assert evaluated["cnn_trim_scratch"]["test_images"] == 5
-    summary = exp_file(repo, "rehearse-paper", "reports/summary.md")
+    summary = exp_file(repo, "rehearse-paper", "reports/study/summary.md")
     assert "224 px" in summary and "1 training seed" in summary
 
     # the rates the projection uses were read from the experiment
@@ -86,3 +86,36 @@ def test_the_gpu_study_script_runs_dvc_yaml_s_commands(tmp_path):
     assert [n for n, _ in shown] == ["fetch", "split", "train@cnn-42", "train@cnn_light-42", "flops@cnn", "flops@cnn_light",
                                      "featuremaps@cnn-42", "featuremaps@cnn_light-42", "evaluate@42", "summarize"]
     assert params["models"]["cnn"]["epochs"] == 1 and params["data"]["img_size"] == 32
+
+
+@pytest.mark.slow
+def test_the_gpu_study_script_runs_for_real_on_the_models_kept(tmp_path):
+    """bench/gpu_study.sh's CPU smoke run at its smallest (6 images per class, 32 px, 1 epoch, TensorFlow),
+    from a params file whose criteria name cnn, which the run leaves out: prune, trim and criteria keep
+    only the models whose stages run here (none; tools/model_subset.py's rule), so settings validation
+    passes and evaluate looks for no pruned, trimmed or criteria model."""
+    # TINY's split (0.2/0.2): 1 validation and 1 test image per class of 6
+    params = write_params(tmp_path / "params.yaml", criteria={"models": ["cnn"]})
+    assert yaml.safe_load(params.read_text())["trim"]["models"] == ["cnn"]
+    work = tmp_path / "work"
+    env = {"PER_CLASS": "6", "SIZE": "32", "EPOCHS": "1", "BACKEND": "tensorflow", "EVAL_BACKEND": "tensorflow",
+           "MIXED": "false", "BATCH": "16", "MODELS": "cnn_light", "WORK": str(work), "PARAMS": str(params),
+           "PYTHON": sys.executable}
+    p = run(["bash", "bench/gpu_study.sh"], ROOT, extra_env=env)  # fails the test unless it exits 0
+
+    # the stage times, the per-model table and the study's summary were printed
+    assert "| stage | seconds |" in p.stdout and "| evaluate@42 " in p.stdout and "| summarize " in p.stdout
+    assert "| model | fastest epoch s" in p.stdout and "\n| cnn_light | " in p.stdout
+    assert "# Summary" in p.stdout and (work / "reports/study/summary.md").is_file()
+    assert (work / "metrics/train/42/cnn_light.json").is_file()
+
+    # the run's params: cnn_light alone, no model to prune, trim or compare criteria on
+    ran = yaml.safe_load((work / "params.yaml").read_text())
+    assert list(ran["models"]) == ["cnn_light"]
+    assert ran["prune"]["models"] == ran["trim"]["models"] == ran["criteria"]["models"] == []
+    assert set(json.loads((work / "metrics/evaluate/42.json").read_text())) == {"cnn_light"}
+    # no file of cnn, nor of a pruned, trimmed or criteria model (cnn_pruned, cnn_apoz_0.25, ...)
+    named = {part.split(".")[0] for f in work.rglob("*") if f.is_file() for part in f.relative_to(work).parts
+             if part.startswith(("cnn", "googlenet", "vgg16"))}
+    assert named == {"cnn_light"}
+    assert not (work / "metrics/criteria").exists() and not (work / "models/criteria").exists()

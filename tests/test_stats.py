@@ -1,4 +1,4 @@
-"""The intervals, tests and verdicts behind every comparison (ricecnn.stats): published values, and
+"""The intervals, tests and verdicts behind every comparison (ricecnn.study.stats): published values, and
 the coverage of the two intervals the verdicts rest on, computed exactly (one pair of networks) and
 simulated (architectures over training seeds)."""
 
@@ -11,7 +11,7 @@ import pytest
 from scipy import stats as st
 from scipy.special import expit, gammaln
 
-from ricecnn import stats
+from ricecnn.study import power, stats
 
 
 def outcomes(both: int, variant_only: int, baseline_only: int, neither: int) -> tuple[np.ndarray, np.ndarray]:
@@ -237,25 +237,25 @@ def test_power_is_the_rate_at_which_studies_decide(seeds, seed_sd, image_share, 
     # it) against the power computed from their variance components: they agree
     rate, parts, theta = simulated_verdicts(seeds, 1000, np.random.default_rng(11), seed_sd, image_share, resid_share,
                                             shift, level)
-    assert stats.power(parts, theta, 0.03, seeds, 1000, level) == pytest.approx(rate, abs=0.06)
+    assert power.power(parts, theta, 0.03, seeds, 1000, level) == pytest.approx(rate, abs=0.06)
     if seeds == 3:  # where the noncentral t with k - 1 df for the whole standard error said about 0.1
         df = seeds - 1
-        se = stats.standard_error(parts, seeds, 1000)
+        se = power.standard_error(parts, seeds, 1000)
         old = float(st.nct.sf(st.t.ppf(1 - (1 - level) / 2, df), df, (0.03 + theta) / se))
         assert rate < 0.03 < old
 
 
 def test_power_needs_seeds_or_images_and_names_which():
     parts = (0.02**2, 0.0, 2 * 0.85 * 0.15)
-    k = stats.seeds_needed(parts, 0.0, 0.03, 1000)
-    assert k == next(k for k in range(2, 200) if stats.power(parts, 0.0, 0.03, k, 1000) >= 0.8)
-    assert stats.power(parts, 0.0, 0.03, k, 1000) >= 0.8 > stats.power(parts, 0.0, 0.03, k - 1, 1000)
+    k = power.seeds_needed(parts, 0.0, 0.03, 1000)
+    assert k == next(k for k in range(2, 200) if power.power(parts, 0.0, 0.03, k, 1000) >= 0.8)
+    assert power.power(parts, 0.0, 0.03, k, 1000) >= 0.8 > power.power(parts, 0.0, 0.03, k - 1, 1000)
     # a claim whose true difference lies below -margin: its power is that of `worse`
-    assert stats.power(parts, -0.08, 0.03, 20, 1000) == stats.decision_rates(parts, -0.08, 0.03, 20, 1000)[1]
+    assert power.power(parts, -0.08, 0.03, 20, 1000) == power.decision_rates(parts, -0.08, 0.03, 20, 1000)[1]
     # where the images' own sampling is wider than the margin allows, no number of seeds would do
-    assert stats.seeds_cannot_reach((0.0, 0.3, 0.0), 0.0, 0.03, 1000) and stats.seeds_needed((0.0, 0.3, 0.0), 0.0, 0.03, 1000) is None
-    assert not stats.seeds_cannot_reach(parts, 0.0, 0.03, 1000)
-    lo, hi = stats.seed_variance_range(0.02**2, 4)
+    assert power.seeds_cannot_reach((0.0, 0.3, 0.0), 0.0, 0.03, 1000) and power.seeds_needed((0.0, 0.3, 0.0), 0.0, 0.03, 1000) is None
+    assert not power.seeds_cannot_reach(parts, 0.0, 0.03, 1000)
+    lo, hi = power.seed_variance_range(0.02**2, 4)
     assert lo < 0.02**2 < hi and hi / lo > 20  # with 3 degrees of freedom the seed variance is known only roughly
 
 

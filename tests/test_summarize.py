@@ -12,12 +12,13 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from ricecnn import findings, stats, study as study_, tables
-from ricecnn.paper import paper_table
-from ricecnn.augment import TRANSFORMS
 from ricecnn.core.cli import main as cli
-from ricecnn.core.settings import Family
-from ricecnn.models import evaluated
+from ricecnn.evaluation.augment import TRANSFORMS
+from ricecnn.study import findings, pages, stats, tables, words
+from ricecnn.study import records as study_
+from ricecnn.study.paper import paper_table
+from ricecnn.study.plan import evaluated
+from ricecnn.study.settings import Family
 
 CLASSES = ["Arborio", "Basmati", "Ipsala", "Jasmine", "Karacadag"]
 N = 1000
@@ -218,7 +219,7 @@ def test_one_seed_is_about_these_networks_only():
     d = stats.paired(correct([7])["cnn_trim_scratch"][0], correct([7])["cnn_trim"][0], level=c.level)
     assert c.level == pytest.approx(1 - 0.05 / 4) and (c.diff_pp, c.lo_pp, c.hi_pp, c.p_zero) == pytest.approx((100 * d.diff, 100 * d.lo, 100 * d.hi, d.p))
     assert c.p_margin == pytest.approx(stats.tango_p(*d.discordant, 1000, -0.02))
-    text = findings.findings_page(st_, tables.summary_table(st_), comps, [])
+    text = pages.findings_page(st_, tables.summary_table(st_), comps, [])
     assert "1 training seed: about these trained networks only, not their architectures" in text
 
 
@@ -244,7 +245,7 @@ def test_the_headline_answers_from_the_verdicts():
     assert ("- **The scratch control** (the trimmed architecture trained from scratch): cnn_trim_scratch (the same FLOPs as "
             "cnn_trim) scores ") in text
     scratch = comps[(comps.variant == "cnn_trim_scratch") & (comps.condition == "clean")].iloc[0]
-    assert ("- **Where the data cannot decide** (reports/summary.md, \"Power\"): cnn_trim_scratch vs cnn_trim (augmented), ") in text
+    assert ("- **Where the data cannot decide** (reports/study/summary.md, \"Power\"): cnn_trim_scratch vs cnn_trim (augmented), ") in text
     assert f"at the estimate, `not worse` with 80 % power would take {scratch.seeds_needed} seeds at 1,000 test images" in text
 
 
@@ -253,7 +254,7 @@ def test_findings_state_the_family_and_every_comparison():
     df, comps = tables.summary_table(st_), tables.comparisons(st_)
     robust, paper = tables.robustness_table(st_), paper_table(0.02)
     lines = findings.findings(st_, df, comps, paper, robust)
-    page = findings.findings_page(st_, df, comps, lines)
+    page = pages.findings_page(st_, df, comps, lines)
     assert "(`compare.families`): `confirmatory`: the 2 claims light vs full on clean and augmented images" in page
     assert "Every other comparison is `exploratory`" in page and "; `identical`: cnn_pruned vs cnn" in page
     assert page.index("## Models") > page.index("| cnn_trim vs cnn | 90.0 % fewer FLOPs |")
@@ -274,9 +275,9 @@ def test_findings_state_the_family_and_every_comparison():
 def test_markdown_numbers_are_readable():
     df = pd.DataFrame([{"model": "cnn", "params": 12939077, "flops": 1.5e9, "macs": 2.5e6, "augmented_accuracy": 0.99876,
                         "flops_ratio": 12.345, "diff_pp": 0.01, "p": 0.0004, "p_adjusted": 0.01234}])  # fmt: skip
-    md = findings.markdown(df).splitlines()
+    md = pages.markdown(df).splitlines()
     assert md[2] == "| cnn | 12,939,077 | 1.50G | 2.50M | 0.9988 | 12.3x | +0.01 | < 0.001 | 0.012 |"
-    assert [findings.times(r) for r in (138.1, 11.43, 1.071)] == ["138x", "11.4x", "1.07x"]
+    assert [words.times(r) for r in (138.1, 11.43, 1.071)] == ["138x", "11.4x", "1.07x"]
 
 
 # --- the stage CLI ---------------------------------------------------------------------------------
@@ -376,8 +377,8 @@ def test_missing_metrics_or_predictions_are_one_line_and_exit_2(project, capsys)
 
 
 def test_a_variant_that_costs_more_says_more_not_a_fraction_fewer():
-    assert findings.fewer_flops(10.0) == "90.0 % fewer FLOPs" and findings.fewer_flops(1.08) == "7.4 % fewer FLOPs"
-    assert findings.fewer_flops(1 / 12.7) == "12.7x more FLOPs"
+    assert words.fewer_flops(10.0) == "90.0 % fewer FLOPs" and words.fewer_flops(1.08) == "7.4 % fewer FLOPs"
+    assert words.fewer_flops(1 / 12.7) == "12.7x more FLOPs"
 
 
 def test_the_headline_names_the_data_it_is_about():
@@ -393,15 +394,15 @@ def test_an_undecided_claim_says_why_and_never_that_a_loss_would_turn_not_worse(
 
     st_ = study([1, 2, 3])  # margin 2 points
     row = SimpleNamespace(verdict="inconclusive", diff_pp=+0.5, seeds_needed="more test images")
-    assert findings.verdict_words(row, st_) == ("inconclusive (no number of seeds would reach `not worse` at 1,000 test "
-                                              "images: more test images would)")
+    assert words.verdict_words(row, st_) == ("inconclusive (no number of seeds would reach `not worse` at 1,000 test "
+                                             "images: more test images would)")
     row = SimpleNamespace(verdict="inconclusive", diff_pp=-6.4, seeds_needed="5")  # an estimate below -m
-    words = findings.verdict_words(row, st_)
-    assert words == "inconclusive (at the estimate, `worse` with 80 % power would take 5 seeds at 1,000 test images)"
-    assert "not worse" not in words
+    said = words.verdict_words(row, st_)
+    assert said == "inconclusive (at the estimate, `worse` with 80 % power would take 5 seeds at 1,000 test images)"
+    assert "not worse" not in said
     row = SimpleNamespace(verdict="inconclusive", diff_pp=-2.5, seeds_needed=">200")  # half a point from the margin
-    assert findings.verdict_words(row, st_).startswith("inconclusive (its estimate lies 0.5 points from the margin, closer "
-                                                       "than 1: no affordable design decides it")
+    assert words.verdict_words(row, st_).startswith("inconclusive (its estimate lies 0.5 points from the margin, closer "
+                                                    "than 1: no affordable design decides it")
 
 
 def test_the_criteria_are_compared_with_apoz_at_matched_flops_and_said_in_words():
@@ -426,7 +427,7 @@ def test_the_point_labels_of_the_accuracy_figure_do_not_overlap():
     """A pruned model sits on its full model (same FLOPs, same accuracy): their labels move apart."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    from ricecnn import plots
+    from ricecnn.study import figures as plots
 
     df = pd.DataFrame({"model": ["vgg16", "vgg16_pruned", "vgg16_light", "cnn"], "family": ["vgg16"] * 3 + ["cnn"],
                        "baseline": ["", "vgg16", "vgg16", ""], "flops": [3.9e8, 3.8e8, 4.0e8, 2e7],

@@ -1,4 +1,4 @@
-"""trim@<model>: iterative APoZ pruning with fine-tuning (ricecnn.trimming) on tiny data, and the
+"""trim@<model>: iterative APoZ pruning with fine-tuning (ricecnn.channels.trimming) on tiny data, and the
 stage CLI. The trim chain in a real `dvc repro`: test_pipeline.py."""
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ import pytest
 import yaml
 from conftest import ROOT, write_split
 
-from ricecnn import selection
+from ricecnn.channels import selection
 from ricecnn.core.cli import main as cli
-from ricecnn.flops import describe
-from ricecnn.models import build_model
-from ricecnn.training import fit
-from ricecnn.selection import Rule
-from ricecnn.anatomy import relu_convs
-from ricecnn.trimming import channels, trim
+from ricecnn.networks.flops import describe
+from ricecnn.networks.build import build_model
+from ricecnn.training.fit import fit
+from ricecnn.channels.selection import Rule
+from ricecnn.networks.anatomy import relu_convs
+from ricecnn.channels.trimming import channels, trim
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # Keras' own save()
 CLASSES = ["Arborio", "Basmati", "Ipsala"]

@@ -6,7 +6,7 @@ full-size profile's seeds from its own families' power at its planning assumptio
     python tools/power_plan.py df2e7e0 --json bench/power-plan.json   # the pilot: the results committed at df2e7e0
     python tools/power_plan.py df2e7e0 --table                          # the markdown tables (docs/statistics.md)
 
-The power is ``ricecnn.stats.power``: simulated from the two-way model's mean squares with their own
+The power is ``ricecnn.power.power``: simulated from the two-way model's mean squares with their own
 degrees of freedom, at the claim's family level (Bonferroni over the family's claims), the
 probability of the verdict the pilot's estimate points to if that estimate were the truth. The
 variance components of each claim are its own (pooling them over claims is not defensible: their
@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tools"))
 
 from profile_args import overrides  # noqa: E402  (sibling scripts, not a package)
-from ricecnn import stats  # noqa: E402
+from ricecnn.study import power, stats  # noqa: E402
 from ricecnn.core import settings as settings_  # noqa: E402
 from seed_spread import show  # noqa: E402
 
@@ -47,17 +47,30 @@ AUGMENTED = "confirmatory, were the augmented set in it"
 NAMED = "named undecidable (the level were it in confirmatory)"
 
 
+
+def _current():
+    """What the tool reads of the workspace's params.yaml: the plan, the split and the comparison settings."""
+    from ricecnn.data.settings import Split
+    from ricecnn.study.plan import Plan
+    from ricecnn.study.settings import Compare
+
+    class Current(Plan):
+        split: Split
+        compare: Compare
+
+    return settings_.load(ROOT / "params.yaml", Current)
+
 def pilot(rev: str) -> dict:
     """Every claim of the current families, the claims a family names undecidable (at the level they would
     have in it), and the augmented light-vs-full claims (whose leaving out the confirmatory family this
     justifies), in the pilot at ``rev``: estimate, components, power; and the confirmatory claims'
     power were the named ones in the family (``with_named``)."""
-    from ricecnn.models import evaluated  # the registry imports Keras: only where the pilot is computed
-    from ricecnn.study import CONDITIONS, correctness
-    from ricecnn.tables import claim_kind, family_of
+    from ricecnn.study.plan import evaluated  # the registry imports Keras: only where the pilot is computed
+    from ricecnn.study.records import CONDITIONS, correctness
+    from ricecnn.study.tables import claim_kind, family_of
 
     params = yaml.safe_load(show(rev, "params.yaml"))
-    current = settings_.load(ROOT / "params.yaml", trace=False)
+    current = _current()
     families, margin = current.compare.families, current.compare.margin
     models = evaluated(list(params["models"]), params["prune"]["models"], params["trim"]["models"])
     seeds = params["training_seeds"]
@@ -86,10 +99,10 @@ def pilot(rev: str) -> dict:
     for c in claims:
         c["level"] = stats.family_level(sizes[c["family"]])
         c["decidable"] = abs(c["estimate"] + margin) >= stats.NEAR
-        c["power"] = {f"{k},{n}": stats.power(tuple(c["parts"]), c["estimate"], margin, k, n, c["level"]) for k, n in GRID}
+        c["power"] = {f"{k},{n}": power.power(tuple(c["parts"]), c["estimate"], margin, k, n, c["level"]) for k, n in GRID}
     level = stats.family_level(sizes[NAMED])  # every light model in the confirmatory family
     with_named = [{"variant": c["variant"], "against": c["against"], "level": level,
-                   "power": {f"{k},{n}": stats.power(tuple(c["parts"]), c["estimate"], margin, k, n, level) for k, n in GRID}}
+                   "power": {f"{k},{n}": power.power(tuple(c["parts"]), c["estimate"], margin, k, n, level) for k, n in GRID}}
                   for c in claims if c["family"] == "confirmatory"]
     return {"pilot": rev, "seeds": seeds, "images": int(next(iter(correct.values()))["clean"].shape[1]), "margin": margin,
             "grid": [list(g) for g in GRID], "claims": claims, "with_named": with_named, "paper": paper_seeds()}
@@ -98,11 +111,11 @@ def pilot(rev: str) -> dict:
 def paper_seeds() -> dict:
     """The full-size profile's families (its trim.models), their sizes, and the seeds each needs for 80 %
     power to show `not worse` at its margin under the planning assumption; the profile takes the most."""
-    from ricecnn.models import evaluated
-    from ricecnn.tables import claim_kind
+    from ricecnn.study.plan import evaluated
+    from ricecnn.study.tables import claim_kind
 
     over = dict(item.split("=", 1) for item in overrides(PROFILE))
-    current = settings_.load(ROOT / "params.yaml", trace=False)
+    current = _current()
     trimmed = yaml.safe_load(over.get("trim.models", "null")) or current.trim.models
     margin = float(over.get("compare.margin", current.compare.margin))
     split_test = float(over.get("split.test", current.split.test))
@@ -116,7 +129,7 @@ def paper_seeds() -> dict:
         if size:
             level = stats.family_level(size)
             out["families"][name] = {"claims": size, "level": level,
-                                     "seeds": stats.seeds_needed(PAPER_PARTS, 0.0, margin, images, level)}
+                                     "seeds": power.seeds_needed(PAPER_PARTS, 0.0, margin, images, level)}
     out["seeds"] = max(f["seeds"] for f in out["families"].values())
     return out
 

@@ -61,15 +61,21 @@ def main() -> None:
 
     import keras
 
-    from ricecnn import runtime
+    from ricecnn.training import runtime
     from ricecnn.core import settings
-    from ricecnn.augment import augment
-    from ricecnn.data import load_classes, load_split
-    from ricecnn.models import build_model
-    from ricecnn.predict import predict
-    from ricecnn.training import fit, settings_for
+    from ricecnn.evaluation.augment import augment
+    from ricecnn.data.arrays import Images, load_classes, load_split
+    from ricecnn.networks.build import build_model
+    from ricecnn.training.predict import predict
+    from ricecnn.training.fit import fit, settings_for
+    from ricecnn.training.predict import Inference
+    from ricecnn.training.settings import Training
 
-    s = settings.load(args.params)
+    class Settings(Training):  # what the pilot reads: the stages' own views, together
+        data: Images
+        evaluate: Inference
+
+    s = settings.load(args.params, Settings)
     classes = load_classes(args.split_dir)
     train_xy, val_xy = load_split(args.split_dir, "train"), load_split(args.split_dir, "val")
     test, labels = load_split(args.split_dir, "test")

@@ -39,7 +39,8 @@ import psutil
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from profile_args import overrides  # noqa: E402  (sibling scripts, not a package)
+from model_subset import model_lists  # noqa: E402  (sibling scripts, not a package)
+from profile_args import overrides  # noqa: E402
 from stage_times import StageClock  # noqa: E402
 
 ROOT = Path.cwd()
@@ -57,7 +58,7 @@ GPU_TRAIN = {"cnn": 14_575, "googlenet": 7_813, "vgg16": 14_585, "googlenet_ligh
 def kaggle_zip(dest: Path, per_class: int, seed: int) -> Path:
     """The stand-in drawn as Kaggle's zip: ``Rice_Image_Dataset/<Class>/<Class> (i).jpg`` at 250x250
     and the citation file at the top (drawn once per size; kept for the next rehearsal)."""
-    from ricecnn import sources
+    from ricecnn.data import sources
 
     if not dest.exists():
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -82,17 +83,20 @@ def settings(profile: list[str], params: dict, args) -> tuple[list[str], list[st
     over = dict(item.split("=", 1) for item in profile)
     # a model's overrides only for the models kept (hydra would add an entry for any other)
     over = {k: v for k, v in over.items() if not k.startswith("models.") or k.split(".")[1] in models}
-    profile_trim = yaml.safe_load(over.get("trim.models", "null")) or params["trim"]["models"]
-    profile_criteria = yaml.safe_load(over.get("criteria.models", "null")) or params["criteria"]["models"]
+    # prune.models as params.yaml has it, trim.models and criteria.models as the profile sets them (else
+    # params.yaml's), each keeping only the models kept (tools/model_subset.py)
+    listed = {**params, **{s: {**params[s], "models": yaml.safe_load(over.get(f"{s}.models", "null"))
+                               or params[s]["models"]} for s in ("trim", "criteria")}}
+    kept = {s: "[" + ",".join(names) + "]" for s, names in model_lists(listed, models).items()}
     own = {
         "data.source": "path",
         "data.path": str(args.zip),
         "training_seeds": "[" + ",".join(str(s) for s in args.seeds) + "]",
-        "prune.models": "[" + ",".join(m for m in params["prune"]["models"] if m in models) + "]",
-        "trim.models": "[" + ",".join(m for m in profile_trim if m in models) + "]",
+        "prune.models": kept["prune"],
+        "trim.models": kept["trim"],
         "trim.max_rounds": str(args.trim_rounds),
         "trim.finetune_epochs": "1",
-        "criteria.models": "[" + ",".join(m for m in profile_criteria if m in models) + "]",
+        "criteria.models": kept["criteria"],
         "criteria.targets": "[0.25]",  # one target of the profile's: each runs the same code
         "criteria.finetune_epochs": "1",
         "evaluate.latency_repeats": "5",

@@ -2,7 +2,7 @@
 number they show is what the results say. A block sits between `<!-- NAME:begin ... -->` and
 `<!-- NAME:end -->`; what fills it:
 
-    README.md          results       the front of reports/findings.md (written by `summarize`: the
+    README.md          results       the front of reports/study/findings.md (written by `summarize`: the
                                      headline, the setup and the family, the verdicts: everything
                                      above its first `## ` heading)
     docs/statistics.md pilot         tools/recipe_pilot.py --table bench/recipe-pilot.jsonl
@@ -10,7 +10,7 @@ number they show is what the results say. A block sits between `<!-- NAME:begin 
     docs/statistics.md spread-before tools/seed_spread.py 12c3890 (the early-stopping recipe)
     docs/statistics.md spread-after  tools/seed_spread.py . --epoch lowest_val_loss_epoch
     docs/statistics.md sizing        bench/power-plan.json (tools/power_plan.py: the pilot's power calculation)
-    docs/statistics.md power         reports/power.csv
+    docs/statistics.md power         reports/study/power.csv
     docs/statistics.md minutes       bench/repro-stage-times.json (a clean clone's make repro, timed)
     docs/criteria.md   criteria      reports/criteria.csv and comparisons.csv as committed at df2e7e0
 
@@ -44,7 +44,7 @@ def tool(name: str):
 
 
 def findings_body(findings: str) -> str:
-    """reports/findings.md without its title line, up to its first '## ' heading."""
+    """reports/study/findings.md without its title line, up to its first '## ' heading."""
     lines = findings.splitlines(keepends=True)
     body = lines[1:] if lines and lines[0].startswith("# ") else lines
     front = next((i for i, line in enumerate(body) if line.startswith("## ")), len(body))
@@ -110,7 +110,7 @@ def in_root(fn: Callable[[], str]) -> Callable[[], str]:
 
 
 BLOCKS: dict[str, dict[str, Callable[[], str]]] = {
-    "README.md": {"results": lambda: findings_body((ROOT / "reports" / "findings.md").read_text())},
+    "README.md": {"results": lambda: findings_body((ROOT / "reports" / "study" / "findings.md").read_text())},
     "docs/statistics.md": {
         "pilot": lambda: tool("recipe_pilot").table(
             [json.loads(line) for line in (ROOT / "bench" / "recipe-pilot.jsonl").read_text().splitlines() if line]) + "\n",
@@ -119,7 +119,7 @@ BLOCKS: dict[str, dict[str, Callable[[], str]]] = {
         "spread-before": in_root(lambda: tool("seed_spread").report(BEFORE, "best_epoch")),
         "spread-after": in_root(lambda: tool("seed_spread").report(".", "lowest_val_loss_epoch")),
         "sizing": lambda: tool("power_plan").tables(json.loads((ROOT / "bench" / "power-plan.json").read_text())),
-        "power": lambda: csv_markdown((ROOT / "reports" / "power.csv").read_text()),
+        "power": lambda: csv_markdown((ROOT / "reports" / "study" / "power.csv").read_text()),
         "minutes": minutes_table,
     },
     "docs/criteria.md": {"criteria": in_root(criteria_table)},

@@ -39,9 +39,9 @@ def main() -> None:
     args = ap.parse_args()
     import keras
 
-    from ricecnn.augment import augment, draw_augmentation
-    from ricecnn.data import load_split
-    from ricecnn.predict import predict
+    from ricecnn.evaluation.augment import augment, draw_augmentation
+    from ricecnn.data.arrays import load_split
+    from ricecnn.training.predict import predict
 
     x, y = load_split(args.split_dir, "test")
     x = np.asarray(x)

@@ -35,6 +35,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "featuremaps": ("ricecnn.stages.featuremaps", "feature-map pictures and APoZ/dead channels"),
     "prune": ("ricecnn.stages.prune", "remove dead (high-APoZ) conv channels: a smaller model, same outputs"),
     "trim": ("ricecnn.stages.trim", "iterative APoZ pruning with fine-tuning: a light model found from data"),
+    "trim_scratch": ("ricecnn.stages.trim_scratch", "the trimmed architecture trained from scratch: trimming's control"),
     "criteria": ("ricecnn.stages.criteria", "one channel criterion (APoZ, L1, random) pruning to a FLOPs target"),
     "evaluate": ("ricecnn.stages.evaluate", "clean and augmented test evaluation of all models"),
     "summarize": ("ricecnn.stages.summarize", "summary table and plots"),
@@ -83,6 +84,14 @@ def parse(argv: list[str] | None, stage: str, doc: str, *paths: str, model: bool
     return args
 
 
+def stage_name(kind: str, model: str | int, seed: int | None = None) -> str:
+    """The DVC stage of ``kind`` (train, featuremaps, prune, ...) for model ``model`` under training seed
+    ``seed``: dvc.yaml's matrix names (``kind@model-seed``); without a seed the group's name
+    (``kind@model``); for a stage per seed (evaluate), ``kind@seed``. For messages that name the stage
+    to rerun."""
+    return f"{kind}@{model}" if seed is None else f"{kind}@{model}-{seed}"
+
+
 def fill(pattern: str, **values) -> Path:
     """A path ``pattern`` of dvc.yaml (``metrics/train/{seed}/{model}.json``) for one seed and model."""
     return Path(pattern.format(**values))
@@ -90,14 +99,16 @@ def fill(pattern: str, **values) -> Path:
 
 def select_backend(argv: list[str]) -> None:
     """Make ``train.backend`` of the stage's ``--params`` file Keras' backend (``env``: whatever
-    $KERAS_BACKEND says). It only sets $KERAS_BACKEND, which Keras reads when it is first imported."""
+    $KERAS_BACKEND says). It only sets $KERAS_BACKEND, which Keras reads when it is first imported.
+    A value that is not a backend is left to the stages that read ``train`` to report."""
     from . import settings
     from .errors import RiceError
 
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--params", default="params.yaml")
-    backend = settings.load(pre.parse_known_args(argv)[0].params, trace=False).train.backend
-    if backend == "env":
+    train = settings.read(pre.parse_known_args(argv)[0].params).get("train")
+    backend = train.get("backend") if isinstance(train, dict) else None
+    if backend not in settings.BACKENDS or backend == "env":
         return
     if "keras" in sys.modules and os.environ.get("KERAS_BACKEND", "tensorflow") != backend:
         raise RiceError(f"train.backend is {backend} but Keras was already loaded with another backend")

@@ -1,150 +1,36 @@
-"""params.yaml as one typed, validated object: parsed once per process, one clear line per mistake.
+"""params.yaml as typed, validated settings: parsed once per process, one clear line per mistake.
 
-Every setting is declared once, here, with its type and range (pydantic, strict: no silent
-"32" -> 32 or true -> 1). A mistake becomes one line naming the key, e.g.
-``params.yaml: unknown key train.batchsize (did you mean 'batch_size'?)`` or
-``params.yaml: train.batch_size = 0 must be greater than or equal to 1``.
+What every stage shares: the parsing, the one-line messages and the building blocks of a schema.
+Each section's schema lives with the code that reads it (``ricecnn.data.settings``,
+``ricecnn.training.settings``, ``ricecnn.networks.settings``, ``ricecnn.study.plan``, and a stage's
+own section in its stage module), and each stage validates the sections it reads, through a
+``View`` of the file that names them: so a change to one stage kind's schema reruns only that kind.
+Every load checks the file's top-level keys (``SECTIONS``), so a misspelt section is caught by any
+stage; a mistake inside a section is caught by every stage that reads it.
 
-The file's structure is checked here, and what needs no model: types, ranges, that a weights
-file named exists. What a setting means for one model (which options a model takes, how many
-base layers it can freeze) is checked by the model registry (``ricecnn.models``) when a stage
-asks it for that model, so that the data stages (fetch, split) never import a model.
+Types and ranges are strict (pydantic: no silent "32" -> 32 or true -> 1). A mistake becomes one
+line naming the key, e.g. ``params.yaml: unknown key train.batchsize (did you mean 'batch_size'?)``
+or ``params.yaml: train.batch_size = 0 must be greater than or equal to 1``.
 """
 
 from __future__ import annotations
 
-import atexit
 import difflib
 import functools
-import json
-import os
 import re
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    model_validator,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import RiceError
 
-PositiveInt = Annotated[int, Field(ge=1)]
-NonNegativeInt = Annotated[int, Field(ge=0)]
-Fraction = Annotated[float, Field(gt=0, lt=1)]
-LearningRate = Annotated[float, Field(gt=0, le=10)]
-
-
-def _weights(value: str | None) -> str | None:
-    if value in (None, "none", "imagenet"):
-        return value
-    if not value.endswith(".h5"):
-        raise ValueError("must be imagenet, none or a path to a .h5 weights file")
-    if not Path(value).expanduser().is_file():
-        raise ValueError("is not an existing file (weights file not found): fix the path, or use imagenet or none")
-    return value
-
-
-def _freeze(value: str | int) -> str | int:
-    if value in ("paper", "none") or (isinstance(value, int) and value >= 0):
-        return value
-    raise ValueError("must be paper, none or a number of VGG base layers >= 0")
-
-
-def _devices(value: str | int) -> str | int:
-    if value == "all" or (isinstance(value, int) and value >= 1):
-        return value
-    raise ValueError("must be all or a device count >= 1")
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class Synthetic(Section):
-    per_class: PositiveInt  # images drawn per class
-    size: Annotated[int, Field(ge=16, le=2048)]  # drawn image size in px
-    offset: Annotated[float, Field(ge=0, le=0.5)]  # largest offset of the grain's centre, fraction of the image
-
-
-class Data(Section):
-    source: Literal["synthetic", "kaggle", "path"]
-    path: str | None
-    kaggle_dataset: Annotated[str, Field(min_length=1)]
-    synthetic: Synthetic
-    img_size: Annotated[int, Field(ge=8, le=1024)]
-
-
-class Split(Section):
-    val: Fraction
-    test: Fraction
-
-    @model_validator(mode="after")
-    def _train_not_empty(self) -> Split:
-        if self.val + self.test >= 1:
-            raise ValueError("split.val + split.test must be < 1 so that the train split is not empty")
-        return self
-
-
-class Train(Section):
-    batch_size: PositiveInt
-    schedule: Literal["constant", "cosine"]  # the learning rate over a model's epochs (training.learning_rate_schedule)
-    patience: NonNegativeInt | None  # None: no early stopping, every epoch runs and the last one's weights are kept
-    learning_rate: LearningRate
-    mixed_precision: bool
-    backend: Literal["tensorflow", "jax", "torch", "env"]
-    input_path: Literal["auto", "host", "device"]
-    jit_compile: Literal["auto", True, False]
-    steps_per_execution: PositiveInt
-    distribution: Literal["none", "data_parallel"]
-    devices: Annotated[str | int, AfterValidator(_devices)]
-
-
-class ModelEntry(Section):
-    """One entry of ``models:``. Which options apply to which model: ``ricecnn.models``."""
-
-    epochs: PositiveInt
-    learning_rate: LearningRate | None = None  # overrides train.learning_rate
-    weights: Annotated[str | None, AfterValidator(_weights)] = None  # VGG: imagenet | none | file.h5
-    freeze: Annotated[str | int, AfterValidator(_freeze)] | None = None  # VGG: paper | none | N
-
-    def options(self) -> dict[str, Any]:
-        """The options set in params.yaml (those left out are not passed on)."""
-        return self.model_dump(exclude_unset=True)
-
-
-class Prune(Section):
-    models: list[str]
-    apoz_threshold: Annotated[float, Field(gt=0, le=1)]
-    min_channels: PositiveInt
-    finetune_epochs: NonNegativeInt
-    tolerance: Annotated[float, Field(gt=0)]  # largest output change on the APoZ sample at threshold 1.0
-
-
-class Trim(Section):
-    models: list[str]
-    rule: Literal["fraction", "std"]  # fraction: a share of each layer per round; std: Hu et al.'s mean + k std
-    strength: Annotated[float, Field(gt=0)]  # the share (fraction, < 1) or k (std)
-    min_channels: PositiveInt
-    budget: Annotated[float, Field(ge=0, le=1)]  # largest fall of val accuracy below the full model's
-    finetune_epochs: PositiveInt  # per round, with early stopping
-    max_rounds: PositiveInt
-    samples: PositiveInt  # train images APoZ is measured on each round
-
-    @model_validator(mode="after")
-    def _fraction_below_one(self) -> Trim:
-        if self.rule == "fraction" and self.strength >= 1:
-            raise ValueError(f"trim.strength = {self.strength} must be below 1 with rule fraction (a share of each layer)")
-        return self
-
-
-CriterionRule = Literal["apoz", "l1", "random"]  # the channel criteria (ricecnn.criteria)
+# the top-level keys of params.yaml: the sections, and the two seeds every part of the study shares
+SECTIONS = ("seed", "training_seeds", "data", "split", "train", "models", "prune", "trim", "criteria", "featuremaps",
+            "evaluate", "compare")
+BACKENDS = ("tensorflow", "jax", "torch", "env")  # train.backend: Keras' backend (env: $KERAS_BACKEND's)
 
 
 def _distinct(values: list) -> list:
@@ -153,206 +39,82 @@ def _distinct(values: list) -> list:
     return values
 
 
-class Criteria(Section):
-    models: list[str]  # criteria@<m>-<rule>-<target>-<seed>: each model pruned by each rule to each target
-    rules: Annotated[list[CriterionRule], AfterValidator(_distinct)]
-    targets: Annotated[list[Annotated[float, Field(gt=0, lt=1)]], AfterValidator(_distinct)]
-    min_channels: PositiveInt  # every conv keeps at least this many channels
-    finetune_epochs: PositiveInt  # with the train settings, the same for every rule
-    samples: PositiveInt  # train images APoZ is measured on
+PositiveInt = Annotated[int, Field(ge=1)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+Fraction = Annotated[float, Field(gt=0, lt=1)]
+LearningRate = Annotated[float, Field(gt=0, le=10)]
+Distinct = AfterValidator(_distinct)
+ImageSize = Annotated[int, Field(ge=8, le=1024)]  # data.img_size: the split's images are this many px square
+Seed = NonNegativeInt  # seed: drawing, splitting, the APoZ samples, the test-time augmentation
+TrainingSeeds = Annotated[list[NonNegativeInt], Field(min_length=1), Distinct]  # one trained model per seed
 
 
-class Featuremaps(Section):
-    samples: PositiveInt  # validation images over which APoZ is measured
-    per_layer_max: PositiveInt  # channels drawn per layer in the pictures
+class Section(BaseModel):
+    """A section of params.yaml, whole: every key it may hold (an unknown one is a mistake)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-class Evaluate(Section):
-    batch_size: PositiveInt
-    latency_repeats: PositiveInt
-    robustness_images: PositiveInt  # test images (spread evenly) scored under each augmentation alone
+class View(BaseModel):
+    """What one stage reads of params.yaml (or of a section): the keys it names, the rest left to the
+    stages that read them."""
+
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
 
 
-# the kinds of paired comparison (ricecnn.tables.KINDS words them): a light, pruned or trimmed model
-# against its full model, a trimmed one against the light one, the scratch control against the trimmed
-# model, another channel criterion against APoZ
-ClaimKind = Literal["light", "pruned", "trim", "trim_vs_light", "trim_scratch", "criterion"]
-Condition = Literal["clean", "augmented"]  # the test sets every comparison is made on
+def named_models(section: str, names: list[str], models: typing.Iterable[str]) -> None:
+    """A list of models (``prune.models``, ...) names only models that have an entry under ``models``."""
+    for name in names:
+        if name not in models:
+            raise ValueError(f"{section}.models names {name!r}, which has no entry under models")
 
 
-class Family(Section):
-    kinds: Annotated[list[ClaimKind], Field(min_length=1), AfterValidator(_distinct)]
-    conditions: Annotated[list[Condition], Field(min_length=1), AfterValidator(_distinct)]
-    # variant models whose claims of these kinds were named, before the runs, as ones no affordable design
-    # decides (docs/statistics.md, "Sizing the study"): reported as exploratory, outside the family
-    undecidable: Annotated[list[str], AfterValidator(_distinct)] = []
+V = TypeVar("V", bound=BaseModel)
 
 
-class Compare(Section):
-    margin: Annotated[float, Field(gt=0, lt=1)]  # the largest accuracy loss that still counts as "as good"
-    families: dict[str, Family]  # the claims that get a verdict, fixed before the runs; the rest are exploratory
-    failed_run: Annotated[float, Field(gt=0, le=1)]  # a run this far below its model's best run failed to train
-
-    @model_validator(mode="after")
-    def _a_claim_in_one_family(self) -> Compare:
-        seen: dict[tuple[str, str], str] = {}
-        for name, f in self.families.items():
-            for key in ((k, c) for k in f.kinds for c in f.conditions):
-                if key in seen:
-                    raise ValueError(f"families: {key[0]} on {key[1]} is in both {seen[key]} and {name}: a claim belongs "
-                                     "to one family")
-                seen[key] = name
-        return self
-
-
-class Settings(Section):
-    seed: NonNegativeInt  # data: drawing, splitting, the APoZ samples, the test-time augmentation
-    training_seeds: Annotated[list[NonNegativeInt], Field(min_length=1), AfterValidator(_distinct)]
-    data: Data
-    split: Split
-    train: Train
-    models: dict[str, ModelEntry]
-    prune: Prune
-    trim: Trim
-    criteria: Criteria
-    featuremaps: Featuremaps
-    evaluate: Evaluate
-    compare: Compare
-
-    @model_validator(mode="after")
-    def _pruned_models_are_trained(self) -> Settings:
-        if not self.models:
-            raise ValueError("models must name at least one model, e.g. cnn: {epochs: 30}")
-        for section, names in (("prune", self.prune.models), ("trim", self.trim.models), ("criteria", self.criteria.models)):
-            for name in names:
-                if name not in self.models:
-                    raise ValueError(f"{section}.models names {name!r}, which has no entry under models")
-        return self
-
-    def entry(self, model: str) -> ModelEntry:
-        """The model's ``models:`` entry; one clear line when it has none."""
-        if model not in self.models:
-            raise RiceError(f"model {model!r} has no entry under models: in params.yaml")
-        return self.models[model]
-
-    def learning_rate(self, model: str) -> float:
-        """The model's own learning rate, else the shared one."""
-        return self.models[model].learning_rate or self.train.learning_rate
-
-
-TRACE = "RICECNN_PARAMS_TRACE"  # a folder: each stage process writes there the settings it read
-
-
-def load(path: str | Path = "params.yaml", trace: bool = True) -> Settings:
-    """Read and validate the whole params file; RiceError with one line on the first mistake.
-
-    Parsed once per process and content: the CLI reads the backend from it before the stage runs,
-    and the stage gets the same object. With $RICECNN_PARAMS_TRACE set to a folder, the object
-    records every setting read and the process writes them to ``<folder>/<stage>.json`` at exit
-    (``$DVC_STAGE``, which DVC sets for a stage's command): ``tests/test_pipeline.py`` checks them
-    against the params each stage lists in dvc.yaml. ``trace=False``: a read that is not the stage's
-    own (the CLI choosing the Keras backend for the process before any stage code runs)."""
+def load(path: str | Path, view: type[V]) -> V:
+    """Read params.yaml and validate what ``view`` names of it; RiceError with one line on the first
+    mistake. Parsed once per process and content: the CLI reads the backend from it before the
+    stage runs, and the stage gets the same parse."""
     path = Path(path)
+    return _validated(path, _raw(path)[0], view)
+
+
+def read(path: str | Path) -> dict:
+    """The file as a mapping, its top-level keys checked (``SECTIONS``), nothing else validated."""
+    return _raw(Path(path))[1]
+
+
+def _raw(path: Path) -> tuple[str, dict]:
     if not path.exists():
         raise RiceError(f"{path} not found: run from the project root or pass --params")
-    settings = _parse(path, path.read_text())
-    folder = os.environ.get(TRACE) if trace else None
-    return _Traced(settings, "", _trace(folder)) if folder else settings
-
-
-# --- the settings a stage reads (diagnostics: $RICECNN_PARAMS_TRACE) -----------------------------------
-
-
-@functools.cache
-def _trace(folder: str) -> set[str]:
-    """The dotted keys read in this process, written to ``folder`` when it ends."""
-    seen: set[str] = set()
-
-    def write() -> None:
-        out = Path(folder) / f"{os.environ.get('DVC_STAGE', 'no-stage')}.json"
-        out.write_text(json.dumps(sorted(seen)) + "\n")
-
-    atexit.register(write)
-    return seen
-
-
-def _traced(value: Any, key: str, seen: set[str]) -> Any:
-    if isinstance(value, BaseModel):
-        return _Traced(value, key, seen)
-    if isinstance(value, dict):
-        return _TracedMap(value, key, seen)
-    seen.add(key)
-    return value
-
-
-class _Traced:
-    """A view of a settings section that records the dotted key of every setting read through it
-    (a section's methods run on the view, so what they read is recorded too)."""
-
-    def __init__(self, obj: BaseModel, path: str, seen: set[str]):
-        self._obj, self._path, self._seen = obj, path, seen
-
-    def __getattr__(self, name: str) -> Any:
-        key = f"{self._path}.{name}" if self._path else name
-        if name in type(self._obj).model_fields:
-            return _traced(getattr(self._obj, name), key, self._seen)
-        if name.startswith("model_"):  # pydantic's own (model_dump): the whole section is read
-            self._seen.add(self._path)
-            return getattr(self._obj, name)
-        attr = getattr(type(self._obj), name)
-        return functools.partial(attr, self) if callable(attr) else getattr(self._obj, name)
-
-
-class _TracedMap(dict):
-    """A mapping of sections (``models``): a key looked up is read; the whole mapping when iterated."""
-
-    def __init__(self, items: dict, path: str, seen: set[str]):
-        super().__init__(items)
-        self._path, self._seen = path, seen
-
-    def __getitem__(self, key):
-        return _traced(super().__getitem__(key), f"{self._path}.{key}", self._seen)
-
-    def __contains__(self, key) -> bool:
-        self._seen.add(f"{self._path}.{key}")
-        return super().__contains__(key)
-
-    def __iter__(self):
-        self._seen.add(self._path)
-        return super().__iter__()
-
-    def __len__(self) -> int:
-        self._seen.add(self._path)
-        return super().__len__()
-
-    def get(self, key, default=None):
-        return self[key] if super().__contains__(key) else default
-
-    def keys(self):
-        self._seen.add(self._path)
-        return super().keys()
-
-    def values(self):
-        self._seen.add(self._path)
-        return super().values()
-
-    def items(self):
-        self._seen.add(self._path)
-        return super().items()
+    text = path.read_text()
+    return text, _parse(path, text)
 
 
 @functools.lru_cache(maxsize=8)
-def _parse(path: Path, text: str) -> Settings:
+def _parse(path: Path, text: str) -> dict:
     try:
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as e:
         raise RiceError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(raw, dict):
         raise RiceError(f"{path}: the top level must be a mapping of sections")
+    for key in raw:
+        if key not in SECTIONS:
+            near = difflib.get_close_matches(str(key), SECTIONS, n=1, cutoff=0.5)
+            hint = f" (did you mean {near[0]!r}?)" if near else f" (valid keys: {', '.join(SECTIONS)})"
+            raise RiceError(f"{path.name}: unknown key {key}{hint}")
+    return raw
+
+
+@functools.lru_cache(maxsize=32)
+def _validated(path: Path, text: str, view: type[V]) -> V:
+    raw = _parse(path, text)
     try:
-        return Settings.model_validate(raw)
+        return view.model_validate(raw)
     except ValidationError as e:
-        raise RiceError(f"{path.name}: {_one_line(e.errors()[0], raw)}") from None
+        raise RiceError(f"{path.name}: {_one_line(e.errors()[0], raw, view)}") from None
 
 
 # --- error messages --------------------------------------------------------------------------------
@@ -372,9 +134,9 @@ def _field_path(loc: tuple, raw: Any) -> list[str]:
     return keys
 
 
-def _valid_keys(section: list[str]) -> list[str]:
+def _valid_keys(section: list[str], view: type[BaseModel]) -> list[str]:
     """The keys the section at ``section`` (e.g. ['train'], ['models', 'cnn']) may hold."""
-    node: Any = Settings
+    node: Any = view
     for key in section:
         if typing.get_origin(node) is dict:  # models: {name: ModelEntry}
             node = typing.get_args(node)[1]
@@ -385,11 +147,11 @@ def _valid_keys(section: list[str]) -> list[str]:
     return list(node.model_fields) if isinstance(node, type) and issubclass(node, BaseModel) else []
 
 
-def _one_line(error: dict, raw: dict) -> str:
+def _one_line(error: dict, raw: dict, view: type[BaseModel]) -> str:
     keys = _field_path(tuple(error["loc"]), raw)
     name = ".".join(keys)
     if error["type"] == "extra_forbidden":
-        valid = _valid_keys(keys[:-1])
+        valid = _valid_keys(keys[:-1], view)
         near = difflib.get_close_matches(keys[-1], valid, n=1, cutoff=0.5)
         hint = f" (did you mean {near[0]!r}?)" if near else f" (valid keys: {', '.join(valid)})"
         return f"unknown key {name}{hint}"

@@ -1,5 +1,5 @@
 """Stage criteria@<model>-<rule>-<target>-<seed>: the trained model pruned by one channel criterion
-(APoZ, the weights' L1 norm or chance; ``ricecnn.criteria``) to a share of its FLOPs at 224 px, then
+(APoZ, the weights' L1 norm or chance; ``ricecnn.channels.criteria``) to a share of its FLOPs at 224 px, then
 fine-tuned with the train settings for ``criteria.finetune_epochs``. Every rule keeps the same
 number of channels per convolution for the same target, so the criterion is the only difference
 between their models; summarize compares them on the same test images under every training seed.
@@ -7,23 +7,46 @@ between their models; summarize compares them on the same test images under ever
 
 from __future__ import annotations
 
-from .. import apoz, criteria, runtime
-from ..anatomy import relu_convs
+import keras  # noqa: F401  (Keras starts on import: inside the CLI's quiet start-up, core/cli.py)
+from pydantic import model_validator
+
+from ..channels import apoz, criteria
+from ..channels.settings import CriteriaLists
 from ..core import settings
-from ..core.cli import parse
+from ..core.cli import parse, stage_name
 from ..core.errors import RiceError
 from ..core.io import write_json
-from ..data import load_classes, load_split
-from ..flops import describe
-from ..models import PAPER_SIZE, trained_stage
-from ..predict import accuracy
-from ..training import fit, settings_for
+from ..core.settings import PositiveInt, Section, named_models
+from ..data.arrays import load_classes, load_split
+from ..networks.anatomy import relu_convs
+from ..networks.flops import PAPER_SIZE, describe
+from ..training import runtime
+from ..training.fit import fit, settings_for
+from ..training.predict import Inference, accuracy
+from ..training.settings import Training
+
+
+class Criteria(CriteriaLists):
+    model_config = Section.model_config  # the whole section: every key it may hold
+    min_channels: PositiveInt  # every conv keeps at least this many channels
+    finetune_epochs: PositiveInt  # with the train settings, the same for every rule
+    samples: PositiveInt  # train images APoZ is measured on
+
+
+class Settings(Training):
+    criteria: Criteria
+    evaluate: Inference
+
+    @model_validator(mode="after")
+    def _listed_models_are_trained(self) -> Settings:
+        named_models("criteria", self.criteria.models, self.models)
+        return self
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv, "criteria", __doc__, "model-file", "split-dir", "out", "metrics", model=True, seed=True,
                  options={"rule": str, "target": float})
-    name, s = args.model, settings.load(args.params)
+    name, s = args.model, settings.load(args.params, Settings)
     cfg = s.criteria
     s.entry(name)  # the model must have its settings
     if args.rule not in criteria.RULES:
@@ -33,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     classes = load_classes(args.split_dir)
     train_xy, val_xy = load_split(args.split_dir, "train"), load_split(args.split_dir, "val")
     runtime.configure(args.seed, s.train.mixed_precision)
-    model = runtime.load_model(args.model_file, trained_stage(name, args.seed), train_xy[0].shape[1:], len(classes))
+    model = runtime.load_model(args.model_file, stage_name("train", name, args.seed), train_xy[0].shape[1:], len(classes))
     images = None
     if args.rule == "apoz":  # the same seeded sample of training images for every model and seed
         images = train_xy[0][apoz.sample(len(train_xy[1]), cfg.samples, s.seed, "criteria.samples", "train")]

@@ -1,12 +1,12 @@
 """Stage evaluate@<seed>: clean and augmented test accuracy, loss, speed and confusion of every model
 trained with one training seed (the trained ones and the variants derived from them,
-``ricecnn.models.evaluated``).
+``ricecnn.study.plan.evaluated``).
 
 Every model is judged on the same test split and on the same seeded augmented copy of it
-(``ricecnn.augment``, drawn once into memory-mapped arrays, from the data's seed: the same images
+(``ricecnn.evaluation.augment``, drawn once into memory-mapped arrays, from the data's seed: the same images
 for every training seed). Every accuracy comes with its 95 % interval, and every image's predicted
 class under every condition is kept (``<predictions-dir>/<model>.csv``): summarize compares the
-models from them (``ricecnn.evaluation``). For the trained models (the full and the light ones) of
+models from them (``ricecnn.evaluation.scoring``). For the trained models (the full and the light ones) of
 the training seed dvc.yaml gives as ``--pictures-seed``, each augmentation alone (the robustness
 table) and the batch-1 latency are measured too, and the pictures (confusion matrix, misclassified
 images) drawn: no comparison reads them, and they would cost most of the evaluation.
@@ -18,22 +18,35 @@ import tempfile
 
 import keras
 
-from .. import evaluation
 from ..core import settings
-from ..augment import condition_sets, spread
 from ..core.cli import fill, parse
-from ..data import load_classes, load_split
 from ..core.errors import RiceError
 from ..core.io import atomic_path, write_json
-from ..models import evaluated_for
-from ..runtime import load_model
+from ..core.settings import PositiveInt, Section, Seed
+from ..data.arrays import load_classes, load_split
+from ..evaluation import scoring as evaluation
+from ..evaluation.augment import condition_sets, spread
+from ..study.plan import Plan, evaluated_for
+from ..training.predict import Inference
+from ..training.runtime import load_model
+
+
+class Evaluate(Inference):
+    model_config = Section.model_config  # the whole section: every key it may hold
+    latency_repeats: PositiveInt
+    robustness_images: PositiveInt  # test images (spread evenly) scored under each augmentation alone
+
+
+class Settings(Plan):
+    seed: Seed
+    evaluate: Evaluate
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv, "evaluate", __doc__, "split-dir", "out", "predictions-dir", "pictures-dir", seed=True,
                  pictures=True, patterns=("model-file",))
     draw = args.pictures  # this seed's models are drawn, and measured under each transform alone
-    s = settings.load(args.params)
+    s = settings.load(args.params, Settings)
     cfg = s.evaluate
     models = evaluated_for(s)
     files = {m.name: fill(args.model_file, model=m.name) for m in models}

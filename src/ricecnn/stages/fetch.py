@@ -1,22 +1,29 @@
 """Stage `fetch`: the dataset as one zip in Kaggle's layout (`Rice_Image_Dataset/<Class>/*.jpg`).
 
 data.source = synthetic (default, offline) | kaggle (the real dataset, needs an API token) | path
-(a local zip or a folder with one sub-folder per class); ``ricecnn.sources`` gets it.
+(a local zip or a folder with one sub-folder per class); ``ricecnn.data.sources`` gets it.
 """
 
 from __future__ import annotations
 
 import json
 
-from .. import archive, sources
 from ..core import settings
 from ..core.cli import parse
 from ..core.io import atomic_path
+from ..core.settings import Seed, View
+from ..data import archive, sources
+from ..data.settings import Data
+
+
+class Settings(View):
+    seed: Seed
+    data: Data
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv, "fetch", __doc__, "out")
-    s = settings.load(args.params)
+    s = settings.load(args.params, Settings)
     with atomic_path(args.out) as tmp:
         sources.fetch(s.data, s.seed, tmp)
         counts = archive.class_counts(tmp)

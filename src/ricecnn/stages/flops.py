@@ -1,26 +1,36 @@
 """Stage `flops@<model>`: FLOPs/MACs per image, parameters and filters of one registry model.
 
-Counts are analytic (ricecnn.flops, TensorFlow profiler rules), at `data.img_size` and at the
+Counts are analytic (ricecnn.networks.flops, TensorFlow profiler rules), at `data.img_size` and at the
 paper's 224 px, for the number of classes of the split. Weights do not change any count, so the
 model is built without them (no download); `freeze` is kept for the trainable parameter count.
 """
 
 from __future__ import annotations
 
+import keras  # noqa: F401  (Keras starts on import: inside the CLI's quiet start-up, core/cli.py)
+
 from ..core import settings
 from ..core.cli import parse
-from ..data import load_classes
-from ..flops import count_flops, describe
 from ..core.io import write_json
-from ..anatomy import feature_layers
-from ..models import PAPER_SIZE, build_model, spec
+from ..core.settings import View
+from ..data.arrays import Images, load_classes
+from ..networks.anatomy import feature_layers
+from ..networks.build import build_model
+from ..networks.flops import PAPER_SIZE, count_flops, describe
+from ..networks.registry import spec
+from ..networks.settings import Models, entry
+
+
+class Settings(View):
+    data: Images
+    models: Models
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv, "flops", __doc__, "split-dir", "out", model=True)
     spec(args.model)
-    s = settings.load(args.params)
-    freeze = s.entry(args.model).freeze
+    s = settings.load(args.params, Settings)
+    freeze = entry(s.models, args.model).freeze
     num_classes = len(load_classes(args.split_dir))
     model = build_model(args.model, s.data.img_size, num_classes, {"freeze": freeze} if freeze is not None else {})
     write_json(args.out, {

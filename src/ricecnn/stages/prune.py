@@ -1,9 +1,9 @@
 """Stage prune@<model>-<seed>: remove the channels APoZ calls dead, physically, and check what changed.
 
 Reads the trained model and the zero counts its featuremaps stage recorded over a validation
-sample (``ricecnn.apoz``), removes every conv channel with APoZ >= prune.apoz_threshold (each conv
-keeps at least prune.min_channels; ``ricecnn.selection``, ``ricecnn.surgery``), optionally
-fine-tunes the result, and records what changed (``ricecnn.pruning``): channels per layer, params
+sample (``ricecnn.channels.apoz``), removes every conv channel with APoZ >= prune.apoz_threshold (each conv
+keeps at least prune.min_channels; ``ricecnn.channels.selection``, ``ricecnn.channels.surgery``), optionally
+fine-tunes the result, and records what changed (``ricecnn.channels.pruning``): channels per layer, params
 and FLOPs, and the largest output change and changed predictions on the sample and the whole
 validation split. With threshold 1.0 the outputs on the sample may change by float round-off only:
 beyond prune.tolerance the stage stops with an error. What it does to the test sets, summarize
@@ -12,26 +12,51 @@ says from every seed's predictions.
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Annotated
 
-from .. import apoz, pruning, runtime, selection, surgery
+import keras  # noqa: F401  (Keras starts on import: inside the CLI's quiet start-up, core/cli.py)
+import numpy as np
+from pydantic import Field, model_validator
+
+from ..channels import apoz, pruning, records, selection, surgery
+from ..channels.settings import Lists
 from ..core import settings
-from ..core.cli import parse
-from ..data import load_classes, load_split
+from ..core.cli import parse, stage_name
 from ..core.errors import RiceError
-from ..flops import describe
 from ..core.io import read_json, write_json
-from ..anatomy import feature_layers
-from ..models import PAPER_SIZE, stage_name, trained_stage
-from ..predict import accuracy
-from ..training import fit, settings_for
+from ..core.settings import NonNegativeInt, PositiveInt, Section, named_models
+from ..data.arrays import load_classes, load_split
+from ..networks.anatomy import feature_layers
+from ..networks.flops import PAPER_SIZE, describe
+from ..training import runtime
+from ..training.fit import fit, settings_for
+from ..training.predict import Inference, accuracy
+from ..training.settings import Training
+
+
+class Prune(Lists):
+    model_config = Section.model_config  # the whole section: every key it may hold
+    apoz_threshold: Annotated[float, Field(gt=0, le=1)]
+    min_channels: PositiveInt
+    finetune_epochs: NonNegativeInt
+    tolerance: Annotated[float, Field(gt=0)]  # largest output change on the APoZ sample at threshold 1.0
+
+
+class Settings(Training):
+    prune: Prune
+    evaluate: Inference
+
+    @model_validator(mode="after")
+    def _listed_models_are_trained(self) -> Settings:
+        named_models("prune", self.prune.models, self.models)
+        return self
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv, "prune", __doc__, "model-file", "featuremaps", "split-dir", "out", "metrics", model=True,
                  seed=True)
     name = args.model
-    s = settings.load(args.params)
+    s = settings.load(args.params, Settings)
     cfg = s.prune
     s.entry(name)  # the model must have its settings
     recorded = read_json(args.featuremaps)
@@ -40,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     classes = load_classes(args.split_dir)
     x, y = load_split(args.split_dir, "val")
     runtime.configure(args.seed, s.train.mixed_precision and cfg.finetune_epochs > 0)
-    model = runtime.load_model(args.model_file, trained_stage(name, args.seed), x.shape[1:], len(classes))
+    model = runtime.load_model(args.model_file, stage_name("train", name, args.seed), x.shape[1:], len(classes))
     counted_by = stage_name("featuremaps", name, args.seed)
     apoz.check_record(recorded, runtime.weights_digest(model), args.featuremaps, len(y), counted_by)
     names, measured = feature_layers(model), apoz.exact(recorded["layers"])
@@ -55,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     pruning.check_tolerance(name, sample["max_abs_output_diff"], cfg.apoz_threshold, cfg.tolerance, args.featuremaps, counted_by)
     val = pruning.output_change(model, pruned, pruning.in_batches(x, batch), batch, labels=y)
     before, after = describe(model, PAPER_SIZE), describe(pruned, PAPER_SIZE)
-    metrics = pruning.record(
+    metrics = records.record(
         before, after, sample, val, pruning.channels_by_feature_layer(model, keep, names, recorded),
         apoz.report(apoz.zero_counts(pruned, names, x[idx]))["dead_fraction"], model=name, seed=args.seed,
         apoz_threshold=cfg.apoz_threshold, min_channels=cfg.min_channels, finetune_epochs=cfg.finetune_epochs,

@@ -3,10 +3,11 @@
 the paper's published numbers, the findings generated from all of it, and the pictures.
 
 What it reads comes from dvc.yaml as path patterns (``{seed}``, ``{model}``), one per kind of file
-(``ricecnn.study`` gathers them, ``ricecnn.tables`` and ``ricecnn.findings`` turn them into tables
-and words, ``ricecnn.plots`` into pictures); what it writes goes into ``--out-dir`` under the names
-below (dvc.yaml declares each; ``tests/test_pipeline.py`` checks that they are the same), and the
-study's numbers as DVC's metrics into ``--metrics`` (``tables.study_metrics``).
+(``ricecnn.study.records`` gathers them, ``ricecnn.study.tables`` and ``ricecnn.study.findings`` turn
+them into tables and words, ``ricecnn.study.figures`` into pictures); what it writes goes into the
+folder ``--out-dir`` (one out of dvc.yaml, replaced whole: a failed run leaves the last complete
+one) under the names below, and the study's numbers as DVC's metrics into ``--metrics``
+(``tables.study_metrics``).
 """
 
 from __future__ import annotations
@@ -16,16 +17,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import findings, plots, tables
-from ..augment import TRANSFORMS
 from ..core import settings
-from ..core.cli import fill, parse
-from ..data import load_classes
+from ..core.cli import fill, parse, stage_name
 from ..core.errors import RiceError
 from ..core.io import atomic_path, read_json, write_json
-from ..models import evaluated_for, stage_name
-from ..paper import paper_table
-from ..study import Study, correctness, sources, training_curves, trim_neighbours
+from ..data.arrays import load_classes
+from ..data.settings import Data
+from ..evaluation.augment import TRANSFORMS
+from ..pictures import save_png
+from ..study import figures, findings, pages, tables
+from ..study.paper import paper_table
+from ..study.plan import Plan, evaluated_for
+from ..study.records import Study, correctness, sources, training_curves, trim_neighbours
+from ..study.settings import Compare
 
 PER_SEED = ("train", "featuremaps", "prune", "trim", "trim_scratch", "criteria")  # one file per seed and model each
 OUTPUTS = ("summary.csv", "summary_points.csv", "comparisons.csv", "robustness.csv", "power.csv", "criteria.csv",
@@ -43,7 +47,12 @@ def _text(text: str, path: Path) -> None:
         tmp.write_text(text)
 
 
-def load(s: settings.Settings, patterns: dict[str, str], classes: list[str]) -> Study:
+class Settings(Plan):
+    data: Data
+    compare: Compare
+
+
+def load(s: Settings, patterns: dict[str, str], classes: list[str]) -> Study:
     """Every training seed's metrics and predictions, as ``study.Study``. ``patterns``: dvc.yaml's path
     of each kind of file (``flops``, the ``PER_SEED`` kinds, ``evaluate``, ``predictions``)."""
     models = evaluated_for(s)
@@ -82,35 +91,39 @@ def load(s: settings.Settings, patterns: dict[str, str], classes: list[str]) -> 
 def main(argv: list[str] | None = None) -> None:
     kinds = ("flops", *(k.replace("_", "-") for k in PER_SEED), "evaluate", "predictions")
     args = parse(argv, "summarize", __doc__, "split-dir", "out-dir", "metrics", patterns=(*kinds, "curves"))
-    s = settings.load(args.params)
+    s = settings.load(args.params, Settings)
     patterns = {k.replace("-", "_"): getattr(args, k.replace("-", "_")) for k in kinds}
     study = load(s, patterns, load_classes(args.split_dir))
     df, comps, robust = tables.summary_table(study), tables.comparisons(study), tables.robustness_table(study)
     paper = paper_table(s.compare.margin)
     power = tables.power_table(comps)
-    out = {name: args.out_dir / name for name in OUTPUTS}
-    _csv(df, out["summary.csv"])
-    _csv(df[["model", "family", "flops", "filters", "params", "augmented_accuracy", "misclassified"]], out["summary_points.csv"])
-    _csv(comps, out["comparisons.csv"])
-    _csv(robust, out["robustness.csv"])
-    _csv(power, out["power.csv"])
     crit = tables.criteria_table(study, df)
-    _csv(crit, out["criteria.csv"])
-    _csv(training_curves({(seed, m): fill(args.curves, seed=seed, model=m) for m in s.models for seed in s.training_seeds}),
-         out["training_curves.csv"])
-    write_json(args.metrics, tables.study_metrics(df, comps))
-    _text(findings.findings_page(study, df, comps, findings.findings(study, df, comps, paper, robust, crit)),
-          out["findings.md"])
-    _text(findings.summary_page(study, df, comps, tables.per_seed_table(study), robust, paper, power, crit), out["summary.md"])
-    plots.save_png(plots.criteria_figure(crit, df), out["criteria.png"])
-    plots.save_png(plots.accuracy_figure(df, "flops", "FLOPs per image (log scale)", True), out["accuracy_vs_flops.png"])
-    plots.save_png(plots.accuracy_figure(df, "filters", "filters (paper's count, log scale)", True), out["accuracy_vs_filters.png"])
-    plots.save_png(plots.params_figure(df), out["params.png"])
-    plots.save_png(plots.robustness_figure(robust), out["robustness.png"])
-    plots.save_png(plots.effects_figure(comps, s.compare.margin, study.seeds, findings.VERDICT_COLORS), out["effects.png"])
-    with atomic_path(out["trim"], directory=True) as folder:
+    curves = training_curves({(seed, m): fill(args.curves, seed=seed, model=m) for m in s.models for seed in s.training_seeds})
+    with atomic_path(args.out_dir, directory=True) as folder:
+        out = {name: folder / name for name in OUTPUTS}
+        _csv(df, out["summary.csv"])
+        _csv(df[["model", "family", "flops", "filters", "params", "augmented_accuracy", "misclassified"]],
+             out["summary_points.csv"])
+        _csv(comps, out["comparisons.csv"])
+        _csv(robust, out["robustness.csv"])
+        _csv(power, out["power.csv"])
+        _csv(crit, out["criteria.csv"])
+        _csv(curves, out["training_curves.csv"])
+        _text(pages.findings_page(study, df, comps, findings.findings(study, df, comps, paper, robust, crit)),
+              out["findings.md"])
+        _text(pages.summary_page(study, df, comps, tables.per_seed_table(study), robust, paper, power, crit),
+              out["summary.md"])
+        save_png(figures.criteria_figure(crit, df), out["criteria.png"])
+        save_png(figures.accuracy_figure(df, "flops", "FLOPs per image (log scale)", True), out["accuracy_vs_flops.png"])
+        save_png(figures.accuracy_figure(df, "filters", "filters (paper's count, log scale)", True),
+                 out["accuracy_vs_filters.png"])
+        save_png(figures.params_figure(df), out["params.png"])
+        save_png(figures.robustness_figure(robust), out["robustness.png"])
+        save_png(figures.effects_figure(comps, s.compare.margin, study.seeds, figures.VERDICT_COLORS), out["effects.png"])
+        out["trim"].mkdir()
         for m in s.trim.models:
             points = {name: (df.set_index("model").loc[name, "flops_224"], df.set_index("model").loc[name, "val_accuracy"])
                       for name in trim_neighbours(study, m)}
-            plots.save_png(plots.trim_figure(m, {seed: study.trim[seed][m] for seed in study.seeds}, points),
-                           folder / f"{m}.png")
+            save_png(figures.trim_figure(m, {seed: study.trim[seed][m] for seed in study.seeds}, points),
+                     out["trim"] / f"{m}.png")
+    write_json(args.metrics, tables.study_metrics(df, comps))

@@ -1,33 +1,71 @@
 """Stage trim@<model>-<seed>: a light model found from data. Iterative APoZ pruning with fine-tuning
-(``ricecnn.trimming``, Hu et al. 2016) of the trained model, until the validation accuracy falls
+(``ricecnn.channels.trimming``, Hu et al. 2016) of the trained model, until the validation accuracy falls
 more than ``trim.budget`` below the full model's or ``trim.max_rounds`` is reached; the last model
 within budget is kept. APoZ is measured on a seeded sample of the train split.
 """
 
 from __future__ import annotations
 
-from .. import apoz, runtime
+from typing import Annotated, Literal
+
+import keras  # noqa: F401  (Keras starts on import: inside the CLI's quiet start-up, core/cli.py)
+from pydantic import Field, model_validator
+
+from ..channels import apoz
+from ..channels.records import kept, metrics
+from ..channels.selection import Rule
+from ..channels.settings import Lists
+from ..channels.trimming import trim
 from ..core import settings
-from ..core.cli import parse
-from ..data import load_classes, load_split
+from ..core.cli import parse, stage_name
 from ..core.io import write_json
-from ..models import PAPER_SIZE, trained_stage
-from ..selection import Rule
-from ..training import fit, settings_for
-from ..trimming import kept, metrics, trim
+from ..core.settings import PositiveInt, Section, named_models
+from ..data.arrays import load_classes, load_split
+from ..networks.flops import PAPER_SIZE
+from ..training import runtime
+from ..training.fit import fit, settings_for
+from ..training.predict import Inference
+from ..training.settings import Training
+
+
+class Trim(Lists):
+    model_config = Section.model_config  # the whole section: every key it may hold
+    rule: Literal["fraction", "std"]  # fraction: a share of each layer per round; std: Hu et al.'s mean + k std
+    strength: Annotated[float, Field(gt=0)]  # the share (fraction, < 1) or k (std)
+    min_channels: PositiveInt
+    budget: Annotated[float, Field(ge=0, le=1)]  # largest fall of val accuracy below the full model's
+    finetune_epochs: PositiveInt  # per round, with early stopping
+    max_rounds: PositiveInt
+    samples: PositiveInt  # train images APoZ is measured on each round
+
+    @model_validator(mode="after")
+    def _fraction_below_one(self) -> Trim:
+        if self.rule == "fraction" and self.strength >= 1:
+            raise ValueError(f"trim.strength = {self.strength} must be below 1 with rule fraction (a share of each layer)")
+        return self
+
+
+class Settings(Training):
+    trim: Trim
+    evaluate: Inference
+
+    @model_validator(mode="after")
+    def _listed_models_are_trained(self) -> Settings:
+        named_models("trim", self.trim.models, self.models)
+        return self
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv, "trim", __doc__, "model-file", "split-dir", "out", "metrics", model=True, seed=True)
     name = args.model
-    s = settings.load(args.params)
+    s = settings.load(args.params, Settings)
     cfg = s.trim
     s.entry(name)  # the model must have its settings
     classes = load_classes(args.split_dir)
     train_xy, val_xy = load_split(args.split_dir, "train"), load_split(args.split_dir, "val")
     sample = apoz.sample(len(train_xy[1]), cfg.samples, s.seed, "trim.samples", "train")
     runtime.configure(args.seed, s.train.mixed_precision)
-    model = runtime.load_model(args.model_file, trained_stage(name, args.seed), train_xy[0].shape[1:], len(classes))
+    model = runtime.load_model(args.model_file, stage_name("train", name, args.seed), train_xy[0].shape[1:], len(classes))
 
     def finetune(candidate) -> dict:
         return fit(candidate, train_xy, val_xy, num_classes=len(classes), epochs=cfg.finetune_epochs,

@@ -1,1 +1,0 @@
-"""One module per DVC stage: a pure core plus a thin `main(argv)`."""

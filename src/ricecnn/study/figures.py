@@ -1,0 +1,206 @@
+"""The study's figures, which summarize draws: accuracy against cost, parameters, the effects with their
+intervals, robustness, the trimming rounds and the channel criteria. Saved by ``ricecnn.pictures.save_png``
+(headless, atomic, no varying metadata); the stages' own pictures (feature maps, confusion matrices) are
+``ricecnn.pictures``'s, so that a figure of the study reruns summarize alone.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .. import pictures  # noqa: F401  (selects the headless Agg backend before any figure is made)
+from . import stats
+
+VERDICT_COLORS = {stats.NOT_WORSE: "blue", stats.WORSE: "red", stats.INCONCLUSIVE: "grey", stats.IDENTICAL: "black",
+                  stats.EXPLORATORY: "silver"}
+
+
+def family_colors(families: Sequence[str]) -> dict[str, str]:
+    """One stable colour per family, in order of first appearance."""
+    palette = [f"C{i}" for i in range(10)]
+    unique = list(dict.fromkeys(families))
+    return {f: palette[i % len(palette)] for i, f in enumerate(unique)}
+
+
+def human(v: float) -> str:
+    """12,939,077 -> '12.94M'; 1.5e9 -> '1.50G' (for FLOPs)."""
+    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= div:
+            return f"{v / div:.2f}{unit}"
+    return f"{v:g}"
+
+
+def accuracy_figure(df, x: str, xlabel: str, logx: bool) -> Figure:
+    """Augmented accuracy against ``x`` (a column of a summary table), one point per model; arrows
+    join each family's full model to its lighter variants, in the family's colour."""
+    colors = family_colors(df.family)
+    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
+    ax = fig.add_subplot()
+    for fam, g in df.groupby("family", sort=False):
+        for _, r in g[g.baseline != ""].iterrows():
+            for _, f in df[df.model == r.baseline].iterrows():
+                ax.annotate("", (r[x], r.augmented_accuracy), (f[x], f.augmented_accuracy),
+                            arrowprops={"arrowstyle": "->", "color": colors[fam], "alpha": 0.6})  # fmt: skip
+        err = [g.augmented_accuracy - g.augmented_accuracy_lo, g.augmented_accuracy_hi - g.augmented_accuracy]
+        ax.errorbar(g[x], g.augmented_accuracy, yerr=err, fmt="o", color=colors[fam], label=fam, zorder=3, capsize=3)
+    labels = [ax.annotate(r.model, (r[x], r.augmented_accuracy), textcoords="offset points", xytext=LABEL_SPOTS[0][:2],
+                          fontsize=7) for _, r in df.iterrows()]
+    if logx:
+        ax.set_xscale("log")
+    ax.margins(x=0.12, y=0.1)  # room for the labels
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("accuracy on the augmented test set (95% CI)")
+    ax.set_title("accuracy against cost (arrows: baseline -> variant)", fontsize=9)
+    ax.legend(fontsize=8)
+    place_labels(fig, labels)
+    return fig
+
+
+# Where a point's label may go, in points from the point (x, y, alignment), tried in this order.
+LABEL_SPOTS = ((4, 4, "left"), (4, -11, "left"), (-4, 4, "right"), (-4, -11, "right"), (4, 13, "left"),
+               (4, -20, "left"), (-4, 13, "right"), (-4, -20, "right"))
+
+
+def place_labels(fig: Figure, labels: list) -> None:
+    """Move each point label to the first of ``LABEL_SPOTS`` where it overlaps no label placed before it
+    (a pruned model sits on top of its full model). Written here because matplotlib places no labels
+    itself and a placement library (adjustText) would be a dependency for two figures; measured on
+    the figure as drawn, so the test (tests/test_summarize.py) and the PNG see the same boxes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw_without_rendering()
+    placed = []
+    for label in labels:
+        for dx, dy, align in LABEL_SPOTS:
+            label.xyann = (dx, dy)
+            label.set_horizontalalignment(align)
+            box = label.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in placed):
+                break
+        placed.append(box)
+
+
+def params_figure(df) -> Figure:
+    """Parameters per model, log-scale bars in family colours."""
+    colors = family_colors(df.family)
+    fig = Figure(figsize=(6.4, 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    ax.bar(df.model, df.params, color=[colors[f] for f in df.family])
+    ax.set_yscale("log")
+    ax.set_ylabel("parameters (log scale)")
+    ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    for i, v in enumerate(df.params):
+        ax.text(i, v, human(v), ha="center", va="bottom", fontsize=7)
+    return fig
+
+
+def robustness_figure(table) -> Figure:
+    """Accuracy per model (rows) on the clean test set, under each augmentation alone and under
+    all five (columns), as a heat map with the values written in."""
+    values = table.drop(columns="model").to_numpy(dtype=float)
+    cols = list(table.columns[1:])
+    fig = Figure(figsize=(1.2 + 0.95 * len(cols), 0.9 + 0.36 * len(table)), layout="constrained")
+    ax = fig.add_subplot()
+    ax.imshow(values, cmap="RdYlGn", vmin=0.0, vmax=1.0, aspect="auto")
+    for (i, j), v in np.ndenumerate(values):
+        ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=7)
+    ax.set_xticks(range(len(cols)), cols, fontsize=8, rotation=30, ha="right")
+    ax.set_yticks(range(len(table)), table.model, fontsize=8)
+    ax.set_title("test accuracy by augmentation (each alone, then all five)", fontsize=9)
+    return fig
+
+
+def trim_figure(name: str, records: dict[int, dict], points: dict[str, tuple[float, float]]) -> Figure:
+    """Validation accuracy against FLOPs at 224 px along the trimming rounds of ``name``, one line per
+    training seed (``records``: seed -> trim's record), with the other models of its family
+    (``points``: label -> (FLOPs, validation accuracy), means over the seeds) as points."""
+    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
+    ax = fig.add_subplot()
+    for k, (seed, record) in enumerate(records.items()):
+        rounds, color = record["rounds"], f"C{k}"
+        ax.plot([r["flops_224"] for r in rounds], [r["val_accuracy"] for r in rounds], "-", color=color, alpha=0.5,
+                label=f"seed {seed}")
+        for r in rounds:
+            kept = r["round"] == record["kept_round"]
+            ax.scatter(r["flops_224"], r["val_accuracy"], color=color, marker="*" if kept else ("o" if r["within_budget"] else "x"),
+                       s=140 if kept else 30, zorder=3)
+            ax.annotate(str(r["round"]), (r["flops_224"], r["val_accuracy"]), textcoords="offset points", xytext=(3, 4), fontsize=6)
+    for label, (x, y) in points.items():
+        ax.scatter(x, y, color="black", marker="D", s=30, zorder=4)
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("FLOPs per image at 224 px (log scale)")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title(f"trimming {name}: rounds per seed (star: kept; x: beyond the budget); diamonds: its family", fontsize=9)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def effects_figure(comps, margin: float, seeds: list[int], colors: dict[str, str]) -> Figure:
+    """Every comparison (rows), clean and augmented test set side by side: each seed's paired
+    difference (dots), the mean over seeds with its interval (bar: the family's simultaneous interval
+    the verdict is read off, or 95 % for an exploratory comparison; coloured by its verdict:
+    ``colors``), and the margin (dashed)."""
+    pairs = list(dict.fromkeys(zip(comps.variant, comps.against)))
+    fig = Figure(figsize=(9.6, 1.2 + 0.42 * len(pairs)), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True, sharex=True)
+    for ax, condition in zip(axes, ("clean", "augmented")):
+        g = comps[comps.condition == condition].set_index(["variant", "against"])
+        ax.axvline(0, color="0.5", linewidth=0.8)
+        ax.axvline(-100 * margin, color="0.3", linewidth=0.8, linestyle="--", label=f"-{100 * margin:g} pts: the margin")
+        for i, pair in enumerate(pairs):
+            r = g.loc[pair]
+            y = len(pairs) - 1 - i
+            if np.isnan(r.diff_pp):
+                continue
+            ax.plot([r.lo_pp, r.hi_pp], [y, y], color=colors[r.verdict], linewidth=3, solid_capstyle="butt")
+            ax.scatter([r.diff_pp], [y], color=colors[r.verdict], marker="|", s=200, zorder=3)
+            ax.annotate(f"{100 * r.level:.4g} %", (r.hi_pp, y), xytext=(3, -3), textcoords="offset points", fontsize=6)
+            per_seed = [float(v) for v in r.per_seed_pp.split(";")]
+            ax.scatter(per_seed, [y + 0.22] * len(per_seed), color="black", s=10, zorder=4)
+        ax.set_yticks(range(len(pairs)), [f"{v} vs {a}" for v, a in reversed(pairs)], fontsize=7)
+        ax.set_xlabel("accuracy difference, points (variant - against)")
+        ax.set_title(f"{condition} test set", fontsize=9)
+    level = f"mean of {len(seeds)} seeds with its interval (level beside it)" if len(seeds) > 1 else \
+        "one seed: Tango's interval (level beside it)"
+    legend = ", ".join(f"{c} {v}" for v, c in colors.items())
+    fig.suptitle(f"paired comparisons: dots = each seed, bar = {level}; {legend}", fontsize=8)
+    axes[0].legend(fontsize=7, loc="lower left")
+    return fig
+
+
+def criteria_figure(table, df) -> Figure:
+    """Accuracy against the FLOPs kept at 224 px, one curve per channel criterion (the mean over seeds
+    and its 95 % interval), a panel per pruned model and test set, the full model at 100 %."""
+    parents = list(dict.fromkeys(table.parent)) if len(table) else []
+    fig = Figure(figsize=(4.2 * 2, 0.4 + 3.0 * max(len(parents), 1)), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(max(len(parents), 1), 2, squeeze=False))
+    by = df.set_index("model")
+    for row, parent in zip(axes, parents):
+        t = table[table.parent == parent]
+        for ax, condition in zip(row, ("clean", "augmented")):
+            rules = list(dict.fromkeys(t.rule))
+            for i, (rule, g) in enumerate(t.groupby("rule", sort=False)):
+                g = g.sort_values("flops_share_224")
+                y, lo, hi = (100 * g[f"{condition}_accuracy{s}"].to_numpy() for s in ("", "_lo", "_hi"))
+                dodge = 1.04 ** (i - (len(rules) - 1) / 2)  # the rules share their FLOPs: side by side, not on top
+                ax.errorbar(100 * g.flops_share_224 * dodge, y, yerr=[y - lo, hi - y], marker="o", capsize=3, label=rule,
+                            color=f"C{i}", alpha=0.9)
+            full = by.loc[parent]
+            ax.errorbar([100], [100 * full[f"{condition}_accuracy"]], yerr=[[100 * (full[f"{condition}_accuracy"] - full[f"{condition}_accuracy_lo"])],
+                        [100 * (full[f"{condition}_accuracy_hi"] - full[f"{condition}_accuracy"])]], marker="s", color="black",
+                        capsize=3, label=f"{parent} (full)")
+            ax.set_xscale("log")
+            ticks = sorted({*(round(100 * v) for v in t.flops_share_224), 100})
+            ax.set_xticks(ticks, [f"{v} %" for v in ticks])
+            ax.minorticks_off()
+            ax.set_xlabel(f"FLOPs kept at 224 px, share of {parent}'s (log scale)")
+            ax.set_ylabel(f"{condition} test accuracy, %")
+            ax.set_title(f"{parent}, {condition} test set", fontsize=9)
+            ax.legend(fontsize=7)
+    fig.suptitle("channel criteria at matched FLOPs: mean over training seeds with its 95 % interval", fontsize=9)
+    return fig

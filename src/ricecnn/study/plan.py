@@ -1,0 +1,113 @@
+"""The comparison plan: which models the comparison stages cover (the trained ones and the variants
+the stages derive from them), which model each is compared with, and their names: a derived model's
+(``<m>_pruned``, ``<m>_trim``, ``<m>_trim_scratch``, ``<m>_<rule>_<target>``) and the DVC stage that
+writes each, made here and nowhere else in Python (dvc.yaml writes the same names;
+``tests/test_dag.py`` checks that they agree). Read by evaluate and summarize only: a change to the
+plan reruns those two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import model_validator
+
+from ..channels.settings import CriteriaLists, Lists
+from ..core.cli import stage_name
+from ..core.settings import TrainingSeeds, View, named_models
+from ..networks.registry import REGISTRY, spec
+
+
+class Plan(View):
+    """What the plan reads of params.yaml: the seeds, the models' names and the lists of models each
+    stage kind runs on."""
+
+    training_seeds: TrainingSeeds
+    models: dict[str, Any]
+    prune: Lists
+    trim: Lists
+    criteria: CriteriaLists
+
+    @model_validator(mode="after")
+    def _listed_models_are_trained(self) -> Plan:
+        if not self.models:
+            raise ValueError("models must name at least one model, e.g. cnn: {epochs: 30}")
+        for section in ("prune", "trim", "criteria"):
+            named_models(section, getattr(self, section).models, self.models)
+        return self
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """A model the comparison stages cover."""
+
+    name: str  # models/<seed>/<name>.keras
+    family: str
+    variant: str  # full | light | pruned | trim | trim_scratch
+    baseline: str | None  # the model it is compared with first: the family's full model, or for the
+    #                       scratch control the trimmed model whose architecture it trains
+    stage: str  # the stage group that writes it (``stage_for`` names the stage of one seed)
+    others: tuple[str, ...] = ()  # further paired comparisons (a trimmed model against the light one)
+    parent: str | None = None  # the trained model it is made from (pruned, trim, trim_scratch, criterion)
+    rule: str | None = None  # a criterion model's channel criterion (apoz, l1, random)
+    target: float | None = None  # and its FLOPs target, a share of its parent's at 224 px
+
+    def stage_for(self, seed: int) -> str:
+        """The DVC stage that writes this model for training seed ``seed`` (dvc.yaml's matrix names)."""
+        kind, model = self.stage.split("@")
+        return stage_name(kind, model, seed)
+
+    @property
+    def against(self) -> tuple[str, ...]:
+        """Every model it is compared with, paired on the same images."""
+        return ((self.baseline,) if self.baseline else ()) + self.others
+
+
+def criterion_model(model: str, rule: str, target: float) -> str:
+    """The name of ``model`` pruned by channel criterion ``rule`` to ``target`` of its FLOPs (dvc.yaml
+    writes ``<model>_<rule>_<target>`` with DVC's own rendering of the number, which is Python's)."""
+    return f"{model}_{rule}_{target}"
+
+
+def evaluated(models: list[str], pruned: list[str], trimmed: list[str] = (),
+              criteria: tuple[list[str], list[str], list[float]] = ((), (), ())) -> list[Evaluated]:
+    """The trained models (``models:``), ``<m>_pruned`` for each of ``prune.models``, for each of
+    ``trim.models`` its trimmed model ``<m>_trim`` and the control ``<m>_trim_scratch`` (the trimmed
+    architecture trained from scratch), and for each model, rule and target of ``criteria`` the model
+    that rule pruned to that target (``criterion_model``). The comparisons (``Evaluated.against``): a
+    light, pruned or trimmed model against the family's full model, a trimmed one also against the
+    light one, the control against the trimmed model, and every other rule's model against APoZ's
+    at the same target (does APoZ pick better channels than it?)."""
+
+    def variant(family: str, kind: str) -> str | None:
+        return next((m for m in models if REGISTRY[m].family == family and REGISTRY[m].variant == kind), None)
+
+    out = []
+    for name in models:
+        s = spec(name, "params.yaml: models: ")
+        full = variant(s.family, "full")
+        out.append(Evaluated(name, s.family, s.variant, full if full != name else None, stage_name("train", name)))
+    for name in pruned:
+        out.append(Evaluated(f"{name}_pruned", spec(name).family, "pruned", name, stage_name("prune", name), parent=name))
+    for name in trimmed:
+        family, light = spec(name).family, variant(spec(name).family, "light")
+        out.append(Evaluated(f"{name}_trim", family, "trim", name, stage_name("trim", name), (light,) if light else (),
+                             parent=name))
+        out.append(Evaluated(f"{name}_trim_scratch", family, "trim_scratch", f"{name}_trim",
+                             stage_name("trim_scratch", name), parent=name))
+    names, rules, targets = criteria
+    for name in names:
+        for target in targets:
+            for rule in rules:
+                apoz = criterion_model(name, "apoz", target) if "apoz" in rules and rule != "apoz" else None
+                out.append(Evaluated(criterion_model(name, rule, target), spec(name).family, "criterion", apoz,
+                                     stage_name("criteria", f"{name}-{rule}-{target}"), parent=name, rule=rule,
+                                     target=target))
+    return out
+
+
+def evaluated_for(settings) -> list[Evaluated]:
+    """``evaluated`` for the settings of params.yaml (a ``Plan``, or any view that holds its keys)."""
+    c = settings.criteria
+    return evaluated(list(settings.models), settings.prune.models, settings.trim.models, (c.models, c.rules, c.targets))

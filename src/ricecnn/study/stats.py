@@ -1,0 +1,265 @@
+"""Intervals, tests and verdicts behind every accuracy and every comparison the pipeline reports
+(the method and its checks: docs/statistics.md).
+
+- An accuracy: k correct of n, with its 95 % Wilson score interval (``ricecnn.evaluation.proportions``).
+- Two trained networks on the same images (``paired``): the difference of their accuracies, Tango's
+  score interval for a difference of paired proportions (Tango 1998, Stat Med 17:891; recommended
+  by Fagerland, Lydersen and Laake 2014, Stat Med 33:2850) with a continuity correction of 1/2 on
+  the discordant counts, and the score test that goes with it: the test of a difference delta
+  rejects exactly when the interval excludes delta. Why the correction: without it the exact
+  coverage dips to 0.931 at a nominal 0.95 (1,000 images, 0.5 % discordant, 90 % of them one way);
+  with it, it stays at or above 0.95 on the whole grid ``tests/test_stats.py`` computes. It is
+  about these two weight files only.
+- Two architectures, each trained once per training seed, on the same images
+  (``architecture_effect``): the mean over seeds of the paired difference, and an interval that
+  carries both the training-seed variation and the test-image sampling. The per-image differences
+  y[s, i] (seed s, image i; -1, 0 or 1) follow a two-way random-effects model, y = theta + seed +
+  image + residual; the variance of their grand mean is estimated from the two-way ANOVA mean
+  squares, (MS_seed + MS_image - MS_residual) / (k n) (Searle, Casella and McCulloch 1992,
+  "Variance Components", ch. 4), and the interval is Student's t with k - 1 degrees of freedom,
+  those of the scarcer replicate, the seeds (Satterthwaite's pooled degrees of freedom covered
+  0.92-0.94 in the simulation; a bootstrap over 3 seeds has at most 10 distinct resamples).
+  Where the seeds agree image by image, that estimate is smaller than the sampling of n images
+  allows (0 with no discordant image at all), so the interval is at least Tango's over the n
+  images for the seeds' mean per-image difference (the floor; its counts in
+  ``architecture_effect``). The test of a difference delta is
+  the interval's own: its p is the larger of the t test's and the floor's, so that p < 0.05
+  exactly when the reported interval excludes delta.
+- A mean accuracy over seeds: the same two-way interval of the correctness, at least Wilson's over
+  the n images at the seeds' mean count (no interval of zero width at 100 %).
+- Two accuracies on different images (the paper's published counts): Fisher's exact test (scipy)
+  and Newcombe's hybrid score interval of the difference (Newcombe 1998, Stat Med 17:873, method 10).
+- Verdicts against a margin m fixed beforehand (``verdict``): each claim "the variant loses less than
+  m" belongs to a family fixed in params.yaml (``compare.families``); a family of c claims reports
+  each claim's interval at the simultaneous level 1 - 0.05 / c (Bonferroni, ``family_level``), and
+  the verdict is read off that very interval: ``not worse`` when it lies above -m, ``worse`` when
+  it lies below -m, ``inconclusive`` otherwise. The family-wise error of each family is at most
+  0.05, and a verdict can never disagree with the interval printed beside it. A claim in no family
+  is exploratory: its estimate and 95 % interval, no verdict.
+- Power, what a design can decide before it runs: ``ricecnn.study.power``.
+
+Hand-written where scipy has nothing: scipy has no interval for a paired difference, no
+variance-components interval or power, and no interval for a difference of independent proportions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from ..evaluation.proportions import ALPHA, LEVEL, Accuracy, Z, accuracy, wilson  # noqa: F401  (one accuracy, one interval)
+
+
+
+@dataclass(frozen=True)
+class Difference:
+    """variant - baseline, as a fraction (x 100 for percentage points), with its interval and p."""
+
+    diff: float
+    lo: float
+    hi: float
+    p: float
+    discordant: tuple[int, int] | None = None  # paired: (variant right only, baseline right only)
+
+
+# --- one pair of networks ---------------------------------------------------------------------------
+
+
+CONTINUITY = 0.5  # taken off |b - c - n delta| (see the module's docstring)
+
+
+def tango_score(b, c, n, delta, continuity: float = CONTINUITY):
+    """Tango's score statistic for H0: p_b - p_c = delta (b, c: the discordant counts of n pairs),
+    with ``continuity`` taken off the numerator's size; decreasing in delta. Works on arrays."""
+    b, c, n, delta = (np.asarray(v, dtype=np.float64) for v in (b, c, n, delta))
+    # the maximum-likelihood p_c under the constraint (Tango 1998, eq. 4): a root of A x^2 + B x + C
+    A = 2 * n
+    B = -b - c + (2 * n - b + c) * delta
+    C = -c * delta * (1 - delta)
+    p_c = (np.sqrt(np.maximum(B * B - 4 * A * C, 0)) - B) / (2 * A)
+    var = n * (2 * p_c + delta * (1 - delta))
+    num = b - c - n * delta
+    num = np.sign(num) * np.maximum(np.abs(num) - continuity, 0)
+    edge = np.where(num > 0, np.inf, np.where(num < 0, -np.inf, 0.0))  # no variance: only the estimate fits
+    return np.where(var > 0, num / np.sqrt(np.where(var > 0, var, 1.0)), edge)
+
+
+def tango_p(b, c, n, delta: float = 0.0, continuity: float = CONTINUITY) -> float:
+    """The two-sided p of Tango's score test of a difference ``delta``: below 0.05 exactly when the
+    95 % interval ``tango_interval`` excludes ``delta``."""
+    return float(2 * stats.norm.sf(abs(float(tango_score(b, c, n, delta, continuity)))))
+
+
+def tango_interval(b, c, n, z: float = Z, continuity: float = CONTINUITY, iterations: int = 60):
+    """The ``z`` score interval (lo, hi) of p_b - p_c: {delta : |score(delta)| < z}, its ends found by
+    bisection on (-1, 1) (the score decreases in delta). Works on arrays of counts."""
+    b, c, n = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (b, c, n)))
+    ends = []
+    for target in (z, -z):  # the lower end: score = +z; the upper end: score = -z
+        lo, hi = np.full(b.shape, -1.0), np.full(b.shape, 1.0)
+        for _ in range(iterations):
+            mid = (lo + hi) / 2
+            above = tango_score(b, c, n, mid, continuity) > target
+            lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
+        ends.append((lo + hi) / 2)
+    return ends[0], ends[1]
+
+
+def paired(variant: np.ndarray, baseline: np.ndarray, level: float = LEVEL) -> Difference:
+    """Two networks' per-image correctness on the same images: difference, Tango interval at ``level``,
+    score p."""
+    variant, baseline = np.asarray(variant, dtype=bool), np.asarray(baseline, dtype=bool)
+    if variant.shape != baseline.shape:
+        raise ValueError("paired comparison of predictions on different images")
+    n = len(variant)
+    b, c = int(np.sum(variant & ~baseline)), int(np.sum(~variant & baseline))
+    lo, hi = tango_interval(b, c, n, z=float(stats.norm.ppf(1 - (1 - level) / 2)))
+    return Difference((b - c) / n, float(lo), float(hi), tango_p(b, c, n), (b, c))
+
+
+# --- two architectures over training seeds ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Effect:
+    """The architecture-level difference over training seeds: the mean of the per-seed paired
+    differences, its 95 % interval (seed variation and image sampling, at least the floor over the
+    n images), and what the test of any difference needs (``p``)."""
+
+    diff: float
+    lo: float
+    hi: float
+    df: float
+    per_seed: tuple[float, ...]
+    se: float  # the two-way random-effects standard error of ``diff``
+    discordant: tuple[float, float, int]  # the floor's counts (variant only, baseline only right) and its n
+
+    def p(self, delta: float = 0.0) -> float:
+        """Two-sided p of the test that the difference is ``delta``, from the interval's own
+        construction: the larger of the t test's and the floor's (Tango over the n images)."""
+        b, c, n = self.discordant
+        floor = tango_p(b, c, n, delta)
+        if self.se == 0:
+            return floor
+        return max(float(2 * stats.t.sf(abs(self.diff - delta) / self.se, self.df)), floor)
+
+    def one_sided(self, delta: float) -> float:
+        """p of "the difference is at most ``delta``" (small when the data say it is above)."""
+        p = self.p(delta) / 2
+        return p if self.diff > delta else 1 - p
+
+
+def _mean_squares(y: np.ndarray) -> tuple[float, np.ndarray, float, float, float]:
+    """Two-way ANOVA of per-seed, per-image values ``y`` (seeds, images): the grand mean, the seed
+    means, and the mean squares of seeds, images and the residual."""
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim != 2 or y.shape[0] < 2:
+        raise ValueError("a mean over training seeds needs (seeds, images) arrays with at least 2 seeds")
+    k, n = y.shape
+    grand, by_seed, by_image = y.mean(), y.mean(axis=1), y.mean(axis=0)
+    ms_seed = n * np.sum((by_seed - grand) ** 2) / (k - 1)
+    ms_image = k * np.sum((by_image - grand) ** 2) / (n - 1)
+    ms_resid = np.sum((y - by_seed[:, None] - by_image[None, :] + grand) ** 2) / ((k - 1) * (n - 1))
+    return float(grand), by_seed, float(ms_seed), float(ms_image), float(ms_resid)
+
+
+def _two_way_se(y: np.ndarray) -> tuple[float, np.ndarray, float]:
+    """The grand mean of ``y`` (seeds, images), the seed means and the grand mean's standard error."""
+    k, n = np.shape(y)
+    grand, by_seed, ms_seed, ms_image, ms_resid = _mean_squares(y)
+    total = ms_seed + ms_image - ms_resid
+    if total <= 0:  # the unbiased estimate can fall below 0: keep the conservative one
+        total = ms_seed + ms_image
+    return grand, by_seed, math.sqrt(max(total, 0.0) / (k * n))
+
+
+def components(y: np.ndarray) -> tuple[float, float, float]:
+    """The variance components (seed, image, residual) of per-seed, per-image values ``y``, each at
+    least 0: E[MS_seed] = resid + n seed, E[MS_image] = resid + k image, E[MS_resid] = resid."""
+    k, n = np.shape(y)
+    _, _, ms_seed, ms_image, ms_resid = _mean_squares(y)
+    return max((ms_seed - ms_resid) / n, 0.0), max((ms_image - ms_resid) / k, 0.0), ms_resid
+
+
+def architecture_effect(variant: np.ndarray, baseline: np.ndarray, level: float = LEVEL) -> Effect:
+    """``variant`` and ``baseline``: per-seed, per-image correctness, shape (seeds, images), the same
+    images for every seed; the interval at ``level`` (a family's simultaneous level: ``family_level``).
+    Needs at least 2 seeds."""
+    variant, baseline = np.asarray(variant, dtype=bool), np.asarray(baseline, dtype=bool)
+    if variant.shape != baseline.shape:
+        raise ValueError("paired comparison of predictions on different images")
+    y = variant.astype(np.float64) - baseline.astype(np.float64)
+    grand, by_seed, se = _two_way_se(y)
+    k, n = y.shape
+    df = k - 1
+    t = float(stats.t.ppf(1 - (1 - level) / 2, df))
+    # the floor: Tango's interval over the n images (not k n: the seeds share them) for the seeds' mean
+    # per-image difference. Its discordant counts b, c are those of that mean: b - c = n d, and b + c
+    # its sum of squares, so that the floor's variance is the images' sampling variance of the mean
+    # (with seeds that agree image by image, the seeds' own counts; with none discordant, 0 and 0)
+    by_image = y.mean(axis=0)
+    total = max(float(np.sum(by_image**2)), abs(float(np.sum(by_image))))
+    b, c = (total + n * grand) / 2, (total - n * grand) / 2
+    floor_lo, floor_hi = tango_interval(b, c, n, z=float(stats.norm.ppf(1 - (1 - level) / 2)))
+    lo, hi = min(grand - t * se, float(floor_lo)), max(grand + t * se, float(floor_hi))
+    return Effect(float(grand), max(lo, -1.0), min(hi, 1.0), float(df), tuple(float(v) for v in by_seed), se, (b, c, n))
+
+
+def over_seeds(correct: np.ndarray) -> tuple[float, float, float]:
+    """A mean accuracy over seeds from per-seed, per-image correctness (seeds, images): (mean, lo, hi),
+    the two-way interval, at least Wilson's over the n images at the mean count, within [0, 1]."""
+    correct = np.asarray(correct, dtype=np.float64)
+    grand, _, se = _two_way_se(correct)
+    k, n = correct.shape
+    t = float(stats.t.ppf(1 - ALPHA / 2, k - 1))
+    w_lo, w_hi = wilson(grand, n)
+    return grand, max(min(grand - t * se, w_lo), 0.0), min(max(grand + t * se, w_hi), 1.0)
+
+
+# --- different images -----------------------------------------------------------------------------------
+
+
+def unpaired(variant: Accuracy, baseline: Accuracy) -> Difference:
+    """Two accuracies measured on different images: difference, Newcombe interval, Fisher's p."""
+    p1, p2 = variant.value, baseline.value
+    d = p1 - p2
+    lo = d - math.sqrt((p1 - variant.lo) ** 2 + (baseline.hi - p2) ** 2)
+    hi = d + math.sqrt((variant.hi - p1) ** 2 + (p2 - baseline.lo) ** 2)
+    table = [[variant.correct, variant.n - variant.correct], [baseline.correct, baseline.n - baseline.correct]]
+    return Difference(d, lo, hi, float(stats.fisher_exact(table).pvalue))
+
+
+# --- the families and the verdicts --------------------------------------------------------------------
+
+NOT_WORSE, WORSE, INCONCLUSIVE, IDENTICAL = "not worse", "worse", "inconclusive", "identical"
+EXPLORATORY = "exploratory"  # a claim in no family: its estimate and 95 % interval, no verdict
+UNDECIDABLE = "undecidable"  # a claim a family names, before the runs, as one no affordable design decides
+NEAR = 0.01  # a claim whose estimate lies within this of -margin is one no affordable design decides: at the
+#              estimate, 80 % power takes an interval narrower than that distance (docs/statistics.md)
+
+
+def family_level(claims: int, level: float = LEVEL) -> float:
+    """The simultaneous (Bonferroni) level of each interval of a family of ``claims``: with it, all of
+    them hold together at least ``level`` of the time, whatever their dependence."""
+    return 1 - (1 - level) / max(claims, 1)
+
+
+def verdict(lo: float, hi: float, margin: float) -> str:
+    """The verdict of "the variant loses less than ``margin``", read off the interval (lo, hi) shown."""
+    return NOT_WORSE if lo > -margin else WORSE if hi < -margin else INCONCLUSIVE
+
+
+# --- runs that failed ----------------------------------------------------------------------------------
+
+
+def failed_runs(val_accuracy: dict[int, float], threshold: float) -> list[int]:
+    """The training seeds whose run failed to train: its validation accuracy more than ``threshold``
+    below the best of the model's runs (the rule is stated in params.yaml's compare.failed_run).
+    Relative to the best run, not the median, so that it holds when most runs of a model fail."""
+    if not val_accuracy:
+        return []
+    best = max(val_accuracy.values())
+    return [s for s, v in val_accuracy.items() if v < best - threshold]

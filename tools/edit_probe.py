@@ -1,0 +1,92 @@
+"""What one edit costs a DVC user: for each package file, append one comment line and count the
+stages `dvc status` then reports with changed code (deps), out of all the stages of dvc.yaml.
+
+    python tools/edit_probe.py [--rev HEAD] [--json FILE] [FILE ...]
+
+Runs in a temporary clone of ``--rev`` (the workspace is never touched), whose dvc.lock must be
+up to date with its code (a committed `make repro`): a stage whose code deps changed is one
+`dvc repro` would rerun, before counting the stages downstream of its outputs. Prints a markdown
+table (file, stages, which kinds) and the mean over the files; ``FILE`` arguments limit it to
+those files (paths relative to the repository). Uses DVC's own `dvc status --json`, so that what
+is counted is what DVC decides, not this script's reading of dvc.yaml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = Path("src/ricecnn")
+
+
+def dvc(repo: Path, *args: str) -> str:
+    exe = Path(sys.executable).with_name("dvc")
+    out = subprocess.run([str(exe) if exe.exists() else "dvc", *args], cwd=repo, capture_output=True, text=True)
+    if out.returncode:
+        sys.exit(f"dvc {' '.join(args)} failed in the probe's clone: {out.stderr.strip().splitlines()[-1:]}")
+    return out.stdout
+
+
+def code_changed(repo: Path) -> list[str]:
+    """The stages whose deps under src/ changed (DVC's own status; outs absent from a clone are not counted)."""
+    status = json.loads(dvc(repo, "status", "--json") or "{}")
+    changed = []
+    for stage, entries in status.items():
+        deps = [change.get("changed deps", {}) for change in entries if isinstance(change, dict)]
+        if any(path.startswith("src/") for d in deps for path in d):
+            changed.append(stage.split(":")[-1])
+    return sorted(changed)
+
+
+def probe(repo: Path, files: list[str]) -> tuple[int, dict[str, list[str]]]:
+    stages = dvc(repo, "stage", "list", "--name-only").split()
+    assert code_changed(repo) == [], "the clone's dvc.lock is stale for its code: probe a committed `make repro`"
+    result = {}
+    for i, name in enumerate(files, 1):
+        path = repo / name
+        text = path.read_text()
+        path.write_text(text + "# one comment line\n")
+        try:
+            result[name] = code_changed(repo)
+        finally:
+            path.write_text(text)
+        print(f"[{i}/{len(files)}] {name}: {len(result[name])}", file=sys.stderr)
+    return len(stages), result
+
+
+def kinds(stages: list[str]) -> str:
+    counts = Counter(s.split("@")[0] for s in stages)
+    return ", ".join(f"{k} {n}" for k, n in counts.items())
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    ap.add_argument("--rev", default="HEAD", help="the commit to probe (default: HEAD)")
+    ap.add_argument("--json", type=Path, help="also write {file: [stages]} and the totals here")
+    ap.add_argument("files", nargs="*", help="package files to edit (default: every file of src/ricecnn)")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = Path(tmp) / "clone"
+        subprocess.run(["git", "clone", "-q", "--no-checkout", str(ROOT), str(repo)], check=True)
+        subprocess.run(["git", "checkout", "-q", args.rev], cwd=repo, check=True)
+        files = args.files or sorted(str(p.relative_to(repo)) for p in (repo / PACKAGE).rglob("*.py"))
+        total, result = probe(repo, files)
+    mean = sum(map(len, result.values())) / len(result)
+    print(f"| file | stages of {total} | which |\n|---|---|---|")
+    for name, stages in sorted(result.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        print(f"| `{name}` | {len(stages)} | {kinds(stages)} |")
+    print(f"\nmean over {len(result)} files: {mean:.1f} of {total} stages per one-line edit")
+    if args.json:
+        args.json.write_text(json.dumps({"rev": args.rev, "stages": total, "mean": round(mean, 2),
+                                         "files": result}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
