@@ -23,6 +23,7 @@ FACTOR = 0.1  # every one of the paper's augmentation layers uses 0.1
 TRANSFORMS = ("flip", "rotation", "zoom", "translation", "contrast")  # the paper's order
 # The test sets every model is judged on: clean, each transform alone, all five together
 CONDITIONS: dict[str, tuple[str, ...]] = {"clean": (), **{t: (t,) for t in TRANSFORMS}, "augmented": TRANSFORMS}
+TEST_SETS = ("clean", "augmented")  # every model is scored on both, every comparison made on each
 
 
 def draw_augmentation(n: int, height: int, width: int, seed: int) -> dict[str, np.ndarray]:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 
 from ..core.errors import RiceError
-from .anatomy import inception_modules, inside_module
+from .anatomy import feature_layers
 from .parameters import count_parameters
 
 ACTIVATION_FLOPS_PER_ELEMENT = {"linear": 0, "relu": 0, "softmax": 5}
@@ -99,17 +99,10 @@ def count_flops(model) -> dict:
 
 
 def count_filters(model) -> int:
-    """The seed's filter count: output channels of every plain Conv2D, plus for each inception
-    module its concatenated width f1+f3+f5+pp (its own 1x1 reduce convolutions are not counted).
-
-    Inception modules as ``ricecnn.networks.anatomy`` finds them.
-    """
-    modules = inception_modules(model)
-    filters = sum(int(m.output.shape[-1]) for m in modules)
-    for layer in model.layers:
-        if type(layer).__name__ == "Conv2D" and not inside_module(layer, modules):
-            filters += layer.filters
-    return filters
+    """The paper's filter count: the width of every feature layer (``anatomy.feature_layers``), that is
+    the output channels of every plain Conv2D, plus for each inception module its concatenated width
+    f1+f3+f5+pp (its own 1x1 reduce convolutions are not counted)."""
+    return sum(int(model.get_layer(name).output.shape[-1]) for name in feature_layers(model))
 
 
 def model_stats(model) -> dict:

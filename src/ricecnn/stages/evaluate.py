@@ -25,7 +25,7 @@ from ..core.io import atomic_path, write_json
 from ..core.settings import PositiveInt, Section, Seed
 from ..data.arrays import load_classes, load_split
 from ..evaluation import scoring as evaluation
-from ..evaluation.augment import condition_sets, spread
+from ..evaluation.augment import TEST_SETS, condition_sets, spread
 from ..study.plan import Plan, evaluated_for
 from ..training.predict import Inference
 from ..training.runtime import load_model
@@ -66,8 +66,8 @@ def main(argv: list[str] | None = None) -> None:
         for m in models:
             print(f"evaluate {m.name} (training seed {args.seed})", flush=True)
             model = load_model(files[m.name], m.stage_for(args.seed), clean.shape[1:], len(classes))
-            robustness = draw and m.variant in ("full", "light")
-            scored = sets if robustness else {c: sets[c] for c in ("clean", "augmented")}
+            robustness = draw and m.trained
+            scored = sets if robustness else {c: sets[c] for c in TEST_SETS}
             results[m.name], predicted = evaluation.evaluate(model, scored, labels, cfg.batch_size,
                                                              cfg.latency_repeats if robustness else 0, index)
             results[m.name].update(seed=args.seed, backend=keras.backend.backend())

@@ -12,6 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .. import pictures  # noqa: F401  (selects the headless Agg backend before any figure is made)
+from ..evaluation.augment import TEST_SETS
 from . import stats
 
 VERDICT_COLORS = {stats.NOT_WORSE: "blue", stats.WORSE: "red", stats.INCONCLUSIVE: "grey", stats.IDENTICAL: "black",
@@ -148,7 +149,7 @@ def effects_figure(comps, margin: float, seeds: list[int], colors: dict[str, str
     pairs = list(dict.fromkeys(zip(comps.variant, comps.against)))
     fig = Figure(figsize=(9.6, 1.2 + 0.42 * len(pairs)), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True, sharex=True)
-    for ax, condition in zip(axes, ("clean", "augmented")):
+    for ax, condition in zip(axes, TEST_SETS):
         g = comps[comps.condition == condition].set_index(["variant", "against"])
         ax.axvline(0, color="0.5", linewidth=0.8)
         ax.axvline(-100 * margin, color="0.3", linewidth=0.8, linestyle="--", label=f"-{100 * margin:g} pts: the margin")
@@ -182,7 +183,7 @@ def criteria_figure(table, df) -> Figure:
     by = df.set_index("model")
     for row, parent in zip(axes, parents):
         t = table[table.parent == parent]
-        for ax, condition in zip(row, ("clean", "augmented")):
+        for ax, condition in zip(row, TEST_SETS):
             rules = list(dict.fromkeys(t.rule))
             for i, (rule, g) in enumerate(t.groupby("rule", sort=False)):
                 g = g.sort_values("flops_share_224")

@@ -228,7 +228,7 @@ def findings(study: Study, df: pd.DataFrame, comps: pd.DataFrame, paper: pd.Data
         out.append(f"{variant} against {against} ({r['augmented'].kind}; {fewer_flops(r['augmented'].flops_ratio_224)} "
                    f"at 224 px): augmented {comparison_phrase(r['augmented'], study)}; clean "
                    f"{comparison_phrase(r['clean'], study)}.")
-    for m in (m for m in study.models if m.variant in ("full", "light")):
+    for m in (m for m in study.models if m.trained):
         v = rows.loc[m.name]
         out.append(f"{m.name}: accuracy clean {ci(v.clean_accuracy, v.clean_accuracy_lo, v.clean_accuracy_hi)} "
                    f"(seeds {v.clean_by_seed.replace(';', ', ')}), augmented "

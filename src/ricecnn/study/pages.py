@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..evaluation.augment import TEST_SETS
 from . import figures, stats
 from .findings import headline, robustness_images, setup_lines
 from .paper import PAPER_RESULTS
@@ -51,9 +52,9 @@ def verdict_table(comps: pd.DataFrame, study: Study) -> pd.DataFrame:
         r = {c: g[g.condition == c].iloc[0] for c in CONDITIONS}
         rows.append({"comparison": f"{variant} vs {against}", "FLOPs": fewer_flops(r["clean"].flops_ratio_224),
                      **{f"{c}: difference [interval]": f"{pts(r[c].diff_pp, r[c].lo_pp, r[c].hi_pp)} ({level_text(r[c].level)})"
-                        for c in ("clean", "augmented")},
+                        for c in TEST_SETS},
                      **{f"{c}: verdict": (f"{r[c].verdict} ({r[c].claim_family})" if r[c].claim_family != stats.EXPLORATORY
-                                          else r[c].verdict) for c in ("clean", "augmented")}})
+                                          else r[c].verdict) for c in TEST_SETS}})
     return pd.DataFrame(rows)
 
 
@@ -96,7 +97,7 @@ def criteria_display(crit: pd.DataFrame) -> pd.DataFrame:
         "model": crit.model, "pruned": crit.parent, "criterion": crit.rule, "target": [f"{100 * t:g} %" for t in crit.target],
         "FLOPs reached (224 px)": [f"{100 * v:.1f} %" for v in crit.flops_share_224],
         **{f"{c} accuracy [95% CI]": [ci(*v) for v in zip(crit[f"{c}_accuracy"], crit[f"{c}_accuracy_lo"], crit[f"{c}_accuracy_hi"])]
-           for c in ("clean", "augmented")},
+           for c in TEST_SETS},
     })  # fmt: skip
 
 

@@ -53,6 +53,11 @@ class Evaluated:
     rule: str | None = None  # a criterion model's channel criterion (apoz, l1, random)
     target: float | None = None  # and its FLOPs target, a share of its parent's at 224 px
 
+    @property
+    def trained(self) -> bool:
+        """Whether the train stage trains it (a full or a light model), rather than a stage deriving it."""
+        return self.variant in ("full", "light")
+
     def stage_for(self, seed: int) -> str:
         """The DVC stage that writes this model for training seed ``seed`` (dvc.yaml's matrix names)."""
         kind, model = self.stage.split("@")

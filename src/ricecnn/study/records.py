@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 
 from ..channels import records as channel_records
+from ..evaluation.augment import TEST_SETS
 from . import stats
 from .plan import Evaluated
 
-CONDITIONS = ("augmented", "clean")  # the test sets every comparison is made on (the paper's first)
+CONDITIONS = TEST_SETS[::-1]  # the test sets every comparison is made on, the paper's first
 COST_KEYS = ("params", "params_trainable", "flops", "macs", "filters", "flops_224", "params_224")
 DATA_NAMES = {"synthetic": "the synthetic stand-in", "kaggle": "the Rice Image Dataset (Kaggle)",
               "path": "the images of data.path"}
@@ -84,7 +85,7 @@ def sources(models: list[Evaluated], metrics: dict[str, dict[str, dict]]) -> tup
     trim_scratch; a criterion model's from its criteria stage."""
     train, cost, dead = {}, {}, {}
     for m in models:
-        if m.variant in ("full", "light"):
+        if m.trained:
             train[m.name], cost[m.name] = metrics["train"][m.name], metrics["flops"][m.name]
             dead[m.name] = metrics["featuremaps"][m.name]["dead_fraction"]
         elif m.variant == "pruned":

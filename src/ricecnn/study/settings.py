@@ -8,12 +8,13 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from ..core.settings import Distinct, Section
+from ..evaluation.augment import TEST_SETS
 
 # the kinds of paired comparison (ricecnn.study.tables.KINDS words them): a light, pruned or trimmed model
 # against its full model, a trimmed one against the light one, the scratch control against the trimmed
 # model, another channel criterion against APoZ
 ClaimKind = Literal["light", "pruned", "trim", "trim_vs_light", "trim_scratch", "criterion"]
-Condition = Literal["clean", "augmented"]  # the test sets every comparison is made on
+Condition = Literal[TEST_SETS]  # the test sets every comparison is made on
 
 
 class Family(Section):

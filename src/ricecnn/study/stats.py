@@ -53,7 +53,6 @@ from scipy import stats
 from ..evaluation.proportions import ALPHA, LEVEL, Accuracy, Z, accuracy, wilson  # noqa: F401  (one accuracy, one interval)
 
 
-
 @dataclass(frozen=True)
 class Difference:
     """variant - baseline, as a fraction (x 100 for percentage points), with its interval and p."""

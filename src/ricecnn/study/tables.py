@@ -16,7 +16,7 @@ import typing
 import numpy as np
 import pandas as pd
 
-from ..evaluation.augment import TRANSFORMS
+from ..evaluation.augment import TEST_SETS, TRANSFORMS
 from . import power, stats
 from .records import CONDITIONS, COST_KEYS, Study, accuracy
 from .settings import ClaimKind
@@ -234,7 +234,7 @@ def seed_spread_table(study: Study) -> pd.DataFrame:
     rows = []
     for m in study.models:
         row = {"model": m.name}
-        for c in ("clean", "augmented"):
+        for c in TEST_SETS:
             acc = study.correct[m.name][c].mean(axis=1)
             row[f"{c}: per seed"] = " / ".join(f"{a:.3f}" for a in acc)
             row[f"{c}: SD (pts)"] = f"{100 * np.std(acc, ddof=1):.1f}" if len(acc) > 1 else "-"
