@@ -11,15 +11,18 @@ vgg16_light; 224x224 RGB, 5 classes by default):
     batches already on the device, cast and scaled by 1/255 inside the step (as the Keras models'
     Rescaling layer does). `--warmup` steps, then `--steps` timed steps between two
     `torch.cuda.synchronize()`. `--torch-compile` adds the same loop on `torch.compile(model)`.
-(b) ricecnn: `ricecnn.stages.train.train` (the `dvc repro train@<model>` path: Keras `fit` with
-    ricecnn's input pipeline, frozen-prefix caching, early stopping) in one subprocess per backend
+(b) ricecnn: `ricecnn.training.fit.fit` (the training loop of `dvc repro train@<model>`: Keras
+    `fit` with ricecnn's input pipeline and frozen-prefix caching) in one subprocess per backend
     and model (KERAS_BACKEND=jax by default; `--backends jax,torch` adds Keras-on-torch), after
-    `ricecnn.runtime.configure(seed, mixed_precision=True)`, on `--images` random uint8 images
-    (128 x 40 by default) plus a tiny validation set, for 3 epochs. Throughput = training images /
-    the fastest epoch after the first (the first one compiles); the epoch times are ricecnn's
-    `epoch_seconds` (training only, validation excluded). `--input-path`, `--jit-compile` and
-    `--steps-per-execution` are passed on to `train`. TensorFlow is hidden from these workers (as
-    on a GPU box without it), and JAX must find a GPU (JAX_PLATFORMS=cuda) unless `--device cpu`.
+    `ricecnn.training.runtime.configure(seed, mixed_precision=True)`, on `--images` random uint8 images
+    (128 x 40 by default) plus a tiny validation set, for `--epochs` epochs (3 by default), every one
+    of them run: the patience passed is one more than the epochs, so early stopping never ends a
+    run early, and the learning rate is a constant 1e-3 (neither changes what a step costs).
+    Throughput = training images / the fastest epoch after the first (the first one compiles); the
+    epoch times are ricecnn's `epoch_seconds` (training only, validation excluded). `--input-path`,
+    `--jit-compile` and `--steps-per-execution` are passed on to `fit`. TensorFlow is hidden from
+    these workers (as on a GPU box without it), and JAX must find a GPU (JAX_PLATFORMS=cuda) unless
+    `--device cpu`.
 
 Before timing anything, the parameter counts of the torch and Keras models (224 px, 5 classes) are
 compared with each other and with the paper's (docs/paper.md); a mismatch stops the run (exit 1).
@@ -136,7 +139,7 @@ def worker_keras_params(cfg: dict) -> dict:
     """(total, trainable) parameter counts of the Keras models (built on the CPU)."""
     import numpy as np
 
-    from ricecnn.models import build_model
+    from ricecnn.networks.build import build_model
 
     out = {}
     for name in cfg["models"]:
@@ -150,9 +153,9 @@ def worker_ricecnn(cfg: dict) -> dict:
     import keras
     import numpy as np
 
-    from ricecnn import runtime
-    from ricecnn.models import build_model
-    from ricecnn.training import fit as train
+    from ricecnn.training import runtime
+    from ricecnn.networks.build import build_model
+    from ricecnn.training.fit import fit as train
 
     name, size, seed = cfg["model"], cfg["size"], cfg["seed"]
     backend = keras.backend.backend()

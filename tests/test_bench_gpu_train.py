@@ -31,6 +31,7 @@ def run_bench(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return p
 
 
+@pytest.mark.slow  # builds the six models at 224 px, twice (torch, Keras): the paper's counts are at 224 px
 def test_torch_and_keras_parameter_counts_match_for_all_six(tmp_path):
     pytest.importorskip("torch")
     out = tmp_path / "params.json"

@@ -46,7 +46,7 @@ def test_a_changed_number_or_sentence_is_caught():
 def test_the_split_the_readme_states_is_params_yaml_s():
     split = yaml.safe_load((ROOT / "params.yaml").read_text())["split"]
     shares = [100 * (1 - split["val"] - split["test"]), 100 * split["val"], 100 * split["test"]]
-    stated = "/".join(f"{x:.3g}" for x in shares)  # 25/8.33/66.7
+    stated = "/".join(f"{x:.3g}" for x in shares)  # 16.7/5.56/77.8 at the default
     assert f"(the default: {stated} %)" in (ROOT / "README.md").read_text()
 
 

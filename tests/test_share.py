@@ -1,9 +1,10 @@
 """Sharing results, for real: remotes (the default local directory, S3 on SeaweedFS, SSH on sshd,
-each server started on 127.0.0.1 by a fixture), the run-cache (a teammate trains nothing), branch
-diffs, experiments and the queue, the full-size profile, and offline plot pages.
+each server started on 127.0.0.1 by a fixture), each round trip with the run-cache, a queued sweep
+of experiments, the full-size profile, and offline plot pages. (Comparing runs with DVC's diff
+commands and `dvc exp run -S`: test_pipeline.py; a teammate who trains nothing through a shared
+run-cache: test_scaleout.py.)
 
-Pipeline runs stay tiny: `fetch` + `split` for the remotes and the sweep, one 1-epoch `cnn_light`
-at 32 px where training is the point.
+Pipeline runs stay tiny: `fetch` + `split`, no training.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,6 @@ import yaml
 from conftest import (
     DATA,
     ROOT,
-    SEED,
     commit,
     digest,
     experiments,
@@ -36,8 +35,6 @@ from conftest import (
 )
 from servers import S3, SSH
 
-TRAINED = (*DATA, f"models/{SEED}/cnn_light.keras", f"metrics/train/{SEED}/cnn_light.json", f"reports/train/{SEED}/cnn_light")
-TRAIN = f"train@cnn_light-{SEED}"
 CNN_LIGHT = {"cnn_light": {"epochs": 1}}
 TEMPLATE = ROOT / "dvc_plots" / "offline.html"
 
@@ -50,16 +47,6 @@ def wipe(repo: Path, paths=DATA) -> None:
     for p in paths:
         p = repo / p
         shutil.rmtree(p) if p.is_dir() else p.unlink()
-
-
-def set_param(repo: Path, dotted: str, value) -> None:
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    *parents, leaf = dotted.split(".")
-    node = params
-    for k in parents:
-        node = node[k]
-    node[leaf] = value
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def files_under(path: Path) -> list[Path]:
@@ -143,38 +130,6 @@ def test_ssh_round_trip(split_repo, ssh_server: SSH, tmp_path):
     assert "Accepted publickey for" in ssh_server.server.log.read_text()
 
 
-# --- a trained run on two branches, shared through the default remote -------------------------------
-
-@dataclass
-class Team:
-    base: Path
-    alice: Path
-    main_files: dict[str, str]
-    main_lock: dict
-
-
-@pytest.fixture(scope="module")
-def team(tmp_path_factory) -> Team:
-    """Alice: `main` trains cnn_light 1 epoch, branch `two-epochs` 2; both runs pushed with the run-cache."""
-    base = tmp_path_factory.mktemp("team")
-    alice = make_repo(base / "alice", **only(CNN_LIGHT))
-    run(["dvc", "repro", TRAIN], alice)
-    commit(alice, "cnn_light, 1 epoch")
-    main_files, main_lock = digest(alice, TRAINED), yaml.safe_load((alice / "dvc.lock").read_text())
-    run(["git", "checkout", "-qb", "two-epochs"], alice)
-    set_param(alice, "models.cnn_light.epochs", 2)
-    assert f"Running stage '{TRAIN}'" in run(["dvc", "repro", TRAIN], alice).stdout
-    commit(alice, "cnn_light, 2 epochs")
-    run(["git", "checkout", "-q", "main"], alice)
-    run(["dvc", "checkout"], alice)
-    run(["dvc", "push", "--all-branches", "--run-cache"], alice)  # to the default remote, ../ricecnn-dvc-remote
-    return Team(base, alice, main_files, main_lock)
-
-
-# (comparing two runs with DVC's diff commands and `dvc exp run -S`: tests/test_pipeline.py, on the whole
-# pipeline, the experiment with one changed setting)
-
-
 # --- a queued sweep --------------------------------------------------------------------------------
 
 @pytest.mark.slow
@@ -256,6 +211,7 @@ def paper_runner(repo: Path) -> list[str]:
     return ["make", "--no-print-directory", "repro-paper"]
 
 
+@pytest.mark.slow
 def test_repro_paper_fails_fast_without_kaggle_and_changes_nothing(tmp_path):
     repo = make_repo(tmp_path / "repo")
     run(["dvc", "repro", "fetch"], repo)

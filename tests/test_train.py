@@ -37,7 +37,7 @@ def test_training_is_bit_reproducible(tmp_path, split_dir):
         ma.pop(k), mb.pop(k)
     assert ma == mb
     assert ma["epochs_run"] == 2 and 1 <= ma["best_epoch"] <= 2 and ma["params_total"] == ma["params_trainable"]
-    from ricecnn.runtime import load_model, weights_digest
+    from ricecnn.training.runtime import load_model, weights_digest
 
     wa, wb = (load_model(d / "m.keras", "train@cnn_light", (32, 32, 3), 5) for d in (a, b))
     # the files differ (Keras and HDF5 write ids and metadata), the weights' digest does not
@@ -53,8 +53,8 @@ def test_training_is_bit_reproducible(tmp_path, split_dir):
 
 
 def test_frozen_prefix_is_computed_once_and_exact(split_dir):
-    from ricecnn.models import build_model
-    from ricecnn.training import frozen_prefix, split_model
+    from ricecnn.networks.build import build_model
+    from ricecnn.training.fit import frozen_prefix, split_model
 
     model = build_model("vgg16_light", 32, 5, {"freeze": "paper"})
     k = frozen_prefix(model)
@@ -75,7 +75,7 @@ def test_cached_training_learns_the_full_model(tmp_path, split_dir):
     assert rc == 0
     m = json.loads((out / "m.json").read_text())
     assert m["frozen_prefix_cached"] and m["params_trainable"] == 256 * 256 + 256 + 256 * 5 + 5
-    from ricecnn.runtime import load_model
+    from ricecnn.training.runtime import load_model
 
     model = load_model(out / "m.keras", "train@vgg16_light", (32, 32, 3), 5)
     assert model.count_params() == m["params_total"] and model.get_layer("block1_conv1") is not None
@@ -83,13 +83,13 @@ def test_cached_training_learns_the_full_model(tmp_path, split_dir):
 
 @pytest.mark.parametrize("weights", ["file", "none"])
 def test_the_scratch_control_trains_its_base_where_the_original_base_was_pretrained(tmp_path, split_dir, weights):
-    """`train --from-architecture` (trim_scratch@): with pretrained weights (here a local weights
+    """`trim_scratch` (trim_scratch@): with pretrained weights (here a local weights
     file) the control is random-initialised and trains every layer (Liu et al. 2019); with
     ``weights: none`` the original's frozen base was random too, and the control keeps it frozen."""
     import keras
 
-    from ricecnn import runtime
-    from ricecnn.models import build_model
+    from ricecnn.training import runtime
+    from ricecnn.networks.build import build_model
 
     path = "none"
     if weights == "file":
@@ -100,8 +100,8 @@ def test_the_scratch_control_trains_its_base_where_the_original_base_was_pretrai
     trimmed.save(tmp_path / "trimmed.keras")
     params = write_params(tmp_path / "params.yaml", models=models)
     out = tmp_path / "control"
-    assert cli(["train", "vgg16_light", "--seed", "42", "--params", str(params), "--split-dir", str(split_dir), "--from-architecture",
-                str(tmp_path / "trimmed.keras"), "--out", str(out / "m.keras"), "--metrics", str(out / "m.json"),
+    assert cli(["trim_scratch", "vgg16_light", "--seed", "42", "--params", str(params), "--split-dir", str(split_dir),
+                "--model-file", str(tmp_path / "trimmed.keras"), "--out", str(out / "m.keras"), "--metrics", str(out / "m.json"),
                 "--live-dir", str(out / "live")]) == 0
     control = keras.models.load_model(out / "m.keras", compile=False)
     m = json.loads((out / "m.json").read_text())
@@ -167,9 +167,9 @@ def test_device_input_path_trains_the_same(backend):
 
     code = """
 import numpy as np
-from ricecnn import runtime
-from ricecnn.models import build_model
-from ricecnn.training import fit as train
+from ricecnn.training import runtime
+from ricecnn.networks.build import build_model
+from ricecnn.training.fit import fit as train
 rng = np.random.default_rng(0)
 x = rng.integers(0, 255, (48, 32, 32, 3), dtype=np.uint8); y = rng.integers(0, 5, 48)
 out = []
@@ -197,7 +197,7 @@ def test_epoch_timer_waits_for_the_last_update(monkeypatch):
 
     import keras
 
-    from ricecnn.training import epoch_timer
+    from ricecnn.training.fit import epoch_timer
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(2)])
     real = keras.ops.convert_to_numpy
@@ -213,30 +213,68 @@ def test_epoch_timer_waits_for_the_last_update(monkeypatch):
     assert all(s >= 0.1 * len(model.trainable_variables) for s in timer.seconds)
 
 
-def test_a_fixed_budget_trains_every_epoch_keeps_the_last_and_decays_the_rate_to_zero():
-    # the default recipe (train.schedule cosine, train.patience null): no early stopping on a noisy
-    # validation signal; every epoch runs, the last one's weights are kept, and the learning rate
-    # falls from its start to 0 over the budget
+def test_the_cosine_schedule_falls_to_zero_over_exactly_the_budgets_updates():
+    # the default recipe (train.schedule cosine): the learning rate falls from its start to 0 over
+    # epochs x batches updates, the ones a real fit makes: 6 here (3 epochs of 2 batches)
+    import math
+
     import keras
 
-    from ricecnn import runtime
-    from ricecnn.models import build_model
-    from ricecnn.training import fit
+    from ricecnn.training.fit import fit
 
-    rng = np.random.default_rng(0)
-    x, y = rng.integers(0, 255, (64, 32, 32, 3), dtype=np.uint8), rng.integers(0, 5, 64)
-    val = rng.integers(0, 255, (16, 32, 32, 3), dtype=np.uint8), rng.integers(0, 5, 16)  # random labels: fitting x
-    runtime.configure(0)                                                                   # only makes val worse
-    model = build_model("cnn_light", 32, 5)
-    r = fit(model, (x, y), val, num_classes=5, epochs=4, batch_size=16, patience=None, learning_rate=0.01,
-            seed=0, schedule="cosine")
-    assert r["epochs_run"] == r["best_epoch"] == 4 and r["lowest_val_loss_epoch"] < 4
-    assert r["val_loss"] == pytest.approx(r["curves"]["val_loss"][-1])  # the last epoch's, not the lowest
-    rate = model.optimizer.learning_rate  # 16 updates: 4 epochs of 4 batches
-    assert int(model.optimizer.iterations) == 16 and float(keras.ops.convert_to_numpy(rate)) == pytest.approx(0.0, abs=1e-9)
-    # early stopping is still a setting: with patience 0 the run stops after its first epoch without a better val_loss
-    runtime.configure(0)
-    model = build_model("cnn_light", 32, 5)
-    r = fit(model, (x, y), val, num_classes=5, epochs=50, batch_size=16, patience=0, learning_rate=0.01, seed=0,
-            schedule="constant")
-    assert r["epochs_run"] < 50 and r["best_epoch"] == r["lowest_val_loss_epoch"]
+    class Rates(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.seen.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+
+    x, y = np.zeros((32, 4, 4, 3), dtype=np.uint8), np.arange(32) % 5  # the model and data do not matter
+    model = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Flatten(), keras.layers.Dense(5, activation="softmax")])
+    rates = Rates()
+    fit(model, (x, y), (x[:16], y[:16]), num_classes=5, epochs=3, batch_size=16, patience=None, learning_rate=0.01,
+        seed=0, schedule="cosine", callbacks=[rates])
+    after = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    assert int(model.optimizer.iterations) == 6
+    # the rate of each update, then after the last: 0.01 down to 0, not reached before the end
+    assert [*rates.seen, after] == pytest.approx([0.005 * (1 + math.cos(math.pi * k / 6)) for k in range(7)], abs=1e-9)
+
+
+def test_the_kept_epoch_and_the_chance_verdict_follow_the_history():
+    """What ``fit`` makes of Keras' history, scripted here so that no optimiser's behaviour is
+    assumed. No patience (the default): every epoch runs, without early stopping, and the metrics
+    are the last epoch's (the weights it keeps), the lowest val_loss only reported. A patience:
+    Keras' early stopping on val_loss restoring the best weights, and that epoch's metrics.
+    ``learned`` (the train stage's "no better than chance" warning): the kept epoch's val_accuracy
+    above 1.5 x chance, 0.3 for 5 classes (the last epoch's 0.3 is not above it)."""
+    from types import SimpleNamespace
+
+    import keras
+
+    from ricecnn.training.fit import fit
+
+    history = {"loss": [1.6, 1.2, 1.0, 0.8], "accuracy": [0.2, 0.5, 0.6, 0.7],
+               "val_loss": [1.6, 1.1, 1.3, 1.4], "val_accuracy": [0.2, 0.35, 0.32, 0.3]}
+    passed = {}
+
+    def scripted_fit(data, validation_data=None, epochs=None, callbacks=(), verbose=None):
+        passed.update(epochs=epochs, stops=[c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)])
+        return SimpleNamespace(history=history)
+
+    model = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Flatten(), keras.layers.Dense(5, activation="softmax")])
+    model.fit = scripted_fit
+    xy = np.zeros((8, 4, 4, 3), dtype=np.uint8), np.arange(8) % 5
+
+    def run_fit(patience):
+        r = fit(model, xy, xy, num_classes=5, epochs=4, batch_size=4, patience=patience, learning_rate=1e-3, seed=0)
+        return {k: r[k] for k in ("best_epoch", "lowest_val_loss_epoch", "epochs_run", "val_loss", "val_accuracy",
+                                  "train_loss", "train_accuracy", "learned")}
+
+    assert run_fit(None) == {"best_epoch": 4, "lowest_val_loss_epoch": 2, "epochs_run": 4, "val_loss": 1.4,
+                             "val_accuracy": 0.3, "train_loss": 0.8, "train_accuracy": 0.7, "learned": False}
+    assert passed == {"epochs": 4, "stops": []}
+    assert run_fit(2) == {"best_epoch": 2, "lowest_val_loss_epoch": 2, "epochs_run": 4, "val_loss": 1.1,
+                          "val_accuracy": 0.35, "train_loss": 1.2, "train_accuracy": 0.5, "learned": True}
+    [stop] = passed["stops"]
+    assert (stop.monitor, stop.patience, stop.restore_best_weights) == ("val_loss", 2, True)

@@ -1,14 +1,16 @@
 """What one edit costs a DVC user: for each package file, append one comment line and count the
 stages `dvc status` then reports with changed code (deps), out of all the stages of dvc.yaml.
 
-    python tools/edit_probe.py [--rev HEAD] [--json FILE] [FILE ...]
+    python tools/edit_probe.py [--rev HEAD] [--json FILE --label after] [FILE ...]
 
 Runs in a temporary clone of ``--rev`` (the workspace is never touched), whose dvc.lock must be
 up to date with its code (a committed `make repro`): a stage whose code deps changed is one
 `dvc repro` would rerun, before counting the stages downstream of its outputs. Prints a markdown
 table (file, stages, which kinds) and the mean over the files; ``FILE`` arguments limit it to
 those files (paths relative to the repository). Uses DVC's own `dvc status --json`, so that what
-is counted is what DVC decides, not this script's reading of dvc.yaml.
+is counted is what DVC decides, not this script's reading of dvc.yaml. ``--json`` keeps the
+record under ``--label`` in FILE (bench/edit-probe.json keeps "before" and "after" the package was cut
+along the DAG's lines; docs/development.md shows them, tools/sync_docs.py).
 """
 
 from __future__ import annotations
@@ -65,26 +67,48 @@ def kinds(stages: list[str]) -> str:
     return ", ".join(f"{k} {n}" for k, n in counts.items())
 
 
+def mean(record: dict) -> float:
+    return sum(map(len, record["files"].values())) / len(record["files"])
+
+
+def summary(record: dict) -> str:
+    return (f"{mean(record):.1f} of {record['stages']} stages per one-line edit, mean over {len(record['files'])} files "
+            f"(commit {record['rev']})")
+
+
+def table(record: dict) -> str:
+    """One row per file, the costliest first: the stages an edit of it reruns, by kind."""
+    rows = sorted(record["files"].items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    return (f"| file | stages of {record['stages']} | which |\n|---|---:|---|\n"
+            + "".join(f"| `{name}` | {len(stages)} | {kinds(stages)} |\n" for name, stages in rows))
+
+
+def report(data: dict) -> str:
+    """The docs' block: before and after in a line each, then the after table."""
+    lines = [f"- {label}: {summary(data[label])}" for label in ("before", "after") if label in data]
+    return "\n".join(lines) + "\n\n" + table(data["after"])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     ap.add_argument("--rev", default="HEAD", help="the commit to probe (default: HEAD)")
-    ap.add_argument("--json", type=Path, help="also write {file: [stages]} and the totals here")
+    ap.add_argument("--json", type=Path, help="also keep the record in this JSON file, under --label")
+    ap.add_argument("--label", default="after", help="the record's key in the --json file (default: after)")
     ap.add_argument("files", nargs="*", help="package files to edit (default: every file of src/ricecnn)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp) / "clone"
         subprocess.run(["git", "clone", "-q", "--no-checkout", str(ROOT), str(repo)], check=True)
         subprocess.run(["git", "checkout", "-q", args.rev], cwd=repo, check=True)
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
         files = args.files or sorted(str(p.relative_to(repo)) for p in (repo / PACKAGE).rglob("*.py"))
         total, result = probe(repo, files)
-    mean = sum(map(len, result.values())) / len(result)
-    print(f"| file | stages of {total} | which |\n|---|---|---|")
-    for name, stages in sorted(result.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-        print(f"| `{name}` | {len(stages)} | {kinds(stages)} |")
-    print(f"\nmean over {len(result)} files: {mean:.1f} of {total} stages per one-line edit")
+    record = {"rev": rev, "stages": total, "files": result}
+    print(table(record) + "\n" + summary(record))
     if args.json:
-        args.json.write_text(json.dumps({"rev": args.rev, "stages": total, "mean": round(mean, 2),
-                                         "files": result}, indent=1) + "\n")
+        data = json.loads(args.json.read_text()) if args.json.exists() else {}
+        data[args.label] = record
+        args.json.write_text(json.dumps(data, indent=1) + "\n")
     return 0
 
 

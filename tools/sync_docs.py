@@ -13,6 +13,7 @@ number they show is what the results say. A block sits between `<!-- NAME:begin 
     docs/statistics.md power         reports/study/power.csv
     docs/statistics.md minutes       bench/repro-stage-times.json (a clean clone's make repro, timed)
     docs/criteria.md   criteria      reports/criteria.csv and comparisons.csv as committed at df2e7e0
+    docs/development.md edit-probe   bench/edit-probe.json (tools/edit_probe.py: what a one-line edit reruns)
 
     python tools/sync_docs.py           # rewrite the blocks (make repro runs this after dvc repro)
     python tools/sync_docs.py --check   # exit 1 if a block differs from what its source gives
@@ -123,6 +124,9 @@ BLOCKS: dict[str, dict[str, Callable[[], str]]] = {
         "minutes": minutes_table,
     },
     "docs/criteria.md": {"criteria": in_root(criteria_table)},
+    "docs/development.md": {
+        "edit-probe": lambda: tool("edit_probe").report(json.loads((ROOT / "bench" / "edit-probe.json").read_text())),
+    },
 }
 
 

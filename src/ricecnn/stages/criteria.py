@@ -8,22 +8,21 @@ between their models; summarize compares them on the same test images under ever
 from __future__ import annotations
 
 import keras  # noqa: F401  (Keras starts on import: inside the CLI's quiet start-up, core/cli.py)
-from pydantic import model_validator
 
 from ..channels import apoz, criteria
 from ..channels.settings import CriteriaLists
+from ..channels.stage import ChannelStage
 from ..core import settings
 from ..core.cli import parse, stage_name
 from ..core.errors import RiceError
 from ..core.io import write_json
-from ..core.settings import PositiveInt, Section, named_models
+from ..core.settings import PositiveInt, Section
 from ..data.arrays import load_classes, load_split
 from ..networks.anatomy import relu_convs
 from ..networks.flops import PAPER_SIZE, describe
 from ..training import runtime
 from ..training.fit import fit, settings_for
-from ..training.predict import Inference, accuracy
-from ..training.settings import Training
+from ..training.predict import accuracy
 
 
 class Criteria(CriteriaLists):
@@ -33,14 +32,9 @@ class Criteria(CriteriaLists):
     samples: PositiveInt  # train images APoZ is measured on
 
 
-class Settings(Training):
+class Settings(ChannelStage):
+    SECTION = "criteria"
     criteria: Criteria
-    evaluate: Inference
-
-    @model_validator(mode="after")
-    def _listed_models_are_trained(self) -> Settings:
-        named_models("criteria", self.criteria.models, self.models)
-        return self
 
 
 def main(argv: list[str] | None = None) -> None:

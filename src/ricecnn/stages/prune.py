@@ -16,22 +16,22 @@ from typing import Annotated
 
 import keras  # noqa: F401  (Keras starts on import: inside the CLI's quiet start-up, core/cli.py)
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from ..channels import apoz, pruning, records, selection, surgery
 from ..channels.settings import Lists
+from ..channels.stage import ChannelStage
 from ..core import settings
 from ..core.cli import parse, stage_name
 from ..core.errors import RiceError
 from ..core.io import read_json, write_json
-from ..core.settings import NonNegativeInt, PositiveInt, Section, named_models
+from ..core.settings import NonNegativeInt, PositiveInt, Section
 from ..data.arrays import load_classes, load_split
 from ..networks.anatomy import feature_layers
 from ..networks.flops import PAPER_SIZE, describe
 from ..training import runtime
 from ..training.fit import fit, settings_for
-from ..training.predict import Inference, accuracy
-from ..training.settings import Training
+from ..training.predict import accuracy
 
 
 class Prune(Lists):
@@ -42,14 +42,9 @@ class Prune(Lists):
     tolerance: Annotated[float, Field(gt=0)]  # largest output change on the APoZ sample at threshold 1.0
 
 
-class Settings(Training):
+class Settings(ChannelStage):
+    SECTION = "prune"
     prune: Prune
-    evaluate: Inference
-
-    @model_validator(mode="after")
-    def _listed_models_are_trained(self) -> Settings:
-        named_models("prune", self.prune.models, self.models)
-        return self
 
 
 def main(argv: list[str] | None = None) -> None:

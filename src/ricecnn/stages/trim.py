@@ -15,17 +15,16 @@ from ..channels import apoz
 from ..channels.records import kept, metrics
 from ..channels.selection import Rule
 from ..channels.settings import Lists
+from ..channels.stage import ChannelStage
 from ..channels.trimming import trim
 from ..core import settings
 from ..core.cli import parse, stage_name
 from ..core.io import write_json
-from ..core.settings import PositiveInt, Section, named_models
+from ..core.settings import PositiveInt, Section
 from ..data.arrays import load_classes, load_split
 from ..networks.flops import PAPER_SIZE
 from ..training import runtime
 from ..training.fit import fit, settings_for
-from ..training.predict import Inference
-from ..training.settings import Training
 
 
 class Trim(Lists):
@@ -34,7 +33,7 @@ class Trim(Lists):
     strength: Annotated[float, Field(gt=0)]  # the share (fraction, < 1) or k (std)
     min_channels: PositiveInt
     budget: Annotated[float, Field(ge=0, le=1)]  # largest fall of val accuracy below the full model's
-    finetune_epochs: PositiveInt  # per round, with early stopping
+    finetune_epochs: PositiveInt  # per round, with the train settings
     max_rounds: PositiveInt
     samples: PositiveInt  # train images APoZ is measured on each round
 
@@ -45,14 +44,9 @@ class Trim(Lists):
         return self
 
 
-class Settings(Training):
+class Settings(ChannelStage):
+    SECTION = "trim"
     trim: Trim
-    evaluate: Inference
-
-    @model_validator(mode="after")
-    def _listed_models_are_trained(self) -> Settings:
-        named_models("trim", self.trim.models, self.models)
-        return self
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,24 @@
+"""What a channel stage (prune, trim, criteria) reads of params.yaml beside its own section: the
+training settings (for fine-tuning), the batch size its accuracy checks run at (``evaluate.batch_size``),
+and that every model its section lists is trained. The section itself is the stage's own
+(``ricecnn.stages.prune``, ...); ``SECTION`` names it."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import model_validator
+
+from ..core.settings import named_models
+from ..training.predict import Inference
+from ..training.settings import Training
+
+
+class ChannelStage(Training):
+    SECTION: ClassVar[str]  # the stage's own section: prune, trim or criteria
+    evaluate: Inference
+
+    @model_validator(mode="after")
+    def _listed_models_are_trained(self) -> ChannelStage:
+        named_models(self.SECTION, getattr(self, self.SECTION).models, self.models)
+        return self
