@@ -6,7 +6,7 @@ full-size profile's seeds from its own families' power at its planning assumptio
     python tools/power_plan.py df2e7e0 --json bench/power-plan.json   # the pilot: the results committed at df2e7e0
     python tools/power_plan.py df2e7e0 --table                          # the markdown tables (docs/statistics.md)
 
-The power is ``ricecnn.power.power``: simulated from the two-way model's mean squares with their own
+The power is ``ricecnn.study.power.power``: simulated from the two-way model's mean squares with their own
 degrees of freedom, at the claim's family level (Bonferroni over the family's claims), the
 probability of the verdict the pilot's estimate points to if that estimate were the truth. The
 variance components of each claim are its own (pooling them over claims is not defensible: their
