@@ -85,6 +85,31 @@ def test_the_floor_stops_a_target_out_of_reach():
     assert set(kept.values()) == {8} and reached > 0.001  # every conv at its floor: as far as it gets
 
 
+def test_the_global_ranking_compares_layers_on_one_scale():
+    # L1 norms a: 1, 2, 3, 4 (largest 4); b: 120, 400, 380, 390 (largest 400): divided by their layer's
+    # largest, a's 0.25 and 0.5 and b's 0.3 are the three smallest; by the raw norms, a's three smallest
+    l1 = {"a": -np.array([1.0, 2.0, 3.0, 4.0]), "b": -np.array([120.0, 400.0, 380.0, 390.0])}
+    ranked = criteria.global_scores("l1", l1)
+    assert criteria.global_keep(ranked, 3, 1) == {"a": [2, 3], "b": [1, 2, 3]}
+    assert criteria.global_keep(l1, 3, 1) == {"a": [3], "b": [0, 1, 2, 3]}  # raw magnitudes: a layer emptied
+    # a layer at its floor is passed over: a keeps 2 (its 0.75 is skipped), the fourth comes from b (0.95)
+    assert criteria.global_keep(ranked, 4, 2) == {"a": [2, 3], "b": [1, 3]}
+    assert criteria.global_keep(ranked, 6, 2) == {"a": [2, 3], "b": [1, 3]}  # every layer at its floor: no further
+    assert criteria.global_keep(ranked, 0, 2) == {"a": [0, 1, 2, 3], "b": [0, 1, 2, 3]}
+    random = criteria.global_scores("random", {"a": np.array([0.0, 1.0]), "b": np.array([3.0, 0.0, 1.0, 2.0])})
+    assert all(np.all((v >= 0) & (v < 1)) for v in random.values())  # ranks over the width: layers compare
+
+
+def test_a_global_apoz_cut_takes_the_dead_channel_first_and_meets_the_target():
+    model = hand_made()
+    ranked = criteria.global_scores("apoz", criteria.scores("apoz", model, ["a", "b"], images=images()))
+    removed, kept, reached = criteria.match_global(model, ranked, 0.95, 1, 8)
+    assert 2 not in kept["a"] and reached <= 0.95  # the dead channel is the first to go
+    fewer = criteria.global_keep(ranked, removed - 1, 1)
+    full = count_flops(model)["flops"]
+    assert count_flops(criteria.surgery.prune(model, fewer))["flops"] / full > 0.95  # and no fewer channels would do
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     d = tmp_path_factory.mktemp("criteria")
@@ -112,6 +137,24 @@ def test_the_stage_writes_a_model_at_the_target_fine_tuned_alike(trained):
     assert m["apoz"]["flops_share_224"] <= 0.25 and m["apoz"]["finetune"]["epochs_run"] == 1
     model = keras.models.load_model(trained / "cnn_apoz.keras", compile=False)
     assert {c: model.get_layer(c).filters for c in m["apoz"]["channels"]} == m["apoz"]["channels"]
+
+
+def test_a_global_cut_without_fine_tuning_records_the_accuracy_right_after_the_cut(trained):
+    import keras
+
+    from ricecnn.training.predict import accuracy
+
+    params = write_params(trained / "global.yaml", models={"cnn": {"epochs": 1}},
+                          criteria={"finetune_epochs": 0, "samples": 8, "ranking": "global"})
+    assert cli(["criteria", "cnn", "--rule", "l1", "--target", "0.5", "--seed", "3", "--params", str(params),
+                "--model-file", str(trained / "cnn.keras"), "--split-dir", str(trained / "split"),
+                "--out", str(trained / "cnn_l1_global.keras"), "--metrics", str(trained / "global.json")]) == 0
+    m = json.loads((trained / "global.json").read_text())
+    assert m["ranking"] == "global" and m["finetune"] == {} and m["val_accuracy"] == m["val_accuracy_pruned"]
+    assert m["flops_share_224"] <= 0.5 and len(set(m["channels"].values())) > 1  # the layers cut by different shares
+    model = keras.models.load_model(trained / "cnn_l1_global.keras", compile=False)
+    x, y = np.load(trained / "split" / "val_x.npy"), np.load(trained / "split" / "val_y.npy")
+    assert accuracy(model, x, y, 64) == pytest.approx(m["val_accuracy_pruned"], abs=1e-6)  # the saved cut model's
 
 
 def test_bad_arguments_are_one_line(trained, capsys):

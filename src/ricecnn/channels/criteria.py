@@ -9,11 +9,20 @@ The rules (a score per channel; the highest scores go first):
              2017, "Pruning Filters for Efficient ConvNets");
   ``random`` a seeded random order (the chance baseline: Blalock et al. 2020).
 
-Matched cost: every rule keeps the same number of channels in every convolution, the same share
-``fraction`` removed from each (at least ``min_channels`` kept), with ``fraction`` the smallest that
-brings the model's FLOPs at 224 px to the target share of its own (``match``). The architectures,
-and so the FLOPs, of the rules' models are then identical: the criterion decides only *which*
-channels go, and everything after (the surgery, the fine-tuning budget) is the same.
+The ranking (``criteria.ranking``; ShrinkBench offers both, and Blalock et al. 2020 show the choice
+matters):
+  ``layer``  every rule keeps the same number of channels in every convolution, the same share
+             ``fraction`` removed from each (at least ``min_channels`` kept), with ``fraction`` the
+             smallest that brings the model's FLOPs at 224 px to the target share of its own
+             (``match``). The architectures, and so the FLOPs, of the rules' models are then
+             identical: the criterion decides only *which* channels go.
+  ``global`` the channels of all convolutions in one ranking (``global_scores``: APoZ as it is, the
+             L1 norm divided by its layer's largest, the random order divided by the layer's width,
+             so that layers compare), the fewest removed from the top that bring the FLOPs at 224 px
+             to the target (``match_global``); every convolution keeps at least ``min_channels``.
+             The FLOPs are matched, the architectures differ: the rule also decides how much of
+             each layer goes.
+Everything after the cut (the surgery, the fine-tuning budget) is the same for every rule.
 """
 
 from __future__ import annotations
@@ -54,6 +63,59 @@ def counts(model, convs: list[str], fraction: float, min_channels: int) -> dict[
 def keep(scores_: dict[str, np.ndarray], kept: dict[str, int]) -> dict[str, list[int]]:
     """Per convolution, the ``kept`` channels with the lowest scores (first index on ties), sorted."""
     return {c: sorted(int(i) for i in np.argsort(s, kind="stable")[:kept[c]]) for c, s in scores_.items()}
+
+
+def global_scores(rule: str, scores_: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``scores`` on one scale across layers (the higher, the sooner removed): APoZ is a share already;
+    the L1 norm is divided by its layer's largest, a channel's random rank by its layer's width."""
+    if rule == "apoz":
+        return scores_
+    if rule == "l1":  # -|W| / the layer's largest |W|: in [-1, 0], the smallest filters of each layer near 0
+        return {c: s / np.max(np.abs(s)) if np.max(np.abs(s)) > 0 else s for c, s in scores_.items()}
+    if rule == "random":
+        return {c: s / len(s) for c, s in scores_.items()}
+    raise ValueError(f"unknown channel criterion {rule!r}; one of {', '.join(RULES)}")
+
+
+def global_keep(scores_: dict[str, np.ndarray], removed: int, min_channels: int) -> dict[str, list[int]]:
+    """Per convolution, the channels kept when the ``removed`` highest-scoring channels of all of them
+    go, in one ranking (ties: the earlier convolution, then the lower index, first), each convolution
+    keeping at least ``min_channels`` (or all its channels, if fewer): a channel whose layer is at its
+    floor is passed over."""
+    ranked = sorted(((-float(v), j, int(i)) for j, s in enumerate(scores_.values()) for i, v in enumerate(s)))
+    names = list(scores_)
+    left = {c: len(s) for c, s in scores_.items()}
+    gone: dict[str, set[int]] = {c: set() for c in names}
+    for _, j, i in ranked:
+        if removed == 0:
+            break
+        c = names[j]
+        if left[c] > min(min_channels, len(scores_[c])):
+            gone[c].add(i)
+            left[c] -= 1
+            removed -= 1
+    return {c: [i for i in range(len(s)) if i not in gone[c]] for c, s in scores_.items()}
+
+
+def match_global(model, scores_: dict[str, np.ndarray], target: float, min_channels: int,
+                 paper_size: int) -> tuple[int, dict[str, list[int]], float]:
+    """The fewest channels removed from the top of the one ranking of ``scores_`` (``global_keep``)
+    that bring the FLOPs at ``paper_size`` to at most ``target`` of the model's own; with the channels
+    kept and the FLOPs share reached (where every layer is at its floor first, the share says how far
+    it got). FLOPs fall as more channels go, so the search bisects the number removed."""
+    big = resized(model, paper_size)
+    full = count_flops(big)["flops"]
+
+    def share(removed: int) -> tuple[dict[str, list[int]], float]:
+        kept = global_keep(scores_, removed, min_channels)
+        return kept, count_flops(surgery.prune(big, kept))["flops"] / full
+
+    lo, hi = 0, sum(len(s) for s in scores_.values())
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if share(mid)[1] <= target else (mid + 1, hi)
+    kept, reached = share(hi)
+    return hi, kept, reached
 
 
 def match(model, convs: list[str], target: float, min_channels: int, paper_size: int) -> tuple[float, dict[str, int], float]:

@@ -1,22 +1,27 @@
 """Stage criteria@<model>-<rule>-<target>-<seed>: the trained model pruned by one channel criterion
 (APoZ, the weights' L1 norm or chance; ``ricecnn.channels.criteria``) to a share of its FLOPs at 224 px, then
-fine-tuned with the train settings for ``criteria.finetune_epochs``. Every rule keeps the same
-number of channels per convolution for the same target, so the criterion is the only difference
-between their models; summarize compares them on the same test images under every training seed.
+fine-tuned with the train settings for ``criteria.finetune_epochs`` (0: the cut model as it is).
+With ``criteria.ranking: layer`` every rule keeps the same number of channels per convolution for the
+same target, so the criterion is the only difference between their models; with ``global`` the
+channels of all convolutions are ranked together and only the FLOPs are matched. The validation
+accuracy right after the cut and after fine-tuning are both recorded; summarize compares the models on
+the same test images under every training seed.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 import keras  # noqa: F401  (Keras starts on import: inside the CLI's quiet start-up, core/cli.py)
 
-from ..channels import apoz, criteria
+from ..channels import apoz, criteria, surgery
 from ..channels.settings import CriteriaLists
 from ..channels.stage import ChannelStage
 from ..core import settings
 from ..core.cli import parse, stage_name
 from ..core.errors import RiceError
 from ..core.io import write_json
-from ..core.settings import PositiveInt, Section
+from ..core.settings import NonNegativeInt, PositiveInt, Section
 from ..data.arrays import load_classes, load_split
 from ..networks.anatomy import relu_convs
 from ..networks.flops import PAPER_SIZE, describe
@@ -28,7 +33,8 @@ from ..training.predict import accuracy
 class Criteria(CriteriaLists):
     model_config = Section.model_config  # the whole section: every key it may hold
     min_channels: PositiveInt  # every conv keeps at least this many channels
-    finetune_epochs: PositiveInt  # with the train settings, the same for every rule
+    ranking: Literal["layer", "global"]  # the same share of every layer, or all channels in one ranking
+    finetune_epochs: NonNegativeInt  # with the train settings, the same for every rule; 0: none
     samples: PositiveInt  # train images APoZ is measured on
 
 
@@ -54,15 +60,24 @@ def main(argv: list[str] | None = None) -> None:
     images = None
     if args.rule == "apoz":  # the same seeded sample of training images for every model and seed
         images = train_xy[0][apoz.sample(len(train_xy[1]), cfg.samples, s.seed, "criteria.samples", "train")]
-    fraction, kept, reached = criteria.match(model, relu_convs(model), args.target, cfg.min_channels, PAPER_SIZE)
-    pruned, chosen = criteria.prune(model, args.rule, kept, images=images, seed=args.seed, name=f"{model.name}_{args.rule}")
-    record = {"rule": args.rule, "target": args.target, "fraction": fraction, "flops_share_224": reached, "channels": kept,
-              "kept": chosen}
+    convs, label = relu_convs(model), f"{model.name}_{args.rule}"
+    if cfg.ranking == "layer":
+        fraction, kept, reached = criteria.match(model, convs, args.target, cfg.min_channels, PAPER_SIZE)
+        pruned, chosen = criteria.prune(model, args.rule, kept, images=images, seed=args.seed, name=label)
+    else:
+        ranked = criteria.global_scores(args.rule, criteria.scores(args.rule, model, convs, images=images, seed=args.seed))
+        removed, chosen, reached = criteria.match_global(model, ranked, args.target, cfg.min_channels, PAPER_SIZE)
+        pruned, kept = surgery.prune(model, chosen, name=label), {c: len(v) for c, v in chosen.items()}
+        fraction = removed / sum(len(v) for v in ranked.values())  # of all the convolutions' channels
+    record = {"rule": args.rule, "target": args.target, "ranking": cfg.ranking, "fraction": fraction,
+              "flops_share_224": reached, "channels": kept, "kept": chosen}
     batch = s.evaluate.batch_size
     before = accuracy(pruned, *val_xy, batch)
-    tuned = fit(pruned, train_xy, val_xy, num_classes=len(classes), epochs=cfg.finetune_epochs,
-                **settings_for(s, name, args.seed))
-    tuned.pop("curves")
+    tuned = {}
+    if cfg.finetune_epochs:
+        tuned = fit(pruned, train_xy, val_xy, num_classes=len(classes), epochs=cfg.finetune_epochs,
+                    **settings_for(s, name, args.seed))
+        tuned.pop("curves")
     after = accuracy(pruned, *val_xy, batch)
     runtime.save_model(pruned, args.out)
     write_json(args.metrics, {
