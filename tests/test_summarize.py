@@ -86,7 +86,8 @@ def metrics(seeds: list[int]) -> dict:
             "trim_scratch": {"cnn": {"val_accuracy": 0.88, "best_epoch": 10, "epochs_run": 10, "epochs_max": 10,
                                      "train_accuracy": 0.97, "lowest_val_loss_epoch": 7}},
             "evaluate": {m: {"misclassified": 100, "latency_ms": 1.0} for m in NAMES},
-            "criteria": {m: {**cost(m), "val_accuracy": 0.88} for m in ("cnn_apoz_0.25", "cnn_random_0.25")},
+            "criteria": {m: {**cost(m), "val_accuracy_pruned": 0.2 + 0.1 * (m == "cnn_random_0.25"), "val_accuracy": 0.88}
+                         for m in ("cnn_apoz_0.25", "cnn_random_0.25")},
         }
     return out
 
@@ -421,6 +422,13 @@ def test_the_criteria_are_compared_with_apoz_at_matched_flops_and_said_in_words(
     assert any(x.startswith("cnn_random_0.25 (chance's channels of cnn, target 25 % of its FLOPs, 24.5 % reached)") for x in lines)
     assert any(x.startswith("cnn_random_0.25 against cnn_apoz_0.25 (another criterion vs APoZ, at the same FLOPs; the same FLOPs")
                for x in lines)
+    # the choice apart from the recovery: validation accuracy right after the cut and after fine-tuning, seed by seed
+    assert crit.val_accuracy_cut.tolist() == pytest.approx([0.2, 0.3]) and crit.val_accuracy_tuned.tolist() == pytest.approx([0.88, 0.88])
+    assert crit.val_cut_by_seed.tolist() == ["0.2000;0.2000;0.2000", "0.3000;0.3000;0.3000"]
+    # one ranking of all channels: the rules' architectures differ, and the words say so
+    for seed, records in st_.criteria.items():
+        records["cnn_apoz_0.25"]["channels"], records["cnn_random_0.25"]["channels"] = {"conv1": 8}, {"conv1": 9}
+    assert "each rule its own architecture: one ranking of all channels) and fine-tuned alike" in findings.headline(st_, df, comps)
 
 
 def test_the_point_labels_of_the_accuracy_figure_do_not_overlap():

@@ -178,8 +178,8 @@ def criteria_figure(table, df) -> Figure:
     """Accuracy against the FLOPs kept at 224 px, one curve per channel criterion (the mean over seeds
     and its 95 % interval), a panel per pruned model and test set, the full model at 100 %."""
     parents = list(dict.fromkeys(table.parent)) if len(table) else []
-    fig = Figure(figsize=(4.2 * 2, 0.4 + 3.0 * max(len(parents), 1)), layout="constrained")
-    axes = np.atleast_2d(fig.subplots(max(len(parents), 1), 2, squeeze=False))
+    fig = Figure(figsize=(4.2 * 3, 0.4 + 3.0 * max(len(parents), 1)), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(max(len(parents), 1), 3, squeeze=False))
     by = df.set_index("model")
     for row, parent in zip(axes, parents):
         t = table[table.parent == parent]
@@ -203,5 +203,25 @@ def criteria_figure(table, df) -> Figure:
             ax.set_ylabel(f"{condition} test accuracy, %")
             ax.set_title(f"{parent}, {condition} test set", fontsize=9)
             ax.legend(fontsize=7)
-    fig.suptitle("channel criteria at matched FLOPs: mean over training seeds with its 95 % interval", fontsize=9)
+        _cut_and_tuned(row[2], t, parent)
+    fig.suptitle("channel criteria at matched FLOPs: test accuracy, the mean over training seeds with its 95 % interval; "
+                 "validation accuracy right after the cut and after fine-tuning", fontsize=9)
     return fig
+
+
+def _cut_and_tuned(ax, t, parent: str) -> None:
+    """Validation accuracy against the FLOPs kept, one colour per rule: right after the cut (dashed, the
+    rule's choice alone) and after fine-tuning (solid, the choice and the recovery); means over seeds."""
+    for i, (rule, g) in enumerate(t.groupby("rule", sort=False)):
+        g = g.sort_values("flops_share_224")
+        x = 100 * g.flops_share_224
+        ax.plot(x, 100 * g.val_accuracy_cut, "--o", color=f"C{i}", alpha=0.8, label=f"{rule}, right after the cut")
+        ax.plot(x, 100 * g.val_accuracy_tuned, "-o", color=f"C{i}", alpha=0.9, label=f"{rule}, fine-tuned")
+    ax.set_xscale("log")
+    ticks = sorted({*(round(100 * v) for v in t.flops_share_224)})
+    ax.set_xticks(ticks, [f"{v} %" for v in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel(f"FLOPs kept at 224 px, share of {parent}'s (log scale)")
+    ax.set_ylabel("validation accuracy, %")
+    ax.set_title(f"{parent}: the choice, then the recovery", fontsize=9)
+    ax.legend(fontsize=6)

@@ -146,8 +146,12 @@ def criteria_sentences(study: Study, rows, comps: pd.DataFrame) -> list[str]:
                 said.append(f"{RULE_NAMES[m.rule]}'s channels are {words['clean']} on clean and {words['augmented']} on "
                             "augmented images" if words["clean"] != words["augmented"] else
                             f"{RULE_NAMES[m.rule]}'s channels are {words['clean']} on both")
+            records = [study.criteria[s][m.name] for s in study.seeds for m in group]
+            same = all(len({repr(study.criteria[s][m.name].get("channels")) for m in group}) == 1 for s in study.seeds)
+            shape = "the same architecture for every rule" if same else "each rule its own architecture: one ranking of all channels"
+            tuned = "fine-tuned alike" if any(r.get("finetune_epochs", 1) for r in records) else "not fine-tuned (as cut)"
             out.append(f"**Are APoZ's channels the right ones?** Pruned to {100 * target:g} % of {parent}'s FLOPs "
-                       f"({100 * share:.1f} % reached, the same architecture for every rule) and fine-tuned alike, the "
+                       f"({100 * share:.1f} % reached, {shape}) and {tuned}, the "
                        f"models score (clean, mean over seeds) {scores}: " + "; ".join(said) + ".")
     return out
 

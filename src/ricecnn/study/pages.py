@@ -92,12 +92,15 @@ def power_text(study: Study, power: pd.DataFrame) -> str:
 
 
 def criteria_display(crit: pd.DataFrame) -> pd.DataFrame:
-    """The criteria table as read: the target and the share reached in %, accuracies with intervals."""
+    """The criteria table as read: the target and the share reached in %, accuracies with intervals, and
+    the validation accuracy right after the cut and after fine-tuning, seed by seed."""
     return pd.DataFrame({
         "model": crit.model, "pruned": crit.parent, "criterion": crit.rule, "target": [f"{100 * t:g} %" for t in crit.target],
         "FLOPs reached (224 px)": [f"{100 * v:.1f} %" for v in crit.flops_share_224],
         **{f"{c} accuracy [95% CI]": [ci(*v) for v in zip(crit[f"{c}_accuracy"], crit[f"{c}_accuracy_lo"], crit[f"{c}_accuracy_hi"])]
            for c in TEST_SETS},
+        "val accuracy right after the cut (by seed)": crit.val_cut_by_seed,
+        "after fine-tuning (by seed)": crit.val_tuned_by_seed,
     })  # fmt: skip
 
 

@@ -242,19 +242,29 @@ def seed_spread_table(study: Study) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+CRITERIA_COLUMNS = ["model", "parent", "rule", "target", "flops_share_224", "clean_accuracy", "clean_accuracy_lo",
+                    "clean_accuracy_hi", "augmented_accuracy", "augmented_accuracy_lo", "augmented_accuracy_hi",
+                    "val_accuracy_cut", "val_accuracy_tuned", "val_cut_by_seed", "val_tuned_by_seed"]
+
+
 def criteria_table(study: Study, df: pd.DataFrame) -> pd.DataFrame:
     """Each criterion model (``ricecnn.channels.criteria``): its parent, rule and target, the FLOPs share at
-    224 px it reached (of its parent's), and its accuracies over the seeds with their intervals."""
+    224 px it reached (of its parent's), its test accuracies over the seeds with their intervals, and its
+    validation accuracy right after the cut and after fine-tuning (the stage's records: the mean over
+    the seeds, and seed by seed), so that the rule's choice is seen apart from the recovery."""
     rows, by = [], df.set_index("model")
     for m in (m for m in study.models if m.variant == "criterion"):
         r = by.loc[m.name]
+        records = [study.criteria[seed][m.name] for seed in study.seeds]
+        cut, tuned = ([rec.get(k, np.nan) for rec in records] for k in ("val_accuracy_pruned", "val_accuracy"))
         rows.append({"model": m.name, "parent": m.parent, "rule": m.rule, "target": m.target,
                      "flops_share_224": r.flops_224 / by.loc[m.parent, "flops_224"],
                      **{k: r[k] for k in ("clean_accuracy", "clean_accuracy_lo", "clean_accuracy_hi", "augmented_accuracy",
-                                          "augmented_accuracy_lo", "augmented_accuracy_hi")}})
-    return pd.DataFrame(rows, columns=["model", "parent", "rule", "target", "flops_share_224", "clean_accuracy",
-                                       "clean_accuracy_lo", "clean_accuracy_hi", "augmented_accuracy",
-                                       "augmented_accuracy_lo", "augmented_accuracy_hi"])
+                                          "augmented_accuracy_lo", "augmented_accuracy_hi")},
+                     "val_accuracy_cut": float(np.mean(cut)), "val_accuracy_tuned": float(np.mean(tuned)),
+                     "val_cut_by_seed": ";".join(f"{v:.4f}" for v in cut),
+                     "val_tuned_by_seed": ";".join(f"{v:.4f}" for v in tuned)})
+    return pd.DataFrame(rows, columns=CRITERIA_COLUMNS)
 
 
 def _number(value, digits: int = 4):
