@@ -1,7 +1,7 @@
 """The six models of docs/paper.md, "The six models", written in plain PyTorch, layer for layer.
 
 A reference for `bench/gpu_train.py`: same convolutions, poolings and dense sizes as the Keras
-builders in `src/ricecnn/models/` (so the same parameter count), ReLU everywhere, 'same' padding.
+builders in `src/ricecnn/networks/` (so the same parameter count), ReLU everywhere, 'same' padding.
 Only the cost matters here, not bit-equality with Keras:
 
 - The models take NCHW float images in [0, 1] (the benchmark scales uint8 by 1/255 in its step,
@@ -21,6 +21,10 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+# the widths of the Keras builders themselves (plain data: no Keras imported)
+from ricecnn.networks import googlenet as googlenet_widths
+from ricecnn.networks import googlenet_light as googlenet_light_widths
 
 NAMES = ("cnn", "cnn_light", "googlenet", "googlenet_light", "vgg16", "vgg16_light")
 
@@ -95,30 +99,11 @@ def _googlenet(num_classes, stem, modules) -> nn.Sequential:
 
 
 def googlenet(img_size: int, num_classes: int) -> nn.Module:
-    return _googlenet(num_classes, (64, 64, 192), {
-        "3a": (64, 96, 128, 16, 32, 32),
-        "3b": (128, 128, 192, 32, 96, 64),
-        "4a": (192, 96, 208, 16, 48, 64),
-        "4b": (160, 112, 224, 24, 64, 64),
-        "4c": (128, 128, 256, 24, 64, 64),
-        "4d": (112, 144, 288, 32, 64, 64),
-        "4e": (256, 160, 320, 32, 128, 128),
-        "5a": (256, 160, 320, 32, 128, 128),
-        "5b": (384, 192, 384, 48, 128, 128),
-    })
+    return _googlenet(num_classes, googlenet_widths.STEM, googlenet_widths.MODULES)
 
 
 def googlenet_light(img_size: int, num_classes: int) -> nn.Module:
-    return _googlenet(num_classes, (16, 16, 64), {
-        "3a": (16, 16, 24, 4, 8, 8),
-        "3b": (24, 24, 32, 4, 8, 8),
-        "4a": (32, 32, 48, 8, 16, 16),
-        "4b": (48, 48, 64, 8, 16, 16),
-        "4c": (64, 64, 96, 12, 24, 24),
-        "4d": (96, 64, 96, 12, 24, 24),
-        "5a": (96, 64, 96, 12, 24, 24),
-        "5b": (96, 96, 128, 16, 32, 32),
-    })
+    return _googlenet(num_classes, googlenet_light_widths.STEM, googlenet_light_widths.MODULES)
 
 
 # --- vgg16, vgg16_light (models 5-6) ---------------------------------------------------------------

@@ -3,10 +3,13 @@ eight Inception modules instead of nine (no 4e), each far narrower (docs/paper.m
 
 from __future__ import annotations
 
-import keras
+from typing import TYPE_CHECKING
 
-from . import layers
+if TYPE_CHECKING:
+    import keras
 
+# The widths are plain data, importable without Keras (bench/torch_models.py builds the PyTorch twin from them)
+STEM = (16, 16, 64)  # conv1 7x7/2, conv2 1x1 reduce, conv2 3x3 filters
 # Inception modules: (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool projection) filters
 MODULES = {
     "3a": (16, 16, 24, 4, 8, 8),
@@ -21,4 +24,6 @@ MODULES = {
 
 
 def build(img_size: int, num_classes: int) -> keras.Model:
-    return layers.googlenet(img_size, num_classes, (16, 16, 64), MODULES, "googlenet_light")
+    from . import layers
+
+    return layers.googlenet(img_size, num_classes, STEM, MODULES, "googlenet_light")
