@@ -110,6 +110,21 @@ def test_a_global_apoz_cut_takes_the_dead_channel_first_and_meets_the_target():
     assert count_flops(criteria.surgery.prune(model, fewer))["flops"] / full > 0.95  # and no fewer channels would do
 
 
+def test_on_a_model_with_many_dead_channels_apoz_removes_the_dead_ones_first():
+    """Half of conv a dead (channels 1, 2 and 5: biases far below what their filters add up to), the
+    largest filters among them: at a target that takes half of every layer, APoZ removes exactly the
+    dead ones from a (and nothing any image sees changes there), the L1 norm keeps them."""
+    model = hand_made()
+    kernel, bias = model.get_layer("a").get_weights()
+    kernel[..., [1, 2, 5]], bias[[1, 2, 5]] = 2.0, -1000.0
+    model.get_layer("a").set_weights([kernel, bias])
+    _, kept, reached = criteria.match(model, ["a", "b"], 0.5, 1, 8)
+    assert kept["a"] == 3 and reached <= 0.5
+    _, apoz = criteria.prune(model, "apoz", kept, images=images())
+    _, l1 = criteria.prune(model, "l1", kept)
+    assert apoz["a"] == [0, 3, 4] and set(l1["a"]) >= {1, 2, 5}
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     d = tmp_path_factory.mktemp("criteria")
@@ -123,11 +138,13 @@ def trained(tmp_path_factory):
 def run_stage(d, rule: str, target: str = "0.25") -> int:
     return cli(["criteria", "cnn", "--rule", rule, "--target", target, "--seed", "3", "--params", str(d / "params.yaml"),
                 "--model-file", str(d / "cnn.keras"), "--split-dir", str(d / "split"), "--out", str(d / f"cnn_{rule}.keras"),
-                "--metrics", str(d / f"{rule}.json")])
+                "--out-cut", str(d / f"cnn_{rule}_cut.keras"), "--metrics", str(d / f"{rule}.json")])
 
 
 def test_the_stage_writes_a_model_at_the_target_fine_tuned_alike(trained):
     import keras
+
+    from ricecnn.training.predict import accuracy
 
     for rule in ("apoz", "l1"):
         assert run_stage(trained, rule) == 0
@@ -137,6 +154,13 @@ def test_the_stage_writes_a_model_at_the_target_fine_tuned_alike(trained):
     assert m["apoz"]["flops_share_224"] <= 0.25 and m["apoz"]["finetune"]["epochs_run"] == 1
     model = keras.models.load_model(trained / "cnn_apoz.keras", compile=False)
     assert {c: model.get_layer(c).filters for c in m["apoz"]["channels"]} == m["apoz"]["channels"]
+    # the model right after the cut: the same architecture, the weights before fine-tuning, its recorded accuracy
+    cut = keras.models.load_model(trained / "cnn_apoz_cut.keras", compile=False)
+    assert [w.shape for w in cut.get_weights()] == [w.shape for w in model.get_weights()]
+    assert any(not np.array_equal(a, b) for a, b in zip(cut.get_weights(), model.get_weights()))
+    x, y = np.load(trained / "split" / "val_x.npy"), np.load(trained / "split" / "val_y.npy")
+    assert accuracy(cut, x, y, 64) == pytest.approx(m["apoz"]["val_accuracy_pruned"], abs=1e-6)
+    assert accuracy(model, x, y, 64) == pytest.approx(m["apoz"]["val_accuracy"], abs=1e-6)
 
 
 def test_a_global_cut_without_fine_tuning_records_the_accuracy_right_after_the_cut(trained):
@@ -148,7 +172,8 @@ def test_a_global_cut_without_fine_tuning_records_the_accuracy_right_after_the_c
                           criteria={"finetune_epochs": 0, "samples": 8, "ranking": "global"})
     assert cli(["criteria", "cnn", "--rule", "l1", "--target", "0.5", "--seed", "3", "--params", str(params),
                 "--model-file", str(trained / "cnn.keras"), "--split-dir", str(trained / "split"),
-                "--out", str(trained / "cnn_l1_global.keras"), "--metrics", str(trained / "global.json")]) == 0
+                "--out", str(trained / "cnn_l1_global.keras"), "--out-cut", str(trained / "cnn_l1_global_cut.keras"),
+                "--metrics", str(trained / "global.json")]) == 0
     m = json.loads((trained / "global.json").read_text())
     assert m["ranking"] == "global" and m["finetune"] == {} and m["val_accuracy"] == m["val_accuracy_pruned"]
     assert m["flops_share_224"] <= 0.5 and len(set(m["channels"].values())) > 1  # the layers cut by different shares

@@ -59,11 +59,12 @@ def test_every_stage_runs_and_writes_its_outputs(built):
         assert (repo / path).is_file(), path
     evaluate = json.loads((repo / f"metrics/evaluate/{s}.json").read_text())
     # prune.models and trim.models keep the models present: cnn
-    assert set(evaluate) == {*BUILT_MODELS, "cnn_pruned", "cnn_trim", "cnn_trim_scratch", "cnn_apoz_0.5", "cnn_random_0.5"}
+    criteria = {f"cnn_{rule}_0.5{cut}" for rule in ("apoz", "random") for cut in ("", "_cut")}  # fine-tuned, right after the cut
+    assert set(evaluate) == {*BUILT_MODELS, "cnn_pruned", "cnn_trim", "cnn_trim_scratch", *criteria}
     rows = (repo / f"reports/evaluate/{s}/predictions/cnn.csv").read_text().splitlines()
     assert rows[0].startswith("image,actual,clean,") and len(rows) - 1 == evaluate["cnn"]["test_images"] == 10
     summary = (repo / "reports/study/summary.csv").read_text().splitlines()
-    assert len(summary) == 8 and summary[0].startswith("model,") and summary[3].startswith("cnn_pruned,cnn,pruned,cnn,")
+    assert len(summary) == 10 and summary[0].startswith("model,") and summary[3].startswith("cnn_pruned,cnn,pruned,cnn,")
     pruned = json.loads((repo / f"metrics/prune/{s}/cnn.json").read_text())  # what summarize reads of it:
     row = pd.read_csv(repo / "reports/study/summary.csv").set_index("model").loc["cnn_pruned"]
     assert row.params == pruned["params_after"] <= pruned["params_before"]
@@ -90,18 +91,28 @@ def test_the_comparisons_are_what_the_predictions_say(built):
     comps = pd.read_csv(repo / "reports/study/comparisons.csv")
     assert set(zip(comps.variant, comps.against)) == {("cnn_light", "cnn"), ("cnn_pruned", "cnn"), ("cnn_trim", "cnn"),
                                                      ("cnn_trim", "cnn_light"), ("cnn_trim_scratch", "cnn_trim"),
-                                                     ("cnn_random_0.5", "cnn_apoz_0.5")}
+                                                     ("cnn_apoz_0.5", "cnn_random_0.5"), ("cnn_apoz_0.5_cut", "cnn_random_0.5_cut")}
+    criteria = [f"cnn_{rule}_0.5{cut}" for rule in ("apoz", "random") for cut in ("", "_cut")]
     predictions = {m: pd.read_csv(repo / f"reports/evaluate/{SEED}/predictions/{m}.csv")
-                   for m in ("cnn", "cnn_light", "cnn_trim", "cnn_trim_scratch", "cnn_random_0.5", "cnn_apoz_0.5")}
-    for variant, against in (("cnn_trim", "cnn_light"), ("cnn_trim_scratch", "cnn_trim"), ("cnn_random_0.5", "cnn_apoz_0.5")):
+                   for m in ("cnn", "cnn_light", "cnn_trim", "cnn_trim_scratch", *criteria)}
+    for m in criteria:  # right after the cut and fine-tuned: scored on the very same test images
+        assert predictions[m][["image", "actual"]].equals(predictions["cnn"][["image", "actual"]])
+    crit = pd.read_csv(repo / "reports/study/criteria.csv").set_index("rule")
+    for rule in ("apoz", "random"):
+        for stage, suffix in (("cut", "_cut"), ("tuned", "")):
+            right = predictions[f"cnn_{rule}_0.5{suffix}"].clean == predictions["cnn"].actual
+            assert crit.loc[rule, f"clean_{stage}"] == pytest.approx(right.mean())
+    for variant, against in (("cnn_trim", "cnn_light"), ("cnn_trim_scratch", "cnn_trim"), ("cnn_apoz_0.5", "cnn_random_0.5"),
+                             ("cnn_apoz_0.5_cut", "cnn_random_0.5_cut")):
         for condition in ("clean", "augmented"):
             v, b = (predictions[m][condition] == predictions[m]["actual"] for m in (variant, against))
             expected = stats.paired(v.to_numpy(), b.to_numpy())  # one seed: the two networks' paired test
             got = comps[(comps.variant == variant) & (comps.against == against) & (comps.condition == condition)].iloc[0]
             assert (got.diff_pp, got.p_zero) == (pytest.approx(100 * expected.diff), pytest.approx(expected.p, abs=1e-6))
     margin = yaml.safe_load((repo / "params.yaml").read_text())["compare"]["margin"]
+    assert set(comps.margin_pp) == {100 * margin, 0}  # the thesis's family: superiority
     for r in comps[comps.claim_family != stats.EXPLORATORY].itertuples():  # each verdict is its printed interval's
-        assert r.verdict == stats.verdict(r.lo_pp / 100, r.hi_pp / 100, margin), (r.variant, r.against, r.condition)
+        assert r.verdict == stats.verdict(r.lo_pp / 100, r.hi_pp / 100, r.margin_pp / 100), (r.variant, r.against, r.condition)
     assert "1 training seed: about these trained networks only" in (repo / "reports/study/findings.md").read_text()
     trim = json.loads((repo / f"metrics/trim/{SEED}/cnn.json").read_text())
     assert [r["round"] for r in trim["rounds"]] == [0, 1] and trim["kept_round"] == 1  # budget 1.0: never beyond
@@ -194,8 +205,8 @@ def test_a_new_criterion_or_target_runs_only_its_own_stages(built, tmp_path):
     assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == new | {f"evaluate@{SEED}", "summarize"}
     assert ran(run(["dvc", "repro"], repo).stdout) == new | {f"evaluate@{SEED}", "summarize"}
     comps = pd.read_csv(repo / "reports/study/comparisons.csv")
-    assert {("cnn_random_0.5", "cnn_apoz_0.5"), ("cnn_l1_0.5", "cnn_apoz_0.5")} <= set(zip(comps.variant, comps.against))
-    assert "**Are APoZ's channels the right ones?** Pruned to 50 % of cnn's FLOPs" in (repo / "reports/study/findings.md").read_text()
+    assert {("cnn_apoz_0.5", "cnn_random_0.5"), ("cnn_apoz_0.5", "cnn_l1_0.5")} <= set(zip(comps.variant, comps.against))
+    assert "**Are APoZ's channels the right ones in cnn?** Clean test accuracy right after the cut" in (repo / "reports/study/findings.md").read_text()
     set_params(repo, criteria__targets=[0.5, 0.25])  # a new target: only its stages, one per rule
     stale = set(json.loads(run(["dvc", "status", "--json"], repo).stdout))
     assert stale == {f"criteria@cnn-{r}-0.25-{SEED}" for r in ("apoz", "random", "l1")} | {f"evaluate@{SEED}", "summarize"}

@@ -23,15 +23,18 @@ from ricecnn.study.settings import Family
 CLASSES = ["Arborio", "Basmati", "Ipsala", "Jasmine", "Karacadag"]
 N = 1000
 MODELS = evaluated(["cnn", "cnn_light"], ["cnn"], ["cnn"], (["cnn"], ["apoz", "random"], [0.25]))
-NAMES = [m.name for m in MODELS]  # cnn, cnn_light, cnn_pruned, cnn_trim, cnn_trim_scratch, cnn_apoz_0.25, cnn_random_0.25
-FLOPS = {"cnn": 2e9, "cnn_light": 2e7, "cnn_pruned": 1.8e9, "cnn_trim": 2e8, "cnn_trim_scratch": 2e8, "cnn_apoz_0.25": 4.9e8,
-         "cnn_random_0.25": 4.9e8}
+NAMES = [m.name for m in MODELS]  # cnn, cnn_light, cnn_pruned, cnn_trim, cnn_trim_scratch, and each rule's criterion model
+CRITERIA = ["cnn_apoz_0.25", "cnn_random_0.25"]  # fine-tuned; their models right after the cut end in _cut
+FLOPS = {"cnn": 2e9, "cnn_light": 2e7, "cnn_pruned": 1.8e9, "cnn_trim": 2e8, "cnn_trim_scratch": 2e8,
+         **{f"{m}{cut}": 4.9e8 for m in CRITERIA for cut in ("", "_cut")}}
 
 
 def correct(seeds: list[int]) -> dict[str, np.ndarray]:
     """Per model (seeds, images) correctness with known answers: cnn right on 90 %, cnn_light on 70 %
     of the images (clearly worse), cnn_pruned exactly cnn, cnn_trim cnn with 3 more wrong images
-    (a 0.3-point loss), the control 5 points above cnn_trim on one seed only."""
+    (a 0.3-point loss), the control 5 points above cnn_trim on one seed only; right after the cut,
+    APoZ's model 10 points below cnn and chance's 30 points below APoZ's, fine-tuned APoZ's half a
+    point below cnn and chance's one point below APoZ's."""
     rng = np.random.default_rng(0)
     k = len(seeds)
     cnn = rng.random((k, N)) < 0.9
@@ -42,8 +45,12 @@ def correct(seeds: list[int]) -> dict[str, np.ndarray]:
     apoz = cnn.copy()
     apoz[:, np.flatnonzero(cnn.all(axis=0))[:5]] = False  # half a point below cnn
     chance = apoz.copy()
-    chance[:, np.flatnonzero(apoz.all(axis=0))[:200]] = False  # 20 points below APoZ's: its channels were worse
-    return {"cnn_apoz_0.25": apoz, "cnn_random_0.25": chance,
+    chance[:, np.flatnonzero(apoz.all(axis=0))[:10]] = False  # one point below APoZ's after fine-tuning
+    apoz_cut = cnn.copy()
+    apoz_cut[:, np.flatnonzero(cnn.all(axis=0))[:100]] = False
+    chance_cut = apoz_cut.copy()
+    chance_cut[:, np.flatnonzero(apoz_cut.all(axis=0))[:300]] = False  # 30 points below APoZ's: its channels were worse
+    return {"cnn_apoz_0.25": apoz, "cnn_random_0.25": chance, "cnn_apoz_0.25_cut": apoz_cut, "cnn_random_0.25_cut": chance_cut,
             "cnn": cnn, "cnn_light": rng.random((k, N)) < 0.7, "cnn_pruned": cnn.copy(), "cnn_trim": trim,
             "cnn_trim_scratch": scratch}
 
@@ -86,15 +93,17 @@ def metrics(seeds: list[int]) -> dict:
             "trim_scratch": {"cnn": {"val_accuracy": 0.88, "best_epoch": 10, "epochs_run": 10, "epochs_max": 10,
                                      "train_accuracy": 0.97, "lowest_val_loss_epoch": 7}},
             "evaluate": {m: {"misclassified": 100, "latency_ms": 1.0} for m in NAMES},
-            "criteria": {m: {**cost(m), "val_accuracy_pruned": 0.2 + 0.1 * (m == "cnn_random_0.25"), "val_accuracy": 0.88}
-                         for m in ("cnn_apoz_0.25", "cnn_random_0.25")},
+            "criteria": {m: {**cost(m), "val_accuracy_pruned": 0.2 + 0.1 * (m == "cnn_random_0.25"), "val_accuracy": 0.88,
+                             "finetune_epochs": 5}
+                         for m in CRITERIA},
         }
     return out
 
 
 FAMILIES = {"confirmatory": Family(kinds=["light"], conditions=["clean", "augmented"]),  # 2 claims: 97.5 % intervals
             "data_found": Family(kinds=["trim", "trim_vs_light"], conditions=["clean", "augmented"]),  # 4 claims: 98.75 %
-            "controls": Family(kinds=["trim_scratch", "criterion"], conditions=["clean", "augmented"])}  # the pruned: exploratory
+            "controls": Family(kinds=["trim_scratch", "criterion"], conditions=["clean", "augmented"]),  # the pruned: exploratory
+            "thesis": Family(kinds=["criterion_cut"], conditions=["clean"], margin=0)}  # 1 claim: superiority at 95 %
 
 
 def study(seeds: list[int]) -> study_.Study:
@@ -127,8 +136,9 @@ def test_accuracies_are_means_over_seeds_with_their_interval():
 
 def test_comparisons_read_each_verdict_off_its_familys_interval():
     comps = tables.comparisons(study([1, 2, 3]))
-    assert len(comps) == 12  # light, pruned, trim vs full, trim vs light, control vs trim, chance vs APoZ; clean and augmented
-    assert comps.groupby("claim_family").size().to_dict() == {"confirmatory": 2, "data_found": 4, "controls": 4, "exploratory": 2}
+    assert len(comps) == 14  # light, pruned, trim vs full, trim vs light, control vs trim, APoZ vs chance cut and fine-tuned
+    assert comps.groupby("claim_family").size().to_dict() == {"confirmatory": 2, "data_found": 4, "controls": 4, "thesis": 1,
+                                                              "exploratory": 3}  # pruned both, the cut augmented
     assert comps[comps.claim_family == "confirmatory"].level.tolist() == pytest.approx([1 - 0.05 / 2] * 2)
     assert comps[comps.claim_family == "data_found"].level.tolist() == pytest.approx([1 - 0.05 / 4] * 4)
     got = {(r.variant, r.against): r.verdict for r in comps[comps.condition == "augmented"].itertuples()}
@@ -137,10 +147,15 @@ def test_comparisons_read_each_verdict_off_its_familys_interval():
     assert got[("cnn_trim", "cnn")] == "not worse"  # 0.3 points lost, surely less than 2
     assert got[("cnn_trim", "cnn_light")] == "not worse"
     assert got[("cnn_trim_scratch", "cnn_trim")] == "inconclusive"  # +5, 0, 0: one seed says nothing about the architecture
-    assert got[("cnn_random_0.25", "cnn_apoz_0.25")] == "worse"  # chance's channels: 20 points below APoZ's
+    assert got[("cnn_apoz_0.25", "cnn_random_0.25")] == "not worse"  # fine-tuned, chance one point below: APoZ loses nothing
+    assert got[("cnn_apoz_0.25_cut", "cnn_random_0.25_cut")] == "exploratory"  # the thesis's family: clean images only
+    thesis = comps[comps.claim_family == "thesis"].iloc[0]  # superiority: margin 0, read off its own 95 % interval
+    assert (thesis.margin_pp, thesis.level, thesis.verdict) == (0, 0.95, "better") and thesis.lo_pp > 0
+    assert thesis.diff_pp == pytest.approx(30.0)  # chance's channels right after the cut: 30 points below APoZ's
     # every row of a family: the verdict is the one its printed interval gives, and so is the adjusted p
     for r in comps[comps.claim_family != "exploratory"].itertuples():
-        assert r.verdict == ("not worse" if r.lo_pp > -2 else "worse" if r.hi_pp < -2 else "inconclusive")
+        m = r.margin_pp  # 2 points, or 0 in the superiority family
+        assert r.verdict == (("better" if m == 0 else "not worse") if r.lo_pp > -m else "worse" if r.hi_pp < -m else "inconclusive")
         assert (r.p_adjusted < 0.05) == (r.verdict != "inconclusive")
         assert r.p_adjusted == pytest.approx(min(1.0, r.p_margin * (0.05 / (1 - r.level))))
     trim = comps[(comps.variant == "cnn_trim") & (comps.against == "cnn") & (comps.condition == "augmented")].iloc[0]
@@ -172,7 +187,7 @@ def test_a_claim_named_undecidable_before_the_runs_is_exploratory_and_outside_it
     assert "(left out, named before the runs as claims no affordable design decides" not in text  # data_found has no claim
     st_.families = {"confirmatory": Family(kinds=["light", "trim"], conditions=["clean"], undecidable=["cnn_trim"])}
     page = "\n".join(findings.setup_lines(st_, tables.comparisons(st_)))
-    assert ("`confirmatory`: the 1 claims light vs full and trimmed vs full on clean images, each interval at 95 % (left out, "
+    assert ("`confirmatory`: the 1 claim light vs full and trimmed vs full on clean images, each interval at 95 % (left out, "
             "named before the runs as claims no affordable design decides: cnn_trim vs cnn)") in page
 
 
@@ -337,7 +352,7 @@ def test_stage_writes_tables_findings_and_pictures(project):
     assert list(points.columns) == ["model", "family", "flops", "filters", "params", "augmented_accuracy", "misclassified"]
     assert list(pd.read_csv(out / "robustness.csv").columns) == ["model", "clean", *TRANSFORMS, "all five"]
     comps = pd.read_csv(out / "comparisons.csv")
-    assert len(comps) == 12 and list(comps.columns) == tables.COMPARISON_COLUMNS
+    assert len(comps) == 14 and list(comps.columns) == tables.COMPARISON_COLUMNS
     findings = (out / "findings.md").read_text()
     assert findings.startswith("# Findings\n\n**Is a CNN with all-black feature maps wasting its filters?**")
     assert "2 training seeds (1, 2)" in findings
@@ -406,29 +421,44 @@ def test_an_undecided_claim_says_why_and_never_that_a_loss_would_turn_not_worse(
                                                     "than 1: no affordable design decides it")
 
 
-def test_the_criteria_are_compared_with_apoz_at_matched_flops_and_said_in_words():
+def test_the_criteria_compare_apoz_with_each_rule_right_after_the_cut_and_fine_tuned():
     st_ = study([1, 2, 3])
     df, comps = tables.summary_table(st_), tables.comparisons(st_)
-    crit = tables.criteria_table(st_, df)
-    assert list(crit.model) == ["cnn_apoz_0.25", "cnn_random_0.25"] and set(crit.rule) == {"apoz", "random"}
-    assert crit.flops_share_224.tolist() == pytest.approx([0.245, 0.245])
+    crit = tables.criteria_table(st_)  # per model, rule, target and seed: the cut model's accuracy and the fine-tuned one's
+    assert list(crit.columns) == tables.CRITERIA_COLUMNS and len(crit) == 2 * 3
     right = correct([1, 2, 3])
-    assert crit.clean_accuracy.tolist() == pytest.approx([right["cnn_apoz_0.25"].mean(), right["cnn_random_0.25"].mean()])
-    text = findings.headline(st_, df, comps)
-    assert ("- **Are APoZ's channels the right ones?** Pruned to 25 % of cnn's FLOPs (24.5 % reached, the same architecture "
-            "for every rule) and fine-tuned alike, the models score (clean, mean over seeds) APoZ's ") in text
-    assert "chance's channels are worse than APoZ's (it loses more than 2 points: APoZ picks better channels) (" in text
-    lines = findings.findings(st_, df, comps, paper_table(0.02), tables.robustness_table(st_), crit)
-    assert any(x.startswith("cnn_random_0.25 (chance's channels of cnn, target 25 % of its FLOPs, 24.5 % reached)") for x in lines)
-    assert any(x.startswith("cnn_random_0.25 against cnn_apoz_0.25 (another criterion vs APoZ, at the same FLOPs; the same FLOPs")
-               for x in lines)
-    # the choice apart from the recovery: validation accuracy right after the cut and after fine-tuning, seed by seed
-    assert crit.val_accuracy_cut.tolist() == pytest.approx([0.2, 0.3]) and crit.val_accuracy_tuned.tolist() == pytest.approx([0.88, 0.88])
-    assert crit.val_cut_by_seed.tolist() == ["0.2000;0.2000;0.2000", "0.3000;0.3000;0.3000"]
+    for r in crit.itertuples():  # each from its own model's predictions on the same test images
+        i, name = [1, 2, 3].index(r.seed), f"cnn_{r.rule}_0.25"
+        assert (r.clean_cut, r.clean_tuned) == pytest.approx((right[name + "_cut"][i].mean(), right[name][i].mean()))
+        assert r.flops_share_224 == pytest.approx(0.245) and r.val_cut == pytest.approx(0.2 + 0.1 * (r.rule == "random"))
+    means = tables.criteria_means(st_).set_index("rule")
+    assert means.loc["random", "clean_cut"] == pytest.approx(right["cnn_random_0.25_cut"].mean())
+    assert means.loc["random", "clean_cut_lo"] < means.loc["random", "clean_cut"] < means.loc["random", "clean_cut_hi"]
+    text = "\n".join(findings.criteria_sentences(st_, df.set_index("model"), comps))
+    assert ("**Are APoZ's channels the right ones in cnn?** Clean test accuracy right after the cut -> fine-tuned 5 epochs "
+            "(every rule the same architecture; means over the seeds): at 25 % (24.5 % reached) APoZ 80.2 % -> 89.7 %, "
+            "chance 50.2 % -> 88.7 %; APoZ minus chance: right after the cut +30.0 pts [+23.8, +36.2] (95 % interval): "
+            "better, fine-tuned +1.0 pts [-1.8, +3.8] (98.75 % interval): not worse.") in text
+    assert ("**The thesis, APoZ's choice against each other rule** (family `thesis`, fixed before the runs: superiority "
+            "right after the cut on clean images, 1 claim, each interval at 95 %): 1 better, 0 worse, 0 inconclusive") in text
     # one ranking of all channels: the rules' architectures differ, and the words say so
-    for seed, records in st_.criteria.items():
+    for records in st_.criteria.values():
         records["cnn_apoz_0.25"]["channels"], records["cnn_random_0.25"]["channels"] = {"conv1": 8}, {"conv1": 9}
-    assert "each rule its own architecture: one ranking of all channels) and fine-tuned alike" in findings.headline(st_, df, comps)
+    text = "\n".join(findings.criteria_sentences(st_, df.set_index("model"), comps))
+    assert "(each rule its own architecture (one ranking of all channels); means over the seeds)" in text
+
+
+def test_the_criteria_figure_draws_both_curves_and_the_paired_differences():
+    from ricecnn.study import figures as plots
+
+    st_ = study([1, 2, 3])
+    df, comps = tables.summary_table(st_), tables.comparisons(st_)
+    fig = plots.criteria_figure(tables.criteria_means(st_), comps, df)
+    clean, _, diffs = fig.axes[:3]
+    assert {t.get_text() for t in clean.get_legend().get_texts()} >= {"apoz, right after the cut", "apoz, fine-tuned"}
+    points = [line for line in diffs.lines if line.get_marker() == "o"]  # the cut hollow, the fine-tuned filled
+    assert sorted((line.get_xdata()[0], line.get_markerfacecolor() == "white") for line in points) == [(1.0, False), (30.0, True)]
+    assert [t.get_text() for t in diffs.get_yticklabels()] == ["25 % vs random"]
 
 
 def test_the_point_labels_of_the_accuracy_figure_do_not_overlap():

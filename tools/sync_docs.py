@@ -12,7 +12,9 @@ number they show is what the results say. A block sits between `<!-- NAME:begin 
     docs/statistics.md sizing        bench/power-plan.json (tools/power_plan.py: the pilot's power calculation)
     docs/statistics.md power         reports/study/power.csv
     docs/statistics.md minutes       bench/repro-stage-times.json (a clean clone's make repro, timed)
-    docs/criteria.md   criteria      reports/criteria.csv and comparisons.csv as committed at df2e7e0
+    docs/criteria.md   criteria      results/criteria/reports/study/criteria_means.csv (`make criteria`'s results)
+    docs/criteria.md   criteria-differences  results/criteria/reports/study/comparisons.csv, APoZ against each rule
+    docs/criteria.md   criteria-thesis       the thesis's line of results/criteria/reports/study/findings.md
     docs/development.md edit-probe   bench/edit-probe.json (tools/edit_probe.py: what a one-line edit reruns)
 
     python tools/sync_docs.py           # rewrite the blocks (make repro runs this after dvc repro)
@@ -76,27 +78,55 @@ def minutes_table() -> str:
     return "\n".join(lines) + "\n"
 
 
-CRITERIA_REV = "df2e7e0"  # the last commit whose quick default ran the channel criteria (docs/criteria.md)
+CRITERIA = ROOT / "results" / "criteria" / "reports" / "study"  # make criteria's results (tools/profile_results.py)
+
+
+def _interval(value: float, lo: float, hi: float) -> str:
+    return f"{100 * value:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
+def _difference(diff: float, lo: float, hi: float) -> str:
+    return f"{diff:+.1f} [{lo:+.1f}, {hi:+.1f}]"
 
 
 def criteria_table() -> str:
-    """Each criterion model's accuracy at its FLOPs and its difference from APoZ's model (95 % interval),
-    from the results committed at ``CRITERIA_REV``."""
+    """Per model, target and rule: the FLOPs reached and the mean test accuracy over the seeds right
+    after the cut and fine-tuned, with 95 % intervals, from make criteria's committed criteria_means.csv."""
     import pandas as pd
 
-    show = tool("seed_spread").show
-    crit = pd.read_csv(io.StringIO(show(CRITERIA_REV, "reports/criteria.csv")))
-    comps = pd.read_csv(io.StringIO(show(CRITERIA_REV, "reports/comparisons.csv")))
-    diff = {(r.variant, r.condition): f"{r.diff_pp:+.1f} [{r.lo_pp:+.1f}, {r.hi_pp:+.1f}]" for r in comps.itertuples()}
-    lines = ["| model | rule | target | FLOPs reached (224 px) | clean accuracy [95% CI] | augmented accuracy [95% CI] "
-             "| minus APoZ's, points: clean | augmented |", "|---|---|---:|---:|---|---|---|---|"]
-    for r in crit.itertuples():
-        acc = [f"{getattr(r, c + '_accuracy'):.3f} [{getattr(r, c + '_accuracy_lo'):.3f}, {getattr(r, c + '_accuracy_hi'):.3f}]"
-               for c in ("clean", "augmented")]
-        vs = [diff.get((r.model, c), "-") for c in ("clean", "augmented")]
-        lines.append(f"| {r.model} | {r.rule} | {100 * r.target:g} % | {100 * r.flops_share_224:.1f} % | {acc[0]} | {acc[1]} "
-                     f"| {vs[0]} | {vs[1]} |")
+    means = pd.read_csv(CRITERIA / "criteria_means.csv")
+    lines = ["| model | target | rule | FLOPs reached (224 px) | clean, right after the cut, % | clean, fine-tuned, % "
+             "| augmented, right after the cut, % | augmented, fine-tuned, % |", "|---|---:|---|---:|---|---|---|---|"]
+    for r in means.itertuples():
+        cells = [_interval(getattr(r, f"{c}_{s}"), getattr(r, f"{c}_{s}_lo"), getattr(r, f"{c}_{s}_hi"))
+                 for c in ("clean", "augmented") for s in ("cut", "tuned")]
+        lines.append(f"| {r.model} | {100 * r.target:g} % | {r.rule} | {100 * r.flops_share_224:.1f} % | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def criteria_differences() -> str:
+    """APoZ's model minus each other rule's, paired on the clean test images over the seeds: right after
+    the cut (the thesis's family: its simultaneous interval and verdict) and fine-tuned (exploratory)."""
+    import pandas as pd
+
+    comps = pd.read_csv(CRITERIA / "comparisons.csv")
+    comps = comps[comps.claim_kind.isin(["criterion", "criterion_cut"]) & (comps.condition == "clean")].set_index(["variant", "against"])
+    lines = ["| model | target | APoZ minus | right after the cut, pts [interval] | level | verdict | seed by seed, pts "
+             "| fine-tuned, pts [95 % interval] | seed by seed, pts |", "|---|---:|---|---|---:|---|---|---|---|"]
+    for (variant, against), r in comps[comps.claim_kind == "criterion_cut"].iterrows():
+        tuned = comps.loc[(variant.removesuffix("_cut"), against.removesuffix("_cut"))]
+        model, _, target = variant.removesuffix("_cut").rsplit("_", 2)
+        other = against.removesuffix("_cut").rsplit("_", 2)[1]
+        lines.append(f"| {model} | {100 * float(target):g} % | {other} | {_difference(r.diff_pp, r.lo_pp, r.hi_pp)} "
+                     f"| {100 * r.level:.2f} % | {r.verdict} | {r.per_seed_pp.replace(';', ', ')} "
+                     f"| {_difference(tuned.diff_pp, tuned.lo_pp, tuned.hi_pp)} | {tuned.per_seed_pp.replace(';', ', ')} |")
+    return "\n".join(lines) + "\n"
+
+
+def criteria_thesis() -> str:
+    """The thesis's line of make criteria's findings, as summarize wrote it."""
+    lines = (CRITERIA / "findings.md").read_text().splitlines()
+    return next(line for line in lines if line.startswith("- **The thesis")) + "\n"
 
 
 def in_root(fn: Callable[[], str]) -> Callable[[], str]:
@@ -123,7 +153,8 @@ BLOCKS: dict[str, dict[str, Callable[[], str]]] = {
         "power": lambda: csv_markdown((ROOT / "reports" / "study" / "power.csv").read_text()),
         "minutes": minutes_table,
     },
-    "docs/criteria.md": {"criteria": in_root(criteria_table)},
+    "docs/criteria.md": {"criteria": criteria_table, "criteria-differences": criteria_differences,
+                         "criteria-thesis": criteria_thesis},
     "docs/development.md": {
         "edit-probe": lambda: tool("edit_probe").report(json.loads((ROOT / "bench" / "edit-probe.json").read_text())),
     },

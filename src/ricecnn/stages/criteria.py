@@ -4,8 +4,9 @@ fine-tuned with the train settings for ``criteria.finetune_epochs`` (0: the cut 
 With ``criteria.ranking: layer`` every rule keeps the same number of channels per convolution for the
 same target, so the criterion is the only difference between their models; with ``global`` the
 channels of all convolutions are ranked together and only the FLOPs are matched. The validation
-accuracy right after the cut and after fine-tuning are both recorded; summarize compares the models on
-the same test images under every training seed.
+accuracy right after the cut and after fine-tuning are both recorded, and both models are written
+(``--out-cut`` before fine-tuning, ``--out`` after), so that evaluate scores both on the same test
+images and summarize compares the rule's choice apart from the recovery, paired, under every seed.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class Settings(ChannelStage):
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse(argv, "criteria", __doc__, "model-file", "split-dir", "out", "metrics", model=True, seed=True,
+    args = parse(argv, "criteria", __doc__, "model-file", "split-dir", "out", "out-cut", "metrics", model=True, seed=True,
                  options={"rule": str, "target": float})
     name, s = args.model, settings.load(args.params, Settings)
     cfg = s.criteria
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> None:
               "flops_share_224": reached, "channels": kept, "kept": chosen}
     batch = s.evaluate.batch_size
     before = accuracy(pruned, *val_xy, batch)
+    runtime.save_model(pruned, args.out_cut)  # before fine-tuning: evaluate scores it on the test images too
     tuned = {}
     if cfg.finetune_epochs:
         tuned = fit(pruned, train_xy, val_xy, num_classes=len(classes), epochs=cfg.finetune_epochs,

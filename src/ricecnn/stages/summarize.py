@@ -33,6 +33,7 @@ from ..study.settings import Compare
 
 PER_SEED = ("train", "featuremaps", "prune", "trim", "trim_scratch", "criteria")  # one file per seed and model each
 OUTPUTS = ("summary.csv", "summary_points.csv", "comparisons.csv", "robustness.csv", "power.csv", "criteria.csv",
+           "criteria_means.csv",
            "training_curves.csv", "findings.md", "summary.md", "accuracy_vs_flops.png", "accuracy_vs_filters.png", "params.png",
            "robustness.png", "effects.png", "criteria.png", "trim")
 
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     df, comps, robust = tables.summary_table(study), tables.comparisons(study), tables.robustness_table(study)
     paper = paper_table(s.compare.margin)
     power = tables.power_table(comps)
-    crit = tables.criteria_table(study, df)
+    crit, crit_means = tables.criteria_table(study), tables.criteria_means(study)
     curves = training_curves({(seed, m): fill(args.curves, seed=seed, model=m) for m in s.models for seed in s.training_seeds})
     with atomic_path(args.out_dir, directory=True) as folder:
         out = {name: folder / name for name in OUTPUTS}
@@ -108,12 +109,14 @@ def main(argv: list[str] | None = None) -> None:
         _csv(robust, out["robustness.csv"])
         _csv(power, out["power.csv"])
         _csv(crit, out["criteria.csv"])
+        _csv(crit_means, out["criteria_means.csv"])
         _csv(curves, out["training_curves.csv"])
-        _text(pages.findings_page(study, df, comps, findings.findings(study, df, comps, paper, robust, crit)),
+        _text(pages.findings_page(study, df, comps, findings.findings(study, df, comps, paper, robust, crit_means)),
               out["findings.md"])
-        _text(pages.summary_page(study, df, comps, tables.per_seed_table(study), robust, paper, power, crit),
+        _text(pages.summary_page(study, df, comps, tables.per_seed_table(study), robust, paper, power, crit,
+                                   crit_means),
               out["summary.md"])
-        save_png(figures.criteria_figure(crit, df), out["criteria.png"])
+        save_png(figures.criteria_figure(crit_means, comps, df), out["criteria.png"])
         save_png(figures.accuracy_figure(df, "flops", "FLOPs per image (log scale)", True), out["accuracy_vs_flops.png"])
         save_png(figures.accuracy_figure(df, "filters", "filters (paper's count, log scale)", True),
                  out["accuracy_vs_filters.png"])

@@ -16,6 +16,7 @@ from .records import CONDITIONS, DATA_NAMES, Study
 from .tables import KINDS
 from .words import (
     ci,
+    claims,
     comparison_phrase,
     fewer_flops,
     level_text,
@@ -38,7 +39,8 @@ def families_text(study: Study, comps: pd.DataFrame) -> str:
         kinds = " and ".join(KINDS[k] for k in spec.kinds)
         sets = " and ".join(spec.conditions)
         named = comps[comps.named_undecidable & comps.claim_kind.isin(spec.kinds) & comps.condition.isin(spec.conditions)]
-        out.append(f"`{name}`: the {len(rows)} claims {kinds} on {sets} images, each interval at {level_text(rows.level.iloc[0])}"
+        test = " (superiority: margin 0)" if spec.margin == 0 else ""
+        out.append(f"`{name}`: the {claims(len(rows))} {kinds} on {sets} images{test}, each interval at {level_text(rows.level.iloc[0])}"
                    + (" (left out, named before the runs as claims no affordable design decides: "
                       + ", ".join(f"{r.variant} vs {r.against}" for r in named.itertuples()) + ")" if len(named) else ""))
     return "; ".join(out)
@@ -66,7 +68,9 @@ def setup_lines(study: Study, comps: pd.DataFrame) -> list[str]:
         f"that all of them hold together at least 95 % of the time, and each verdict is read off the interval printed "
         f"beside it: `{stats.NOT_WORSE}`: {words.VERDICTS[stats.NOT_WORSE].replace('-m', f'-{100 * study.margin:g}')}; "
         f"`{stats.WORSE}`: {words.VERDICTS[stats.WORSE].replace('-m', f'-{100 * study.margin:g}')}; "
-        f"`{stats.INCONCLUSIVE}`: {words.VERDICTS[stats.INCONCLUSIVE].replace('-m', f'-{100 * study.margin:g}')}. "
+        f"`{stats.INCONCLUSIVE}`: {words.VERDICTS[stats.INCONCLUSIVE].replace('-m', f'-{100 * study.margin:g}')}"
+        + (f"; in a superiority family, `{stats.BETTER}`: {words.VERDICTS[stats.BETTER]}, `{stats.WORSE}` below 0"
+           if len(comps) and (comps[comps.claim_family != stats.EXPLORATORY].margin_pp == 0).any() else "") + ". "
         f"Every other comparison is `{stats.EXPLORATORY}`: {words.VERDICTS[stats.EXPLORATORY]}"
         + (f"; `{stats.IDENTICAL}`: " + ", ".join(identical) + f" ({words.VERDICTS[stats.IDENTICAL]})" if identical else "") + ".",
     ]
@@ -117,42 +121,57 @@ def claim_words(r, study: Study) -> str:
     return f"{r.verdict} ({interval})"
 
 
-CRITERION_WORDS = {stats.NOT_WORSE: "as good as APoZ's (it loses less than {m})",
-                   stats.WORSE: "worse than APoZ's (it loses more than {m}: APoZ picks better channels)",
-                   stats.INCONCLUSIVE: "inconclusive", stats.IDENTICAL: "the very same predictions",
-                   stats.EXPLORATORY: "{d} against APoZ's (exploratory)"}
 RULE_NAMES = {"apoz": "APoZ", "l1": "the weights' L1 norm", "random": "chance"}
+CRITERION_KINDS = {"criterion_cut": "right after the cut", "criterion": "fine-tuned"}
+
+
+def _criterion_words(r) -> str:
+    """'+1.2 pts [-0.4, +2.8] (99.17 % interval): inconclusive', or '(95 % interval, exploratory)'."""
+    said = r.verdict if r.verdict not in (stats.EXPLORATORY, "") else "exploratory"
+    return f"{pts(r.diff_pp, r.lo_pp, r.hi_pp)} ({level_text(r.level)} interval): {said}"
 
 
 def criteria_sentences(study: Study, rows, comps: pd.DataFrame) -> list[str]:
-    """One sentence per pruned model and FLOPs target: does APoZ pick better channels than chance and
-    than the weights' magnitude? (Each rule's model against APoZ's, on the clean and augmented sets.)"""
+    """Per pruned model and FLOPs target: each rule's clean accuracy right after the cut and fine-tuned,
+    and APoZ's paired difference against each other rule, both ways, with the interval its verdict is
+    read off; then the thesis's family as a whole (does APoZ choose better channels?)."""
     out = []
     crit = [m for m in study.models if m.variant == "criterion"]
     for parent in dict.fromkeys(m.parent for m in crit):
+        said_targets = []
         for target in dict.fromkeys(m.target for m in crit if m.parent == parent):
             group = [m for m in crit if m.parent == parent and m.target == target]
             apoz = next((m for m in group if m.rule == "apoz"), None)
-            if apoz is None:
-                continue
-            share = rows.loc[apoz.name, "flops_224"] / rows.loc[parent, "flops_224"]
-            scores = ", ".join(f"{RULE_NAMES[m.rule]}'s {pct(rows.loc[m.name, 'clean_accuracy'])}" for m in group)
-            said = []
-            for m in (m for m in group if m.baseline):
-                rows_ = {c: _row(comps, m.name, apoz.name, c) for c in CONDITIONS}
-                words = {c: CRITERION_WORDS[r.verdict].format(m=margin_pts(study), d=pts(r.diff_pp, r.lo_pp, r.hi_pp))
-                         + ("" if r.verdict == stats.EXPLORATORY else f" ({pts(r.diff_pp, r.lo_pp, r.hi_pp)}, {level_text(r.level)})")
-                         for c, r in rows_.items()}
-                said.append(f"{RULE_NAMES[m.rule]}'s channels are {words['clean']} on clean and {words['augmented']} on "
-                            "augmented images" if words["clean"] != words["augmented"] else
-                            f"{RULE_NAMES[m.rule]}'s channels are {words['clean']} on both")
-            records = [study.criteria[s][m.name] for s in study.seeds for m in group]
-            same = all(len({repr(study.criteria[s][m.name].get("channels")) for m in group}) == 1 for s in study.seeds)
-            shape = "the same architecture for every rule" if same else "each rule its own architecture: one ranking of all channels"
-            tuned = "fine-tuned alike" if any(r.get("finetune_epochs", 1) for r in records) else "not fine-tuned (as cut)"
-            out.append(f"**Are APoZ's channels the right ones?** Pruned to {100 * target:g} % of {parent}'s FLOPs "
-                       f"({100 * share:.1f} % reached, {shape}) and {tuned}, the "
-                       f"models score (clean, mean over seeds) {scores}: " + "; ".join(said) + ".")
+            share = rows.loc[group[0].name, "flops_224"] / rows.loc[parent, "flops_224"]
+            accs = ", ".join(f"{RULE_NAMES[m.rule]} {pct(rows.loc[m.name + '_cut', 'clean_accuracy'])} -> "
+                             f"{pct(rows.loc[m.name, 'clean_accuracy'])}" for m in group)
+            text = f"at {100 * target:g} % ({100 * share:.1f} % reached) {accs}"
+            if apoz is not None:
+                for other in (m for m in group if m.rule != "apoz"):
+                    parts = [f"{CRITERION_KINDS[kind]} {_criterion_words(_row(comps, apoz.name + suffix, other.name + suffix, 'clean'))}"
+                             for kind, suffix in (("criterion_cut", "_cut"), ("criterion", ""))]
+                    text += f"; APoZ minus {RULE_NAMES[other.rule]}: " + ", ".join(parts)
+            said_targets.append(text)
+        records = [study.criteria[s][m.name] for s in study.seeds for m in crit if m.parent == parent]
+        same = all(len({repr(study.criteria[s][m.name].get("channels")) for m in crit if m.parent == parent and m.target == t}) == 1
+                   for s in study.seeds for t in {m.target for m in crit if m.parent == parent})
+        shape = "every rule the same architecture" if same else "each rule its own architecture (one ranking of all channels)"
+        epochs = sorted({r.get("finetune_epochs", 0) for r in records})
+        tuned = f"fine-tuned {', '.join(map(str, epochs))} epochs" if any(epochs) else "not fine-tuned"
+        out.append(f"**Are APoZ's channels the right ones in {parent}?** Clean test accuracy right after the cut -> "
+                   f"{tuned} ({shape}; means over the seeds): " + "; ".join(said_targets) + ".")
+    thesis = comps[(comps.claim_kind == "criterion_cut") & (comps.claim_family != stats.EXPLORATORY)] if len(comps) else comps
+    if len(thesis):
+        counts = thesis.verdict.value_counts()
+        family = thesis.claim_family.iloc[0]
+        spec = study.families[family]
+        test = "superiority" if spec.margin == 0 else f"a margin of {thesis.margin_pp.iloc[0]:g} points"
+        out.append(f"**The thesis, APoZ's choice against each other rule** (family `{family}`, fixed before the runs: "
+                   f"{test} right after the cut on {' and '.join(spec.conditions)} images, {claims(len(thesis))}, each interval at "
+                   f"{level_text(thesis.level.iloc[0])}): " + ", ".join(f"{counts.get(v, 0)} {v}" for v in
+                                                                   (stats.BETTER, stats.WORSE, stats.INCONCLUSIVE))
+                   + (f"; the median power at the estimates {thesis.power.median():.2f}" if thesis.power.notna().any() else "")
+                   + ".")
     return out
 
 
@@ -271,10 +290,12 @@ def findings(study: Study, df: pd.DataFrame, comps: pd.DataFrame, paper: pd.Data
             f"validation images APoZ was measured on (the only images where no change is guaranteed), "
             f"{max(p['max_abs_output_diff_val'] for p in runs):.1e} on the whole validation split "
             f"({sum(p['predictions_changed_val'] for p in runs)} predictions changed over all seeds); {test}.")
-    for r in (crit.itertuples() if crit is not None else ()):
-        out.append(f"{r.model} ({RULE_NAMES[r.rule]}'s channels of {r.parent}, target {100 * r.target:g} % of its FLOPs, "
-                   f"{100 * r.flops_share_224:.1f} % reached): accuracy clean {ci(r.clean_accuracy, r.clean_accuracy_lo, r.clean_accuracy_hi)}, "
-                   f"augmented {ci(r.augmented_accuracy, r.augmented_accuracy_lo, r.augmented_accuracy_hi)}.")
+    for r in (crit.itertuples() if crit is not None else ()):  # criteria_means: right after the cut, then fine-tuned
+        out.append(f"{r.model} pruned by {RULE_NAMES[r.rule]} to {100 * r.target:g} % of its FLOPs ({100 * r.flops_share_224:.1f} % "
+                   f"reached): accuracy right after the cut clean {ci(r.clean_cut, r.clean_cut_lo, r.clean_cut_hi)}, augmented "
+                   f"{ci(r.augmented_cut, r.augmented_cut_lo, r.augmented_cut_hi)}; fine-tuned clean "
+                   f"{ci(r.clean_tuned, r.clean_tuned_lo, r.clean_tuned_hi)}, augmented "
+                   f"{ci(r.augmented_tuned, r.augmented_tuned_lo, r.augmented_tuned_hi)}.")
     for p in paper.itertuples():
         out.append(
             f"The paper's {p.variant} vs {p.baseline} (its published counts, {PAPER_TEST_IMAGES:,} test images each, "

@@ -1,6 +1,6 @@
 """The comparison plan: which models the comparison stages cover (the trained ones and the variants
 the stages derive from them), which model each is compared with, and their names: a derived model's
-(``<m>_pruned``, ``<m>_trim``, ``<m>_trim_scratch``, ``<m>_<rule>_<target>``) and the DVC stage that
+(``<m>_pruned``, ``<m>_trim``, ``<m>_trim_scratch``, ``<m>_<rule>_<target>[_cut]``) and the DVC stage that
 writes each, made here and nowhere else in Python (dvc.yaml writes the same names;
 ``tests/test_dag.py`` checks that they agree). Read by evaluate and summarize only: a change to the
 plan reruns those two.
@@ -44,7 +44,7 @@ class Evaluated:
 
     name: str  # models/<seed>/<name>.keras
     family: str
-    variant: str  # full | light | pruned | trim | trim_scratch
+    variant: str  # full | light | pruned | trim | trim_scratch | criterion | criterion_cut
     baseline: str | None  # the model it is compared with first: the family's full model, or for the
     #                       scratch control the trimmed model whose architecture it trains
     stage: str  # the stage group that writes it (``stage_for`` names the stage of one seed)
@@ -69,10 +69,11 @@ class Evaluated:
         return ((self.baseline,) if self.baseline else ()) + self.others
 
 
-def criterion_model(model: str, rule: str, target: float) -> str:
-    """The name of ``model`` pruned by channel criterion ``rule`` to ``target`` of its FLOPs (dvc.yaml
-    writes ``<model>_<rule>_<target>`` with DVC's own rendering of the number, which is Python's)."""
-    return f"{model}_{rule}_{target}"
+def criterion_model(model: str, rule: str, target: float, cut: bool = False) -> str:
+    """The name of ``model`` pruned by channel criterion ``rule`` to ``target`` of its FLOPs and fine-tuned
+    (dvc.yaml writes ``<model>_<rule>_<target>`` with DVC's own rendering of the number, which is
+    Python's), or with ``cut`` the same model right after the cut, before fine-tuning (``..._cut``)."""
+    return f"{model}_{rule}_{target}" + ("_cut" if cut else "")
 
 
 def evaluated(models: list[str], pruned: list[str], trimmed: list[str] = (),
@@ -80,10 +81,11 @@ def evaluated(models: list[str], pruned: list[str], trimmed: list[str] = (),
     """The trained models (``models:``), ``<m>_pruned`` for each of ``prune.models``, for each of
     ``trim.models`` its trimmed model ``<m>_trim`` and the control ``<m>_trim_scratch`` (the trimmed
     architecture trained from scratch), and for each model, rule and target of ``criteria`` the model
-    that rule pruned to that target (``criterion_model``). The comparisons (``Evaluated.against``): a
-    light, pruned or trimmed model against the family's full model, a trimmed one also against the
-    light one, the control against the trimmed model, and every other rule's model against APoZ's
-    at the same target (does APoZ pick better channels than it?)."""
+    that rule pruned to that target, fine-tuned and right after the cut (``criterion_model``; both
+    written by the one criteria stage). The comparisons (``Evaluated.against``): a light, pruned or
+    trimmed model against the family's full model, a trimmed one also against the light one, the
+    control against the trimmed model, and APoZ's model against every other rule's at the same target,
+    fine-tuned and right after the cut (does APoZ pick better channels?)."""
 
     def variant(family: str, kind: str) -> str | None:
         return next((m for m in models if REGISTRY[m].family == family and REGISTRY[m].variant == kind), None)
@@ -104,11 +106,13 @@ def evaluated(models: list[str], pruned: list[str], trimmed: list[str] = (),
     names, rules, targets = criteria
     for name in names:
         for target in targets:
-            for rule in rules:
-                apoz = criterion_model(name, "apoz", target) if "apoz" in rules and rule != "apoz" else None
-                out.append(Evaluated(criterion_model(name, rule, target), spec(name).family, "criterion", apoz,
-                                     stage_name("criteria", f"{name}-{rule}-{target}"), parent=name, rule=rule,
-                                     target=target))
+            for cut in (False, True):
+                for rule in rules:
+                    others = tuple(criterion_model(name, r, target, cut) for r in rules if r != "apoz") if rule == "apoz" else ()
+                    out.append(Evaluated(criterion_model(name, rule, target, cut), spec(name).family,
+                                         "criterion_cut" if cut else "criterion", None,
+                                         stage_name("criteria", f"{name}-{rule}-{target}"), others, parent=name, rule=rule,
+                                         target=target))
     return out
 
 

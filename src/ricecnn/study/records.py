@@ -64,7 +64,10 @@ class Study:
         return float(np.mean([table[s][name][key] for s in self.seeds]))
 
     def failed(self, name: str) -> list[int]:
-        """The training seeds under which ``name``'s run failed to train (``stats.failed_runs``)."""
+        """The training seeds under which ``name``'s run failed to train (``stats.failed_runs``); none for a
+        model right after its cut, which no run trained (its accuracy is the criterion's choice alone)."""
+        if name.endswith("_cut") and any(m.name == name and m.variant == "criterion_cut" for m in self.models):
+            return []
         return stats.failed_runs({s: self.train[s][name]["val_accuracy"] for s in self.seeds}, self.failed_run)
 
     def identical(self, variant: str, against: str) -> bool:
@@ -82,7 +85,7 @@ def sources(models: list[Evaluated], metrics: dict[str, dict[str, dict]]) -> tup
     prune, trim, trim_scratch keyed by trained model; criteria keyed by the criterion model). A trained
     model's come from train, flops and featuremaps; a pruned model's from its prune stage; a trimmed
     model's from its trim stage; the scratch control's cost from trim and its training from
-    trim_scratch; a criterion model's from its criteria stage."""
+    trim_scratch; a criterion model's, fine-tuned or as cut, from its criteria stage."""
     train, cost, dead = {}, {}, {}
     for m in models:
         if m.trained:
@@ -93,10 +96,11 @@ def sources(models: list[Evaluated], metrics: dict[str, dict[str, dict]]) -> tup
             cost[m.name] = channel_records.cost(p)
             train[m.name] = {"val_accuracy": channel_records.validation_accuracy(p)}
             dead[m.name] = cost[m.name]["dead_fraction"]
-        elif m.variant == "criterion":
-            c = metrics["criteria"][m.name]
+        elif m.variant in ("criterion", "criterion_cut"):  # the one record of the stage that writes both
+            c = metrics["criteria"][m.name.removesuffix("_cut")]
             cost[m.name] = {k: c[k] for k in COST_KEYS}
-            train[m.name], dead[m.name] = {"val_accuracy": c["val_accuracy"]}, None
+            key = "val_accuracy" if m.variant == "criterion" else "val_accuracy_pruned"
+            train[m.name], dead[m.name] = {"val_accuracy": c[key]}, None
         else:  # trim, trim_scratch
             kept = channel_records.kept(metrics["trim"][m.parent])
             cost[m.name] = {k: kept[k] for k in COST_KEYS}

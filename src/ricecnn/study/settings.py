@@ -12,8 +12,8 @@ from ..evaluation.augment import TEST_SETS
 
 # the kinds of paired comparison (ricecnn.study.tables.KINDS words them): a light, pruned or trimmed model
 # against its full model, a trimmed one against the light one, the scratch control against the trimmed
-# model, another channel criterion against APoZ
-ClaimKind = Literal["light", "pruned", "trim", "trim_vs_light", "trim_scratch", "criterion"]
+# model, APoZ's choice against another channel criterion's after fine-tuning and right after the cut
+ClaimKind = Literal["light", "pruned", "trim", "trim_vs_light", "trim_scratch", "criterion", "criterion_cut"]
 Condition = Literal[TEST_SETS]  # the test sets every comparison is made on
 
 
@@ -23,6 +23,9 @@ class Family(Section):
     # variant models whose claims of these kinds were named, before the runs, as ones no affordable design
     # decides (docs/statistics.md, "Sizing the study"): reported as exploratory, outside the family
     undecidable: Annotated[list[str], Distinct] = []
+    # the family's own margin (default: compare.margin); 0 makes its claims superiority claims, "the variant is
+    # better", read off the same simultaneous intervals (``stats.verdict``)
+    margin: Annotated[float, Field(ge=0, lt=1)] | None = None
 
 
 class Compare(Section):

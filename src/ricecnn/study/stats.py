@@ -234,6 +234,7 @@ def unpaired(variant: Accuracy, baseline: Accuracy) -> Difference:
 # --- the families and the verdicts --------------------------------------------------------------------
 
 NOT_WORSE, WORSE, INCONCLUSIVE, IDENTICAL = "not worse", "worse", "inconclusive", "identical"
+BETTER = "better"  # a superiority claim (a family with margin 0): the interval lies above 0
 EXPLORATORY = "exploratory"  # a claim in no family: its estimate and 95 % interval, no verdict
 UNDECIDABLE = "undecidable"  # a claim a family names, before the runs, as one no affordable design decides
 NEAR = 0.01  # a claim whose estimate lies within this of -margin is one no affordable design decides: at the
@@ -247,8 +248,11 @@ def family_level(claims: int, level: float = LEVEL) -> float:
 
 
 def verdict(lo: float, hi: float, margin: float) -> str:
-    """The verdict of "the variant loses less than ``margin``", read off the interval (lo, hi) shown."""
-    return NOT_WORSE if lo > -margin else WORSE if hi < -margin else INCONCLUSIVE
+    """The verdict of "the variant loses less than ``margin``", read off the interval (lo, hi) shown;
+    with ``margin`` 0 the claim is superiority, "the variant is better": ``better`` above 0, ``worse`` below."""
+    if lo > -margin:
+        return BETTER if margin == 0 else NOT_WORSE
+    return WORSE if hi < -margin else INCONCLUSIVE
 
 
 # --- runs that failed ----------------------------------------------------------------------------------

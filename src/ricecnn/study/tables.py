@@ -22,7 +22,8 @@ from .records import CONDITIONS, COST_KEYS, Study, accuracy
 from .settings import ClaimKind
 
 KINDS = {"light": "light vs full", "pruned": "pruned vs full", "trim": "trimmed vs full", "trim_vs_light": "trimmed vs light",
-         "trim_scratch": "scratch control vs trimmed", "criterion": "another criterion vs APoZ, at the same FLOPs"}
+         "trim_scratch": "scratch control vs trimmed", "criterion": "APoZ vs another criterion, fine-tuned, at the same FLOPs",
+         "criterion_cut": "APoZ vs another criterion, right after the cut, at the same FLOPs"}
 assert set(KINDS) == set(typing.get_args(ClaimKind))  # every kind params.yaml's families may name is worded
 
 
@@ -52,7 +53,7 @@ def summary_table(study: Study) -> pd.DataFrame:
 
 
 COMPARISON_COLUMNS = ["family", "variant", "against", "kind", "claim_kind", "condition", "flops_ratio_224", "claim_family",
-                      "level", "seeds_used", "failed_seeds", "diff_pp", "lo_pp", "hi_pp", "p_margin", "p_adjusted", "p_zero",
+                      "level", "margin_pp", "seeds_used", "failed_seeds", "diff_pp", "lo_pp", "hi_pp", "p_margin", "p_adjusted", "p_zero",
                       "per_seed_pp", "seed_sd_pp", "var_seed", "var_image", "var_residual", "identical", "named_undecidable", "verdict",
                       "half_width_pp", "power", "power_at_zero", "seeds_needed", "seeds_needed_range", "sens_seeds_used",
                       "sens_diff_pp", "sens_lo_pp", "sens_hi_pp", "sens_verdict"]
@@ -60,6 +61,8 @@ COMPARISON_COLUMNS = ["family", "variant", "against", "kind", "claim_kind", "con
 
 def claim_kind(m, other: str) -> str:
     """The kind of the comparison of model ``m`` (``Evaluated``) with ``other`` (a key of ``KINDS``)."""
+    if m.variant in ("criterion", "criterion_cut"):  # APoZ's model against each other rule's
+        return m.variant
     return m.variant if other == m.baseline else f"{m.variant}_vs_light"
 
 
@@ -87,10 +90,10 @@ def claim_families(study: Study) -> dict[tuple[str, str, str], tuple[str, float]
                         for claim in claims}}
 
 
-def _effect(study: Study, v: np.ndarray, b: np.ndarray, level: float) -> dict:
+def _effect(study: Study, v: np.ndarray, b: np.ndarray, level: float, m_: float) -> dict:
     """The difference of two models' (seeds, images) correctness over the seeds given: its interval at
-    ``level``, the p of the test at -margin and at 0, each seed's difference; with one seed, Tango's."""
-    m_ = study.margin
+    ``level``, the p of the test at -``m_`` (the claim's margin) and at 0, each seed's difference; with
+    one seed, Tango's."""
     if len(v) >= 2:
         e = stats.architecture_effect(v, b, level)
         return dict(diff_pp=100 * e.diff, lo_pp=100 * e.lo, hi_pp=100 * e.hi, p_margin=e.p(-m_), p_zero=e.p(0.0),
@@ -111,7 +114,6 @@ def comparisons(study: Study) -> pd.DataFrame:
     the p of no difference, each seed's difference, the verdict read off the interval (a family's
     claims only: the others are exploratory), and for a family's claim the power (``claim_power``).
     Beside it the sensitivity analysis: the same without the seeds whose run failed to train."""
-    m_ = study.margin
     families = claim_families(study)
     rows = []
     for m in study.models:
@@ -124,11 +126,13 @@ def comparisons(study: Study) -> pd.DataFrame:
                 family, level = families.get((m.name, other, c), (stats.EXPLORATORY, stats.LEVEL))
                 named = family == stats.UNDECIDABLE  # exploratory, named before the runs as undecidable
                 family = stats.EXPLORATORY if named else family
+                m_ = family_margin(study, family)
                 v, b = study.correct[m.name][c], study.correct[other][c]
                 row = {"family": m.family, "variant": m.name, "against": other, "kind": KINDS[claim_kind(m, other)],
                        "claim_kind": claim_kind(m, other), "condition": c, "flops_ratio_224": flops, "claim_family": family,
-                       "level": level, "seeds_used": len(study.seeds), "failed_seeds": ";".join(map(str, bad)),
-                       **_effect(study, v, b, level), "identical": identical, "named_undecidable": named}
+                       "level": level, "margin_pp": 100 * m_, "seeds_used": len(study.seeds),
+                       "failed_seeds": ";".join(map(str, bad)), **_effect(study, v, b, level, m_), "identical": identical,
+                       "named_undecidable": named}
                 if len(study.seeds) >= 2:
                     parts = stats.components(v.astype(float) - b)
                     row.update(seed_sd_pp=100 * np.std(np.mean(v, axis=1) - np.mean(b, axis=1), ddof=1),
@@ -137,7 +141,7 @@ def comparisons(study: Study) -> pd.DataFrame:
                 row["verdict"] = (stats.verdict(row["lo_pp"] / 100, row["hi_pp"] / 100, m_) if in_family and not np.isnan(row["lo_pp"])
                                   else stats.IDENTICAL if identical else stats.INCONCLUSIVE if in_family else stats.EXPLORATORY)
                 if bad:  # the sensitivity analysis: the failed runs' seeds left out
-                    sens = _effect(study, v[kept], b[kept], level)
+                    sens = _effect(study, v[kept], b[kept], level, m_)
                     row.update(sens_seeds_used=len(kept), sens_diff_pp=sens["diff_pp"], sens_lo_pp=sens["lo_pp"],
                                sens_hi_pp=sens["hi_pp"], sens_verdict=stats.verdict(sens["lo_pp"] / 100, sens["hi_pp"] / 100, m_)
                                if in_family and not np.isnan(sens["lo_pp"]) else stats.EXPLORATORY)
@@ -156,12 +160,18 @@ def comparisons(study: Study) -> pd.DataFrame:
     return df
 
 
+def family_margin(study: Study, family: str) -> float:
+    """The margin of a family's claims: its own (``Family.margin``; 0 for superiority) or ``compare.margin``."""
+    own = getattr(study.families.get(family), "margin", None)
+    return study.margin if own is None else own
+
+
 def claim_power(r, study: Study) -> tuple[float, float, str, str]:
     """A family's claim, from its own variance components: the power the design had to reach the verdict
     its estimate implies if the estimate were the truth, the power to show ``not worse`` if the true
     difference were 0, and, for an undecided claim, the seeds that 80 % power at the estimate would take
     at this test set's size, with the range the seed variance's own uncertainty allows."""
-    parts, k, n, m_ = (r.var_seed, r.var_image, r.var_residual), int(r.seeds_used), study.images, study.margin
+    parts, k, n, m_ = (r.var_seed, r.var_image, r.var_residual), int(r.seeds_used), study.images, r.margin_pp / 100
     theta = r.diff_pp / 100
     now = power.power(parts, theta, m_, k, n, r.level)
     at_zero = power.decision_rates(parts, 0.0, m_, k, n, r.level)[0]
@@ -242,29 +252,44 @@ def seed_spread_table(study: Study) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-CRITERIA_COLUMNS = ["model", "parent", "rule", "target", "flops_share_224", "clean_accuracy", "clean_accuracy_lo",
-                    "clean_accuracy_hi", "augmented_accuracy", "augmented_accuracy_lo", "augmented_accuracy_hi",
-                    "val_accuracy_cut", "val_accuracy_tuned", "val_cut_by_seed", "val_tuned_by_seed"]
+CRITERIA_COLUMNS = ["model", "rule", "target", "seed", "flops_share_224", "val_cut", "val_tuned", "clean_cut", "clean_tuned",
+                    "augmented_cut", "augmented_tuned"]
+STAGES_OF_A_CRITERION = ("cut", "tuned")  # a criterion model right after the cut, and after fine-tuning
 
 
-def criteria_table(study: Study, df: pd.DataFrame) -> pd.DataFrame:
-    """Each criterion model (``ricecnn.channels.criteria``): its parent, rule and target, the FLOPs share at
-    224 px it reached (of its parent's), its test accuracies over the seeds with their intervals, and its
-    validation accuracy right after the cut and after fine-tuning (the stage's records: the mean over
-    the seeds, and seed by seed), so that the rule's choice is seen apart from the recovery."""
-    rows, by = [], df.set_index("model")
+def criteria_table(study: Study) -> pd.DataFrame:
+    """Each model pruned by each channel criterion (``ricecnn.channels.criteria``) to each target, under
+    each training seed: the FLOPs share at 224 px reached (of its parent's), and its accuracy right
+    after the cut and after fine-tuning, on the validation images (the stage's record) and on the clean
+    and augmented test images (evaluate's predictions, the same images for both), so that the rule's
+    choice is seen apart from the recovery."""
+    rows = []
     for m in (m for m in study.models if m.variant == "criterion"):
-        r = by.loc[m.name]
-        records = [study.criteria[seed][m.name] for seed in study.seeds]
-        cut, tuned = ([rec.get(k, np.nan) for rec in records] for k in ("val_accuracy_pruned", "val_accuracy"))
-        rows.append({"model": m.name, "parent": m.parent, "rule": m.rule, "target": m.target,
-                     "flops_share_224": r.flops_224 / by.loc[m.parent, "flops_224"],
-                     **{k: r[k] for k in ("clean_accuracy", "clean_accuracy_lo", "clean_accuracy_hi", "augmented_accuracy",
-                                          "augmented_accuracy_lo", "augmented_accuracy_hi")},
-                     "val_accuracy_cut": float(np.mean(cut)), "val_accuracy_tuned": float(np.mean(tuned)),
-                     "val_cut_by_seed": ";".join(f"{v:.4f}" for v in cut),
-                     "val_tuned_by_seed": ";".join(f"{v:.4f}" for v in tuned)})
+        cut = f"{m.name}_cut"
+        for i, seed in enumerate(study.seeds):
+            record = study.criteria[seed][m.name]
+            row = {"model": m.parent, "rule": m.rule, "target": m.target, "seed": seed,
+                   "flops_share_224": study.cost[seed][m.name]["flops_224"] / study.cost[seed][m.parent]["flops_224"],
+                   "val_cut": record.get("val_accuracy_pruned", np.nan), "val_tuned": record.get("val_accuracy", np.nan)}
+            for c in TEST_SETS:
+                for stage, name in zip(STAGES_OF_A_CRITERION, (cut, m.name)):
+                    row[f"{c}_{stage}"] = float(study.correct[name][c][i].mean()) if name in study.correct else np.nan
+            rows.append(row)
     return pd.DataFrame(rows, columns=CRITERIA_COLUMNS)
+
+
+def criteria_means(study: Study) -> pd.DataFrame:
+    """``criteria_table`` over the seeds: per model, rule and target, the mean test accuracy right after
+    the cut and after fine-tuning with its 95 % interval (``records.accuracy``), on each test set."""
+    rows = []
+    for m in (m for m in study.models if m.variant == "criterion"):
+        row = {"model": m.parent, "rule": m.rule, "target": m.target,
+               "flops_share_224": study.mean(study.cost, m.name, "flops_224") / study.mean(study.cost, m.parent, "flops_224")}
+        for stage, name in zip(STAGES_OF_A_CRITERION, (f"{m.name}_cut", m.name)):
+            for c in TEST_SETS:
+                row[f"{c}_{stage}"], row[f"{c}_{stage}_lo"], row[f"{c}_{stage}_hi"] = accuracy(study, name, c)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _number(value, digits: int = 4):

@@ -14,6 +14,7 @@ VERDICTS = {  # every verdict word, and what it says (the findings' legend)
     stats.INCONCLUSIVE: "the interval holds -m: the data cannot tell whether it loses more or less than the margin",
     stats.IDENTICAL: "the same predicted class as its baseline on every test image under every seed: no test needed",
     stats.EXPLORATORY: "in no family fixed before the runs: the estimate and its 95 % interval, no verdict",
+    stats.BETTER: "a superiority claim (a family of margin 0): the family's simultaneous interval lies above 0",
 }
 
 
@@ -29,6 +30,11 @@ def pts(diff: float, lo: float, hi: float) -> str:
     if np.isnan(diff):
         return "-"
     return f"{diff:+.1f} pts [{lo:+.1f}, {hi:+.1f}]"
+
+
+def claims(n: int) -> str:
+    """'1 claim', '18 claims'."""
+    return f"{n} claim{'' if n == 1 else 's'}"
 
 
 def times(ratio: float) -> str:
@@ -71,8 +77,9 @@ def interval_text(r) -> str:
 
 def undecided_words(r, study: Study) -> str:
     """Why an inconclusive claim of a family is undecided, and what would decide it."""
-    near = abs(r.diff_pp / 100 + study.margin)
-    toward = stats.NOT_WORSE if r.diff_pp / 100 > -study.margin else stats.WORSE
+    margin = getattr(r, "margin_pp", 100 * study.margin) / 100  # the claim's family's own
+    near = abs(r.diff_pp / 100 + margin)
+    toward = (stats.BETTER if margin == 0 else stats.NOT_WORSE) if r.diff_pp / 100 > -margin else stats.WORSE
     need = getattr(r, "seeds_needed", "")
     if need == "more test images":
         cost = f"no number of seeds would reach `{toward}` at {study.images:,} test images: more test images would"
@@ -93,7 +100,11 @@ def verdict_words(r, study: Study) -> str:
         why = undecided_words(r, study)
         return f"inconclusive ({why})" if why else r.verdict
     if r.verdict == stats.WORSE:
+        if getattr(r, "margin_pp", None) == 0:  # a superiority claim
+            return "worse (its interval lies below 0)"
         return f"worse (loses more than {margin_pts(study)})"
+    if r.verdict == stats.BETTER:
+        return "better (its interval lies above 0)"
     if r.verdict == stats.IDENTICAL:
         return "identical predictions"
     if r.verdict == stats.EXPLORATORY:
@@ -110,10 +121,11 @@ def comparison_phrase(r, study: Study) -> str:
     if r.verdict == stats.IDENTICAL:
         return "the same predicted class on every test image under every seed"
     seeds = f" (seeds {', '.join(r.per_seed_pp.split(';'))})" if ";" in r.per_seed_pp else ""
-    claims = round((1 - stats.LEVEL) / (1 - r.level))
-    adjusted = (f", Bonferroni over the {claims} claims of {r.claim_family} {p_value(r.p_adjusted).removeprefix('p ')}"
+    adjusted = (f", Bonferroni over the {claims(round((1 - stats.LEVEL) / (1 - r.level)))} of {r.claim_family} {p_value(r.p_adjusted).removeprefix('p ')}"
                 if r.claim_family != stats.EXPLORATORY else "")
-    text = (f"{interval_text(r)}{seeds}; test of a {100 * study.margin:g}-point loss {p_value(r.p_margin)}{adjusted}; "
+    loss = (f"a {getattr(r, 'margin_pp', 100 * study.margin):g}-point loss" if getattr(r, "margin_pp", None) != 0
+            else "no gain (superiority)")
+    text = (f"{interval_text(r)}{seeds}; test of {loss} {p_value(r.p_margin)}{adjusted}; "
             f"test of no difference {p_value(r.p_zero)}: {verdict_words(r, study)}")
     if r.failed_seeds:
         sens = (f"{pts(r.sens_diff_pp, r.sens_lo_pp, r.sens_hi_pp)}"
