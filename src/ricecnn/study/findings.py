@@ -12,6 +12,7 @@ import pandas as pd
 from ..evaluation.augment import TRANSFORMS
 from . import stats, words
 from .paper import PAPER_TEST_IMAGES
+from .plan import criterion_model
 from .records import CONDITIONS, DATA_NAMES, Study
 from .tables import KINDS
 from .words import (
@@ -143,13 +144,15 @@ def criteria_sentences(study: Study, rows, comps: pd.DataFrame) -> list[str]:
             group = [m for m in crit if m.parent == parent and m.target == target]
             apoz = next((m for m in group if m.rule == "apoz"), None)
             share = rows.loc[group[0].name, "flops_224"] / rows.loc[parent, "flops_224"]
-            accs = ", ".join(f"{RULE_NAMES[m.rule]} {pct(rows.loc[m.name + '_cut', 'clean_accuracy'])} -> "
+            cut_names = {m.name: criterion_model(parent, m.rule, target, cut=True) for m in group}
+            accs = ", ".join(f"{RULE_NAMES[m.rule]} {pct(rows.loc[cut_names[m.name], 'clean_accuracy'])} -> "
                              f"{pct(rows.loc[m.name, 'clean_accuracy'])}" for m in group)
             text = f"at {100 * target:g} % ({100 * share:.1f} % reached) {accs}"
             if apoz is not None:
                 for other in (m for m in group if m.rule != "apoz"):
-                    parts = [f"{CRITERION_KINDS[kind]} {_criterion_words(_row(comps, apoz.name + suffix, other.name + suffix, 'clean'))}"
-                             for kind, suffix in (("criterion_cut", "_cut"), ("criterion", ""))]
+                    pairs = ((kind, criterion_model(parent, "apoz", target, cut), criterion_model(parent, other.rule, target, cut))
+                             for kind, cut in (("criterion_cut", True), ("criterion", False)))
+                    parts = [f"{CRITERION_KINDS[kind]} {_criterion_words(_row(comps, a, b, 'clean'))}" for kind, a, b in pairs]
                     text += f"; APoZ minus {RULE_NAMES[other.rule]}: " + ", ".join(parts)
             said_targets.append(text)
         records = [study.criteria[s][m.name] for s in study.seeds for m in crit if m.parent == parent]

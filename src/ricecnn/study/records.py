@@ -13,7 +13,7 @@ import pandas as pd
 from ..channels import records as channel_records
 from ..evaluation.augment import TEST_SETS
 from . import stats
-from .plan import Evaluated
+from .plan import Evaluated, criterion_model
 
 CONDITIONS = TEST_SETS[::-1]  # the test sets every comparison is made on, the paper's first
 COST_KEYS = ("params", "params_trainable", "flops", "macs", "filters", "flops_224", "params_224")
@@ -66,7 +66,7 @@ class Study:
     def failed(self, name: str) -> list[int]:
         """The training seeds under which ``name``'s run failed to train (``stats.failed_runs``); none for a
         model right after its cut, which no run trained (its accuracy is the criterion's choice alone)."""
-        if name.endswith("_cut") and any(m.name == name and m.variant == "criterion_cut" for m in self.models):
+        if any(m.name == name and m.variant == "criterion_cut" for m in self.models):
             return []
         return stats.failed_runs({s: self.train[s][name]["val_accuracy"] for s in self.seeds}, self.failed_run)
 
@@ -97,7 +97,7 @@ def sources(models: list[Evaluated], metrics: dict[str, dict[str, dict]]) -> tup
             train[m.name] = {"val_accuracy": channel_records.validation_accuracy(p)}
             dead[m.name] = cost[m.name]["dead_fraction"]
         elif m.variant in ("criterion", "criterion_cut"):  # the one record of the stage that writes both
-            c = metrics["criteria"][m.name.removesuffix("_cut")]
+            c = metrics["criteria"][criterion_model(m.parent, m.rule, m.target)]
             cost[m.name] = {k: c[k] for k in COST_KEYS}
             key = "val_accuracy" if m.variant == "criterion" else "val_accuracy_pruned"
             train[m.name], dead[m.name] = {"val_accuracy": c[key]}, None

@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..evaluation.augment import TEST_SETS, TRANSFORMS
 from . import power, stats
+from .plan import criterion_model
 from .records import CONDITIONS, COST_KEYS, Study, accuracy
 from .settings import ClaimKind
 
@@ -265,14 +266,13 @@ def criteria_table(study: Study) -> pd.DataFrame:
     choice is seen apart from the recovery."""
     rows = []
     for m in (m for m in study.models if m.variant == "criterion"):
-        cut = f"{m.name}_cut"
         for i, seed in enumerate(study.seeds):
             record = study.criteria[seed][m.name]
             row = {"model": m.parent, "rule": m.rule, "target": m.target, "seed": seed,
                    "flops_share_224": study.cost[seed][m.name]["flops_224"] / study.cost[seed][m.parent]["flops_224"],
                    "val_cut": record.get("val_accuracy_pruned", np.nan), "val_tuned": record.get("val_accuracy", np.nan)}
             for c in TEST_SETS:
-                for stage, name in zip(STAGES_OF_A_CRITERION, (cut, m.name)):
+                for stage, name in zip(STAGES_OF_A_CRITERION, (criterion_model(m.parent, m.rule, m.target, cut=True), m.name)):
                     row[f"{c}_{stage}"] = float(study.correct[name][c][i].mean()) if name in study.correct else np.nan
             rows.append(row)
     return pd.DataFrame(rows, columns=CRITERIA_COLUMNS)
@@ -285,7 +285,7 @@ def criteria_means(study: Study) -> pd.DataFrame:
     for m in (m for m in study.models if m.variant == "criterion"):
         row = {"model": m.parent, "rule": m.rule, "target": m.target,
                "flops_share_224": study.mean(study.cost, m.name, "flops_224") / study.mean(study.cost, m.parent, "flops_224")}
-        for stage, name in zip(STAGES_OF_A_CRITERION, (f"{m.name}_cut", m.name)):
+        for stage, name in zip(STAGES_OF_A_CRITERION, (criterion_model(m.parent, m.rule, m.target, cut=True), m.name)):
             for c in TEST_SETS:
                 row[f"{c}_{stage}"], row[f"{c}_{stage}_lo"], row[f"{c}_{stage}_hi"] = accuracy(study, name, c)
         rows.append(row)

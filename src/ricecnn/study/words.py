@@ -75,9 +75,14 @@ def interval_text(r) -> str:
     return f"{pts(r.diff_pp, r.lo_pp, r.hi_pp)} ({level_text(r.level)} interval)"
 
 
+def claim_margin(r, study: Study) -> float:
+    """The margin of claim ``r``: its family's own (``margin_pp``; 0 for superiority), else ``compare.margin``."""
+    return getattr(r, "margin_pp", 100 * study.margin) / 100
+
+
 def undecided_words(r, study: Study) -> str:
     """Why an inconclusive claim of a family is undecided, and what would decide it."""
-    margin = getattr(r, "margin_pp", 100 * study.margin) / 100  # the claim's family's own
+    margin = claim_margin(r, study)
     near = abs(r.diff_pp / 100 + margin)
     toward = (stats.BETTER if margin == 0 else stats.NOT_WORSE) if r.diff_pp / 100 > -margin else stats.WORSE
     need = getattr(r, "seeds_needed", "")
@@ -100,7 +105,7 @@ def verdict_words(r, study: Study) -> str:
         why = undecided_words(r, study)
         return f"inconclusive ({why})" if why else r.verdict
     if r.verdict == stats.WORSE:
-        if getattr(r, "margin_pp", None) == 0:  # a superiority claim
+        if claim_margin(r, study) == 0:  # a superiority claim
             return "worse (its interval lies below 0)"
         return f"worse (loses more than {margin_pts(study)})"
     if r.verdict == stats.BETTER:
@@ -123,8 +128,8 @@ def comparison_phrase(r, study: Study) -> str:
     seeds = f" (seeds {', '.join(r.per_seed_pp.split(';'))})" if ";" in r.per_seed_pp else ""
     adjusted = (f", Bonferroni over the {claims(round((1 - stats.LEVEL) / (1 - r.level)))} of {r.claim_family} {p_value(r.p_adjusted).removeprefix('p ')}"
                 if r.claim_family != stats.EXPLORATORY else "")
-    loss = (f"a {getattr(r, 'margin_pp', 100 * study.margin):g}-point loss" if getattr(r, "margin_pp", None) != 0
-            else "no gain (superiority)")
+    margin = claim_margin(r, study)
+    loss = f"a {100 * margin:g}-point loss" if margin else "no gain (superiority)"
     text = (f"{interval_text(r)}{seeds}; test of {loss} {p_value(r.p_margin)}{adjusted}; "
             f"test of no difference {p_value(r.p_zero)}: {verdict_words(r, study)}")
     if r.failed_seeds:
