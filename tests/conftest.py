@@ -29,6 +29,7 @@ TINY = {
     "split": {"val": 0.2, "test": 0.2},
     "featuremaps": {"samples": 8, "per_layer_max": 8},  # of the 10 val images
     "trim": {"samples": 16, "max_rounds": 1, "finetune_epochs": 1},  # of the 30 train images
+    "export": {"calibration_images": 8, "warmup": 2, "repeats": 5},
 }
 
 
@@ -224,7 +225,7 @@ def stop_workers(repo: Path, timeout: float = 60) -> None:
 # the 10 validation images: the stage takes them all and says so (a setting that depends on the
 # data's size never fails late, after the training).
 BUILT_MODELS = {"cnn": {"epochs": 1}, "cnn_light": {"epochs": 1}}
-BUILT_SETTINGS = {"featuremaps": {"samples": 256, "per_layer_max": 8}, "evaluate": {"batch_size": 8, "latency_repeats": 3},
+BUILT_SETTINGS = {"featuremaps": {"samples": 256, "per_layer_max": 8}, "evaluate": {"batch_size": 8},
                   "trim": {"samples": 16, "max_rounds": 1, "finetune_epochs": 1, "budget": 1.0},
                   "criteria": {"models": ["cnn"], "rules": ["apoz", "random"], "targets": [0.5], "finetune_epochs": 1,
                                "samples": 16}}

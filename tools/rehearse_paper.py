@@ -99,7 +99,7 @@ def settings(profile: list[str], params: dict, args) -> tuple[list[str], list[st
         "criteria.models": kept["criteria"],
         "criteria.targets": "[0.25]",  # one target of the profile's: each runs the same code
         "criteria.finetune_epochs": "1",
-        "evaluate.latency_repeats": "5",
+        "export.repeats": "20",
         **{f"models.{m}.epochs": str(args.epochs) for m in models},
         **{f"models.{m}.weights": args.weights for m in models if m.startswith("vgg16")},
     }

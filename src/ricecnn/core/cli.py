@@ -26,6 +26,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 NATIVE_BANNER = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
                            r"|I\d{4} [\d:.]+ +\d+ \S+:\d+\] )")
 
+# the stages that run Keras on TensorFlow whatever train.backend says: export (TensorFlow's LiteRT converter)
+TENSORFLOW_STAGES = ("export",)
+
 # stage name -> (module, one-line description), in DAG order
 STAGES: dict[str, tuple[str, str]] = {
     "fetch": ("ricecnn.stages.fetch", "get the dataset as one zip (synthetic | kaggle | path)"),
@@ -38,6 +41,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "trim_scratch": ("ricecnn.stages.trim_scratch", "the trimmed architecture trained from scratch: trimming's control"),
     "criteria": ("ricecnn.stages.criteria", "one channel criterion (APoZ, L1, random) pruning to a FLOPs target"),
     "evaluate": ("ricecnn.stages.evaluate", "clean and augmented test evaluation of all models"),
+    "export": ("ricecnn.stages.export", "the first seed's models in LiteRT and ONNX: size, latency, accuracy"),
     "summarize": ("ricecnn.stages.summarize", "summary table and plots"),
     "push": ("ricecnn.share", "dvc push + the whole run-cache with its outputs (a teammate trains nothing)"),
 }
@@ -159,7 +163,10 @@ def run_stage(main, argv: list[str], stage: str, standalone: bool = False) -> in
     try:
         if isinstance(main, str):
             if not {"-h", "--help"} & set(argv):
-                select_backend(argv)
+                if stage in TENSORFLOW_STAGES:
+                    os.environ["KERAS_BACKEND"] = "tensorflow"
+                else:
+                    select_backend(argv)
                 if standalone:
                     without_unused_jax()
                     # Ctrl-C ends the stage at once. Python would raise KeyboardInterrupt only when

@@ -29,7 +29,7 @@ from .errors import RiceError
 
 # the top-level keys of params.yaml: the sections, and the two seeds every part of the study shares
 SECTIONS = ("seed", "training_seeds", "data", "split", "train", "models", "prune", "trim", "criteria", "featuremaps",
-            "evaluate", "compare")
+            "evaluate", "export", "compare")
 BACKENDS = ("tensorflow", "jax", "torch", "env")  # train.backend: Keras' backend (env: $KERAS_BACKEND's)
 
 

@@ -1,6 +1,6 @@
 """Scoring a model on the test set: clean, under each augmentation alone and under all five
 (``ricecnn.evaluation.augment``), with 95 % intervals (``ricecnn.evaluation.proportions``), speed, and every image's predicted
-class (from which summarize compares models); and the pictures of what it got wrong.
+class (from which summarize compares models; batch-1 latency is the export stage's); and the pictures of what it got wrong.
 
 Memory is bounded by design: the conditions are arrays (memory-mapped at full size) streamed one
 batch at a time through the model, and only each image's predicted class and the loss's running
@@ -33,24 +33,10 @@ def classify(model, images: np.ndarray, labels: np.ndarray, batch_size: int, des
     return predicted, nll / max(len(labels), 1)
 
 
-def latency_ms(model, image: np.ndarray, repeats: int) -> float:
-    """The median of ``repeats`` batch-1 predictions (after 3 warm-up calls), in milliseconds."""
-    x = np.asarray(image[None], dtype=np.float32)
-    for _ in range(3):
-        model.predict_on_batch(x)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        model.predict_on_batch(x)
-        times.append(time.perf_counter() - t)
-    return float(np.median(times) * 1000)
-
-
-def evaluate(model, sets: dict[str, np.ndarray], labels: np.ndarray, batch_size: int, repeats: int,
+def evaluate(model, sets: dict[str, np.ndarray], labels: np.ndarray, batch_size: int,
              index: np.ndarray | None = None) -> tuple[dict, dict]:
     """Metrics of one model on every condition of ``sets`` (``augment.condition_sets``: at least the
-    clean and the augmented test set) and its predicted classes per condition; the batch-1 latency
-    when ``repeats`` > 0. A test set smaller than ``batch_size`` is one batch of its own size (not
+    clean and the augmented test set) and its predicted classes per condition. A test set smaller than ``batch_size`` is one batch of its own size (not
     padded to ``batch_size``: at 224 px that padding would cost more than the images)."""
     batch_size = max(1, min(batch_size, len(labels)))
     classify(model, sets["clean"][:batch_size], labels[:batch_size], batch_size)  # warm-up / compile
@@ -74,8 +60,6 @@ def evaluate(model, sets: dict[str, np.ndarray], labels: np.ndarray, batch_size:
     if set(TRANSFORMS) <= set(acc):
         metrics["by_transform"] = {t: {"accuracy": acc[t].value, "lo": acc[t].lo, "hi": acc[t].hi, "images": acc[t].n}
                                    for t in TRANSFORMS}
-    if repeats:
-        metrics["latency_ms"] = latency_ms(model, sets["clean"][0], repeats)
     return metrics, predicted
 
 

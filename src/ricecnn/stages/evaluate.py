@@ -8,7 +8,7 @@ for every training seed). Every accuracy comes with its 95 % interval, and every
 class under every condition is kept (``<predictions-dir>/<model>.csv``): summarize compares the
 models from them (``ricecnn.evaluation.scoring``). For the trained models (the full and the light ones) of
 the training seed dvc.yaml gives as ``--pictures-seed``, each augmentation alone (the robustness
-table) and the batch-1 latency are measured too, and the pictures (confusion matrix, misclassified
+table) is measured too, and the pictures (confusion matrix, misclassified
 images) drawn: no comparison reads them, and they would cost most of the evaluation.
 """
 
@@ -33,7 +33,6 @@ from ..training.runtime import load_model
 
 class Evaluate(Inference):
     model_config = Section.model_config  # the whole section: every key it may hold
-    latency_repeats: PositiveInt
     robustness_images: PositiveInt  # test images (spread evenly) scored under each augmentation alone
 
 
@@ -68,8 +67,7 @@ def main(argv: list[str] | None = None) -> None:
             model = load_model(files[m.name], m.stage_for(args.seed), clean.shape[1:], len(classes))
             robustness = draw and m.trained
             scored = sets if robustness else {c: sets[c] for c in TEST_SETS}
-            results[m.name], predicted = evaluation.evaluate(model, scored, labels, cfg.batch_size,
-                                                             cfg.latency_repeats if robustness else 0, index)
+            results[m.name], predicted = evaluation.evaluate(model, scored, labels, cfg.batch_size, index)
             results[m.name].update(seed=args.seed, backend=keras.backend.backend())
             evaluation.write_predictions(predictions / f"{m.name}.csv", labels, predicted, classes, index)
             if robustness:  # a derived model's pictures would repeat its parent's (a pruned one's are the same)

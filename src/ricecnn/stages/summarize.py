@@ -25,7 +25,7 @@ from ..data.arrays import load_classes
 from ..data.settings import Data
 from ..evaluation.augment import TRANSFORMS
 from ..pictures import save_png
-from ..study import figures, findings, pages, tables
+from ..study import deployment, figures, findings, pages, tables
 from ..study.paper import paper_table
 from ..study.plan import Plan, evaluated_for
 from ..study.records import Study, correctness, sources, training_curves, trim_neighbours
@@ -33,7 +33,7 @@ from ..study.settings import Compare
 
 PER_SEED = ("train", "featuremaps", "prune", "trim", "trim_scratch", "criteria")  # one file per seed and model each
 OUTPUTS = ("summary.csv", "summary_points.csv", "comparisons.csv", "robustness.csv", "power.csv", "criteria.csv",
-           "criteria_means.csv",
+           "criteria_means.csv", "deployment.csv", "deployment.png",
            "training_curves.csv", "findings.md", "summary.md", "accuracy_vs_flops.png", "accuracy_vs_filters.png", "params.png",
            "robustness.png", "effects.png", "criteria.png", "trim")
 
@@ -91,11 +91,19 @@ def load(s: Settings, patterns: dict[str, str], classes: list[str]) -> Study:
 
 def main(argv: list[str] | None = None) -> None:
     kinds = ("flops", *(k.replace("_", "-") for k in PER_SEED), "evaluate", "predictions")
-    args = parse(argv, "summarize", __doc__, "split-dir", "out-dir", "metrics", patterns=(*kinds, "curves"))
+    args = parse(argv, "summarize", __doc__, "split-dir", "out-dir", "metrics", "export",
+                 patterns=(*kinds, "curves", "export-predictions"))
     s = settings.load(args.params, Settings)
     patterns = {k.replace("-", "_"): getattr(args, k.replace("-", "_")) for k in kinds}
     study = load(s, patterns, load_classes(args.split_dir))
     df, comps, robust = tables.summary_table(study), tables.comparisons(study), tables.robustness_table(study)
+    exported = read_json(args.export)
+    if missing := [m.name for m in study.models if m.name not in exported]:
+        raise RiceError(f"{args.export} has no record of {', '.join(missing)}: rerun `dvc repro export`")
+    deployed = deployment.deployment_table(study, exported, {m.name: pd.read_csv(fill(args.export_predictions, model=m.name))
+                                                             for m in study.models}, df)
+    keras_rows = deployed[deployed.runtime == "keras"].set_index("model")
+    df.insert(df.columns.get_loc("failed_runs"), "latency_ms", df.model.map(keras_rows.latency_ms))  # export's, one thread
     paper = paper_table(s.compare.margin)
     power = tables.power_table(comps)
     crit, crit_means = tables.criteria_table(study), tables.criteria_means(study)
@@ -111,12 +119,14 @@ def main(argv: list[str] | None = None) -> None:
         _csv(crit, out["criteria.csv"])
         _csv(crit_means, out["criteria_means.csv"])
         _csv(curves, out["training_curves.csv"])
-        _text(pages.findings_page(study, df, comps, findings.findings(study, df, comps, paper, robust, crit_means)),
-              out["findings.md"])
+        _csv(deployed, out["deployment.csv"])
+        lines = findings.findings(study, df, comps, paper, robust, crit_means) + deployment.sentences(study, deployed)
+        _text(pages.findings_page(study, df, comps, lines), out["findings.md"])
         _text(pages.summary_page(study, df, comps, tables.per_seed_table(study), robust, paper, power, crit,
-                                   crit_means),
+                                   crit_means, deployed),
               out["summary.md"])
         save_png(figures.criteria_figure(crit_means, comps, df), out["criteria.png"])
+        save_png(figures.deployment_figure(deployed), out["deployment.png"])
         save_png(figures.accuracy_figure(df, "flops", "FLOPs per image (log scale)", True), out["accuracy_vs_flops.png"])
         save_png(figures.accuracy_figure(df, "filters", "filters (paper's count, log scale)", True),
                  out["accuracy_vs_filters.png"])

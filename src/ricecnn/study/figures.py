@@ -241,3 +241,40 @@ def _differences(ax, comps, parent: str) -> None:
     ax.set_xlabel("APoZ minus the other rule, clean test accuracy, points")
     ax.set_title(f"{parent}: APoZ's choice against the others\n(hollow: right after the cut; filled: fine-tuned; "
                  "colour: verdict)", fontsize=8)
+
+
+RUNTIME_MARKERS = {("keras", "float32"): "o", ("litert", "float32"): "s", ("litert", "int8"): "^", ("onnx", "float32"): "D"}
+
+
+def deployment_figure(table) -> Figure:
+    """The exported models' clean test accuracy (the export seed's networks) against FLOPs per image
+    (left) and against measured batch-1 latency (right, one marker per runtime and precision): where
+    FLOPs and time disagree, the two panels order the models differently."""
+    from ..deploy.formats import RUNTIME_NAMES
+
+    colors = family_colors(table.family)
+    fig = Figure(figsize=(11, 4.4), layout="constrained")
+    by_flops, by_time = fig.subplots(1, 2, sharey=True)
+    done = table[table.error == ""]
+    keras_rows = done[done.runtime == "keras"]
+    for fam, g in keras_rows.groupby("family", sort=False):
+        by_flops.scatter(g.flops, g.clean_accuracy, color=colors[fam], label=fam, zorder=3)
+        for _, r in g.iterrows():
+            by_flops.annotate(r.model, (r.flops, r.clean_accuracy), textcoords="offset points", xytext=(4, 4), fontsize=6)
+    for (runtime, precision), marker in RUNTIME_MARKERS.items():
+        g = done[(done.runtime == runtime) & (done.precision == precision)]
+        err = [g.latency_ms - g.latency_q1_ms, g.latency_q3_ms - g.latency_ms]
+        by_time.errorbar(g.latency_ms, g.clean_accuracy, xerr=err, fmt=marker, mfc="none", color="black", ms=6, lw=0.8,
+                         label=f"{RUNTIME_NAMES[runtime]} {precision}", zorder=2)
+        by_time.scatter(g.latency_ms, g.clean_accuracy, marker=marker, c=[colors[f] for f in g.family], s=22, zorder=3)
+    for ax in (by_flops, by_time):
+        ax.set_xscale("log")
+        ax.margins(x=0.1, y=0.1)
+    by_flops.set_xlabel("FLOPs per image (log scale)")
+    by_flops.set_ylabel("clean test accuracy (one trained network each)")
+    by_flops.set_title("accuracy against FLOPs", fontsize=9)
+    by_flops.legend(fontsize=7, title="family (colour)", title_fontsize=7)
+    by_time.set_xlabel("batch-1 latency, ms (median, bars: quartiles; log scale)")
+    by_time.set_title("accuracy against measured latency, per runtime", fontsize=9)
+    by_time.legend(fontsize=7)
+    return fig

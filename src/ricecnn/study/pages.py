@@ -35,6 +35,10 @@ def fmt(col: str, v) -> str:
         return figures.human(v)
     if col.startswith(("params", "filters", "test_images", "seed")):
         return f"{int(round(v)):,}"
+    if col.startswith("latency") and col.endswith("_ms"):
+        return f"{v:.3f}"
+    if col == "bytes":
+        return f"{int(v):,}"
     if col == "latency_ms" or col == "misclassified":
         return f"{v:.1f}" if col == "misclassified" else f"{v:.2f}"
     return f"{v:.4f}" if isinstance(v, (float, np.floating)) else str(v)
@@ -108,7 +112,7 @@ def criteria_display(means: pd.DataFrame, crit: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary_page(study: Study, df, comps, per_seed, robust, paper, power, crit: pd.DataFrame | None = None,
-                 means: pd.DataFrame | None = None) -> str:
+                 means: pd.DataFrame | None = None, deployed: pd.DataFrame | None = None) -> str:
     """reports/study/summary.md: every table."""
     return (
         "# Summary\n\n" + " ".join(setup_lines(study, comps)) + " FLOPs per image at the training input size "
@@ -130,4 +134,18 @@ def summary_page(study: Study, df, comps, per_seed, robust, paper, power, crit: 
         + markdown(robust) + "\n## The paper's published numbers (224 px, real data, 7,500 test images per model)\n\n"
         + markdown(PAPER_RESULTS) + "\nIts light variants against their full models, unpaired (Fisher's exact test, "
         "Newcombe's interval): the paper published counts, not per-image predictions.\n\n" + markdown(paper)
+        + (deployment_text(deployed) if deployed is not None and len(deployed) else "")
     )
+
+
+DEPLOYMENT_SHOWN = ["model", "runtime", "precision", "bytes", "latency_ms", "latency_q1_ms", "latency_q3_ms", "clean_accuracy",
+                    "augmented_accuracy", "clean_agreement", "augmented_agreement", "clean_diff_pp", "augmented_diff_pp", "error"]
+
+
+def deployment_text(deployed: pd.DataFrame) -> str:
+    """The exported models' table (reports/study/deployment.csv has the intervals too)."""
+    first = deployed.iloc[0]
+    return (f"\n## The models as shipped (docs/deployment.md): training seed {int(first.seed)}'s networks, batch-1 latency on "
+            f"{int(first.threads)} CPU thread(s), median and quartiles of {int(first.latency_repeats)} timed calls; accuracy on "
+            "every test image, agreement with the Keras model's class, and the difference from Keras in points "
+            "(intervals: deployment.csv)\n\n" + markdown(deployed[DEPLOYMENT_SHOWN]))

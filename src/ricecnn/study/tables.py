@@ -46,8 +46,6 @@ def summary_table(study: Study) -> pd.DataFrame:
             "augmented_by_seed": ";".join(f"{v:.4f}" for v in study.correct[m.name]["augmented"].mean(axis=1)),
             "misclassified": float(np.mean([study.evaluate[s][m.name]["misclassified"] for s in study.seeds])),
             "test_images": study.correct[m.name]["clean"].shape[1],
-            "latency_ms": next((study.evaluate[s][m.name]["latency_ms"] for s in study.seeds
-                                if "latency_ms" in study.evaluate[s][m.name]), None),  # measured for one seed's models
             "failed_runs": ";".join(map(str, study.failed(m.name))),
         })  # fmt: skip
     return pd.DataFrame(rows)

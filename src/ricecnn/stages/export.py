@@ -1,0 +1,113 @@
+"""Stage export: the first training seed's models as a practitioner ships them, in LiteRT (float32,
+and int8 calibrated on training images) and ONNX, each with its file size, its batch-1 latency on
+``export.threads`` CPU threads (the Keras model's too, measured the same way), and its predicted class
+for every clean and augmented test image (scored on every core, batch by batch), which summarize pairs
+with the Keras model's.
+
+Every evaluated model of the seed dvc.yaml gives (``ricecnn.study.plan.evaluated``): size and latency
+belong to the architecture, and one trained network each is enough to check that conversion kept
+what it learned. A model a runtime cannot take (an op it lacks) gets one line on stderr naming the
+model, the format and the op, and a record saying so; its other formats and the other models are
+exported all the same. Conversion needs TensorFlow's converter, so this stage runs Keras on
+TensorFlow whatever ``train.backend`` says (a ``.keras`` file is the same for every backend).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf  # imported with the module: its start-up lines are kept out of the log (core.cli)
+
+from ..core import settings
+from ..core.cli import fill, parse
+from ..core.errors import RiceError
+from ..core.io import atomic_path, write_json
+from ..core.settings import PositiveInt, Section, Seed
+from ..data.arrays import load_classes, load_split
+from ..deploy.formats import FORMATS, ConversionError, convert
+from ..deploy.latency import measure
+from ..deploy.runtimes import keras_runner, load
+from ..evaluation.augment import TEST_SETS, condition_sets, spread
+from ..study.plan import Plan, evaluated_for
+from ..training.runtime import load_model
+
+
+class Export(Section):
+    calibration_images: PositiveInt  # training images (spread evenly) int8's activation ranges are measured on
+    threads: PositiveInt  # CPU threads every runtime is timed on
+    warmup: PositiveInt  # untimed batch-1 calls before the timed ones
+    repeats: PositiveInt  # timed batch-1 calls: the median and quartiles
+    batch_size: PositiveInt  # images per call when scoring the test sets
+
+
+class Settings(Plan):
+    seed: Seed
+    export: Export
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv, "export", __doc__, "split-dir", "out-dir", "metrics", "predictions-dir", seed=True,
+                 patterns=("model-file",))
+    s = settings.load(args.params, Settings)
+    cfg = s.export
+    # before any TensorFlow op: the Keras model is timed on the threads the runtimes are timed on
+    tf.config.threading.set_intra_op_parallelism_threads(cfg.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(cfg.threads)
+    models = evaluated_for(s)
+    files = {m.name: fill(args.model_file, model=m.name) for m in models}
+    for m in models:  # fail before the long work
+        if not files[m.name].exists():
+            raise RiceError(f"{files[m.name]} not found: run `dvc repro {m.stage_for(args.seed)}` first")
+    classes = load_classes(args.split_dir)
+    clean, labels = load_split(args.split_dir, "test")
+    train, _ = load_split(args.split_dir, "train")
+    if len(labels) == 0 or len(train) == 0:
+        raise RiceError(f"the test or train split in {args.split_dir} is empty: raise the data size")
+    calibration = np.asarray(train[spread(len(train), cfg.calibration_images)])
+    results = {}
+    with tempfile.TemporaryDirectory(prefix=".conditions-", dir=args.split_dir.parent) as tmp, \
+            atomic_path(args.out_dir, directory=True) as folder, \
+            atomic_path(args.predictions_dir, directory=True) as predictions:
+        sets = condition_sets(clean, s.seed, cfg.batch_size, folder=tmp, alone=False)
+        for m in models:
+            print(f"export {m.name} (training seed {args.seed})", flush=True)
+            model = load_model(files[m.name], m.stage_for(args.seed), clean.shape[1:], len(classes))
+            record = {"keras": {"runtime": "keras", "precision": "float32", "bytes": files[m.name].stat().st_size,
+                                **measure(keras_runner(model).predict, clean[0], cfg.warmup, cfg.repeats).as_dict()}}
+            columns = {}
+            for fmt in FORMATS:
+                path = folder / f"{m.name}{fmt.suffix}"
+                try:
+                    convert(model, fmt, path, calibration, clean[:1])
+                except ConversionError as e:
+                    print(f"ricecnn export: error: {m.name} cannot be converted to {fmt.label}: {e}; its other formats "
+                          "and the other models are exported", file=sys.stderr, flush=True)
+                    record[fmt.key] = {"runtime": fmt.runtime, "precision": fmt.precision, "error": str(e)}
+                    continue
+                runner = load(fmt.runtime, path, os.cpu_count() or 1)  # scored on every core: the same classes
+                for c in TEST_SETS:
+                    columns[f"{fmt.key}_{c}"] = runner.classes(sets[c], cfg.batch_size, desc=f"{fmt.key} {c}")
+                runner = load(fmt.runtime, path, cfg.threads)
+                record[fmt.key] = {"runtime": fmt.runtime, "precision": fmt.precision, "file": path.name,
+                                   "bytes": path.stat().st_size,
+                                   **measure(runner.predict, clean[0], cfg.warmup, cfg.repeats).as_dict()}
+            results[m.name] = {"seed": args.seed, "threads": cfg.threads, "formats": record}
+            _write_predictions(predictions / f"{m.name}.csv", labels, columns, classes)
+            del model
+            keras.backend.clear_session()  # one model in memory at a time
+    write_json(args.metrics, results)
+
+
+def _write_predictions(path, labels: np.ndarray, columns: dict[str, np.ndarray], classes: list[str]) -> None:
+    """Every test image's class as each converted model predicts it (``<runtime>_<precision>_<condition>``)."""
+    import pandas as pd
+
+    names = np.asarray(classes)
+    frame = pd.DataFrame({"image": np.arange(len(labels)), "actual": names[labels],
+                          **{k: names[v] for k, v in columns.items()}})
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, lineterminator="\n")

@@ -1,0 +1,102 @@
+"""The exported models (stage export): one row per model and format with its file size, batch-1
+latency (median and quartiles) and accuracy, paired image by image with the Keras model it came from
+(agreement, and the difference with Tango's interval, ``stats.paired``), and what the findings say
+of it: whether FLOPs savings become latency savings, and what int8 costs and gains."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..deploy.formats import FORMATS, RUNTIME_NAMES
+from . import stats
+from .records import CONDITIONS, Study
+from .words import pts
+
+DEPLOYMENT_COLUMNS = ["model", "family", "variant", "runtime", "precision", "file", "bytes", "latency_ms", "latency_q1_ms",
+                      "latency_q3_ms", "latency_repeats", "threads", "seed", "flops", "clean_accuracy", "augmented_accuracy",
+                      "clean_agreement", "augmented_agreement", "clean_diff_pp", "clean_lo_pp", "clean_hi_pp",
+                      "augmented_diff_pp", "augmented_lo_pp", "augmented_hi_pp", "error"]
+
+
+def deployment_table(study: Study, metrics: dict, predictions: dict[str, pd.DataFrame], df: pd.DataFrame) -> pd.DataFrame:
+    """``metrics``: the export stage's record (model -> its formats); ``predictions``: its per-image
+    classes by model; ``df``: the summary table (the FLOPs). Keras' own row carries the accuracy of
+    the export seed's Keras model (evaluate's predictions of the same images)."""
+    cost = df.set_index("model")
+    rows = []
+    for m in study.models:
+        record = metrics[m.name]
+        seed = study.seeds.index(record["seed"])
+        for key, r in record["formats"].items():
+            row = {"model": m.name, "family": m.family, "variant": m.variant, "runtime": r["runtime"],
+                   "precision": r["precision"], "file": r.get("file", ""), "bytes": r.get("bytes"),
+                   "latency_ms": r.get("latency_ms"), "latency_q1_ms": r.get("latency_q1_ms"),
+                   "latency_q3_ms": r.get("latency_q3_ms"), "latency_repeats": r.get("latency_repeats"),
+                   "threads": record["threads"], "seed": record["seed"], "flops": cost.loc[m.name, "flops"], "error": r.get("error", "")}
+            for c in CONDITIONS:
+                keras_ok, keras_class = study.correct[m.name][c][seed], study.predicted[m.name][c][seed]
+                if key == "keras":
+                    row.update({f"{c}_accuracy": float(keras_ok.mean()), f"{c}_agreement": 1.0})
+                elif "error" not in r:
+                    frame = predictions[m.name]
+                    got = frame[f"{key}_{c}"].to_numpy(dtype=str)
+                    ok = got == frame["actual"].to_numpy(dtype=str)
+                    d = stats.paired(ok, keras_ok)
+                    row.update({f"{c}_accuracy": float(ok.mean()), f"{c}_agreement": float(np.mean(got == keras_class)),
+                                f"{c}_diff_pp": 100 * d.diff, f"{c}_lo_pp": 100 * d.lo, f"{c}_hi_pp": 100 * d.hi})
+            rows.append(row)
+    return pd.DataFrame(rows, columns=DEPLOYMENT_COLUMNS)
+
+
+def latency_of(table: pd.DataFrame, model: str, runtime: str, precision: str = "float32") -> float | None:
+    r = table[(table.model == model) & (table.runtime == runtime) & (table.precision == precision)]
+    return None if r.empty or pd.isna(r.latency_ms.iloc[0]) else float(r.latency_ms.iloc[0])
+
+
+def sentences(study: Study, table: pd.DataFrame) -> list[str]:
+    """Per family, light over full: the latency ratio in each runtime beside the FLOPs ratio; per
+    format, how far the converted models stray from Keras; int8's cost and gain against float32."""
+    if table.empty:
+        return []
+    out, first = [], table.iloc[0]
+    where = f"batch 1, {int(first.threads)} CPU thread{'s' if first.threads > 1 else ''}, median of {int(first.latency_repeats)} timed calls"
+    runtimes = [("keras", "float32"), *((f.runtime, f.precision) for f in FORMATS)]
+    for m in (m for m in study.models if m.variant == "light" and m.baseline):
+        flops = table[table.model == m.name].flops.iloc[0] / table[table.model == m.baseline].flops.iloc[0]
+        ratios = []
+        for runtime, precision in runtimes:
+            light, full = latency_of(table, m.name, runtime, precision), latency_of(table, m.baseline, runtime, precision)
+            if light is not None and full is not None:
+                ratios.append(f"{RUNTIME_NAMES[runtime]} {precision} {ratio(light / full)} ({light:.3f} vs {full:.3f} ms)")
+        out.append(f"Latency of {m.name} over {m.baseline}, as ratios light/full ({where}, training seed {int(first.seed)}'s models): FLOPs "
+                   f"{ratio(flops)}; " + ", ".join(ratios) + ".")
+    for f in FORMATS:
+        g = table[(table.runtime == f.runtime) & (table.precision == f.precision) & (table.error == "")]
+        if g.empty:
+            continue
+        worst = g.loc[g.clean_diff_pp.abs().add(g.augmented_diff_pp.abs()).idxmax()]
+        out.append(f"{f.label}: {len(g)} models converted; agreement with Keras' class {100 * g.clean_agreement.min():.1f}-"
+                   f"{100 * g.clean_agreement.max():.1f} % of clean and {100 * g.augmented_agreement.min():.1f}-"
+                   f"{100 * g.augmented_agreement.max():.1f} % of augmented test images; the largest accuracy change "
+                   f"({worst.model}): clean {pts(worst.clean_diff_pp, worst.clean_lo_pp, worst.clean_hi_pp)}, augmented "
+                   f"{pts(worst.augmented_diff_pp, worst.augmented_lo_pp, worst.augmented_hi_pp)} (paired, 95 %).")
+    f32 = table[(table.runtime == "litert") & (table.precision == "float32") & (table.error == "")].set_index("model")
+    i8 = table[(table.runtime == "litert") & (table.precision == "int8") & (table.error == "")].set_index("model")
+    both = [m for m in f32.index if m in i8.index]
+    if both:
+        size = [i8.loc[m, "bytes"] / f32.loc[m, "bytes"] for m in both]
+        speed = [i8.loc[m, "latency_ms"] / f32.loc[m, "latency_ms"] for m in both]
+        cost = [100 * (i8.loc[m, "clean_accuracy"] - f32.loc[m, "clean_accuracy"]) for m in both]
+        out.append(f"LiteRT int8 against float32 ({len(both)} models): file {ratio(min(size))} to {ratio(max(size))} of the size, "
+                   f"latency {ratio(min(speed))} to {ratio(max(speed))} of the time, clean accuracy {min(cost):+.2f} to {max(cost):+.2f} "
+                   "points (each model against its own float32 export, same images).")
+    failed = table[table.error != ""]
+    for r in failed.itertuples():
+        out.append(f"{r.model} was not converted to {RUNTIME_NAMES[r.runtime]} {r.precision}: {r.error}.")
+    return out
+
+
+def ratio(r: float) -> str:
+    """A ratio to two significant digits: 0.0071, 0.69, 1.3 (a share, so no "x" that reads as "times fewer")."""
+    return f"{r:.2g}"
