@@ -281,7 +281,7 @@ evaluation.classify(model, x[:batch], y[:batch], batch)  # compiled before the m
 with tempfile.TemporaryDirectory(dir=sys.argv[4]) as tmp:
     tracemalloc.start()
     sets = condition_sets(x, 0, batch, folder=tmp)
-    metrics, predicted = evaluation.evaluate(model, sets, y, batch, repeats=3)
+    metrics, predicted = evaluation.evaluate(model, sets, y, batch)
     peak = tracemalloc.get_traced_memory()[1]
 print(len(sets), metrics["test_images"], peak)
 """

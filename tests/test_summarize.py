@@ -92,7 +92,7 @@ def metrics(seeds: list[int]) -> dict:
                              "full_val_accuracy": 0.9, "budget": 0.02, "stopped": "max_rounds (1) reached"}},
             "trim_scratch": {"cnn": {"val_accuracy": 0.88, "best_epoch": 10, "epochs_run": 10, "epochs_max": 10,
                                      "train_accuracy": 0.97, "lowest_val_loss_epoch": 7}},
-            "evaluate": {m: {"misclassified": 100, "latency_ms": 1.0} for m in NAMES},
+            "evaluate": {m: {"misclassified": 100} for m in NAMES},
             "criteria": {m: {**cost(m), "val_accuracy_pruned": 0.2 + 0.1 * (m == "cnn_random_0.25"), "val_accuracy": 0.88,
                              "finetune_epochs": 5}
                          for m in CRITERIA},
@@ -324,6 +324,7 @@ def project(tmp_path) -> Path:
                 live.mkdir(parents=True)
                 (live / "accuracy.tsv").write_text(f"step\taccuracy\n0\t0.5\n1\t0.{6 + i}\n")
                 (live / "loss.tsv").write_text("step\tloss\n0\t1.0\n1\t0.7\n")
+    exported(tmp_path, right)
     (tmp_path / "split").mkdir()
     (tmp_path / "split" / "classes.json").write_text(json.dumps(CLASSES))
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -335,11 +336,42 @@ def project(tmp_path) -> Path:
     return tmp_path
 
 
+def exported(root: Path, right: dict) -> None:
+    """The export stage's record for seed 1's models: Keras and three formats; LiteRT float32 predicts
+    what Keras does, int8 gets the first 10 images Keras got right wrong, and cnn_light's ONNX failed."""
+    record, folder = {}, root / "export" / "predictions"
+    folder.mkdir(parents=True)
+    timing = lambda ms: {"latency_ms": ms, "latency_q1_ms": 0.9 * ms, "latency_q3_ms": 1.2 * ms, "latency_repeats": 5}  # noqa: E731
+    for name in NAMES:
+        light = name == "cnn_light"
+        record[name] = {"seed": 1, "threads": 1, "formats": {
+            "keras": {"runtime": "keras", "precision": "float32", "bytes": 5000, **timing(1.0 if light else 2.0)},
+            "litert_float32": {"runtime": "litert", "precision": "float32", "file": f"{name}.tflite", "bytes": 2000,
+                               **timing(0.1 if light else 1.0)},
+            "litert_int8": {"runtime": "litert", "precision": "int8", "file": f"{name}_int8.tflite", "bytes": 500,
+                            **timing(0.05 if light else 0.4)},
+            "onnx_float32": ({"runtime": "onnx", "precision": "float32", "error": "the runtime lacks op Lgamma"} if light
+                             else {"runtime": "onnx", "precision": "float32", "file": f"{name}.onnx", "bytes": 2000,
+                                   **timing(1.5)})}}
+        keras = predictions(right[name][0])
+        int8 = right[name][0].copy()
+        int8[np.flatnonzero(int8)[:10]] = False
+        frame = {"image": keras.image, "actual": keras.actual}
+        for c in ("clean", "augmented"):
+            frame[f"litert_float32_{c}"] = keras[c]
+            frame[f"litert_int8_{c}"] = predictions(int8)[c]
+            if not light:
+                frame[f"onnx_float32_{c}"] = keras[c]
+        pd.DataFrame(frame).to_csv(folder / f"{name}.csv", index=False)
+    (root / "metrics" / "export.json").write_text(json.dumps(record))
+
+
 def run_stage(root: Path) -> int:
     kinds = {kind: str(root / "metrics" / kind.replace("-", "_") / "{seed}" / "{model}.json")
              for kind in ("train", "featuremaps", "prune", "trim", "trim-scratch", "criteria")}
     patterns = {**kinds, "flops": str(root / "metrics/flops/{model}.json"), "evaluate": str(root / "metrics/evaluate/{seed}.json"),
                 "predictions": str(root / "predictions/{seed}/predictions/{model}.csv"), "curves": str(root / "live/{seed}/{model}")}
+    patterns.update({"export": str(root / "metrics/export.json"), "export-predictions": str(root / "export/predictions/{model}.csv")})
     return cli(["summarize", "--params", str(root / "params.yaml"), *(a for k, v in patterns.items() for a in (f"--{k}", v)),
                 "--split-dir", str(root / "split"), "--out-dir", str(root / "reports"), "--metrics", str(root / "study.json")])
 
@@ -359,7 +391,7 @@ def test_stage_writes_tables_findings_and_pictures(project):
     md = (out / "summary.md").read_text()
     assert "| vgg16_light | 0.9979 | 0.9980 | 15 |" in md  # the paper's numbers
     for png in ("accuracy_vs_flops.png", "accuracy_vs_filters.png", "params.png", "robustness.png", "effects.png",
-                "criteria.png", "trim/cnn.png"):
+                "criteria.png", "deployment.png", "trim/cnn.png"):
         assert 0 < (out / png).stat().st_size < 200_000, png
     # DVC's metrics: each model's accuracies and GFLOPs, each claim's difference and verdict, nothing else
     study = json.loads((project / "study.json").read_text())
@@ -378,6 +410,29 @@ def test_stage_writes_tables_findings_and_pictures(project):
     first = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     assert run_stage(project) == 0
     assert first == {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}  # byte-identical rerun
+
+
+def test_the_exported_models_are_paired_with_keras_on_the_same_images(project):
+    assert run_stage(project) == 0
+    out = project / "reports"
+    table = pd.read_csv(out / "deployment.csv").fillna({"error": ""}).set_index(["model", "runtime", "precision"])
+    right = correct([1, 2])["cnn"][0]  # seed 1's Keras cnn: the export seed's
+    assert table.loc[("cnn", "keras", "float32"), "clean_accuracy"] == pytest.approx(right.mean())
+    same = table.loc[("cnn", "litert", "float32")]
+    assert same.clean_agreement == 1.0 and same.clean_diff_pp == 0.0 and same.clean_lo_pp < 0 < same.clean_hi_pp
+    int8 = table.loc[("cnn", "litert", "int8")]  # 10 images Keras got right, now wrong: Tango's interval of that
+    worse = right.copy()
+    worse[np.flatnonzero(right)[:10]] = False
+    d = stats.paired(worse, right)
+    assert int8.clean_agreement == pytest.approx(1 - 10 / N) and int8.clean_diff_pp == pytest.approx(100 * d.diff)
+    assert (int8.clean_lo_pp, int8.clean_hi_pp) == pytest.approx((100 * d.lo, 100 * d.hi), rel=1e-5)  # 6 digits in the CSV
+    assert table.loc[("cnn_light", "onnx", "float32"), "error"] == "the runtime lacks op Lgamma"
+    assert pd.read_csv(out / "summary.csv").set_index("model").latency_ms.to_dict()["cnn_light"] == 1.0  # export's Keras
+    findings = (out / "findings.md").read_text()
+    assert ("Latency of cnn_light over cnn, as ratios light/full (batch 1, 1 CPU thread, median of 5 timed calls, "
+            "training seed 1's models): FLOPs 0.01; Keras float32 0.5 (1.000 vs 2.000 ms), LiteRT float32 0.1 "
+            "(0.100 vs 1.000 ms), LiteRT int8 0.12 (0.050 vs 0.400 ms).") in findings
+    assert "cnn_light was not converted to ONNX Runtime float32: the runtime lacks op Lgamma." in findings
 
 
 def test_missing_metrics_or_predictions_are_one_line_and_exit_2(project, capsys):

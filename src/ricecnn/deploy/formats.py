@@ -1,30 +1,9 @@
-"""The device formats a model is exported to, and the conversion itself.
-
-- LiteRT (TensorFlow Lite) float32 and int8. The converter may use only LiteRT's built-in ops (no
-  TensorFlow "flex" fallback, which the stand-alone LiteRT interpreter cannot run). int8 is full
-  integer post-training quantization, weights and activations, calibrated on training images; the
-  model's input and output stay float32, so every format takes the same images.
-- ONNX (float32), through Keras' own exporter (tf2onnx underneath).
-
-A converter that meets an op its runtime lacks does not always stop: TensorFlow's LiteRT converter can
-write a model whose output is empty, and tf2onnx writes the unknown node and logs it. So a conversion
-counts only once its runtime loads the file and returns one probability per class; otherwise
-``ConversionError`` says, in one line, which op was missing, read from what the converter or the
-runtime printed.
-"""
+"""The device formats a model is exported to (``ricecnn.deploy.convert`` writes them): LiteRT float32
+and int8, ONNX float32; and the runtimes' names as the reports print them."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import re
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
-
-import numpy as np
-
-from ..core.io import atomic_path
 
 
 @dataclass(frozen=True)
@@ -45,94 +24,3 @@ class Format:
 FORMATS = (Format("litert", "float32", ".tflite"), Format("litert", "int8", "_int8.tflite"),
            Format("onnx", "float32", ".onnx"))
 RUNTIME_NAMES = {"keras": "Keras", "litert": "LiteRT", "onnx": "ONNX Runtime"}
-
-
-class ConversionError(Exception):
-    """A model a runtime cannot take: one line, naming the op where the tools name it."""
-
-
-# What the tools print about an op they lack (hand-written: neither tool raises an exception that
-# names it). TensorFlow's MLIR converter: `loc(... fused["Lgamma:", ...]): error: ...` or
-# `'tf.Lgamma' op is neither a custom op nor a flex op`; ONNX Runtime: `No Op registered for Lgamma`;
-# tf2onnx: `Tensorflow op [name: Lgamma] is not supported`.
-_OP_PATTERNS = (re.compile(r"'tf\.(\w+)' op is neither"), re.compile(r'fused\["(\w+):.*\berror:'),
-                re.compile(r"No Op registered for (\w+)"), re.compile(r"Tensorflow op \[[^\]]*: (\w+)\] is not supported"))
-
-
-def missing_op(text: str) -> str | None:
-    """The first op a converter's or runtime's message says it lacks, or None."""
-    for line in text.splitlines():
-        for pattern in _OP_PATTERNS:
-            if m := pattern.search(line):
-                return m.group(1)
-    return None
-
-
-@contextlib.contextmanager
-def captured_stderr():
-    """Everything written to file descriptor 2 while the block runs, native code's included (the
-    converters print from C++ and through logging), kept in the list it yields (one string, at the
-    end) instead of the terminal."""
-    import logging
-    import sys
-
-    sys.stderr.flush()
-    saved, out = os.dup(2), []
-    with tempfile.TemporaryFile() as held:
-        os.dup2(held.fileno(), 2)
-        handler = logging.StreamHandler(os.fdopen(os.dup(held.fileno()), "w"))
-        logging.getLogger().addHandler(handler)
-        try:
-            yield out
-        finally:
-            logging.getLogger().removeHandler(handler)
-            handler.stream.close()
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            held.seek(0)
-            out.append(held.read().decode(errors="replace"))
-
-
-def convert(model, fmt: Format, path: Path, calibration: np.ndarray, check: np.ndarray) -> None:
-    """Write ``model`` in format ``fmt`` to ``path`` (atomically: nothing is left on failure), with int8
-    calibrated on the ``calibration`` images (uint8, NHWC); then load it in its runtime and run it on
-    ``check`` (one image) as the proof it converted. ConversionError when it did not."""
-    from . import runtimes
-
-    classes, problem = model.output_shape[-1], None
-    with captured_stderr() as printed:
-        try:
-            with atomic_path(path) as tmp:
-                raw = tmp.with_name(tmp.name + fmt.suffix[fmt.suffix.rfind("."):])  # the exporters want the suffix
-                try:
-                    _export(model, fmt, raw, calibration)
-                    probs = runtimes.load(fmt.runtime, raw, threads=1).predict(check[:1])
-                    if probs.shape != (1, classes):
-                        raise ConversionError(f"its output has shape {probs.shape}, not (1, {classes})")
-                    os.replace(raw, tmp)
-                finally:
-                    raw.unlink(missing_ok=True)
-        except Exception as e:  # any failure of the tools is this model's, reported in one line
-            problem = e
-    if problem is not None:
-        op = missing_op(printed[0] + "\n" + str(problem))
-        first = str(problem).strip().splitlines()[0][:300] if str(problem).strip() else type(problem).__name__
-        raise ConversionError(f"the runtime lacks op {op}" if op else first) from None
-
-
-def _export(model, fmt: Format, path: Path, calibration: np.ndarray) -> None:
-    import tensorflow as tf
-
-    if fmt.runtime == "onnx":
-        model.export(str(path), format="onnx", verbose=False)
-        return
-    options = {"target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}}
-    if fmt.precision == "int8":
-        def representative():  # one image at a time, as the calibration sees a deployed model's inputs
-            for image in calibration:
-                yield [np.asarray(image[None], dtype=np.float32)]
-
-        options = {"optimizations": [tf.lite.Optimize.DEFAULT], "representative_dataset": representative,
-                   "target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]}}
-    model.export(str(path), format="litert", verbose=False, **options)

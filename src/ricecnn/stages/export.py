@@ -14,6 +14,7 @@ TensorFlow whatever ``train.backend`` says (a ``.keras`` file is the same for ev
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -28,7 +29,8 @@ from ..core.errors import RiceError
 from ..core.io import atomic_path, write_json
 from ..core.settings import PositiveInt, Section, Seed
 from ..data.arrays import load_classes, load_split
-from ..deploy.formats import FORMATS, ConversionError, convert
+from ..deploy.convert import ConversionError, convert
+from ..deploy.formats import FORMATS
 from ..deploy.latency import measure
 from ..deploy.runtimes import keras_runner, load
 from ..evaluation.augment import TEST_SETS, condition_sets, spread
@@ -54,9 +56,11 @@ def main(argv: list[str] | None = None) -> None:
                  patterns=("model-file",))
     s = settings.load(args.params, Settings)
     cfg = s.export
-    # before any TensorFlow op: the Keras model is timed on the threads the runtimes are timed on
-    tf.config.threading.set_intra_op_parallelism_threads(cfg.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(cfg.threads)
+    # before any TensorFlow op: the Keras model is timed on the threads the runtimes are timed on. A
+    # process that ran TensorFlow before (a caller in-process) keeps the threads it started with.
+    with contextlib.suppress(RuntimeError):
+        tf.config.threading.set_intra_op_parallelism_threads(cfg.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(cfg.threads)
     models = evaluated_for(s)
     files = {m.name: fill(args.model_file, model=m.name) for m in models}
     for m in models:  # fail before the long work
