@@ -48,14 +48,17 @@ def test_every_stage_runs_and_writes_its_outputs(built):
     assert ran(built.stdout) == {
         "fetch", "split", f"train@cnn-{s}", f"train@cnn_light-{s}", "flops@cnn", "flops@cnn_light", f"featuremaps@cnn-{s}",
         f"featuremaps@cnn_light-{s}", f"prune@cnn-{s}", f"trim@cnn-{s}", f"trim_scratch@cnn-{s}", f"criteria@cnn-apoz-0.5-{s}",
-        f"criteria@cnn-random-0.5-{s}", f"evaluate@{s}", "summarize"}
+        f"criteria@cnn-random-0.5-{s}", f"evaluate@{s}", "export", "summarize"}
     assert not (repo / f"reports/evaluate/{s}/pictures/confusion_cnn_pruned.png").exists()  # the trained models' only
     for path in (f"models/{s}/cnn.keras", f"metrics/train/{s}/cnn_light.json", "metrics/flops/cnn.json",
                  f"metrics/featuremaps/{s}/cnn.json", f"metrics/evaluate/{s}.json", "reports/study/summary.md",
                  "reports/study/summary.csv", "reports/study/comparisons.csv", "reports/study/accuracy_vs_flops.png", "reports/study/effects.png",
                  f"reports/evaluate/{s}/predictions/cnn_light.csv", f"reports/evaluate/{s}/pictures/confusion_cnn.png",
                  "reports/study/findings.md", "reports/study/robustness.png", f"models/{s}/cnn_trim.keras", f"metrics/trim/{s}/cnn.json",
-                 f"reports/featuremaps/{s}/cnn/apoz.png", f"reports/train/{s}/cnn/plots/metrics/eval/accuracy.tsv"):
+                 f"reports/featuremaps/{s}/cnn/apoz.png", f"reports/train/{s}/cnn/plots/metrics/eval/accuracy.tsv",
+                 f"exports/{s}/cnn_trim.tflite", f"exports/{s}/cnn_criteria_0.5_cut_int8.tflite".replace("criteria", "apoz"),
+                 f"exports/{s}/cnn_light.onnx", "metrics/export.json", "reports/export/predictions/cnn.csv",
+                 "reports/study/deployment.csv", "reports/study/deployment.png"):
         assert (repo / path).is_file(), path
     evaluate = json.loads((repo / f"metrics/evaluate/{s}.json").read_text())
     # prune.models and trim.models keep the models present: cnn
@@ -162,7 +165,8 @@ def test_dvc_shows_the_studys_numbers_and_pictures(built):
     assert not TIMING.search(json.dumps(study))
     plots = json.loads(run(["dvc", "plots", "show", "--json"], built.repo).stdout)["data"]
     assert set(plots) == {"reports/study/training_curves.csv", "reports/study/summary_points.csv", "reports/study/accuracy_vs_flops.png",
-                          "reports/study/effects.png", "reports/study/robustness.png", "reports/study/criteria.png"}
+                          "reports/study/effects.png", "reports/study/robustness.png", "reports/study/criteria.png",
+                          "reports/study/deployment.png"}
 
 
 def test_an_experiment_with_one_changed_setting_is_compared_by_dvc(built, tmp_path):
@@ -170,10 +174,11 @@ def test_an_experiment_with_one_changed_setting_is_compared_by_dvc(built, tmp_pa
     set_params(repo, models__cnn_light__learning_rate=0.03)
     # featuremaps@cnn_light follows once train@cnn_light has written a new model; cnn's chain never does
     assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == {
-        f"train@cnn_light-{SEED}", "flops@cnn_light", f"evaluate@{SEED}", "summarize"}
+        f"train@cnn_light-{SEED}", "flops@cnn_light", f"evaluate@{SEED}", "export", "summarize"}
     run(["git", "checkout", "params.yaml"], repo)
     assert ran(run(["dvc", "exp", "run", "-n", "faster", "-S", "+models.cnn_light.learning_rate=0.03"], repo).stdout) == {
-        f"train@cnn_light-{SEED}", "flops@cnn_light", f"featuremaps@cnn_light-{SEED}", f"evaluate@{SEED}", "summarize"}
+        f"train@cnn_light-{SEED}", "flops@cnn_light", f"featuremaps@cnn_light-{SEED}", f"evaluate@{SEED}", "export",
+        "summarize"}
     # the workspace now holds the experiment's results: DVC compares them with the commit's
     params = json.loads(run(["dvc", "params", "diff", "--json"], repo).stdout)
     assert params["params.yaml"] == {"models.cnn_light.learning_rate": {"old": None, "new": 0.03}}
@@ -195,21 +200,22 @@ def test_an_experiment_with_one_changed_setting_is_compared_by_dvc(built, tmp_pa
     assert_offline(page)
     renders = node_render(tmp_path / "diff" / "index.html", tmp_path)
     assert len(renders["renders"]) == page.count("vegaEmbed('#") == 2 and all(r["marks"] > 0 for r in renders["renders"])
-    assert page.count('<img src="static/') == 2 * 4  # the four pictures, of the commit and of the workspace
+    assert page.count('<img src="static/') == 2 * 5  # the five pictures, of the commit and of the workspace
 
 
 def test_a_new_criterion_or_target_runs_only_its_own_stages(built, tmp_path):
     repo = clone_built(built, tmp_path / "repo")
     set_params(repo, criteria__rules=["apoz", "random", "l1"])
     new = {f"criteria@cnn-l1-0.5-{SEED}"}
-    assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == new | {f"evaluate@{SEED}", "summarize"}
-    assert ran(run(["dvc", "repro"], repo).stdout) == new | {f"evaluate@{SEED}", "summarize"}
+    assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == new | {f"evaluate@{SEED}", "export", "summarize"}
+    assert ran(run(["dvc", "repro"], repo).stdout) == new | {f"evaluate@{SEED}", "export", "summarize"}
     comps = pd.read_csv(repo / "reports/study/comparisons.csv")
     assert {("cnn_apoz_0.5", "cnn_random_0.5"), ("cnn_apoz_0.5", "cnn_l1_0.5")} <= set(zip(comps.variant, comps.against))
     assert "**Are APoZ's channels the right ones in cnn?** Clean test accuracy right after the cut" in (repo / "reports/study/findings.md").read_text()
     set_params(repo, criteria__targets=[0.5, 0.25])  # a new target: only its stages, one per rule
     stale = set(json.loads(run(["dvc", "status", "--json"], repo).stdout))
-    assert stale == {f"criteria@cnn-{r}-0.25-{SEED}" for r in ("apoz", "random", "l1")} | {f"evaluate@{SEED}", "summarize"}
+    assert stale == {f"criteria@cnn-{r}-0.25-{SEED}" for r in ("apoz", "random", "l1")} | {f"evaluate@{SEED}", "export",
+                                                                                           "summarize"}
 
 
 def test_a_trim_setting_makes_only_the_trim_stage_stale(built, tmp_path):
@@ -259,7 +265,7 @@ def test_every_stage_that_loads_keras_runs_on_train_backend(built, tmp_path):
         if loads_keras(repo, stage["cmd"]):
             kinds.setdefault(name.split("@")[0], name)
     assert set(kinds) == {"train", "flops", "featuremaps", "prune", "trim", "trim_scratch", "criteria", "evaluate",
-                          "summarize"}
+                          "export", "summarize"}  # export: TensorFlow always (its converter; cli.TENSORFLOW_STAGES)
     # every kind goes through cli.run_stage, which sets the backend before it imports the stage's module
     # (tests/test_flops.py: ..._does_not_import_jax); run on JAX here: those that write the backend down
     for kind, name in ((k, n) for k, n in kinds.items() if k in ("train", "evaluate")):
@@ -326,7 +332,7 @@ def test_summarize_writes_its_outputs_into_the_one_folder_dvc_yaml_declares(buil
 EDITS = {
     "src/ricecnn/networks/cnn_light.py": {f"train@cnn_light-{SEED}", "flops@cnn_light"},
     "src/ricecnn/networks/cnn.py": {f"train@cnn-{SEED}", "flops@cnn"},  # not the scratch control: it builds nothing
-    "src/ricecnn/study/plan.py": {f"evaluate@{SEED}", "summarize"},
+    "src/ricecnn/study/plan.py": {f"evaluate@{SEED}", "export", "summarize"},
     "src/ricecnn/study/figures.py": {"summarize"},
     "src/ricecnn/stages/criteria.py": {f"criteria@cnn-apoz-0.5-{SEED}", f"criteria@cnn-random-0.5-{SEED}"},
     "src/ricecnn/channels/trimming.py": {f"trim@cnn-{SEED}"},
@@ -342,4 +348,4 @@ def test_a_one_line_edit_reruns_only_the_stages_that_run_the_file(built, tmp_pat
     repo = clone_built(built, tmp_path / "repo")
     total, changed = probe.probe(repo, list(EDITS))
     assert {f: set(stages) for f, stages in changed.items()} == EDITS
-    assert total == 15 and run(["git", "status", "--porcelain", "src"], repo).stdout == ""  # every edit undone
+    assert total == 16 and run(["git", "status", "--porcelain", "src"], repo).stdout == ""  # every edit undone

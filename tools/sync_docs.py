@@ -15,6 +15,9 @@ number they show is what the results say. A block sits between `<!-- NAME:begin 
     docs/criteria.md   criteria      results/criteria/reports/study/criteria_means.csv (`make criteria`'s results)
     docs/criteria.md   criteria-differences  results/criteria/reports/study/comparisons.csv, APoZ against each rule
     docs/criteria.md   criteria-thesis       the thesis's line of results/criteria/reports/study/findings.md
+    README.md          shipping      the light models' LiteRT int8 rows of reports/study/deployment.csv
+    docs/deployment.md deployment    reports/study/deployment.csv (the export stage's models, paired with Keras)
+    docs/deployment.md deployment-findings  the export sentences of reports/study/findings.md
     docs/development.md edit-probe   bench/edit-probe.json (tools/edit_probe.py: what a one-line edit reruns)
 
     python tools/sync_docs.py           # rewrite the blocks (make repro runs this after dvc repro)
@@ -129,6 +132,57 @@ def criteria_thesis() -> str:
     return next(line for line in lines if line.startswith("- **The thesis")) + "\n"
 
 
+DEPLOYMENT = ROOT / "reports" / "study" / "deployment.csv"
+RUNTIME_NAMES = {"keras": "Keras", "litert": "LiteRT", "onnx": "ONNX Runtime"}
+
+
+def _deployment_rows() -> list[dict]:
+    with open(DEPLOYMENT, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _latency(r: dict) -> str:
+    return f"{float(r['latency_ms']):.3f} [{float(r['latency_q1_ms']):.3f}, {float(r['latency_q3_ms']):.3f}]"
+
+
+def deployment_table() -> str:
+    """Every exported model and format: size, latency, accuracy, agreement and difference with Keras."""
+    head = ["model", "runtime", "precision", "file", "bytes", "latency ms, median [quartiles]", "clean acc.", "augmented acc.",
+            "agreement with Keras, clean / augmented", "vs Keras, clean (pts)", "vs Keras, augmented (pts)"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in _deployment_rows():
+        if r["error"]:
+            out.append(f"| {r['model']} | {RUNTIME_NAMES[r['runtime']]} | {r['precision']} | not converted: {r['error']} |"
+                       + " |" * (len(head) - 4))
+            continue
+        keras = r["runtime"] == "keras"
+        diff = lambda c: "" if keras else _difference(*(float(r[f"{c}_{k}_pp"]) for k in ("diff", "lo", "hi")))  # noqa: E731
+        out.append(f"| {r['model']} | {RUNTIME_NAMES[r['runtime']]} | {r['precision']} | {r['file'] or '(.keras)'} | "
+                   f"{int(float(r['bytes'])):,} | {_latency(r)} | {float(r['clean_accuracy']):.4f} | "
+                   f"{float(r['augmented_accuracy']):.4f} | "
+                   f"{100 * float(r['clean_agreement']):.1f} % / {100 * float(r['augmented_agreement']):.1f} % | "
+                   f"{diff('clean')} | {diff('augmented')} |")
+    return "\n".join(out) + "\n"
+
+
+def deployment_findings() -> str:
+    """The findings' sentences about the exported models, as summarize wrote them."""
+    lines = (ROOT / "reports" / "study" / "findings.md").read_text().splitlines()
+    starts = ("- Latency of ", "- LiteRT ", "- ONNX Runtime ")
+    return "\n".join(line for line in lines if line.startswith(starts) or " was not converted to " in line) + "\n"
+
+
+def shipping() -> str:
+    """The light models as shipped in LiteRT int8: file, size, latency, accuracy (README)."""
+    rows = [r for r in _deployment_rows() if r["variant"] == "light" and r["runtime"] == "litert" and r["precision"] == "int8"
+            and not r["error"]]
+    seed = rows[0]["seed"] if rows else "?"
+    out = ["| model | file | bytes | batch-1 latency, 1 thread (ms) | clean accuracy | agreement with Keras |", "|---|---|---|---|---|---|"]
+    out += [f"| {r['model']} | `exports/{seed}/{r['file']}` | {int(float(r['bytes'])):,} | {_latency(r)} | "
+            f"{float(r['clean_accuracy']):.4f} | {100 * float(r['clean_agreement']):.1f} % |" for r in rows]
+    return "\n".join(out) + "\n"
+
+
 def in_root(fn: Callable[[], str]) -> Callable[[], str]:
     def run() -> str:
         here = os.getcwd()
@@ -141,7 +195,9 @@ def in_root(fn: Callable[[], str]) -> Callable[[], str]:
 
 
 BLOCKS: dict[str, dict[str, Callable[[], str]]] = {
-    "README.md": {"results": lambda: findings_body((ROOT / "reports" / "study" / "findings.md").read_text())},
+    "README.md": {"results": lambda: findings_body((ROOT / "reports" / "study" / "findings.md").read_text()),
+                  "shipping": shipping},
+    "docs/deployment.md": {"deployment": deployment_table, "deployment-findings": deployment_findings},
     "docs/statistics.md": {
         "pilot": lambda: tool("recipe_pilot").table(
             [json.loads(line) for line in (ROOT / "bench" / "recipe-pilot.jsonl").read_text().splitlines() if line]) + "\n",
