@@ -22,20 +22,20 @@ from pathlib import Path
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # noqa: E402  (threads set before any TensorFlow op)
+import tensorflow as tf  # threads are set before any TensorFlow op
 
 tf.config.threading.set_intra_op_parallelism_threads(1)
 tf.config.threading.set_inter_op_parallelism_threads(1)
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from ricecnn.deploy.convert import convert  # noqa: E402
-from ricecnn.deploy.formats import FORMATS  # noqa: E402
-from ricecnn.deploy.latency import measure  # noqa: E402
-from ricecnn.deploy.runtimes import keras_runner, load  # noqa: E402
-from ricecnn.networks.build import build_model  # noqa: E402
-from ricecnn.networks.flops import count_flops  # noqa: E402
-from ricecnn.networks.registry import REGISTRY  # noqa: E402
+from ricecnn.deploy.convert import convert
+from ricecnn.deploy.formats import FORMATS
+from ricecnn.deploy.latency import measure
+from ricecnn.deploy.runtimes import keras_runner, load
+from ricecnn.networks.build import build_model
+from ricecnn.networks.flops import count_flops
+from ricecnn.networks.registry import REGISTRY
 
 RUNTIMES = ("keras", "litert_float32", "onnx_float32")
 

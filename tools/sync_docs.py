@@ -145,6 +145,13 @@ def _latency(r: dict) -> str:
     return f"{float(r['latency_ms']):.3f} [{float(r['latency_q1_ms']):.3f}, {float(r['latency_q3_ms']):.3f}]"
 
 
+def _vs_keras(r: dict, condition: str) -> str:
+    """The converted model's accuracy minus Keras' on ``condition``, with its paired interval (none for Keras)."""
+    if r["runtime"] == "keras":
+        return ""
+    return _difference(*(float(r[f"{condition}_{k}_pp"]) for k in ("diff", "lo", "hi")))
+
+
 def deployment_table() -> str:
     """Every exported model and format: size, latency, accuracy, agreement and difference with Keras."""
     head = ["model", "runtime", "precision", "file", "bytes", "latency ms, median [quartiles]", "clean acc.", "augmented acc.",
@@ -155,13 +162,11 @@ def deployment_table() -> str:
             out.append(f"| {r['model']} | {RUNTIME_NAMES[r['runtime']]} | {r['precision']} | not converted: {r['error']} |"
                        + " |" * (len(head) - 4))
             continue
-        keras = r["runtime"] == "keras"
-        diff = lambda c: "" if keras else _difference(*(float(r[f"{c}_{k}_pp"]) for k in ("diff", "lo", "hi")))  # noqa: E731
         out.append(f"| {r['model']} | {RUNTIME_NAMES[r['runtime']]} | {r['precision']} | {r['file'] or '(.keras)'} | "
                    f"{int(float(r['bytes'])):,} | {_latency(r)} | {float(r['clean_accuracy']):.4f} | "
                    f"{float(r['augmented_accuracy']):.4f} | "
                    f"{100 * float(r['clean_agreement']):.1f} % / {100 * float(r['augmented_agreement']):.1f} % | "
-                   f"{diff('clean')} | {diff('augmented')} |")
+                   f"{_vs_keras(r, 'clean')} | {_vs_keras(r, 'augmented')} |")
     return "\n".join(out) + "\n"
 
 
