@@ -6,8 +6,8 @@ spread (one slow call from the operating system moves neither). Each call is tim
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 

@@ -5,8 +5,8 @@ resized when the batch size changes, so timing at batch 1 after a batched pass p
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
