@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The full-size study on one machine, end to end through the stage modules, without DVC:
 # 75,000 synthetic images drawn (15,000 per class, 250 px), decoded to 224 px, the six models
-# trained for EPOCHS epoch(s) each under one training seed (SEED), then flops, featuremaps, evaluate
-# and summarize: dvc.yaml's own commands, expanded for this run's params by tools/stage_commands.py.
+# trained for EPOCHS epoch(s) each under one training seed (SEED), then flops, featuremaps, evaluate,
+# export (on TensorFlow, whose converter it needs: a machine without TensorFlow stops there) and
+# summarize: dvc.yaml's own commands, expanded for this run's params by tools/stage_commands.py.
 # (The DAG's prune, trim and the other seeds are left out: training and inference are what a GPU
 # changes.) DRY_RUN=1 prints the commands and runs nothing.
 # Prints the seconds of every stage. Needs only Python with numpy, pillow, pyyaml, tqdm, pandas,
@@ -57,11 +58,11 @@ echo "work dir: $WORK  (train on $BACKEND, the rest on $EVAL_BACKEND, ${PER_CLAS
 # dvc.yaml's own commands for this params.yaml (tools/stage_commands.py: no DVC here), in DAG order
 while IFS=$'\t' read -r name cmd; do
   backend=$EVAL_BACKEND
-  case $name in train@*|trim_scratch@*) backend=$BACKEND ;; esac
+  case $name in train@*|trim_scratch@*) backend=$BACKEND ;; export) backend=tensorflow ;; esac  # export: TF's converter
   if [ -n "${DRY_RUN:-}" ]; then printf '%s\t%s\n' "$name" "$cmd"; continue; fi
   eval "KERAS_BACKEND=$backend stage \"$name\" ${cmd#ricecnn }"
 done < <("$PY" "$ROOT/tools/stage_commands.py" --dvc-yaml "$ROOT/dvc.yaml" --params params.yaml \
-           --only fetch,split,train,flops,featuremaps,evaluate,summarize)
+           --only fetch,split,train,flops,featuremaps,evaluate,export,summarize)
 [ -n "${DRY_RUN:-}" ] && exit 0
 
 echo; echo "| stage | seconds |"; echo "|---|---|"; printf '%s\n' "${REPORT[@]}"

@@ -16,7 +16,7 @@ import yaml
 from conftest import BUILT_MODELS, BUILT_SETTINGS, ROOT, commit, make_repo, run, write_params
 
 STAGE_KINDS = {"fetch", "split", "train", "flops", "featuremaps", "prune", "trim", "trim_scratch", "criteria", "evaluate",
-               "summarize"}
+               "export", "summarize"}
 
 
 def exp_file(repo, name: str, path: str) -> str:
@@ -81,10 +81,10 @@ def test_the_gpu_study_script_runs_dvc_yaml_s_commands(tmp_path):
     spec.loader.exec_module(tool)
     params = yaml.safe_load((tmp_path / "work" / "params.yaml").read_text())
     expected = [(n, c) for n, c in tool.expand(yaml.safe_load((ROOT / "dvc.yaml").read_text()), params)
-                if n.split("@")[0] in ("fetch", "split", "train", "flops", "featuremaps", "evaluate", "summarize")]
+                if n.split("@")[0] in ("fetch", "split", "train", "flops", "featuremaps", "evaluate", "export", "summarize")]
     assert shown == expected
     assert [n for n, _ in shown] == ["fetch", "split", "train@cnn-42", "train@cnn_light-42", "flops@cnn", "flops@cnn_light",
-                                     "featuremaps@cnn-42", "featuremaps@cnn_light-42", "evaluate@42", "summarize"]
+                                     "featuremaps@cnn-42", "featuremaps@cnn_light-42", "evaluate@42", "export", "summarize"]
     assert params["models"]["cnn"]["epochs"] == 1 and params["data"]["img_size"] == 32
 
 
@@ -115,7 +115,7 @@ def test_the_gpu_study_script_runs_for_real_on_the_models_kept(tmp_path):
     assert ran["prune"]["models"] == ran["trim"]["models"] == ran["criteria"]["models"] == []
     assert set(json.loads((work / "metrics/evaluate/42.json").read_text())) == {"cnn_light"}
     # no file of cnn, nor of a pruned, trimmed or criteria model (cnn_pruned, cnn_apoz_0.25, ...)
-    named = {part.split(".")[0] for f in work.rglob("*") if f.is_file() for part in f.relative_to(work).parts
-             if part.startswith(("cnn", "googlenet", "vgg16"))}
-    assert named == {"cnn_light"}
+    named = {part.split(".")[0].removesuffix("_int8") for f in work.rglob("*") if f.is_file()
+             for part in f.relative_to(work).parts if part.startswith(("cnn", "googlenet", "vgg16"))}
+    assert named == {"cnn_light"}  # (its exports included: cnn_light.tflite, cnn_light_int8.tflite, cnn_light.onnx)
     assert not (work / "metrics/criteria").exists() and not (work / "models/criteria").exists()
