@@ -37,6 +37,8 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from ricecnn.deploy.formats import RUNTIME_NAMES  # the runtimes' names as the reports print them
+
 ROOT = Path(__file__).resolve().parents[1]
 BEFORE = "12c3890"  # the last commit of the early-stopping recipe (docs/statistics.md, "Training that converges")
 
@@ -133,7 +135,6 @@ def criteria_thesis() -> str:
 
 
 DEPLOYMENT = ROOT / "reports" / "study" / "deployment.csv"
-RUNTIME_NAMES = {"keras": "Keras", "litert": "LiteRT", "onnx": "ONNX Runtime"}
 
 
 def _deployment_rows() -> list[dict]:
