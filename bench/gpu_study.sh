@@ -34,7 +34,7 @@ p["data"].update(source="synthetic", img_size=$SIZE)
 p["data"]["synthetic"]["per_class"] = $PER_CLASS
 p["train"].update(backend="env", batch_size=$BATCH, mixed_precision="$MIXED" == "true")
 p["models"] = {m: {**p["models"][m], "epochs": $EPOCHS} for m in "$MODELS".split(",")}
-p["training_seeds"] = [$SEED]
+p["replicates"] = [$SEED]
 # prune, trim and criteria keep only the models whose stages run here (tools/model_subset.py's rule):
 # none, the six models' training and evaluation only (evaluate looks for every model these lists name)
 for section, names in model_lists(p, models=()).items():

@@ -24,7 +24,7 @@ BIN = Path(sys.executable).parent  # the venv's bin: ricecnn and dvc live here
 # Settings small enough for seconds-long runs: 32 px, a few images per class, 1 epoch, one training seed.
 SEED = 1
 TINY = {
-    "training_seeds": [SEED],
+    "replicates": [SEED],
     "data": {"synthetic": {"per_class": 10, "size": 64}, "img_size": 32},
     "split": {"val": 0.2, "test": 0.2},
     "featuremaps": {"samples": 8, "per_layer_max": 8},  # of the 10 val images

@@ -35,6 +35,8 @@ CLI = f"src/{PACKAGE}/core/cli.py"
 BUILD = f"src/{PACKAGE}/networks/build.py"  # imports the builder of the model it builds by name
 BY_NAME = {CLI, BUILD}  # the modules allowed one import by name, which the test follows itself
 SPLIT = f"src/{PACKAGE}/stages/split.py"  # the stage module the tests below break
+REPLICATES = yaml.safe_load((ROOT / "params.yaml").read_text())["replicates"]
+SPLITS = [f"split@{r}" for r in REPLICATES]  # one split stage per replicate (its data draw)
 # calls, by the name their module's imports give them, that run code no import statement names
 DYNAMIC = re.compile(r"((importlib|builtins)\.)?(import_module|__import__|exec|eval)|(runpy\.)?run_(module|path)")
 PROCESS = re.compile(r"subprocess\.(run|call|check_call|check_output|getoutput|getstatusoutput|Popen)"
@@ -191,7 +193,7 @@ def test_every_stage_lists_exactly_the_code_it_runs():
 
 def test_the_data_stages_run_no_model_code_and_training_no_plotting_code():
     stages = expanded_stages(ROOT)
-    for name in ("fetch", "split"):
+    for name in ("fetch", *SPLITS):
         assert not [p for p in stage_code(ROOT, stages[name]["cmd"]) if p.startswith("src/ricecnn/networks/")], name
     for name in (n for n in stages if n.startswith(("train@", "fetch", "split", "flops@"))):
         assert "src/ricecnn/pictures.py" not in stage_code(ROOT, stages[name]["cmd"]), name
@@ -238,10 +240,10 @@ def clean() -> set[str]:
 
 
 @pytest.mark.parametrize("stage, dep, expected", [
-    ("prune", "src/ricecnn/networks/flops.py", "prune@cnn-42: runs src/ricecnn/networks/flops.py but its deps do not list it"),
+    ("prune", "src/ricecnn/networks/flops.py", f"prune@cnn-{REPLICATES[0]}: runs src/ricecnn/networks/flops.py but its deps do not list it"),
     ("train", "src/ricecnn/networks/${item.model}.py",
-     "train@vgg16-44: runs src/ricecnn/networks/vgg16.py but its deps do not list it"),
-    ("split", "src/ricecnn/data/parallel.py", "split: runs src/ricecnn/data/parallel.py but its deps do not list it"),
+     f"train@vgg16-{REPLICATES[-1]}: runs src/ricecnn/networks/vgg16.py but its deps do not list it"),
+    ("split", "src/ricecnn/data/parallel.py", f"{SPLITS[0]}: runs src/ricecnn/data/parallel.py but its deps do not list it"),
     ("fetch", "src/ricecnn/core", "fetch: runs src/ricecnn/core/cli.py but its deps do not list it"),
 ])
 def test_a_dropped_dep_is_named(project_copy, stage, dep, expected):
@@ -253,7 +255,7 @@ def test_a_dropped_dep_is_named(project_copy, stage, dep, expected):
 def test_a_new_import_is_caught_and_a_listed_file_that_is_not_run_too(project_copy):
     add_to_split(project_copy, "from .. import pictures")  # lazy, as the old split's reach into stages/fetch.py was
     problems = dag_problems(project_copy)
-    assert "split: runs src/ricecnn/pictures.py but its deps do not list it" in problems
+    assert f"{SPLITS[0]}: runs src/ricecnn/pictures.py but its deps do not list it" in problems
     edit_deps(project_copy, "fetch", add="src/ricecnn/networks/flops.py")
     assert "fetch: lists src/ricecnn/networks/flops.py but runs none of it" in dag_problems(project_copy)
 
@@ -267,7 +269,7 @@ def test_a_new_import_is_caught_and_a_listed_file_that_is_not_run_too(project_co
 ])
 def test_code_that_the_deps_cannot_follow_is_refused(project_copy, clean, body, problem):
     line = add_to_split(project_copy, body)
-    assert set(dag_problems(project_copy)) - clean == {f"split: {SPLIT}:{line} {problem}: the deps cannot follow it"}
+    assert set(dag_problems(project_copy)) - clean == {f"{name}: {SPLIT}:{line} {problem}: the deps cannot follow it" for name in SPLITS}
 
 
 def test_a_package_file_that_the_code_reads_must_be_listed(project_copy, clean):
@@ -276,7 +278,7 @@ def test_a_package_file_that_the_code_reads_must_be_listed(project_copy, clean):
     assert set(dag_problems(project_copy)) == clean  # a file no code reads need not be listed
     add_to_split(project_copy, "from pathlib import Path; return Path(__file__).with_name('split_table.json').read_text()")
     assert set(dag_problems(project_copy)) - clean == {
-        f"split: {SPLIT} reads package files through __file__ and its deps do not list {table}"}
+        f"{name}: {SPLIT} reads package files through __file__ and its deps do not list {table}" for name in SPLITS}
     edit_deps(project_copy, "split", add=table)
     assert set(dag_problems(project_copy)) == clean
 
@@ -298,8 +300,8 @@ def test_the_stage_table_is_read_from_the_tree_under_test(project_copy):
     cli = project_copy / CLI
     cli.write_text(cli.read_text().replace('"split": ("ricecnn.stages.split"', '"split": ("ricecnn.stages.fetch"'))
     problems = dag_problems(project_copy)
-    assert "split: runs src/ricecnn/stages/fetch.py but its deps do not list it" in problems
-    assert f"split: lists {SPLIT} but runs none of it" in problems
+    assert f"{SPLITS[0]}: runs src/ricecnn/stages/fetch.py but its deps do not list it" in problems
+    assert f"{SPLITS[0]}: lists {SPLIT} but runs none of it" in problems
     assert SPLIT in stage_code(ROOT, "ricecnn split")  # ROOT's cli.py (and the installed package) untouched
     cli.write_text(cli.read_text().replace("STAGES", "TABLE"))
     with pytest.raises(AssertionError, match="assigns no STAGES"):
@@ -314,7 +316,7 @@ def test_the_model_names_python_makes_are_the_files_dvc_yaml_writes():
 
     s = settings.load(ROOT / "params.yaml", Plan)
     stages = expanded_stages(ROOT)
-    for seed in s.training_seeds:
+    for seed in s.replicates:
         for m in evaluated_for(s):
             stage = m.stage_for(seed)
             assert stage in stages, f"{m.name}: no stage {stage} in dvc.yaml"

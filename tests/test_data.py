@@ -14,6 +14,7 @@ from PIL import Image
 
 from ricecnn.data import archive, synthetic
 from ricecnn.core.cli import main as cli
+from ricecnn.core.errors import RiceError
 from ricecnn.data.arrays import load_classes, load_split
 from ricecnn.data import sources, splitting
 
@@ -148,7 +149,7 @@ def test_path_source_folder_png_grayscale(tmp_path, capsys):
                           split={"val": 0.25, "test": 0.25})
     assert cli(["fetch", "--params", str(params), "--out", str(tmp_path / "raw.zip")]) == 0
     assert "skipping non-image file cats/notes.txt" in capsys.readouterr().err
-    assert cli(["split", "--params", str(params), "--raw", str(tmp_path / "raw.zip"), "--out", str(tmp_path / "s")]) == 0
+    assert cli(["split", "--replicate", "1", "--params", str(params), "--raw", str(tmp_path / "raw.zip"), "--out", str(tmp_path / "s")]) == 0
     assert load_classes(tmp_path / "s") == ["cats", "dogs", "owls"]
     x, y = load_split(tmp_path / "s", "train")
     assert x.shape == (6, 16, 16, 3) and sorted(set(y.tolist())) == [0, 1, 2]
@@ -232,7 +233,7 @@ def test_bad_archives(tmp_path, capsys, entries, message):
     out = tmp_path / "out"
     rc = cli(["fetch", "--params", str(params), "--out", str(out / "raw.zip")])
     if rc == 0:  # layout fine: the image itself is bad, found when decoding
-        rc = cli(["split", "--params", str(params), "--raw", str(out / "raw.zip"), "--out", str(out / "split")])
+        rc = cli(["split", "--replicate", "1", "--params", str(params), "--raw", str(out / "raw.zip"), "--out", str(out / "split")])
         assert not (out / "split").exists()
     assert rc == 2
     assert message in fail_line(capsys)
@@ -241,7 +242,7 @@ def test_bad_archives(tmp_path, capsys, entries, message):
 
 # Each stage validates the sections it reads (their schemas live with their code), before any work;
 # a misspelt section is refused by every stage (core/settings.py's SECTIONS).
-SPLIT = ["split", "--raw", "no-raw.zip", "--out", "split"]
+SPLIT = ["split", "--replicate", "1", "--raw", "no-raw.zip", "--out", "split"]
 TRAIN = ["train", "cnn", "--seed", "1", "--split-dir", "no-split", "--out", "m.keras", "--metrics", "m.json", "--live-dir", "live"]
 
 
@@ -258,6 +259,9 @@ TRAIN = ["train", "cnn", "--seed", "1", "--split-dir", "no-split", "--out", "m.k
         ({"trian": {}}, None, "unknown key trian (did you mean 'train'?)"),
         ({"trian": {}}, TRAIN, "unknown key trian (did you mean 'train'?)"),
         ({"train": {"devices": 0}}, TRAIN, "train.devices = 0 must be all or a device count >= 1"),
+        ({"replicates": [1, 102]}, SPLIT, "replicates [102] were the pilot's (pilot.replicates): a confirmation runs only "
+                                          "on data draws and training seeds the pilot never saw"),
+        ({"pilot": {"running": True}}, SPLIT, "pilot.running is true but replicates [1] are not pilot.replicates"),
     ],
 )
 def test_bad_settings(tmp_path, capsys, monkeypatch, over, command, message):
@@ -278,7 +282,7 @@ def test_a_stage_does_not_validate_what_it_does_not_read(tmp_path, capsys):
 def test_split_fraction_that_empties_a_split(tmp_path, capsys):
     params = write_params(tmp_path / "params.yaml", data={"synthetic": {"per_class": 4, "size": 32}}, split={"val": 0.1, "test": 0.1})
     assert cli(["fetch", "--params", str(params), "--out", str(tmp_path / "raw.zip")]) == 0
-    assert cli(["split", "--params", str(params), "--raw", str(tmp_path / "raw.zip"), "--out", str(tmp_path / "s")]) == 2
+    assert cli(["split", "--replicate", "1", "--params", str(params), "--raw", str(tmp_path / "raw.zip"), "--out", str(tmp_path / "s")]) == 2
     assert "leave a split empty" in fail_line(capsys)
     assert not (tmp_path / "s").exists()
 
@@ -290,13 +294,40 @@ def test_unknown_stage_is_one_line(capsys):
 
 # --- end to end -------------------------------------------------------------------------------
 
+def test_each_replicate_is_its_own_data_draw(tmp_path):
+    # the stand-in: each replicate's split holds its own newly drawn images, none of another replicate's;
+    # a real dataset (no draws in its names): each replicate partitions the same images by its own seed
+    raw = tmp_path / "raw.zip"
+    sources.make_synthetic(raw, per_class=10, seed=0, size=32, draws=(7, 8))
+    pixels, files = {}, {}
+    for r in (7, 8):
+        out = tmp_path / str(r)
+        out.mkdir()
+        splitting.split(raw, out, img_size=16, val=0.2, test=0.2, seed=0, replicate=r, drawn=True)
+        files[r] = {line.split(",")[0] for line in (out / "manifest.csv").read_text().splitlines()[1:]}
+        pixels[r] = {load_split(out, part)[0][i].tobytes() for part in ("train", "val", "test")
+                     for i in range(len(load_split(out, part)[1]))}
+        assert len(files[r]) == 50 and all(synthetic.draw_of(f) == r for f in files[r])
+    assert not files[7] & files[8] and not pixels[7] & pixels[8]
+    with pytest.raises(RiceError, match="holds no images of draw 9"):
+        splitting.split(raw, tmp_path, img_size=16, val=0.2, test=0.2, seed=0, replicate=9, drawn=True)
+    tests = {}
+    for r in (7, 8):
+        out = tmp_path / f"all{r}"
+        out.mkdir()
+        splitting.split(raw, out, img_size=16, val=0.2, test=0.2, seed=0, replicate=r, drawn=False)
+        tests[r] = {line.split(",")[0] for line in (out / "manifest.csv").read_text().splitlines()[1:] if ",test," in line}
+        assert len(tests[r]) == 20
+    assert tests[7] != tests[8]
+
+
 @pytest.mark.slow
 def test_dvc_repro_split_then_nothing(tiny_repo):
-    out = run(["dvc", "repro", "split"], tiny_repo).stdout
-    assert "Running stage 'fetch'" in out and "Running stage 'split'" in out
-    x, _ = load_split(tiny_repo / "data" / "split", "train")
+    out = run(["dvc", "repro", "split@1"], tiny_repo).stdout
+    assert "Running stage 'fetch'" in out and "Running stage 'split@1'" in out
+    x, _ = load_split(tiny_repo / "data" / "split" / "1", "train")
     assert x.shape == (30, 32, 32, 3)
-    again = run(["dvc", "repro", "split"], tiny_repo).stdout
+    again = run(["dvc", "repro", "split@1"], tiny_repo).stdout
     assert "Running stage" not in again
-    status = run(["dvc", "status", "fetch", "split"], tiny_repo).stdout
+    status = run(["dvc", "status", "fetch", "split@1"], tiny_repo).stdout
     assert "up to date" in status.lower() or status.strip() == ""

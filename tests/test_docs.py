@@ -88,7 +88,7 @@ def test_the_full_size_seed_count_is_its_own_families_power_calculation():
     import yaml
 
     profile = dict(item.split("=", 1) for item in yaml.safe_load((ROOT / "profiles/paper.yaml").read_text()))
-    seeds = yaml.safe_load(profile["training_seeds"])
+    seeds = yaml.safe_load(profile["replicates"])
     paper = plan_tool().paper_seeds()  # its families at its margin and test set, under the stated assumption
     assert paper["families"]["data_found"]["claims"] == 6 and paper["margin"] == 0.005 and paper["images"] == 7500
     assert paper["seeds"] == len(seeds) == json.loads((ROOT / "bench/power-plan.json").read_text())["paper"]["seeds"]
@@ -105,7 +105,7 @@ def test_the_default_s_size_gives_every_decidable_confirmatory_claim_80_percent_
     from ricecnn.study import power
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    k = len(params["training_seeds"])
+    k = len(params["replicates"])
     n = round(params["data"]["synthetic"]["per_class"] * 5 * params["split"]["test"])
     plan = json.loads((ROOT / "bench/power-plan.json").read_text())
     confirmatory = [c for c in plan["claims"] if c["family"] == "confirmatory"]
@@ -132,7 +132,7 @@ def test_the_full_size_page_lists_every_override_of_the_paper_profile():
     profile = dict(item.split("=", 1) for item in profile)
     assert list(stated) == list(profile)
     for key, value in profile.items():
-        if key == "training_seeds":  # shown as a range
+        if key == "replicates":  # shown as a range
             seeds = yaml.safe_load(value)
             assert seeds == list(range(seeds[0], seeds[-1] + 1))
             assert stated[key] == f"[{seeds[0]},{seeds[1]},...,{seeds[-1]}]" and f"{len(seeds)} seeds" in page

@@ -227,7 +227,7 @@ def test_a_trim_setting_makes_only_the_trim_stage_stale(built, tmp_path):
 def test_a_new_training_seed_makes_only_its_stages_and_the_comparison_stale(built, tmp_path):
     repo = clone_built(built, tmp_path / "repo")
     new = SEED + 1
-    set_params(repo, training_seeds=[SEED, new])
+    set_params(repo, replicates=[SEED, new])
     per_seed = {f"train@cnn-{new}", f"train@cnn_light-{new}", f"featuremaps@cnn-{new}", f"featuremaps@cnn_light-{new}",
                 f"prune@cnn-{new}", f"trim@cnn-{new}", f"trim_scratch@cnn-{new}", f"criteria@cnn-apoz-0.5-{new}",
                 f"criteria@cnn-random-0.5-{new}", f"evaluate@{new}"}

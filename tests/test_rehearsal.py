@@ -50,7 +50,7 @@ def test_the_paper_profile_runs_every_stage_at_224_px(tmp_path):
     assert "split: 40 train / 5 val / 5 test images of 5 classes at 224 px (Arborio 10, " in p.stdout
     params = yaml.safe_load(exp_file(repo, "rehearse-paper", "params.yaml"))
     assert params["data"]["img_size"] == 224 and params["split"] == {"val": 0.1, "test": 0.1}
-    assert params["data"]["source"] == "path" and params["training_seeds"] == [1]
+    assert params["data"]["source"] == "path" and params["replicates"] == [1]
     evaluated = json.loads(exp_file(repo, "rehearse-paper", "metrics/evaluate/1.json"))
     assert evaluated["cnn_trim_scratch"]["test_images"] == 5
     summary = exp_file(repo, "rehearse-paper", "reports/study/summary.md")

@@ -328,7 +328,7 @@ def project(tmp_path) -> Path:
     (tmp_path / "split").mkdir()
     (tmp_path / "split" / "classes.json").write_text(json.dumps(CLASSES))
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params.update(training_seeds=seeds, models={"cnn": {"epochs": 30}, "cnn_light": {"epochs": 30}})
+    params.update(replicates=seeds, models={"cnn": {"epochs": 30}, "cnn_light": {"epochs": 30}})
     params["prune"]["models"] = params["trim"]["models"] = params["criteria"]["models"] = ["cnn"]
     params["criteria"].update(rules=["apoz", "random"], targets=[0.25])
     params["data"]["img_size"] = 32

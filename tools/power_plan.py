@@ -6,8 +6,9 @@ full-size profile's seeds from its own families' power at its planning assumptio
     python tools/power_plan.py df2e7e0 --json bench/power-plan.json   # the pilot: the results committed at df2e7e0
     python tools/power_plan.py df2e7e0 --table                          # the markdown tables (docs/statistics.md)
 
-The power is ``ricecnn.study.power.power``: simulated from the two-way model's mean squares with their own
-degrees of freedom, at the claim's family level (Bonferroni over the family's claims), the
+The power is ``ricecnn.study.power.power``: simulated from the nested model's mean squares (between and
+within replicates, each a data draw and a training seed) with their own degrees of freedom, at the claim's
+family level (Bonferroni over the family's claims), the
 probability of the verdict the pilot's estimate points to if that estimate were the truth. The
 variance components of each claim are its own (pooling them over claims is not defensible: their
 seed variances differ). A claim whose pilot estimate lies within ``stats.NEAR`` of the margin is
@@ -37,10 +38,11 @@ from seed_spread import show  # noqa: E402
 
 GRID = [(3, 1000), (3, 3000), (3, 3500), (3, 4000), (4, 1000), (4, 2000), (4, 4000)]  # (seeds, test images)
 PROFILE = ROOT / "profiles" / "paper.yaml"
-# the full-size profile's planning assumption (no full-size run exists to pilot from): a difference's seed
-# SD of 0.1 point, and 0.4 % of the test images discordant between the two models, the same images under
-# every seed (image variance, which more seeds do not average away); the true difference 0
-PAPER_PARTS = (0.001**2, 0.004, 0.0)
+# the full-size profile's planning assumption (no full-size run exists to pilot from): a difference's
+# replicate SD of 0.1 point, and 0.4 % of each replicate's test images discordant between the two models
+# (image variance, which more replicates average away: each brings its own images); the true difference 0.
+# (replicate, image): ``stats.components``
+PAPER_PARTS = (0.001**2, 0.004)
 
 
 AUGMENTED = "confirmatory, were the augmented set in it"
@@ -73,7 +75,7 @@ def pilot(rev: str) -> dict:
     current = _current()
     families, margin = current.compare.families, current.compare.margin
     models = evaluated(list(params["models"]), params["prune"]["models"], params["trim"]["models"])
-    seeds = params["training_seeds"]
+    seeds = params["replicates"]
     frames = {s: {m.name: pd.read_csv(io.StringIO(show(rev, f"reports/evaluate/{s}/predictions/{m.name}.csv")))
                   for m in models} for s in seeds}
     correct = correctness(frames, [m.name for m in models])

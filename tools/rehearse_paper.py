@@ -91,7 +91,7 @@ def settings(profile: list[str], params: dict, args) -> tuple[list[str], list[st
     own = {
         "data.source": "path",
         "data.path": str(args.zip),
-        "training_seeds": "[" + ",".join(str(s) for s in args.seeds) + "]",
+        "replicates": "[" + ",".join(str(s) for s in args.seeds) + "]",
         "prune.models": kept["prune"],
         "trim.models": kept["trim"],
         "trim.max_rounds": str(args.trim_rounds),
@@ -195,7 +195,7 @@ def work(profile: str, params: dict) -> dict:
     criteria = value("criteria.models", params["criteria"]["models"])
     per_model = (len(value("criteria.rules", params["criteria"]["rules"])) * len(value("criteria.targets", params["criteria"]["targets"]))
                  * value("criteria.finetune_epochs", params["criteria"]["finetune_epochs"]))
-    return {"seeds": len(value("training_seeds", params["training_seeds"])),
+    return {"seeds": len(value("replicates", params["replicates"])),
             "epochs": {m: value(f"models.{m}.epochs", e["epochs"]) for m, e in params["models"].items()},
             "trim_epochs": value("trim.max_rounds", params["trim"]["max_rounds"])
             * value("trim.finetune_epochs", params["trim"]["finetune_epochs"]),

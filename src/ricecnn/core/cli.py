@@ -57,7 +57,7 @@ def parse(argv: list[str] | None, stage: str, doc: str, *paths: str, model: bool
           pictures: bool = False, patterns: tuple[str, ...] = (), optional: tuple[str, ...] = (),
           options: dict[str, type] | None = None) -> argparse.Namespace:
     """A stage's arguments: the model name if it takes one, ``--seed`` (the training seed, one of
-    ``training_seeds``) if it works on one seed's models, ``--params``, and ``paths``, each a required
+    ``replicates``) if it works on one seed's models, ``--params``, and ``paths``, each a required
     ``--<path>`` option: every path comes from dvc.yaml's command, none has a default (an
     ``optional`` path is None when not given). A ``pattern`` is a path with ``{seed}`` and
     ``{model}`` in it, for a stage that reads one file per seed or model (``fill``).
@@ -72,7 +72,7 @@ def parse(argv: list[str] | None, stage: str, doc: str, *paths: str, model: bool
         ap.add_argument("--seed", required=True, type=int, help="the training seed: initialisation, shuffling, dropout")
     if pictures:
         ap.add_argument("--pictures-seed", required=True, type=int,
-                        help="the training seed whose models get pictures (dvc.yaml: the first of training_seeds)")
+                        help="the training seed whose models get pictures (dvc.yaml: the first of replicates)")
     ap.add_argument("--params", default="params.yaml", help="the settings (DVC's default params file)")
     for name in paths:
         ap.add_argument(f"--{name}", required=True, type=Path)

@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import RiceError
 
-# the top-level keys of params.yaml: the sections, and the two seeds every part of the study shares
-SECTIONS = ("seed", "training_seeds", "data", "split", "train", "models", "prune", "trim", "criteria", "featuremaps",
+# the top-level keys of params.yaml: the sections, the data's seed and the replicates every part of the
+# study shares, and the pilot the confirmation's plan was made from
+SECTIONS = ("seed", "replicates", "pilot", "data", "split", "train", "models", "prune", "trim", "criteria", "featuremaps",
             "evaluate", "export", "compare")
 BACKENDS = ("tensorflow", "jax", "torch", "env")  # train.backend: Keras' backend (env: $KERAS_BACKEND's)
 
@@ -45,8 +46,10 @@ Fraction = Annotated[float, Field(gt=0, lt=1)]
 LearningRate = Annotated[float, Field(gt=0, le=10)]
 Distinct = AfterValidator(_distinct)
 ImageSize = Annotated[int, Field(ge=8, le=1024)]  # data.img_size: the split's images are this many px square
-Seed = NonNegativeInt  # seed: drawing, splitting, the APoZ samples, the test-time augmentation
-TrainingSeeds = Annotated[list[NonNegativeInt], Field(min_length=1), Distinct]  # one trained model per seed
+Seed = NonNegativeInt  # seed: the stand-in's generator, the APoZ samples, the test-time augmentation
+# replicates: one replicate of the study per value r: its own data draw (the stand-in's images of draw r, or
+# a real dataset's stratified partition by seed r) and its own training seed r, every model trained once
+Replicates = Annotated[list[NonNegativeInt], Field(min_length=1), Distinct]
 
 
 class Section(BaseModel):
@@ -60,6 +63,34 @@ class View(BaseModel):
     stages that read them."""
 
     model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+
+class Pilot(Section):
+    """``pilot``: the exploration replicates the plan was made from (``make pilot``), and whether this run
+    is that pilot."""
+
+    replicates: Replicates
+    running: bool
+
+
+class Design(View):
+    """The replicates this run makes, checked against the pilot's: a confirmation runs only on data draws
+    and training seeds the pilot never saw (a replicate's draw and seed are both its number)."""
+
+    replicates: Replicates
+    pilot: Pilot
+
+    @model_validator(mode="after")
+    def _fresh_randomness(self) -> Design:
+        shared = [r for r in self.replicates if r in self.pilot.replicates]
+        if self.pilot.running and len(shared) < len(self.replicates):
+            other = [r for r in self.replicates if r not in self.pilot.replicates]
+            raise ValueError(f"pilot.running is true but replicates {other} are not pilot.replicates: "
+                             "a pilot runs only its own replicates")
+        if not self.pilot.running and shared:
+            raise ValueError(f"replicates {shared} were the pilot's (pilot.replicates): a confirmation runs only on "
+                             "data draws and training seeds the pilot never saw; choose other numbers")
+        return self
 
 
 def named_models(section: str, names: list[str], models: typing.Iterable[str]) -> None:

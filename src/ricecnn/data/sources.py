@@ -21,19 +21,23 @@ from .settings import Data
 CHUNK = 64  # images per worker task: big enough to amortise IPC, small enough for a smooth bar
 
 
-def make_synthetic(dest: Path, per_class: int, seed: int, size: int, offset: float = synthetic.OFFSET) -> None:
-    """Draw per_class images of every class into the zip ``dest``, in parallel, in a fixed order."""
+def make_synthetic(dest: Path, per_class: int, seed: int, size: int, offset: float = synthetic.OFFSET,
+                   draws: tuple[int | None, ...] = (None,)) -> None:
+    """Draw per_class images of every class, for each of ``draws`` (one per replicate: its own images;
+    None: one set belonging to no replicate), into the zip ``dest``, in parallel, in a fixed order."""
     jobs = [
-        (c, start, min(start + CHUNK, per_class), seed, size, offset)
+        (c, start, min(start + CHUNK, per_class), seed, size, offset, d)
+        for d in draws
         for c in range(len(synthetic.CLASSES))
         for start in range(0, per_class, CHUNK)
     ]
-    with zipfile.ZipFile(dest, "w") as zf, tqdm(total=per_class * len(synthetic.CLASSES), desc="draw", unit="img") as bar:
+    total = per_class * len(synthetic.CLASSES) * len(draws)
+    with zipfile.ZipFile(dest, "w") as zf, tqdm(total=total, desc="draw", unit="img") as bar:
         with pool(len(jobs)) as workers:
-            for (c, start, *_), blobs in zip(jobs, ordered_map(workers, synthetic.jpeg_batch, jobs)):
+            for (c, start, *_, d), blobs in zip(jobs, ordered_map(workers, synthetic.jpeg_batch, jobs)):
                 name = synthetic.CLASSES[c]
                 for i, data in enumerate(blobs, start):
-                    archive.add(zf, f"{archive.ROOT}/{name}/{name} ({i + 1}).jpg", data)
+                    archive.add(zf, f"{archive.ROOT}/{name}/{synthetic.member_name(name, i, d)}", data)
                 bar.update(len(blobs))
 
 
@@ -87,10 +91,11 @@ def download_kaggle(dataset: str, dest: Path, api_factory=_kaggle_api) -> None:
         shutil.move(zips[0], dest)
 
 
-def fetch(data: Data, seed: int, dest: Path) -> None:
-    """Write the dataset selected by the ``data`` section to the zip ``dest``."""
+def fetch(data: Data, seed: int, dest: Path, draws: tuple[int | None, ...] = (None,)) -> None:
+    """Write the dataset selected by the ``data`` section to the zip ``dest``: for the synthetic stand-in
+    ``per_class`` images of every class for each of ``draws`` (one per replicate)."""
     if data.source == "synthetic":
-        make_synthetic(dest, data.synthetic.per_class, seed, data.synthetic.size, data.synthetic.offset)
+        make_synthetic(dest, data.synthetic.per_class, seed, data.synthetic.size, data.synthetic.offset, draws)
     elif data.source == "kaggle":
         download_kaggle(data.kaggle_dataset, dest)
     else:  # path

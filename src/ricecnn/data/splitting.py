@@ -17,7 +17,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from ..core.errors import RiceError
-from . import archive
+from . import archive, synthetic
 from .arrays import SPLITS
 from .parallel import ordered_map, pool
 
@@ -81,9 +81,27 @@ def decode_all(zip_path: Path, members: list[str], size: int, out: np.ndarray, d
             bar.update(len(batch))
 
 
-def split(zip_path: Path, out_dir: Path, img_size: int, val: float, test: float, seed: int) -> dict:
-    """Write classes.json, manifest.csv and the per-split arrays into ``out_dir``; return stats."""
+def replicate_items(items: list[tuple[str, str]], replicate: int, drawn: bool) -> list[tuple[str, str]]:
+    """The archive's (member, label) items that replicate ``replicate`` partitions: with ``drawn`` (the
+    synthetic stand-in, whose archive holds one draw of new images per replicate) its own draw's
+    images, else all of them (a real dataset: the replicate's draw is its own partition of them)."""
+    if not drawn:
+        return items
+    own = [(m, lab) for m, lab in items if synthetic.draw_of(m) == replicate]
+    if not own:
+        draws = sorted({d for m, _ in items if (d := synthetic.draw_of(m)) is not None})
+        raise RiceError(f"the raw archive holds no images of draw {replicate} (it holds draws {draws}): "
+                        "rerun `dvc repro fetch`, which draws one set of images per replicate")
+    return own
+
+
+def split(zip_path: Path, out_dir: Path, img_size: int, val: float, test: float, seed: int,
+          replicate: int | None = None, drawn: bool = False) -> dict:
+    """Write classes.json, manifest.csv and the per-split arrays into ``out_dir``; return stats.
+    ``replicate``: a replicate's split: its own images (``replicate_items``), partitioned by its own seed."""
     items = archive.scan(zip_path)
+    if replicate is not None:
+        items, seed = replicate_items(items, replicate, drawn), replicate
     members = [m for m, _ in items]
     labels = [lab for _, lab in items]
     classes = sorted(set(labels))

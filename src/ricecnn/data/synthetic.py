@@ -1,7 +1,8 @@
 """Procedural stand-in for the Rice Image Dataset: one grain per image on a black background.
 
-Each image depends only on (seed, class index, image index), so the output is byte-identical for
-the same settings however the work is split across processes. Morphology per docs/paper.md
+Each image depends only on (seed, draw, class index, image index), so the output is byte-identical
+for the same settings however the work is split across processes. A draw is one replicate's own
+images (``draw=None``: the images of no replicate, as drawn before replicates had draws of their own). Morphology per docs/paper.md
 "The synthetic stand-in" (length x width in px at 250x250, about 6 % spread, classes overlapping a little).
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -49,11 +51,18 @@ def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
     return x - c, y - c
 
 
-def draw(class_index: int, index: int, seed: int, size: int = 250, offset: float = OFFSET) -> np.ndarray:
+def draw(class_index: int, index: int, seed: int, size: int = 250, offset: float = OFFSET,
+         draw_id: int | None = None) -> np.ndarray:
     """Draw one grain image as a (size, size, 3) uint8 array; the grain's centre lies up to
-    ``offset`` x ``size`` from the image centre (less where the grain would not fit whole)."""
-    g = GRAINS[CLASSES[class_index]]
-    rng = np.random.default_rng([seed, class_index, index])
+    ``offset`` x ``size`` from the image centre (less where the grain would not fit whole). Images of
+    another ``draw_id`` are other images (independent streams of one generator seed)."""
+    key = [seed, class_index, index] if draw_id is None else [seed, draw_id, class_index, index]
+    return render(GRAINS[CLASSES[class_index]], np.random.default_rng(key), size, offset)
+
+
+def render(g: Grain, rng: np.random.Generator, size: int = 250, offset: float = OFFSET) -> np.ndarray:
+    """Draw one grain of shape ``g`` with ``rng``'s random variation, as ``draw`` describes: the
+    drawing itself, shared by the rice classes and any other grain (``ricecnn.data.pretraining``)."""
     scale = size / 250
     length = g.length * scale * (1 + SPREAD * rng.standard_normal())
     width = g.width * scale * (1 + SPREAD * rng.standard_normal())
@@ -91,14 +100,32 @@ def draw(class_index: int, index: int, seed: int, size: int = 250, offset: float
     return img
 
 
-def jpeg(class_index: int, index: int, seed: int, size: int = 250, offset: float = OFFSET) -> bytes:
+def jpeg(class_index: int, index: int, seed: int, size: int = 250, offset: float = OFFSET,
+         draw_id: int | None = None) -> bytes:
     """One image as JPEG bytes (PIL's encoder is deterministic for the same pixels)."""
     buf = io.BytesIO()
-    Image.fromarray(draw(class_index, index, seed, size, offset)).save(buf, format="JPEG", quality=JPEG_QUALITY)
+    Image.fromarray(draw(class_index, index, seed, size, offset, draw_id)).save(buf, format="JPEG", quality=JPEG_QUALITY)
     return buf.getvalue()
 
 
-def jpeg_batch(job: tuple[int, int, int, int, int, float]) -> list[bytes]:
-    """Worker entry point: JPEG bytes of images [start, stop) of one class."""
-    class_index, start, stop, seed, size, offset = job
-    return [jpeg(class_index, i, seed, size, offset) for i in range(start, stop)]
+def jpeg_batch(job: tuple) -> list[bytes]:
+    """Worker entry point: JPEG bytes of images [start, stop) of one class (of one draw, if a 7th
+    element names it)."""
+    class_index, start, stop, seed, size, offset, *draw_id = job
+    return [jpeg(class_index, i, seed, size, offset, *draw_id) for i in range(start, stop)]
+
+
+# A drawn image's member name in the archive carries its draw: `<Class> (<draw>-<i>).jpg`, so that a
+# replicate's split takes its own draw's images (``draw_of``); Kaggle's names are `<Class> (<i>).jpg`.
+_DRAWN = re.compile(r" \((\d+)-\d+\)\.jpg$")
+
+
+def member_name(class_name: str, index: int, draw_id: int | None = None) -> str:
+    """The file name of image ``index`` (from 0) of a class, of one draw or of none."""
+    return f"{class_name} ({index + 1}).jpg" if draw_id is None else f"{class_name} ({draw_id}-{index + 1}).jpg"
+
+
+def draw_of(member: str) -> int | None:
+    """The draw an archive member was drawn for (``member_name``), None for any other name."""
+    m = _DRAWN.search(member)
+    return int(m.group(1)) if m else None

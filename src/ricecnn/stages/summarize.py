@@ -63,7 +63,7 @@ def load(s: Settings, patterns: dict[str, str], classes: list[str]) -> Study:
     by_seed: dict[str, dict] = {k: {} for k in ("train", "cost", "dead", "evaluate", "prune", "trim", "criteria",
                                                  "predictions")}
     samples: set[int] = set()
-    for seed in s.training_seeds:
+    for seed in s.replicates:
         metrics = {kind: {m: read_json(fill(patterns[kind], seed=seed, model=m)) for m in names[kind]} for kind in PER_SEED}
         by_seed["train"][seed], by_seed["cost"][seed], by_seed["dead"][seed] = sources(models, {**metrics, "flops": flops})
         by_seed["prune"][seed], by_seed["trim"][seed], by_seed["criteria"][seed] = (metrics["prune"], metrics["trim"],
@@ -82,7 +82,7 @@ def load(s: Settings, patterns: dict[str, str], classes: list[str]) -> Study:
     alone = [seed for seed, f in frames.items() if any(TRANSFORMS[0] in df for df in f.values())]  # evaluate's choice
     rows = next((np.flatnonzero(df[TRANSFORMS[0]].notna().to_numpy()) for seed in alone[:1]
                  for df in frames[seed].values() if TRANSFORMS[0] in df), None)  # the images it scored them on
-    return Study(list(s.training_seeds), models, **by_seed, correct=correctness(frames, names),
+    return Study(list(s.replicates), models, **by_seed, correct=correctness(frames, names),
                  predicted=correctness(frames, names, column="predicted"), margin=s.compare.margin,
                  failed_run=s.compare.failed_run, families=s.compare.families, img_size=s.data.img_size, classes=classes, source=s.data.source,
                  dead_samples=samples.pop() if len(samples) == 1 else None, pictures_seed=alone[0] if alone else None,
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     paper = paper_table(s.compare.margin)
     power = tables.power_table(comps)
     crit, crit_means = tables.criteria_table(study), tables.criteria_means(study)
-    curves = training_curves({(seed, m): fill(args.curves, seed=seed, model=m) for m in s.models for seed in s.training_seeds})
+    curves = training_curves({(seed, m): fill(args.curves, seed=seed, model=m) for m in s.models for seed in s.replicates})
     with atomic_path(args.out_dir, directory=True) as folder:
         out = {name: folder / name for name in OUTPUTS}
         _csv(df, out["summary.csv"])

@@ -50,9 +50,10 @@ def families_text(study: Study, comps: pd.DataFrame) -> str:
 def setup_lines(study: Study, comps: pd.DataFrame) -> list[str]:
     n = study.images
     per_class = n // len(study.classes)
-    level = ("the mean over seeds of the paired difference, with an interval that carries the "
-             "seed-to-seed variation and the test-image sampling (two-way random effects, Student's t with seeds - 1 "
-             "degrees of freedom; at least Tango's interval over the images)"
+    level = ("the mean over replicates of the paired difference, with an interval that carries the replicate-to-replicate "
+             "variation (data draw and training seed) and the test-image sampling (images nested in replicates: one-way "
+             "random effects, Student's t with replicates - 1 degrees of freedom; at least Tango's interval over every "
+             "replicate's images)"
              if study.per_model else
              "the paired difference of the two trained networks, with Tango's score interval: with one "
              "training seed no verdict is about an architecture")

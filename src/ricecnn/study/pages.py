@@ -85,14 +85,14 @@ def findings_page(study: Study, df, comps, lines: list[str]) -> str:
 
 def power_text(study: Study, power: pd.DataFrame) -> str:
     if not study.per_model:
-        return "The power of a claim needs the seed-to-seed spread: two or more training seeds.\n"
-    return (f"Per claim of a family, from its own variance components (seeds, images, residual; "
-            f"`reports/study/comparisons.csv`), simulated from the two-way model's mean squares with their own degrees of "
-            f"freedom at the family's level (`power.decision_rates`): the power the design had to reach the verdict its "
-            f"estimate points to if the estimate were the truth, the power to show `not worse` if there were no "
-            f"difference, and for an undecided claim the training seeds that 80 % power at the estimate would take at "
-            f"{study.images:,} test images (the range: at the ends of the seed variance's 95 % interval, chi-square with "
-            f"seeds - 1 degrees of freedom).\n\n" + markdown(power))
+        return "The power of a claim needs the replicate-to-replicate spread: two or more replicates.\n"
+    return (f"Per claim of a family, from its own variance components (replicate, image; "
+            f"`reports/study/comparisons.csv`), simulated from the nested model's two mean squares (between and within "
+            f"replicates, each with its own degrees of freedom) at the family's level (`power.decision_rates`): the power "
+            f"the design had to reach the verdict its estimate points to if the estimate were the truth, the power to show "
+            f"`not worse` if there were no difference, and for an undecided claim the replicates (a data draw and a "
+            f"training seed each) of {study.images:,} test images that 80 % power at the estimate would take (the range: at "
+            f"the ends of the replicate variance's 95 % interval, chi-square with replicates - 1 degrees of freedom).\n\n" + markdown(power))
 
 
 def criteria_display(means: pd.DataFrame, crit: pd.DataFrame) -> pd.DataFrame:

@@ -15,15 +15,14 @@ from pydantic import model_validator
 
 from ..channels.settings import CriteriaLists, Lists
 from ..core.cli import stage_name
-from ..core.settings import TrainingSeeds, View, named_models
+from ..core.settings import Design, named_models
 from ..networks.registry import REGISTRY, spec
 
 
-class Plan(View):
-    """What the plan reads of params.yaml: the seeds, the models' names and the lists of models each
-    stage kind runs on."""
+class Plan(Design):
+    """What the plan reads of params.yaml: the replicates (checked against the pilot's), the models'
+    names and the lists of models each stage kind runs on."""
 
-    training_seeds: TrainingSeeds
     models: dict[str, Any]
     prune: Lists
     trim: Lists

@@ -126,8 +126,9 @@ def correctness(predictions: dict[int, dict[str, pd.DataFrame]], names: list[str
 
 
 def accuracy(study: Study, name: str, condition: str) -> tuple[float, float, float]:
-    """A model's accuracy on a test condition, (value, lo, hi): the mean over seeds with its interval
-    (seed variation and image sampling, at least Wilson's over the images), or with one seed Wilson's."""
+    """A model's accuracy on a test condition, (value, lo, hi): the mean over replicates with its interval
+    (the replicate-to-replicate variation, data draw and training seed, and the test-image sampling; at
+    least Wilson's over every replicate's images: ``stats.over_seeds``), or with one replicate Wilson's."""
     correct = study.correct[name][condition]
     if study.per_model:
         return stats.over_seeds(correct)

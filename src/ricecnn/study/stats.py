@@ -10,23 +10,28 @@
   coverage dips to 0.931 at a nominal 0.95 (1,000 images, 0.5 % discordant, 90 % of them one way);
   with it, it stays at or above 0.95 on the whole grid ``tests/test_stats.py`` computes. It is
   about these two weight files only.
-- Two architectures, each trained once per training seed, on the same images
-  (``architecture_effect``): the mean over seeds of the paired difference, and an interval that
-  carries both the training-seed variation and the test-image sampling. The per-image differences
-  y[s, i] (seed s, image i; -1, 0 or 1) follow a two-way random-effects model, y = theta + seed +
-  image + residual; the variance of their grand mean is estimated from the two-way ANOVA mean
-  squares, (MS_seed + MS_image - MS_residual) / (k n) (Searle, Casella and McCulloch 1992,
-  "Variance Components", ch. 4), and the interval is Student's t with k - 1 degrees of freedom,
-  those of the scarcer replicate, the seeds (Satterthwaite's pooled degrees of freedom covered
-  0.92-0.94 in the simulation; a bootstrap over 3 seeds has at most 10 distinct resamples).
-  Where the seeds agree image by image, that estimate is smaller than the sampling of n images
-  allows (0 with no discordant image at all), so the interval is at least Tango's over the n
-  images for the seeds' mean per-image difference (the floor; its counts in
-  ``architecture_effect``). The test of a difference delta is
-  the interval's own: its p is the larger of the t test's and the floor's, so that p < 0.05
-  exactly when the reported interval excludes delta.
-- A mean accuracy over seeds: the same two-way interval of the correctness, at least Wilson's over
-  the n images at the seeds' mean count (no interval of zero width at 100 %).
+- Two architectures over replicates (``architecture_effect``): a replicate is a data draw and a
+  training seed together (its own train, validation and test images, its own seed: randomising the
+  data draw jointly with the seed, as Bouthillier et al. 2021, "Accounting for variance in machine
+  learning benchmarks", MLSys, recommend, so that the interval is about the architectures on new
+  data, not on one test set). Both architectures are scored on the replicate's own test images, so
+  the comparison is paired within a replicate; the images differ between replicates, so they are
+  nested in them. The per-image differences y[r, i] (replicate r, image i of that replicate; -1, 0
+  or 1) follow the one-way random-effects model y = theta + a_r + e_ri, a_r ~ (0, var_replicate)
+  (the data draw, the seed and their interaction), e_ri ~ (0, var_image) (Searle, Casella and
+  McCulloch 1992, "Variance Components", ch. 3). The replicate means d_r have variance var_replicate
+  + var_image / n, so the grand mean's standard error is sd(d_r) / sqrt(k) = sqrt(MS_between / (k n))
+  and the interval is Student's t with k - 1 degrees of freedom: exact for normal replicate means,
+  whatever the split between the two components (no Satterthwaite approximation is needed). Where the replicates
+  agree closely, that estimate can be smaller than the sampling of the k n images allows (0 when
+  every replicate's difference is the same), so the interval is at least Tango's over the k n
+  images, their discordant counts pooled over the replicates (the floor; every image is a different
+  image now). The test of a difference delta is the interval's own: its p is the larger of the t
+  test's and the floor's, so that p < 0.05 exactly when the reported interval excludes delta.
+  ``components`` gives the method-of-moments estimates: var_image = MS_within, var_replicate =
+  (MS_between - MS_within) / n, at least 0.
+- A mean accuracy over replicates (``over_seeds``): the same one-way interval of the correctness, at
+  least Wilson's over the k n images at the mean (no interval of zero width at 100 %).
 - Two accuracies on different images (the paper's published counts): Fisher's exact test (scipy)
   and Newcombe's hybrid score interval of the difference (Newcombe 1998, Stat Med 17:873, method 10).
 - Verdicts against a margin m fixed beforehand (``verdict``): each claim "the variant loses less than
@@ -38,8 +43,10 @@
   is exploratory: its estimate and 95 % interval, no verdict.
 - Power, what a design can decide before it runs: ``ricecnn.study.power``.
 
-Hand-written where scipy has nothing: scipy has no interval for a paired difference, no
-variance-components interval or power, and no interval for a difference of independent proportions.
+Hand-written where scipy has nothing: scipy has no interval for a paired difference and none for a
+difference of independent proportions, and nothing that takes the larger of two intervals. The t
+part over replicates is the one-sample t interval of the replicate means (what scipy's
+``ttest_1samp`` gives; ``tests/test_stats.py`` checks that they agree), written with scipy's t.
 """
 
 from __future__ import annotations
@@ -119,26 +126,27 @@ def paired(variant: np.ndarray, baseline: np.ndarray, level: float = LEVEL) -> D
     return Difference((b - c) / n, float(lo), float(hi), tango_p(b, c, n), (b, c))
 
 
-# --- two architectures over training seeds ------------------------------------------------------------
+# --- two architectures over replicates (a data draw and a training seed each) -------------------------
 
 
 @dataclass(frozen=True)
 class Effect:
-    """The architecture-level difference over training seeds: the mean of the per-seed paired
-    differences, its 95 % interval (seed variation and image sampling, at least the floor over the
-    n images), and what the test of any difference needs (``p``)."""
+    """The architecture-level difference over replicates: the mean of the per-replicate paired
+    differences, its 95 % interval (replicate variation and image sampling, at least the floor over
+    the k n images), and what the test of any difference needs (``p``)."""
 
     diff: float
     lo: float
     hi: float
     df: float
-    per_seed: tuple[float, ...]
-    se: float  # the two-way random-effects standard error of ``diff``
-    discordant: tuple[float, float, int]  # the floor's counts (variant only, baseline only right) and its n
+    per_seed: tuple[float, ...]  # each replicate's paired difference (a data draw and a training seed each)
+    se: float  # the one-way random-effects standard error of ``diff``: sd of the replicate means / sqrt(k)
+    discordant: tuple[int, int, int]  # the floor's counts over every replicate's images (variant only, baseline only
+    #                                   right) and its n, the k n images
 
     def p(self, delta: float = 0.0) -> float:
         """Two-sided p of the test that the difference is ``delta``, from the interval's own
-        construction: the larger of the t test's and the floor's (Tango over the n images)."""
+        construction: the larger of the t test's and the floor's (Tango over the k n images)."""
         b, c, n = self.discordant
         floor = tango_p(b, c, n, delta)
         if self.se == 0:
@@ -151,70 +159,63 @@ class Effect:
         return p if self.diff > delta else 1 - p
 
 
-def _mean_squares(y: np.ndarray) -> tuple[float, np.ndarray, float, float, float]:
-    """Two-way ANOVA of per-seed, per-image values ``y`` (seeds, images): the grand mean, the seed
-    means, and the mean squares of seeds, images and the residual."""
+def _mean_squares(y: np.ndarray) -> tuple[float, np.ndarray, float, float]:
+    """One-way ANOVA of per-replicate, per-image values ``y`` (replicates, images; each replicate its own
+    images): the grand mean, the replicate means, and the mean squares between and within replicates."""
     y = np.asarray(y, dtype=np.float64)
     if y.ndim != 2 or y.shape[0] < 2:
-        raise ValueError("a mean over training seeds needs (seeds, images) arrays with at least 2 seeds")
+        raise ValueError("a mean over replicates needs (replicates, images) arrays with at least 2 replicates")
     k, n = y.shape
-    grand, by_seed, by_image = y.mean(), y.mean(axis=1), y.mean(axis=0)
-    ms_seed = n * np.sum((by_seed - grand) ** 2) / (k - 1)
-    ms_image = k * np.sum((by_image - grand) ** 2) / (n - 1)
-    ms_resid = np.sum((y - by_seed[:, None] - by_image[None, :] + grand) ** 2) / ((k - 1) * (n - 1))
-    return float(grand), by_seed, float(ms_seed), float(ms_image), float(ms_resid)
+    grand, by_replicate = y.mean(), y.mean(axis=1)
+    ms_between = n * float(np.sum((by_replicate - grand) ** 2)) / (k - 1)
+    ms_within = float(np.sum((y - by_replicate[:, None]) ** 2)) / (k * (n - 1)) if n > 1 else 0.0
+    return float(grand), by_replicate, ms_between, ms_within
 
 
-def _two_way_se(y: np.ndarray) -> tuple[float, np.ndarray, float]:
-    """The grand mean of ``y`` (seeds, images), the seed means and the grand mean's standard error."""
+def _nested_se(y: np.ndarray) -> tuple[float, np.ndarray, float]:
+    """The grand mean of ``y`` (replicates, images), the replicate means and the grand mean's standard
+    error, sqrt(MS_between / (k n)): the replicate means' own spread, whatever its components."""
     k, n = np.shape(y)
-    grand, by_seed, ms_seed, ms_image, ms_resid = _mean_squares(y)
-    total = ms_seed + ms_image - ms_resid
-    if total <= 0:  # the unbiased estimate can fall below 0: keep the conservative one
-        total = ms_seed + ms_image
-    return grand, by_seed, math.sqrt(max(total, 0.0) / (k * n))
+    grand, by_replicate, ms_between, _ = _mean_squares(y)
+    return grand, by_replicate, math.sqrt(ms_between / (k * n))  # = sd(replicate means) / sqrt(k)
 
 
-def components(y: np.ndarray) -> tuple[float, float, float]:
-    """The variance components (seed, image, residual) of per-seed, per-image values ``y``, each at
-    least 0: E[MS_seed] = resid + n seed, E[MS_image] = resid + k image, E[MS_resid] = resid."""
+def components(y: np.ndarray) -> tuple[float, float]:
+    """The variance components (replicate, image) of per-replicate, per-image values ``y``, each at least
+    0 (method of moments): E[MS_within] = image, E[MS_between] = image + n replicate."""
     k, n = np.shape(y)
-    _, _, ms_seed, ms_image, ms_resid = _mean_squares(y)
-    return max((ms_seed - ms_resid) / n, 0.0), max((ms_image - ms_resid) / k, 0.0), ms_resid
+    _, _, ms_between, ms_within = _mean_squares(y)
+    return max((ms_between - ms_within) / n, 0.0), ms_within
 
 
 def architecture_effect(variant: np.ndarray, baseline: np.ndarray, level: float = LEVEL) -> Effect:
-    """``variant`` and ``baseline``: per-seed, per-image correctness, shape (seeds, images), the same
-    images for every seed; the interval at ``level`` (a family's simultaneous level: ``family_level``).
-    Needs at least 2 seeds."""
+    """``variant`` and ``baseline``: per-replicate, per-image correctness, shape (replicates, images), the
+    two models on the same images within a replicate, other images in each replicate; the interval at
+    ``level`` (a family's simultaneous level: ``family_level``). Needs at least 2 replicates."""
     variant, baseline = np.asarray(variant, dtype=bool), np.asarray(baseline, dtype=bool)
     if variant.shape != baseline.shape:
         raise ValueError("paired comparison of predictions on different images")
     y = variant.astype(np.float64) - baseline.astype(np.float64)
-    grand, by_seed, se = _two_way_se(y)
+    grand, by_replicate, se = _nested_se(y)
     k, n = y.shape
     df = k - 1
     t = float(stats.t.ppf(1 - (1 - level) / 2, df))
-    # the floor: Tango's interval over the n images (not k n: the seeds share them) for the seeds' mean
-    # per-image difference. Its discordant counts b, c are those of that mean: b - c = n d, and b + c
-    # its sum of squares, so that the floor's variance is the images' sampling variance of the mean
-    # (with seeds that agree image by image, the seeds' own counts; with none discordant, 0 and 0)
-    by_image = y.mean(axis=0)
-    total = max(float(np.sum(by_image**2)), abs(float(np.sum(by_image))))
-    b, c = (total + n * grand) / 2, (total - n * grand) / 2
-    floor_lo, floor_hi = tango_interval(b, c, n, z=float(stats.norm.ppf(1 - (1 - level) / 2)))
+    # the floor: Tango's interval over the k n images (each replicate has its own), the discordant counts
+    # pooled over the replicates
+    b, c = int(np.sum(variant & ~baseline)), int(np.sum(~variant & baseline))
+    floor_lo, floor_hi = tango_interval(b, c, k * n, z=float(stats.norm.ppf(1 - (1 - level) / 2)))
     lo, hi = min(grand - t * se, float(floor_lo)), max(grand + t * se, float(floor_hi))
-    return Effect(float(grand), max(lo, -1.0), min(hi, 1.0), float(df), tuple(float(v) for v in by_seed), se, (b, c, n))
+    return Effect(grand, max(lo, -1.0), min(hi, 1.0), float(df), tuple(float(v) for v in by_replicate), se, (b, c, k * n))
 
 
 def over_seeds(correct: np.ndarray) -> tuple[float, float, float]:
-    """A mean accuracy over seeds from per-seed, per-image correctness (seeds, images): (mean, lo, hi),
-    the two-way interval, at least Wilson's over the n images at the mean count, within [0, 1]."""
+    """A mean accuracy over replicates from per-replicate, per-image correctness (replicates, images):
+    (mean, lo, hi), the one-way interval, at least Wilson's over the k n images at the mean, within [0, 1]."""
     correct = np.asarray(correct, dtype=np.float64)
-    grand, _, se = _two_way_se(correct)
+    grand, _, se = _nested_se(correct)
     k, n = correct.shape
     t = float(stats.t.ppf(1 - ALPHA / 2, k - 1))
-    w_lo, w_hi = wilson(grand, n)
+    w_lo, w_hi = wilson(grand, k * n)
     return grand, max(min(grand - t * se, w_lo), 0.0), min(max(grand + t * se, w_hi), 1.0)
 
 

@@ -1,6 +1,6 @@
 """The study's tables, from ``ricecnn.study.Study``: each model's accuracy and cost, every paired
 comparison with its interval, verdict and power (the statistics: ``ricecnn.study.stats``), each
-comparison seed by seed, robustness by transform, the seed-to-seed spread.
+comparison replicate by replicate, robustness by transform, the replicate-to-replicate spread.
 
 Each comparison on each test set is one claim, "the variant loses less than ``compare.margin``".
 The claims of a family fixed in params.yaml (``compare.families``: kinds of comparison and test
@@ -53,7 +53,7 @@ def summary_table(study: Study) -> pd.DataFrame:
 
 COMPARISON_COLUMNS = ["family", "variant", "against", "kind", "claim_kind", "condition", "flops_ratio_224", "claim_family",
                       "level", "margin_pp", "seeds_used", "failed_seeds", "diff_pp", "lo_pp", "hi_pp", "p_margin", "p_adjusted", "p_zero",
-                      "per_seed_pp", "seed_sd_pp", "var_seed", "var_image", "var_residual", "identical", "named_undecidable", "verdict",
+                      "per_seed_pp", "seed_sd_pp", "var_replicate", "var_image", "identical", "named_undecidable", "verdict",
                       "half_width_pp", "power", "power_at_zero", "seeds_needed", "seeds_needed_range", "sens_seeds_used",
                       "sens_diff_pp", "sens_lo_pp", "sens_hi_pp", "sens_verdict"]
 
@@ -135,7 +135,7 @@ def comparisons(study: Study) -> pd.DataFrame:
                 if len(study.seeds) >= 2:
                     parts = stats.components(v.astype(float) - b)
                     row.update(seed_sd_pp=100 * np.std(np.mean(v, axis=1) - np.mean(b, axis=1), ddof=1),
-                               **{f"var_{k}": x for k, x in zip(("seed", "image", "residual"), parts)})
+                               **{f"var_{k}": x for k, x in zip(("replicate", "image"), parts)})
                 in_family = family != stats.EXPLORATORY
                 row["verdict"] = (stats.verdict(row["lo_pp"] / 100, row["hi_pp"] / 100, m_) if in_family and not np.isnan(row["lo_pp"])
                                   else stats.IDENTICAL if identical else stats.INCONCLUSIVE if in_family else stats.EXPLORATORY)
@@ -154,7 +154,7 @@ def comparisons(study: Study) -> pd.DataFrame:
     for col in ("seeds_needed", "seeds_needed_range", "failed_seeds", "sens_verdict", "verdict", "per_seed_pp"):
         df[col] = df[col].astype(object).where(df[col].notna(), "").astype(str)
     if study.per_model:
-        for i, r in df[in_family & df.var_seed.notna()].iterrows():
+        for i, r in df[in_family & df.var_replicate.notna()].iterrows():
             df.loc[i, ["power", "power_at_zero", "seeds_needed", "seeds_needed_range"]] = claim_power(r, study)
     return df
 
@@ -166,32 +166,35 @@ def family_margin(study: Study, family: str) -> float:
 
 
 def claim_power(r, study: Study) -> tuple[float, float, str, str]:
-    """A family's claim, from its own variance components: the power the design had to reach the verdict
-    its estimate implies if the estimate were the truth, the power to show ``not worse`` if the true
-    difference were 0, and, for an undecided claim, the seeds that 80 % power at the estimate would take
-    at this test set's size, with the range the seed variance's own uncertainty allows."""
-    parts, k, n, m_ = (r.var_seed, r.var_image, r.var_residual), int(r.seeds_used), study.images, r.margin_pp / 100
+    """A family's claim, from its own variance components (replicate, image): the power the design had to
+    reach the verdict its estimate implies if the estimate were the truth, the power to show ``not worse``
+    if the true difference were 0, and, for an undecided claim, the replicates (a data draw and a training
+    seed each) of this test set's size that 80 % power at the estimate would take, with the range the
+    replicate variance's own uncertainty allows."""
+    parts, k, n, m_ = (r.var_replicate, r.var_image), int(r.seeds_used), study.images, r.margin_pp / 100
     theta = r.diff_pp / 100
     now = power.power(parts, theta, m_, k, n, r.level)
     at_zero = power.decision_rates(parts, 0.0, m_, k, n, r.level)[0]
     if r.verdict != stats.INCONCLUSIVE:
         return now, at_zero, "", ""
-    ends = [seeds_text((v, r.var_image, r.var_residual), theta, m_, n, r.level) for v in power.seed_variance_range(r.var_seed, k)]
+    ends = [seeds_text((v, r.var_image), theta, m_, n, r.level)
+            for v in power.seed_variance_range(r.var_replicate, k, r.var_image, n)]
     return now, at_zero, seeds_text(parts, theta, m_, n, r.level), ends[0] if ends[0] == ends[1] else f"{ends[0]} to {ends[1]}"
 
 
-def seeds_text(parts: tuple[float, float, float], theta: float, margin: float, images: int, level: float) -> str:
-    """The seeds 80 % power at the true difference ``theta`` takes: a number, '>200', or 'more test
-    images' where no number of seeds would do at this test set's size (the images' own sampling is too
-    wide)."""
+def seeds_text(parts: tuple[float, float], theta: float, margin: float, images: int, level: float) -> str:
+    """The replicates of ``images`` test images each that 80 % power at the true difference ``theta``
+    takes: a number, '>200', or 'none' where no number would do (``theta`` on the margin: each replicate
+    brings new images, so anywhere else enough replicates decide)."""
     if power.seeds_cannot_reach(parts, theta, margin, images, level):
-        return "more test images"
+        return power.NO_NUMBER
     k = power.seeds_needed(parts, theta, margin, images, level)
     return str(k) if k else f">{power.MOST_SEEDS}"
 
 
 def per_seed_table(study: Study) -> pd.DataFrame:
-    """Each comparison, seed by seed: two trained networks (``stats.paired``: Tango's interval)."""
+    """Each comparison, replicate by replicate: two trained networks on the replicate's own test images
+    (``stats.paired``: Tango's interval)."""
     rows = []
     for m in study.models:
         for other in m.against:
@@ -205,13 +208,13 @@ def per_seed_table(study: Study) -> pd.DataFrame:
 
 
 def power_table(comps: pd.DataFrame) -> pd.DataFrame:
-    """Per claim of a family: the seed-to-seed SD of the difference, the half-width of its interval at
-    the family's level, the verdict, the power the design had at the estimate and at no difference,
-    and for an undecided claim the training seeds that 80 % power at the estimate would take (with the
-    range the seed variance's own uncertainty allows)."""
-    cols = ["comparison", "condition", "family", "level", "seeds", "seed SD of the difference (pts)", "half-width (pts)",
-            "verdict", "power at the estimate", "power if no difference", "seeds for 80% power at the estimate", "95% range"]
-    family = comps[(comps.claim_family != stats.EXPLORATORY) & comps.var_seed.notna()] if len(comps) else comps
+    """Per claim of a family: the replicate-to-replicate SD of the difference, the half-width of its
+    interval at the family's level, the verdict, the power the design had at the estimate and at no
+    difference, and for an undecided claim the replicates (a data draw and a training seed each) that
+    80 % power at the estimate would take (with the range the replicate variance's own uncertainty allows)."""
+    cols = ["comparison", "condition", "family", "level", "seeds", "replicate SD of the difference (pts)", "half-width (pts)",
+            "verdict", "power at the estimate", "power if no difference", "replicates for 80% power at the estimate", "95% range"]
+    family = comps[(comps.claim_family != stats.EXPLORATORY) & comps.var_replicate.notna()] if len(comps) else comps
     rows = [[f"{r.variant} vs {r.against}", r.condition, r.claim_family, f"{100 * r.level:.2f} %", int(r.seeds_used),
              f"{r.seed_sd_pp:.1f}", f"{r.half_width_pp:.1f}", r.verdict, f"{r.power:.2f}", f"{r.power_at_zero:.2f}",
              r.seeds_needed or "-", r.seeds_needed_range or "-"] for r in family.itertuples()]
@@ -239,7 +242,8 @@ def robustness_table(study: Study) -> pd.DataFrame:
 
 def seed_spread_table(study: Study) -> pd.DataFrame:
     """Each model's accuracy under each training seed, and their standard deviation over the seeds
-    (the seed-to-seed spread the power rests on), on the clean and the augmented test set."""
+    (the replicate-to-replicate spread the power rests on: a data draw and a training seed each), on the
+    clean and the augmented test set."""
     rows = []
     for m in study.models:
         row = {"model": m.name}

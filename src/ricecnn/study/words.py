@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import stats
+from . import power, stats
 from .records import Study
 
 VERDICTS = {  # every verdict word, and what it says (the findings' legend)
@@ -86,10 +86,11 @@ def undecided_words(r, study: Study) -> str:
     near = abs(r.diff_pp / 100 + margin)
     toward = (stats.BETTER if margin == 0 else stats.NOT_WORSE) if r.diff_pp / 100 > -margin else stats.WORSE
     need = getattr(r, "seeds_needed", "")
-    if need == "more test images":
-        cost = f"no number of seeds would reach `{toward}` at {study.images:,} test images: more test images would"
+    if need == power.NO_NUMBER:  # its estimate on the margin: each replicate brings new images, so elsewhere enough do
+        cost = f"no number of replicates would reach `{toward}`: its estimate lies on the margin"
     elif need:
-        cost = f"at the estimate, `{toward}` with 80 % power would take {need} seeds at {study.images:,} test images"
+        cost = (f"at the estimate, `{toward}` with 80 % power would take {need} replicates (a data draw and a training "
+                f"seed each) of {study.images:,} test images")
     else:
         cost = ""
     if near < stats.NEAR:

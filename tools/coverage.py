@@ -1,0 +1,151 @@
+"""The study's coverage at a design, simulated: how often every interval of a family holds its claim's true
+difference (the family-wise coverage, 0.95 by Bonferroni's bound) and how often each one does, with k
+replicates (a data draw and a training seed each) of n test images each, interval by interval as
+``ricecnn.study.stats.architecture_effect`` builds them at the family's level.
+
+    python tools/coverage.py --replicates 3 --images 3500 --families 2,2 --var-replicate 2e-5 --out bench/coverage.json
+    python tools/coverage.py --replicates 3 --images 3500 --families 2,2 --components bench/power-plan.json
+
+A simulated study scores two models per claim on each replicate's own test images: per image, both right,
+the variant only, the baseline only, or neither (the baseline right on 90-95 % of them, 1-5 % of them
+discordant, or as many as the image component says), and per replicate a normal effect on the
+difference (variance: the replicate component, x1 and x3) that stands for the data draw and the seed,
+split between the two discordant cells (each at least 0; the true difference is the expectation of
+what is left, in closed form). The interval needs only each replicate's counts, so the studies are
+drawn as multinomial counts (the same law as image-by-image draws) and the interval is built from
+them in closed form (``interval``; ``tests/test_stats.py`` checks it against ``architecture_effect``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import stats as st
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from ricecnn.study import stats  # noqa: E402
+
+SCALES = (1.0, 3.0)  # the replicate component as given, and three times it
+DRAWS = 20_000  # simulated studies per scale: a binomial SE of at most 0.0035 on a coverage near 0.95
+
+
+def interval(b: np.ndarray, c: np.ndarray, images: int, level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``architecture_effect``'s (diff, lo, hi) from each replicate's discordant counts ``b`` (variant only
+    right) and ``c`` (baseline only right), shape (studies, replicates), of ``images`` images each: the
+    replicate means' t interval with k - 1 df, at least Tango's over the k n images, within [-1, 1]."""
+    k, n = b.shape[-1], images
+    d = (b - c) / n
+    grand = d.mean(axis=-1)
+    se = d.std(axis=-1, ddof=1) / np.sqrt(k)  # sqrt(MS_between / (k n))
+    t = float(st.t.ppf(1 - (1 - level) / 2, k - 1))
+    floor_lo, floor_hi = stats.tango_interval(b.sum(axis=-1), c.sum(axis=-1), k * n, z=float(st.norm.ppf(1 - (1 - level) / 2)))
+    return grand, np.maximum(np.minimum(grand - t * se, floor_lo), -1.0), np.minimum(np.maximum(grand + t * se, floor_hi), 1.0)
+
+
+def positive_mean(mu: float, sd: float) -> float:
+    """E[max(X, 0)] for X ~ N(mu, sd^2): what is left of a discordant cell's probability on average."""
+    return mu if sd == 0 else float(mu * st.norm.cdf(mu / sd) + sd * st.norm.pdf(mu / sd))
+
+
+def claims_of(families: list[int], parts: list[tuple[float, float | None]], rng: np.random.Generator) -> list[dict]:
+    """Each claim's population: the baseline's accuracy, the discordant cells' probabilities (variant only,
+    baseline only) and the components, ``parts`` cycled over the claims; a claim without an image
+    component gets 1-5 % of its images discordant."""
+    out = []
+    for f, size in enumerate(families):
+        for _ in range(size):
+            replicate, image = parts[len(out) % len(parts)]
+            share = float(rng.uniform(0.35, 0.65))  # of the discordant images, the variant's
+            if image is None:
+                q = float(rng.uniform(0.01, 0.05))
+            else:  # image = q - theta^2 with theta = q (2 share - 1): the smaller root
+                a = (2 * share - 1) ** 2
+                q = image if a == 0 else (1 - np.sqrt(max(1 - 4 * a * image, 0.0))) / (2 * a)
+            out.append({"family": f, "level": stats.family_level(size), "accuracy": float(rng.uniform(0.90, 0.95)),
+                        "variant_only": q * share, "baseline_only": q * (1 - share), "var_replicate": replicate})
+    return out
+
+
+def simulate(claims: list[dict], replicates: int, images: int, draws: int, scale: float,
+             rng: np.random.Generator) -> dict:
+    """``draws`` whole studies at the replicate component times ``scale``: each claim's coverage and each
+    family's family-wise coverage (every interval of the family holds its true difference)."""
+    k, n = replicates, images
+    held = []
+    out = []
+    for cl in claims:
+        sd = float(np.sqrt(scale * cl["var_replicate"]))
+        effect = rng.normal(0.0, sd, (draws, k))  # the data draw's and the seed's shift of the difference
+        p_b = np.maximum(cl["variant_only"] + effect / 2, 0.0)
+        p_c = np.maximum(cl["baseline_only"] - effect / 2, 0.0)
+        p_both = np.clip(cl["accuracy"] - p_c, 0.0, 1.0 - p_b - p_c)
+        cells = rng.multinomial(n, np.stack([p_both, p_b, p_c, 1.0 - p_both - p_b - p_c], axis=-1))
+        truth = positive_mean(cl["variant_only"], sd / 2) - positive_mean(cl["baseline_only"], sd / 2)
+        _, lo, hi = interval(cells[..., 1], cells[..., 2], n, cl["level"])
+        held.append((lo <= truth) & (truth <= hi))
+        out.append({"family": cl["family"], "level": cl["level"], "true_difference": truth,
+                    "baseline_accuracy": cl["accuracy"], "discordant": cl["variant_only"] + cl["baseline_only"],
+                    "var_replicate": scale * cl["var_replicate"], "coverage": float(held[-1].mean()),
+                    "mean_half_width": float(np.mean(hi - lo) / 2)})
+    held = np.array(held)
+    families = sorted({cl["family"] for cl in claims})
+    by_family = {str(f): float(np.all(held[[c["family"] == f for c in claims]], axis=0).mean()) for f in families}
+    return {"scale": scale, "family_wise": by_family, "all_families": float(np.all(held, axis=0).mean()), "claims": out}
+
+
+def components(path: Path | None, var_replicate: float | None, var_image: float | None) -> list[tuple[float, float | None]]:
+    """The components to simulate at, (replicate, image) per claim: from the command line, or from a
+    JSON of pilot components: {"replicate": v, "image": w}, or a list of claims each with "parts"
+    (``tools/power_plan.py``'s plan), (replicate, image) or a crossed pilot's (seed, image, residual),
+    whose image and residual together are the image component of the nested model."""
+    if path is None:
+        if var_replicate is None:
+            raise SystemExit("coverage: give --var-replicate (and --var-image) or --components")
+        return [(var_replicate, var_image)]
+    data = json.loads(path.read_text())
+    if isinstance(data, dict) and "replicate" in data:
+        return [(float(data["replicate"]), data.get("image"))]
+    claims = data["claims"] if isinstance(data, dict) else data
+    return [(float(c["parts"][0]), float(sum(c["parts"][1:]))) for c in claims]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--replicates", type=int, required=True, help="k: replicates, a data draw and a training seed each")
+    ap.add_argument("--images", type=int, required=True, help="n: test images per replicate")
+    ap.add_argument("--families", default="2,2", help="the families' sizes, comma-separated")
+    ap.add_argument("--draws", type=int, default=DRAWS, help="simulated studies per scale")
+    ap.add_argument("--components", type=Path, help="a JSON of pilot components")
+    ap.add_argument("--var-replicate", type=float, help="the replicate component of a difference")
+    ap.add_argument("--var-image", type=float, help="the image component (default: 1-5 %% of the images discordant)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, help="write the JSON here (e.g. bench/coverage.json)")
+    args = ap.parse_args(argv)
+    if args.replicates < 2 or args.images < 1:
+        raise SystemExit("coverage: --replicates must be at least 2 and --images at least 1")
+    families = [int(x) for x in args.families.split(",")]
+    rng = np.random.default_rng(args.seed)
+    claims = claims_of(families, components(args.components, args.var_replicate, args.var_image), rng)
+    start = time.perf_counter()
+    results = [simulate(claims, args.replicates, args.images, args.draws, s, rng) for s in SCALES]
+    out = {"design": {"replicates": args.replicates, "images": args.images, "families": families, "draws": args.draws,
+                      "seed": args.seed, "components": str(args.components) if args.components else
+                      {"replicate": args.var_replicate, "image": args.var_image}},
+           "nominal": stats.LEVEL, "results": results, "seconds": round(time.perf_counter() - start, 1)}
+    if args.out:
+        args.out.write_text(json.dumps(out, indent=1) + "\n")
+    for r in results:
+        print(f"x{r['scale']:g}: family-wise " + ", ".join(f"{v:.4f}" for v in r["family_wise"].values())
+              + "; each claim " + ", ".join(f"{c['coverage']:.4f}" for c in r["claims"]))
+    return out
+
+
+if __name__ == "__main__":
+    main()
