@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup repro test test-fast test-deps repro-paper rehearse-paper criteria clean-venv
+.PHONY: setup repro test test-fast test-deps repro-paper rehearse-paper criteria pilot clean-venv
 
 setup: $(STAMP)
 
@@ -58,6 +58,17 @@ PAPER_ARGS     = $(shell $(BIN)/python tools/profile_args.py $(PAPER_PROFILE))
 repro-paper: setup
 	$(if $(strip $(PAPER_ARGS)),,$(error no overrides read from $(PAPER_PROFILE)))
 	dvc exp run --temp -n $(PAPER_EXP) $(PAPER_ARGS)$(if $(PAPER_DATA), -S data.source=path -S data.path=$(abspath $(PAPER_DATA)))
+
+# The pilot (docs/statistics.md, "The pilot and the plan"): the quick default on the pilot's own replicates
+# (profiles/pilot.yaml), as the experiment `pilot` in a temporary copy (--temp), its results copied into
+# results/pilot/ to commit, and the confirmation's plan made from them (bench/power-plan.json): commit both
+# before the confirmation runs (`make repro`), so that the history shows the order.
+PILOT_PROFILE ?= profiles/pilot.yaml
+pilot: setup
+	@dvc exp remove pilot >/dev/null 2>&1 || true  # a rerun replaces the last one of this name
+	dvc exp run --temp -n pilot $(shell $(BIN)/python tools/profile_args.py $(PILOT_PROFILE))
+	python tools/profile_results.py pilot results/pilot
+	python tools/power_plan.py results/pilot --json bench/power-plan.json
 
 # The channel criteria (docs/criteria.md) on the models and FLOPs targets of profiles/criteria.yaml, as
 # the experiment `criteria`, run in a temporary copy (--temp) so that the quick default in the workspace

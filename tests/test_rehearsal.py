@@ -83,7 +83,7 @@ def test_the_gpu_study_script_runs_dvc_yaml_s_commands(tmp_path):
     expected = [(n, c) for n, c in tool.expand(yaml.safe_load((ROOT / "dvc.yaml").read_text()), params)
                 if n.split("@")[0] in ("fetch", "split", "train", "flops", "featuremaps", "evaluate", "export", "summarize")]
     assert shown == expected
-    assert [n for n, _ in shown] == ["fetch", "split", "train@cnn-42", "train@cnn_light-42", "flops@cnn", "flops@cnn_light",
+    assert [n for n, _ in shown] == ["fetch", "split@42", "train@cnn-42", "train@cnn_light-42", "flops@cnn", "flops@cnn_light",
                                      "featuremaps@cnn-42", "featuremaps@cnn_light-42", "evaluate@42", "export", "summarize"]
     assert params["models"]["cnn"]["epochs"] == 1 and params["data"]["img_size"] == 32
 

@@ -166,7 +166,7 @@ def test_three_machines_share_one_s3_remote(tmp_path, s3_server: S3):
             run(["git", "clone", "-q", str(origin), str(d)], tmp_path)
             partial = run([str(BIN / "dvc"), "repro", "--pull", f"train@cnn-{SEED}"], d, check=False,
                           extra_env={**s3.env, "PATH": path_without_ricecnn()})  # a stage that runs fails at once
-            assert "Stage 'split' is cached - skipping run, checking out outputs" in partial.stdout, partial.stdout
+            assert f"Stage 'split@{SEED}' is cached - skipping run, checking out outputs" in partial.stdout, partial.stdout
             assert partial.returncode != 0 and f"Running stage 'train@cnn-{SEED}'" in partial.stdout, partial.stdout
         pushed = run(["ricecnn", "push"], repo, extra_env=s3.env).stdout
         assert re.search(r"push: [1-9]\d* run-cache entries", pushed), pushed
@@ -179,7 +179,7 @@ def test_three_machines_share_one_s3_remote(tmp_path, s3_server: S3):
     assert not (c / ".dvc/cache/runs").exists()
     targets = [f"featuremaps@cnn-{SEED}", f"featuremaps@cnn_light-{SEED}"]
     repro = run(["dvc", "repro", "--pull", *targets], c, extra_env=s3.env).stdout
-    for stage in ("fetch", "split", f"train@cnn-{SEED}", f"train@cnn_light-{SEED}"):
+    for stage in ("fetch", f"split@{SEED}", f"train@cnn-{SEED}", f"train@cnn_light-{SEED}"):
         assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in repro, repro
         assert f"Running stage '{stage}'" not in repro, repro
     assert "Running stage 'train@" not in repro, repro

@@ -22,6 +22,7 @@ import yaml
 from conftest import (
     DATA,
     ROOT,
+    SEED,
     commit,
     digest,
     experiments,
@@ -65,7 +66,7 @@ def round_trip(repo: Path, remote: str | None, extra_env: dict | None = None) ->
     run(["dvc", "pull", *r, "--run-cache", "--allow-missing"], repo, extra_env=extra_env)
     assert digest(repo) == before
     assert files_under(repo / ".dvc/cache/runs"), "the run-cache did not come back"
-    assert json.loads(run(["dvc", "status", "split", "--json"], repo).stdout) == {}
+    assert json.loads(run(["dvc", "status", f"split@{SEED}", "--json"], repo).stdout) == {}
     return pushed
 
 
@@ -84,7 +85,7 @@ def test_default_remote_is_a_directory_beside_the_repo(tmp_path):
 @pytest.fixture(scope="module")
 def split_repo(tmp_path_factory) -> Path:
     repo = make_repo(tmp_path_factory.mktemp("remotes") / "repo", **only(CNN_LIGHT))
-    run(["dvc", "repro", "split"], repo)
+    run(["dvc", "repro", f"split@{SEED}"], repo)
     commit(repo, "split")
     return repo
 
@@ -135,11 +136,11 @@ def test_ssh_round_trip(split_repo, ssh_server: SSH, tmp_path):
 @pytest.mark.slow
 def test_exp_queue_runs_a_sweep(tmp_path):
     repo = make_repo(tmp_path / "sweep", **only(CNN_LIGHT))
-    run(["dvc", "repro", "split"], repo)
+    run(["dvc", "repro", f"split@{SEED}"], repo)
     commit(repo, "split")
     sweep = {"val-10": 0.1, "val-30": 0.3}
     for name, val in sweep.items():
-        run(["dvc", "exp", "run", "--queue", "-n", name, "-S", f"split.val={val}", "split"], repo)
+        run(["dvc", "exp", "run", "--queue", "-n", name, "-S", f"split.val={val}", f"split@{SEED}"], repo)
     assert all(name in queue_status(repo) for name in sweep)
     try:
         # Workers are separate `dvc exp queue-worker` processes: the venv's dvc must be on their PATH

@@ -86,7 +86,7 @@ def simulate(claims: list[dict], replicates: int, images: int, draws: int, scale
         p_b = np.maximum(cl["variant_only"] + effect / 2, 0.0)
         p_c = np.maximum(cl["baseline_only"] - effect / 2, 0.0)
         p_both = np.clip(cl["accuracy"] - p_c, 0.0, 1.0 - p_b - p_c)
-        cells = rng.multinomial(n, np.stack([p_both, p_b, p_c, 1.0 - p_both - p_b - p_c], axis=-1))
+        cells = rng.multinomial(n, np.stack([p_both, p_b, p_c, np.maximum(1.0 - p_both - p_b - p_c, 0.0)], axis=-1))
         truth = positive_mean(cl["variant_only"], sd / 2) - positive_mean(cl["baseline_only"], sd / 2)
         _, lo, hi = interval(cells[..., 1], cells[..., 2], n, cl["level"])
         held.append((lo <= truth) & (truth <= hi))

@@ -1,29 +1,34 @@
-"""The study's size, chosen from a pilot before the runs: the power each claim of params.yaml's
-families (``compare.families``) would have at a grid of designs (training seeds k, test images n),
-from the variance components and the estimate of the same claim in a committed pilot run, and the
-full-size profile's seeds from its own families' power at its planning assumption.
+"""The confirmation's plan, made from the committed pilot before the confirmation runs: which claims of
+each family of ``compare.families`` get a verdict and which the plan withholds, how many replicates
+(a data draw and a training seed each) and test images per replicate the confirmation takes, and each
+claim's power there; and the full-size profile's replicates from its own families' power under stated
+assumptions.
 
-    python tools/power_plan.py df2e7e0 --json bench/power-plan.json   # the pilot: the results committed at df2e7e0
-    python tools/power_plan.py df2e7e0 --table                          # the markdown tables (docs/statistics.md)
+    make pilot                                                      # runs the pilot into results/pilot/, then:
+    python tools/power_plan.py results/pilot --json bench/power-plan.json
+    python tools/power_plan.py results/pilot --table                # the markdown tables (docs/statistics.md)
 
-The power is ``ricecnn.study.power.power``: simulated from the nested model's mean squares (between and
-within replicates, each a data draw and a training seed) with their own degrees of freedom, at the claim's
-family level (Bonferroni over the family's claims), the
-probability of the verdict the pilot's estimate points to if that estimate were the truth. The
-variance components of each claim are its own (pooling them over claims is not defensible: their
-seed variances differ). A claim whose pilot estimate lies within ``stats.NEAR`` of the margin is
-one no affordable design decides, and is named, not sized for.
+The pilot is a run of the same pipeline on its own replicates (``pilot.replicates``: data draws and
+training seeds no confirmation uses; params.yaml's check refuses a confirmation replicate that shares
+one). From its ``reports/study/comparisons.csv`` each claim of a family's kinds and test sets gives its
+estimate, its interval and its variance components (between replicates, within a replicate's images).
+
+The effect a claim is sized for is conservative, not the pilot's point estimate: the end of the pilot's
+interval nearest the margin. A claim whose pilot interval holds the margin is one the pilot cannot
+place on either side: at the margin no design reaches its power, and the plan withholds it (reported
+with its interval, no verdict). The power is ``ricecnn.study.power.power`` (the nested model's two mean
+squares, simulated with their own degrees of freedom) at the family's Bonferroni level over the claims
+it keeps. The design is the cheapest of ``GRID`` at which every kept claim has 80 % power, else the
+largest affordable one (``AFFORDABLE`` replicates: what the quick default's 20 minutes hold).
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import yaml
 
@@ -32,26 +37,22 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "tools"))
 
 from profile_args import overrides  # noqa: E402  (sibling scripts, not a package)
-from ricecnn.study import power, stats  # noqa: E402
 from ricecnn.core import settings as settings_  # noqa: E402
-from seed_spread import show  # noqa: E402
+from ricecnn.study import power, stats  # noqa: E402
 
-GRID = [(3, 1000), (3, 3000), (3, 3500), (3, 4000), (4, 1000), (4, 2000), (4, 4000)]  # (seeds, test images)
+AFFORDABLE = 3  # replicates the quick default's make repro holds in 20 minutes on 2 cores (README)
+GRID = [(2, 1000), (2, 3500), (3, 1000), (3, 2000), (3, 3500)]  # (replicates, test images per replicate), cheapest first
 PROFILE = ROOT / "profiles" / "paper.yaml"
-# the full-size profile's planning assumption (no full-size run exists to pilot from): a difference's
-# replicate SD of 0.1 point, and 0.4 % of each replicate's test images discordant between the two models
-# (image variance, which more replicates average away: each brings its own images); the true difference 0.
-# (replicate, image): ``stats.components``
-PAPER_PARTS = (0.001**2, 0.004)
-
-
-AUGMENTED = "confirmatory, were the augmented set in it"
-NAMED = "named undecidable (the level were it in confirmatory)"
-
+# the full-size profile's planning assumptions (no full-size pilot exists): a difference's replicate SD
+# (data draw and seed) and the share of a replicate's test images on which the two models disagree
+PAPER_SDS = (0.001, 0.002, 0.003)
+PAPER_DISCORDANCE = (0.004, 0.007, 0.01)
+PAPER_EFFECTS = {"non-inferiority": 0.0, "superiority": 0.005}  # the true difference each kind is sized for
 
 
 def _current():
-    """What the tool reads of the workspace's params.yaml: the plan, the split and the comparison settings."""
+    """What the tool reads of the workspace's params.yaml: the replicates, the split and the comparison
+    settings."""
     from ricecnn.data.settings import Split
     from ricecnn.study.plan import Plan
     from ricecnn.study.settings import Compare
@@ -62,111 +63,128 @@ def _current():
 
     return settings_.load(ROOT / "params.yaml", Current)
 
-def pilot(rev: str) -> dict:
-    """Every claim of the current families, the claims a family names undecidable (at the level they would
-    have in it), and the augmented light-vs-full claims (whose leaving out the confirmatory family this
-    justifies), in the pilot at ``rev``: estimate, components, power; and the confirmatory claims'
-    power were the named ones in the family (``with_named``)."""
-    from ricecnn.study.plan import evaluated  # the registry imports Keras: only where the pilot is computed
-    from ricecnn.study.records import CONDITIONS, correctness
-    from ricecnn.study.tables import claim_kind, family_of
 
-    params = yaml.safe_load(show(rev, "params.yaml"))
+def planned_effect(lo: float, hi: float, margin: float) -> float | None:
+    """The effect a claim is sized for: the end of the pilot's interval (lo, hi) nearest -margin, or None
+    when the interval holds -margin (the pilot cannot tell the side: the plan withholds the claim)."""
+    if lo > -margin:
+        return lo
+    if hi < -margin:
+        return hi
+    return None
+
+
+def plan(folder: Path) -> dict:
+    """The plan from the pilot's results in ``folder`` (results/pilot: its params.yaml and reports/study)."""
+    pilot_params = yaml.safe_load((folder / "params.yaml").read_text())
+    comps = pd.read_csv(folder / "reports" / "study" / "comparisons.csv")
     current = _current()
-    families, margin = current.compare.families, current.compare.margin
-    models = evaluated(list(params["models"]), params["prune"]["models"], params["trim"]["models"])
-    seeds = params["replicates"]
-    frames = {s: {m.name: pd.read_csv(io.StringIO(show(rev, f"reports/evaluate/{s}/predictions/{m.name}.csv")))
-                  for m in models} for s in seeds}
-    correct = correctness(frames, [m.name for m in models])
-    claims = []
-    for m in models:
-        for other in m.against:
-            for c in CONDITIONS:
-                kind = claim_kind(m, other)
-                family = family_of(families, kind, c)
-                if family is not None and m.name in families[family].undecidable:
-                    family = NAMED
-                if family is None and not (kind == "light" and c == "augmented"):
-                    continue
-                y = correct[m.name][c].astype(float) - correct[other][c]
-                claims.append({"variant": m.name, "against": other, "condition": c, "kind": kind,
-                               "family": family or AUGMENTED, "estimate": float(y.mean()),
-                               "parts": list(stats.components(y)),
-                               "seed_sd": float(np.std(y.mean(axis=1), ddof=1))})
-    sizes = {name: sum(c["family"] == name for c in claims) for name in families}
-    named = sum(c["family"] == NAMED for c in claims)
-    sizes[AUGMENTED] = sizes.get("confirmatory", 0) + named + sum(c["family"] == AUGMENTED for c in claims)
-    sizes[NAMED] = sizes.get("confirmatory", 0) + named
-    for c in claims:
-        c["level"] = stats.family_level(sizes[c["family"]])
-        c["decidable"] = abs(c["estimate"] + margin) >= stats.NEAR
-        c["power"] = {f"{k},{n}": power.power(tuple(c["parts"]), c["estimate"], margin, k, n, c["level"]) for k, n in GRID}
-    level = stats.family_level(sizes[NAMED])  # every light model in the confirmatory family
-    with_named = [{"variant": c["variant"], "against": c["against"], "level": level,
-                   "power": {f"{k},{n}": power.power(tuple(c["parts"]), c["estimate"], margin, k, n, level) for k, n in GRID}}
-                  for c in claims if c["family"] == "confirmatory"]
-    return {"pilot": rev, "seeds": seeds, "images": int(next(iter(correct.values()))["clean"].shape[1]), "margin": margin,
-            "grid": [list(g) for g in GRID], "claims": claims, "with_named": with_named, "paper": paper_seeds()}
+    if sorted(pilot_params["replicates"]) != sorted(current.pilot.replicates):
+        raise SystemExit(f"{folder}: its replicates {pilot_params['replicates']} are not params.yaml's "
+                         f"pilot.replicates {current.pilot.replicates}")
+    families = {}
+    for name, spec in current.compare.families.items():
+        margin = current.compare.margin if spec.margin is None else spec.margin
+        rows = comps[comps.claim_kind.isin(spec.kinds) & comps.condition.isin(spec.conditions)]
+        claims = []
+        for r in rows.itertuples():
+            theta = planned_effect(r.lo_pp / 100, r.hi_pp / 100, margin)
+            claims.append({"variant": r.variant, "against": r.against, "condition": r.condition,
+                           "estimate": r.diff_pp / 100, "lo": r.lo_pp / 100, "hi": r.hi_pp / 100,
+                           "pilot_level": r.level, "replicate_sd": r.seed_sd_pp / 100,
+                           "parts": [float(r.var_replicate), float(r.var_image)], "planned_effect": theta})
+        kept = [c for c in claims if c["planned_effect"] is not None]
+        level = stats.family_level(len(kept))
+        for c in kept:
+            c["power"] = {f"{k},{n}": power.power(tuple(c["parts"]), c["planned_effect"], margin, k, n, level)
+                          for k, n in GRID}
+        families[name] = {"margin": margin, "level": level, "claims": claims,
+                          "withheld": sorted({c["variant"] for c in claims if c["planned_effect"] is None})}
+    kept = [c for f in families.values() for c in f["claims"] if c["planned_effect"] is not None]
+    design = next(((k, n) for k, n in GRID if k <= AFFORDABLE and all(c["power"][f"{k},{n}"] >= power.POWER for c in kept)),
+                  max((g for g in GRID if g[0] <= AFFORDABLE), key=lambda g: (g[0], g[1])))
+    return {"pilot": str(folder.relative_to(ROOT) if folder.is_absolute() else folder),
+            "pilot_replicates": pilot_params["replicates"],
+            "pilot_images": int(round(pilot_params["data"]["synthetic"]["per_class"] * 5 * pilot_params["split"]["test"])),
+            "grid": [list(g) for g in GRID], "affordable": AFFORDABLE,
+            "design": {"replicates": design[0], "images": design[1]}, "families": families, "paper": paper_replicates()}
 
 
-def paper_seeds() -> dict:
-    """The full-size profile's families (its trim.models), their sizes, and the seeds each needs for 80 %
-    power to show `not worse` at its margin under the planning assumption; the profile takes the most."""
+def paper_replicates() -> dict:
+    """The full-size profile's families (its own overrides of the current ones), their sizes, and the
+    replicates each needs for 80 % power under every pair of planning assumptions (replicate SD,
+    discordance): non-inferiority at a true difference of 0, superiority (a margin of 0, the thesis) at
+    a true advantage of half a point. The profile takes the most at the middle assumptions."""
     from ricecnn.study.plan import evaluated
     from ricecnn.study.tables import claim_kind
 
     over = dict(item.split("=", 1) for item in overrides(PROFILE))
     current = _current()
     trimmed = yaml.safe_load(over.get("trim.models", "null")) or current.trim.models
+    crit_models = yaml.safe_load(over.get("criteria.models", "null")) or current.criteria.models
+    rules = yaml.safe_load(over.get("criteria.rules", "null")) or current.criteria.rules
+    targets = yaml.safe_load(over.get("criteria.targets", "null")) or current.criteria.targets
     margin = float(over.get("compare.margin", current.compare.margin))
-    split_test = float(over.get("split.test", current.split.test))
-    images = round(75_000 * split_test)
-    models = evaluated(list(current.models), [], trimmed)
-    out = {"margin": margin, "images": images, "parts": list(PAPER_PARTS), "families": {}}
+    images = round(75_000 * float(over.get("split.test", current.split.test)))
+    models = evaluated(list(current.models), [], trimmed, (crit_models, rules, targets))
+    out = {"margin": margin, "images": images, "sds": list(PAPER_SDS), "discordance": list(PAPER_DISCORDANCE),
+           "effects": PAPER_EFFECTS, "families": {}}
     for name, spec in current.compare.families.items():
         named = yaml.safe_load(over.get(f"compare.families.{name}.undecidable", "null"))
         named = spec.undecidable if named is None else named
         size = sum(claim_kind(m, o) in spec.kinds and m.name not in named for m in models for o in m.against) * len(spec.conditions)
-        if size:
-            level = stats.family_level(size)
-            out["families"][name] = {"claims": size, "level": level,
-                                     "seeds": power.seeds_needed(PAPER_PARTS, 0.0, margin, images, level)}
-    out["seeds"] = max(f["seeds"] for f in out["families"].values())
+        if not size:
+            continue
+        m_ = margin if spec.margin is None else spec.margin
+        effect = PAPER_EFFECTS["superiority" if m_ == 0 else "non-inferiority"]
+        level = stats.family_level(size)
+        needed = {f"{sd},{q}": power.seeds_needed((sd**2, q), effect, m_, images, level)
+                  for sd in PAPER_SDS for q in PAPER_DISCORDANCE}
+        out["families"][name] = {"claims": size, "level": level, "margin": m_, "effect": effect, "replicates": needed}
+    middle = f"{PAPER_SDS[1]},{PAPER_DISCORDANCE[1]}"
+    out["replicates"] = max((f["replicates"][middle] or power.MOST_SEEDS) for f in out["families"].values())
     return out
 
 
-def tables(plan: dict) -> str:
-    """The sizing table (power per claim and design) and the full-size profile's seeds, as markdown."""
-    head = " | ".join(f"k={k}, n={n:,}" for k, n in plan["grid"])
-    lines = [f"| claim | family (level) | pilot estimate (pts) | seed SD (pts) | {head} |",
-             "|---|---|---:|---:|" + "---:|" * len(plan["grid"])]
-    for c in plan["claims"]:
-        mark = "" if c["decidable"] else " (within a point of the margin)"
-        cells = " | ".join(f"{c['power'][f'{k},{n}']:.2f}" for k, n in plan["grid"])
-        lines.append(f"| {c['variant']} vs {c['against']}, {c['condition']}{mark} | {c['family']} ({100 * c['level']:.4g} %) "
-                     f"| {100 * c['estimate']:+.1f} | {100 * c['seed_sd']:.1f} | {cells} |")
-    if plan.get("with_named"):
-        lines += ["", "The confirmatory claims were the named ones in the family too:", "",
-                  f"| claim | level | {head} |", "|---|---:|" + "---:|" * len(plan["grid"])]
-        lines += [f"| {c['variant']} vs {c['against']}, clean | {100 * c['level']:.4g} % | "
-                  + " | ".join(f"{c['power'][f'{k},{n}']:.2f}" for k, n in plan["grid"]) + " |" for c in plan["with_named"]]
-    p = plan["paper"]
-    lines += ["", "| full-size family | claims | level | seeds for 80 % power |", "|---|---:|---:|---:|"]
-    lines += [f"| {name} | {f['claims']} | {100 * f['level']:.4g} % | {f['seeds']} |" for name, f in p["families"].items()]
+def tables(p: dict) -> str:
+    """The sizing tables (power per claim and design, the withheld claims) and the full-size profile's, as markdown."""
+    head = " | ".join(f"k={k}, n={n:,}" for k, n in p["grid"])
+    lines = [f"| claim | family (level) | pilot: estimate [interval] (pts) | sized for (pts) | replicate SD (pts) | {head} |",
+             "|---|---|---|---:|---:|" + "---:|" * len(p["grid"])]
+    for name, f in p["families"].items():
+        for c in f["claims"]:
+            interval = f"{100 * c['estimate']:+.1f} [{100 * c['lo']:+.1f}, {100 * c['hi']:+.1f}]"
+            if c["planned_effect"] is None:
+                cells = " | ".join("-" for _ in p["grid"])
+                lines.append(f"| {c['variant']} vs {c['against']}, {c['condition']} | {name}: withheld by the plan | {interval} "
+                             f"| holds the margin | {100 * c['replicate_sd']:.1f} | {cells} |")
+                continue
+            cells = " | ".join(f"{c['power'][f'{k},{n}']:.2f}" for k, n in p["grid"])
+            lines.append(f"| {c['variant']} vs {c['against']}, {c['condition']} | {name} ({100 * f['level']:.4g} %) | {interval} "
+                         f"| {100 * c['planned_effect']:+.1f} | {100 * c['replicate_sd']:.1f} | {cells} |")
+    pp = p["paper"]
+    cols = [(sd, q) for sd in pp["sds"] for q in pp["discordance"]]
+    lines += ["", "| full-size family | claims | level | sized for | " + " | ".join(f"SD {100 * sd:g} pt, {100 * q:g} % discordant"
+                                                                          for sd, q in cols) + " |",
+              "|---|---:|---:|---|" + "---:|" * len(cols)]
+    for name, f in pp["families"].items():
+        sized = "not worse at 0" if f["margin"] else f"better at +{100 * f['effect']:g} pt"
+        cells = " | ".join(str(f["replicates"][f"{sd},{q}"] or f"> {power.MOST_SEEDS}") for sd, q in cols)
+        lines.append(f"| {name} | {f['claims']} | {100 * f['level']:.4g} % | {sized} | {cells} |")
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("rev", help="the commit whose committed results are the pilot")
+    ap.add_argument("pilot", type=Path, help="the pilot's committed results (results/pilot)")
     ap.add_argument("--json", type=Path, help="write the plan here")
     ap.add_argument("--table", action="store_true", help="print the markdown tables")
     args = ap.parse_args()
-    plan = pilot(args.rev)
+    p = plan(args.pilot)
     if args.json:
-        args.json.write_text(json.dumps(plan, indent=1) + "\n")
-    print(tables(plan) if args.table or not args.json else f"wrote {args.json}")
+        args.json.write_text(json.dumps(p, indent=1) + "\n")
+    print(tables(p) if args.table or not args.json else f"wrote {args.json}: {p['design']}, withheld "
+          + "; ".join(f"{n}: {f['withheld'] or 'none'}" for n, f in p["families"].items()))
 
 
 if __name__ == "__main__":
