@@ -316,8 +316,8 @@ def test_power_needs_replicates_and_names_when_none_would_do():
     assert lo < 0.02**2 < hi and hi / lo > 20  # with 3 degrees of freedom the replicate variance is known only roughly
     # the replicate means' variance, replicate + image / n, is what has the 3 degrees of freedom
     lo, hi = power.seed_variance_range(0.02**2, 4, 0.25, 1000)
-    assert lo + 0.25 / 1000 == pytest.approx(3 * (0.02**2 + 0.25 / 1000) / st.chi2.ppf(0.975, 3))
-    assert power.seed_variance_range(0.0, 4, 0.25, 1000)[0] == 0.0
+    assert hi + 0.25 / 1000 == pytest.approx(3 * (0.02**2 + 0.25 / 1000) / st.chi2.ppf(0.025, 3))
+    assert lo == 0.0  # the lower end of that variance lies below the images' share: no replicate variance ruled out
 
 
 @pytest.mark.parametrize("lo, hi, word", [

@@ -3,6 +3,8 @@ metrics and per-image predictions whose answers are known, and the stage CLI."""
 
 from __future__ import annotations
 
+import re
+
 import json
 from pathlib import Path
 
@@ -236,7 +238,7 @@ def test_one_seed_is_about_these_networks_only():
     assert c.level == pytest.approx(1 - 0.05 / 4) and (c.diff_pp, c.lo_pp, c.hi_pp, c.p_zero) == pytest.approx((100 * d.diff, 100 * d.lo, 100 * d.hi, d.p))
     assert c.p_margin == pytest.approx(stats.tango_p(*d.discordant, 1000, -0.02))
     text = pages.findings_page(st_, tables.summary_table(st_), comps, [])
-    assert "1 training seed: about these trained networks only, not their architectures" in text
+    assert "1 replicate: about these trained networks only, not their architectures" in text
 
 
 def test_the_headline_answers_from_the_verdicts():
@@ -244,7 +246,7 @@ def test_the_headline_answers_from_the_verdicts():
     df, comps = tables.summary_table(st_), tables.comparisons(st_)
     text = findings.headline(st_, df, comps)
     assert text.startswith("**Is a CNN with all-black feature maps wasting its filters?** On the synthetic stand-in "
-                           "(32 px, 1,000 test images clean and augmented, 3 training seeds; `not worse` means it loses "
+                           "(32 px, 1,000 test images clean and augmented, 3 replicates, each its own data draw and training seed; `not worse` means it loses "
                            "less than 2 points of accuracy, a margin fixed before the runs; a verdict is read off the "
                            "interval beside it, its family's simultaneous one (families fixed before the runs: "
                            "`confirmatory`: the 2 claims light vs full on clean and augmented images, each interval at 97.5 %; "
@@ -262,7 +264,8 @@ def test_the_headline_answers_from_the_verdicts():
             "cnn_trim) scores ") in text
     scratch = comps[(comps.variant == "cnn_trim_scratch") & (comps.condition == "clean")].iloc[0]
     assert ("- **Where the data cannot decide** (reports/study/summary.md, \"Power\"): cnn_trim_scratch vs cnn_trim (augmented), ") in text
-    assert f"at the estimate, `not worse` with 80 % power would take {scratch.seeds_needed} seeds at 1,000 test images" in text
+    assert (f"at the estimate, `not worse` with 80 % power would take {scratch.seeds_needed} replicates (a data draw and a "
+            "training seed each) of 1,000 test images") in text
 
 
 def test_findings_state_the_family_and_every_comparison():
@@ -277,7 +280,7 @@ def test_findings_state_the_family_and_every_comparison():
     light = next(x for x in lines if x.startswith("cnn_light against cnn"))
     assert light.startswith("cnn_light against cnn (light vs full; 99.0 % fewer FLOPs at 224 px): augmented ")
     assert " (97.5 % interval) (seeds " in light
-    assert ("; test of a 2-point loss p = 0.001, Bonferroni over the 2 claims of confirmatory = 0.002; test of no difference "
+    assert ("; test of a 2-point loss p < 0.001, Bonferroni over the 2 claims of confirmatory = 0.002; test of no difference "
             "p < 0.001: worse (loses more than 2 points)") in light
     pruned = next(x for x in lines if x.startswith("cnn_pruned against cnn"))
     assert "augmented the same predicted class on every test image under every seed" in pruned
@@ -386,8 +389,18 @@ def test_stage_writes_tables_findings_and_pictures(project):
     comps = pd.read_csv(out / "comparisons.csv")
     assert len(comps) == 14 and list(comps.columns) == tables.COMPARISON_COLUMNS
     findings = (out / "findings.md").read_text()
-    assert findings.startswith("# Findings\n\n**Is a CNN with all-black feature maps wasting its filters?**")
-    assert "2 training seeds (1, 2)" in findings
+    answer, rest = findings.removeprefix("# Findings\n\n").split("\n\n", 1)
+    assert rest.startswith("**Is a CNN with all-black feature maps wasting its filters?**")
+    # the answer first: at most five sentences, with the numbers of the tables they come from
+    sentences = [x for x in re.split(r"(?<=[.)])\s+(?=[A-Z])", answer) if x]
+    assert 1 <= len(sentences) <= 5, sentences
+    light = comps[(comps.claim_kind == "light") & (comps.condition == "clean")]
+    for r in light.itertuples():
+        assert f"{r.variant} " in answer and f"{r.diff_pp:+.1f} pts [{r.lo_pp:+.1f}, {r.hi_pp:+.1f}]" in answer
+    dead = pd.read_csv(out / "summary.csv").set_index("model").dead_fraction
+    assert f"{100 * dead['cnn']:.1f} % of cnn's channels" in answer
+    assert "the study on the real rice images has not been run by this repository" in answer
+    assert "2 replicates, each its own data draw and training seed (1, 2)" in findings
     md = (out / "summary.md").read_text()
     assert "| vgg16_light | 0.9979 | 0.9980 | 15 |" in md  # the paper's numbers
     for png in ("accuracy_vs_flops.png", "accuracy_vs_filters.png", "params.png", "robustness.png", "effects.png",
@@ -464,12 +477,13 @@ def test_an_undecided_claim_says_why_and_never_that_a_loss_would_turn_not_worse(
     from types import SimpleNamespace
 
     st_ = study([1, 2, 3])  # margin 2 points
-    row = SimpleNamespace(verdict="inconclusive", diff_pp=+0.5, seeds_needed="more test images")
-    assert words.verdict_words(row, st_) == ("inconclusive (no number of seeds would reach `not worse` at 1,000 test "
-                                             "images: more test images would)")
+    row = SimpleNamespace(verdict="inconclusive", diff_pp=+0.5, seeds_needed="none")  # power.seeds_cannot_reach
+    assert words.verdict_words(row, st_) == ("inconclusive (no number of replicates would reach `not worse`: its estimate "
+                                             "lies on the margin)")
     row = SimpleNamespace(verdict="inconclusive", diff_pp=-6.4, seeds_needed="5")  # an estimate below -m
     said = words.verdict_words(row, st_)
-    assert said == "inconclusive (at the estimate, `worse` with 80 % power would take 5 seeds at 1,000 test images)"
+    assert said == ("inconclusive (at the estimate, `worse` with 80 % power would take 5 replicates (a data draw and a training "
+                    "seed each) of 1,000 test images)")
     assert "not worse" not in said
     row = SimpleNamespace(verdict="inconclusive", diff_pp=-2.5, seeds_needed=">200")  # half a point from the margin
     assert words.verdict_words(row, st_).startswith("inconclusive (its estimate lies 0.5 points from the margin, closer "
@@ -492,8 +506,8 @@ def test_the_criteria_compare_apoz_with_each_rule_right_after_the_cut_and_fine_t
     text = "\n".join(findings.criteria_sentences(st_, df.set_index("model"), comps))
     assert ("**Are APoZ's channels the right ones in cnn?** Clean test accuracy right after the cut -> fine-tuned 5 epochs "
             "(every rule the same architecture; means over the seeds): at 25 % (24.5 % reached) APoZ 80.2 % -> 89.7 %, "
-            "chance 50.2 % -> 88.7 %; APoZ minus chance: right after the cut +30.0 pts [+23.8, +36.2] (95 % interval): "
-            "better, fine-tuned +1.0 pts [-1.8, +3.8] (98.75 % interval): not worse.") in text
+            "chance 50.2 % -> 88.7 %; APoZ minus chance: right after the cut +30.0 pts [+28.4, +31.7] (95 % interval): "
+            "better, fine-tuned +1.0 pts [+0.6, +1.6] (98.75 % interval): not worse.") in text  # the floor: 3,000 images
     assert ("**The thesis, APoZ's choice against each other rule** (family `thesis`, fixed before the runs: superiority "
             "right after the cut on clean images, 1 claim, each interval at 95 %): 1 better, 0 worse, 0 inconclusive") in text
     # one ranking of all channels: the rules' architectures differ, and the words say so

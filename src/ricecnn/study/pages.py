@@ -8,6 +8,7 @@ import pandas as pd
 
 from ..evaluation.augment import TEST_SETS
 from . import figures, stats
+from .answer import answer
 from .findings import headline, robustness_images, setup_lines
 from .paper import PAPER_RESULTS
 from .records import CONDITIONS, Study
@@ -75,9 +76,10 @@ def results_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def findings_page(study: Study, df, comps, lines: list[str]) -> str:
-    """reports/study/findings.md: the headline, the setup and the family, the verdicts (the README shows
-    everything above the first '## ' heading), then every model and one sentence per finding."""
-    return ("# Findings\n\n" + headline(study, df, comps) + "\n" + "\n\n".join(setup_lines(study, comps)) + "\n\n"
+    """reports/study/findings.md: the answer in at most five sentences, the headline, the setup and the
+    family, the verdicts (the README shows everything above the first '## ' heading), then every model
+    and one sentence per finding."""
+    return ("# Findings\n\n" + " ".join(answer(study, df, comps)) + "\n\n" + headline(study, df, comps) + "\n" + "\n\n".join(setup_lines(study, comps)) + "\n\n"
             + markdown(verdict_table(comps, study)) + "\nPer-seed differences, the per-seed paired tests, the power of "
             "every claim and every table: [reports/study/summary.md](summary.md); the picture: [reports/study/effects.png](effects.png).\n\n"
             "## Models\n\n" + markdown(results_table(df)) + "\n## Every finding\n\n" + "".join(f"- {x}\n" for x in lines))

@@ -62,7 +62,8 @@ def margin_pts(study: Study) -> str:
 
 def seeds_phrase(study: Study) -> str:
     k = len(study.seeds)
-    return f"{k} training seeds" if study.per_model else "1 training seed: about these trained networks only, not their architectures"
+    return (f"{k} replicates, each its own data draw and training seed" if study.per_model
+            else "1 replicate: about these trained networks only, not their architectures")
 
 
 def level_text(level: float) -> str:
