@@ -33,6 +33,7 @@ TENSORFLOW_STAGES = ("export",)
 STAGES: dict[str, tuple[str, str]] = {
     "fetch": ("ricecnn.stages.fetch", "get the dataset as one zip (synthetic | kaggle | path)"),
     "split": ("ricecnn.stages.split", "stratified split, decoded once into uint8 arrays"),
+    "pretrain": ("ricecnn.stages.pretrain", "the stand-in's ImageNet: VGG16's base trained on other grain shapes"),
     "train": ("ricecnn.stages.train", "train one model from the registry"),
     "flops": ("ricecnn.stages.flops", "count FLOPs/MACs, parameters and filters of one model"),
     "featuremaps": ("ricecnn.stages.featuremaps", "feature-map pictures and APoZ/dead channels"),

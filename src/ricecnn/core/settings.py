@@ -29,7 +29,7 @@ from .errors import RiceError
 
 # the top-level keys of params.yaml: the sections, the data's seed and the replicates every part of the
 # study shares, and the pilot the confirmation's plan was made from
-SECTIONS = ("seed", "replicates", "pilot", "data", "split", "train", "models", "prune", "trim", "criteria", "featuremaps",
+SECTIONS = ("seed", "replicates", "pilot", "data", "split", "pretrain", "train", "models", "prune", "trim", "criteria", "featuremaps",
             "evaluate", "export", "compare")
 BACKENDS = ("tensorflow", "jax", "torch", "env")  # train.backend: Keras' backend (env: $KERAS_BACKEND's)
 

@@ -27,7 +27,8 @@ def build_model(name: str, img_size: int, num_classes: int, options: dict | None
     """Build registry model ``name`` (uncompiled) for ``img_size`` px RGB input and ``num_classes``.
 
     ``options``: the model's params.yaml entry (``epochs`` and ``learning_rate`` are training
-    settings and ignored here; VGG takes ``weights`` and ``freeze``).
+    settings and ignored here; VGG takes ``weights`` and ``freeze``, ``weights: standin`` already
+    resolved to its file by ``networks.settings.standin_weights``).
     """
     s = spec(name)
     check_input_size(name, img_size)
@@ -38,5 +39,7 @@ def build_model(name: str, img_size: int, num_classes: int, options: dict | None
     kwargs = {}
     if s.base_layers:
         weights, freeze = options.get("weights"), options.get("freeze")
+        if weights == "standin":
+            raise RiceError(f"models.{name}.weights is standin, but no pretrained weights file was given to build it")
         kwargs = {"weights": None if weights == "none" else weights, "freeze": "paper" if freeze is None else freeze}
     return builder(name)(img_size, num_classes, **kwargs)

@@ -6,32 +6,20 @@ grain shapes that are not rice), before the rice models load it and freeze it as
 The base is the builders' own (``layers.vgg``: all five blocks, Keras' layer names, He-normal), with a
 throwaway head (global average pooling, one ReLU layer, softmax), every layer trainable, trained by
 ``ricecnn.training.fit`` (Adam, cosine schedule). What it writes is a Keras VGG16 notop weights file,
-the kind ``layers._keras_base`` loads for a local ``weights`` file. Keras is imported inside the
-functions: a model without ``weights: standin`` never starts it.
+the kind ``layers._keras_base`` loads for a local ``weights`` file. Importing this module starts
+Keras: the stage imports it only for a model with ``weights: standin``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import keras
 import numpy as np
 
-from ..core.settings import Fraction, LearningRate, PositiveInt, Section, Seed
 from . import layers
 
 HEAD_UNITS = 256  # the throwaway head's ReLU layer (vgg16_light's head width)
-
-
-class Pretrain(Section):
-    """``pretrain``: the pretraining source and its training (one recipe for every VGG model)."""
-
-    seed: Seed  # the source's images, the initialisation, the shuffling
-    classes: PositiveInt  # the first N classes of the source (at most len(data.pretraining.CLASSES))
-    per_class: PositiveInt  # images drawn per class
-    val: Fraction  # share of each class held out to report the pretraining task's accuracy
-    epochs: PositiveInt
-    learning_rate: LearningRate  # Adam, cosine to 0 over the epochs
-    batch_size: PositiveInt
 
 
 def model(img_size: int, num_classes: int):
@@ -45,10 +33,10 @@ def base_layers(m) -> list:
 
 
 def save_base(m, path: str | Path) -> None:
-    """Write ``m``'s VGG16 base as a Keras VGG16 notop weights file (``path`` ends in .weights.h5)."""
-    import keras
-
-    base = keras.applications.VGG16(include_top=False, weights=None, input_shape=(None, None, 3))
+    """Write ``m``'s VGG16 base as a Keras VGG16 notop weights file (``path`` ends in .weights.h5). Its
+    input is named, so that the file's bytes do not depend on the models made before in the process."""
+    image = keras.Input((None, None, 3), name="input_layer")  # Keras' first automatic name
+    base = keras.applications.VGG16(include_top=False, weights=None, input_tensor=image)
     for layer in base_layers(m):
         base.get_layer(layer.name).set_weights(layer.get_weights())
     base.save_weights(str(path))

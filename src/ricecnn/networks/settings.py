@@ -15,13 +15,28 @@ from ..core.settings import LearningRate, PositiveInt, Section
 
 
 def _weights(value: str | None) -> str | None:
-    if value in (None, "none", "imagenet"):
+    if value in (None, "none", "imagenet", "standin"):
         return value
     if not value.endswith(".h5"):
-        raise ValueError("must be imagenet, none or a path to a .h5 weights file")
+        raise ValueError("must be imagenet, none or a path to a .h5 weights file (or standin: the pretrain stage's)")
     if not Path(value).expanduser().is_file():
-        raise ValueError("is not an existing file (weights file not found): fix the path, or use imagenet or none")
+        raise ValueError("is not an existing file (weights file not found): fix the path, or use imagenet, standin or none")
     return value
+
+
+# weights: standin: VGG16's base as stage pretrain@<model> trained it (ricecnn.networks.pretraining), in this
+# file of the folder it writes: the stand-in for ImageNet's weights, which cannot be downloaded offline
+STANDIN_FILE = "vgg16_notop.weights.h5"
+
+
+def standin_weights(pretrained: Path | None, model: str) -> str:
+    """The weights file of ``weights: standin`` in the pretrain stage's folder ``pretrained``."""
+    if pretrained is None:
+        raise RiceError(f"models.{model}.weights is standin: pass --pretrained <the folder of pretrain@{model}>")
+    path = Path(pretrained) / STANDIN_FILE
+    if not path.is_file():
+        raise RiceError(f"{path} not found (models.{model}.weights is standin): run `dvc repro pretrain@{model}` first")
+    return str(path)
 
 
 def _freeze(value: str | int) -> str | int:
@@ -35,7 +50,7 @@ class ModelEntry(Section):
 
     epochs: PositiveInt
     learning_rate: LearningRate | None = None  # overrides train.learning_rate
-    weights: Annotated[str | None, AfterValidator(_weights)] = None  # VGG: imagenet | none | file.h5
+    weights: Annotated[str | None, AfterValidator(_weights)] = None  # VGG: imagenet | standin | none | file.h5
     freeze: Annotated[str | int, AfterValidator(_freeze)] | None = None  # VGG: paper | none | N
 
     def options(self) -> dict[str, Any]:
