@@ -4,7 +4,8 @@ replicates (a data draw and a training seed each) of n test images each, interva
 ``ricecnn.study.stats.architecture_effect`` builds them at the family's level.
 
     python tools/coverage.py --replicates 3 --images 3500 --families 2,2 --var-replicate 2e-5 --out bench/coverage.json
-    python tools/coverage.py --replicates 3 --images 3500 --families 2,2 --components bench/power-plan.json
+    python tools/coverage.py --plan bench/power-plan.json --out bench/coverage.json   # at the plan's design
+    python tools/coverage.py --replicates 3 --images 3500 --families 2,2 --var-replicate 1e-4
 
 A simulated study scores two models per claim on each replicate's own test images: per image, both right,
 the variant only, the baseline only, or neither (the baseline right on 90-95 % of them, 1-5 % of them
@@ -112,14 +113,25 @@ def components(path: Path | None, var_replicate: float | None, var_image: float 
     data = json.loads(path.read_text())
     if isinstance(data, dict) and "replicate" in data:
         return [(float(data["replicate"]), data.get("image"))]
-    claims = data["claims"] if isinstance(data, dict) else data
+    if isinstance(data, dict) and "families" in data:  # the plan: the claims each family keeps, in order
+        claims = [c for f in data["families"].values() for c in f["claims"] if c.get("planned_effect") is not None]
+    else:
+        claims = data["claims"] if isinstance(data, dict) else data
     return [(float(c["parts"][0]), float(sum(c["parts"][1:]))) for c in claims]
+
+
+def plan_design(path: Path) -> tuple[int, int, list[int]]:
+    """The plan's design (replicates, images) and the sizes of its families, counting the claims each keeps."""
+    data = json.loads(path.read_text())
+    sizes = [sum(c.get("planned_effect") is not None for c in f["claims"]) for f in data["families"].values()]
+    return data["design"]["replicates"], data["design"]["images"], [n for n in sizes if n]
 
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--replicates", type=int, required=True, help="k: replicates, a data draw and a training seed each")
-    ap.add_argument("--images", type=int, required=True, help="n: test images per replicate")
+    ap.add_argument("--plan", type=Path, help="the plan (bench/power-plan.json): its design, families and components")
+    ap.add_argument("--replicates", type=int, help="k: replicates, a data draw and a training seed each")
+    ap.add_argument("--images", type=int, help="n: test images per replicate")
     ap.add_argument("--families", default="2,2", help="the families' sizes, comma-separated")
     ap.add_argument("--draws", type=int, default=DRAWS, help="simulated studies per scale")
     ap.add_argument("--components", type=Path, help="a JSON of pilot components")
@@ -128,6 +140,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, help="write the JSON here (e.g. bench/coverage.json)")
     args = ap.parse_args(argv)
+    if args.plan:
+        args.replicates, args.images, sizes = plan_design(args.plan)
+        args.families, args.components = ",".join(map(str, sizes)), args.plan
+    if args.replicates is None or args.images is None:
+        raise SystemExit("coverage: give --plan, or --replicates and --images")
     if args.replicates < 2 or args.images < 1:
         raise SystemExit("coverage: --replicates must be at least 2 and --images at least 1")
     families = [int(x) for x in args.families.split(",")]
