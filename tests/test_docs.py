@@ -7,7 +7,7 @@ import re
 
 import pandas as pd
 import pytest
-from conftest import ROOT
+from conftest import ROOT, run
 
 SOURCES = [*ROOT.glob("src/ricecnn/**/*.py"), *ROOT.glob("tests/*.py"), *ROOT.glob("bench/*"), *ROOT.glob("tools/*"),
            *ROOT.glob("docs/*.md"), ROOT / "README.md", ROOT / "params.yaml", ROOT / "dvc.yaml", ROOT / "Makefile",
@@ -82,22 +82,23 @@ def plan_tool():
     return module
 
 
-def test_the_full_size_seed_count_is_its_own_families_power_calculation():
+def test_the_full_size_replicates_are_its_own_families_power_calculation():
     import json
 
     import yaml
 
     profile = dict(item.split("=", 1) for item in yaml.safe_load((ROOT / "profiles/paper.yaml").read_text()))
-    seeds = yaml.safe_load(profile["replicates"])
-    paper = plan_tool().paper_seeds()  # its families at its margin and test set, under the stated assumption
+    replicates = yaml.safe_load(profile["replicates"])
+    paper = plan_tool().paper_replicates()  # its families at its margin and test set, under the stated assumptions
     assert paper["families"]["data_found"]["claims"] == 6 and paper["margin"] == 0.005 and paper["images"] == 7500
-    assert paper["seeds"] == len(seeds) == json.loads((ROOT / "bench/power-plan.json").read_text())["paper"]["seeds"]
+    assert paper["families"]["thesis"]["margin"] == 0 and paper["families"]["thesis"]["effect"] == 0.005
+    assert paper["replicates"] == len(replicates) == json.loads((ROOT / "bench/power-plan.json").read_text())["paper"]["replicates"]
+    assert not set(replicates) & set(yaml.safe_load((ROOT / "params.yaml").read_text())["pilot"]["replicates"])
     page = " ".join((ROOT / "docs/statistics.md").read_text().split())
-    assert f"the profile takes the most, **{len(seeds)} seeds**" in page
-    assert f"full-size profile's {len(seeds)} seeds assume a difference's seed SD of at most 0.1 point" in page
+    assert f"the profile takes the most at the middle assumptions, **{len(replicates)} replicates**" in page
 
 
-def test_the_default_s_size_gives_every_decidable_confirmatory_claim_80_percent_power_in_the_pilot():
+def test_the_confirmation_runs_the_plan_of_a_pilot_it_shares_no_randomness_with():
     import json
 
     import yaml
@@ -105,19 +106,39 @@ def test_the_default_s_size_gives_every_decidable_confirmatory_claim_80_percent_
     from ricecnn.study import power
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    plan = json.loads((ROOT / "bench/power-plan.json").read_text())
+    pilot = yaml.safe_load((ROOT / "results/pilot/params.yaml").read_text())
+    # the pilot's replicates are the plan's and params.yaml's; a confirmation replicate shares neither its data
+    # draw nor its training seed with them (both are its number: params.yaml's check refuses one that does)
+    assert plan["pilot_replicates"] == params["pilot"]["replicates"] == pilot["replicates"] and pilot["pilot"]["running"]
+    assert not set(params["replicates"]) & set(pilot["replicates"])
     k = len(params["replicates"])
     n = round(params["data"]["synthetic"]["per_class"] * 5 * params["split"]["test"])
-    plan = json.loads((ROOT / "bench/power-plan.json").read_text())
-    confirmatory = [c for c in plan["claims"] if c["family"] == "confirmatory"]
-    assert [c["variant"] for c in confirmatory] == ["cnn_light", "vgg16_light"] and all(c["decidable"] for c in confirmatory)
-    for c in confirmatory:  # recomputed at the default's design, not read from the stored grid
-        achieved = power.power(tuple(c["parts"]), c["estimate"], plan["margin"], k, n, c["level"])
-        assert achieved >= 0.8, (c["variant"], achieved)
-    named = [c for c in plan["claims"] if c["family"].startswith("named undecidable")]
-    assert [(c["variant"], c["decidable"]) for c in named] == [("googlenet_light", False)]  # within a point of the margin
-    assert params["compare"]["families"]["confirmatory"]["undecidable"] == ["googlenet_light"]
+    assert (k, n) == (plan["design"]["replicates"], plan["design"]["images"])
+    for name, family in plan["families"].items():  # the claims the plan withholds are the ones params.yaml names
+        assert sorted(params["compare"]["families"][name].get("undecidable", [])) == family["withheld"], name
+        for c in family["claims"]:
+            if c["planned_effect"] is None:  # withheld: its pilot interval holds the margin
+                assert c["lo"] <= -family["margin"] <= c["hi"]
+                continue
+            # sized at the pilot interval's end nearest the margin; the power recomputed at the design
+            assert c["planned_effect"] == (c["lo"] if c["lo"] > -family["margin"] else c["hi"])
+            achieved = power.power(tuple(c["parts"]), c["planned_effect"], family["margin"], k, n, family["level"])
+            assert achieved == pytest.approx(c["power"][f"{k},{n}"]), (c["variant"], achieved)
     page = " ".join((ROOT / "docs/statistics.md").read_text().split())
-    assert f"The study takes **{k} seeds and {n:,} test images**" in page
+    assert f"The confirmation takes **{k} replicates of {n:,} test images**" in page
+
+
+def test_the_plan_was_committed_before_the_confirmation_s_results():
+    def git(*args: str) -> str:
+        return run(["git", *args], ROOT).stdout.strip()
+
+    if git("rev-parse", "--is-shallow-repository") == "true":
+        pytest.skip("a shallow clone has no history to read the order from")
+    planned = git("log", "-1", "--format=%H", "--", "bench/power-plan.json", "results/pilot")
+    results = git("log", "-1", "--format=%H", "--", "reports/study/comparisons.csv")
+    assert planned and results and planned != results
+    assert run(["git", "merge-base", "--is-ancestor", planned, results], ROOT, check=False).returncode == 0
 
 
 def test_the_full_size_page_lists_every_override_of_the_paper_profile():

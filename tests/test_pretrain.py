@@ -97,7 +97,7 @@ def test_a_model_without_standin_writes_only_its_note_and_starts_no_keras(tmp_pa
 
 @pytest.mark.parametrize("pretrained_arg, message", [
     (None, "models.vgg16.weights is standin: pass --pretrained <the folder of pretrain@vgg16>"),
-    ("nowhere", "(models.vgg16.weights is standin): run `dvc repro pretrain@vgg16` first"),
+    ("nowhere", "models.vgg16.weights is standin, so vgg16 must be in pretrain.models and `dvc repro pretrain@vgg16` run first"),
 ])
 def test_standin_without_its_file_is_one_line(tmp_path, capsys, params, pretrained_arg, message):
     argv = ["train", "vgg16", "--seed", "42", "--params", str(params), "--split-dir", str(tmp_path / "split"),
@@ -111,3 +111,11 @@ def test_standin_without_its_file_is_one_line(tmp_path, capsys, params, pretrain
 def test_flops_builds_a_standin_model_without_its_weights(tmp_path, params):
     split = write_split(tmp_path / "split", {"val": 1}, ["a", "b", "c", "d", "e"])
     assert cli(["flops", "vgg16_light", "--params", str(params), "--split-dir", str(split), "--out", str(tmp_path / "f.json")]) == 0
+
+
+def test_pretraining_a_model_that_takes_no_vgg_weights_is_one_line(tmp_path, capsys):
+    params = write_params(tmp_path / "params.yaml", models=MODELS, pretrain={**TINY_PRETRAIN, "models": ["cnn"]})
+    assert cli(["pretrain", "cnn", "--params", str(params), "--out", str(tmp_path / "cnn")]) == 2
+    err = capsys.readouterr().err
+    assert "pretrain.models names cnn, whose builder takes no VGG weights" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "cnn").exists()

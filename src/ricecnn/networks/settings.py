@@ -35,7 +35,8 @@ def standin_weights(pretrained: Path | None, model: str) -> str:
         raise RiceError(f"models.{model}.weights is standin: pass --pretrained <the folder of pretrain@{model}>")
     path = Path(pretrained) / STANDIN_FILE
     if not path.is_file():
-        raise RiceError(f"{path} not found (models.{model}.weights is standin): run `dvc repro pretrain@{model}` first")
+        raise RiceError(f"{path} not found: models.{model}.weights is standin, so {model} must be in pretrain.models "
+                        f"and `dvc repro pretrain@{model}` run first")
     return str(path)
 
 

@@ -1,5 +1,5 @@
-"""Stage `pretrain@<model>`: the stand-in for ImageNet pretraining. For a VGG model with
-``weights: standin``, VGG16's whole base (``ricecnn.networks.pretraining``) is trained on the
+"""Stage `pretrain@<model>`: the stand-in for ImageNet pretraining. For a model of ``pretrain.models``
+(the VGG models whose ``weights: standin`` load it), VGG16's whole base (``ricecnn.networks.pretraining``) is trained on the
 pretraining source (``ricecnn.data.pretraining``: ten grain shapes that are not rice) and written as a
 Keras VGG16 notop weights file, which `train@<model>` loads and freezes as the paper froze ImageNet's
 (``--pretrained``). Any other model starts from its own initialisation: only a note is written, and
@@ -16,18 +16,22 @@ from pydantic import Field
 from ..core import settings
 from ..core.cli import parse, quiet_native_start
 from ..core.io import atomic_path, write_json
-from ..core.settings import Fraction, ImageSize, LearningRate, PositiveInt, Section, Seed, View
+from ..core.errors import RiceError
+from ..core.settings import Distinct, Fraction, ImageSize, LearningRate, PositiveInt, Section, Seed, View
 from ..data import pretraining as source
-from ..networks.registry import check_options, spec
-from ..networks.settings import STANDIN_FILE, Models, entry
+from ..networks.registry import spec
+from ..networks.settings import STANDIN_FILE
 
 # VGG16's five blocks need 32 px: a smaller data.img_size pretrains at 32 (a convolution's weights fit any size)
 MIN_SIZE = spec("vgg16").min_size
 
 
 class Pretrain(Section):
-    """``pretrain``: the pretraining source and its training, one recipe for every VGG model."""
+    """``pretrain``: the models it pretrains, the pretraining source and its training, one recipe for every
+    VGG model. A list of models, not each model's ``weights``: so that a model's own settings (its epochs)
+    do not rerun its pretraining."""
 
+    models: Annotated[list[str], Distinct]  # the models whose VGG16 base is pretrained (weights: standin loads it)
     seed: Seed  # the source's images, the initialisation, the shuffling
     classes: Annotated[int, Field(ge=2, le=len(source.CLASSES))]  # the first N of the source's classes
     per_class: PositiveInt  # images drawn per class
@@ -49,7 +53,6 @@ class Sizes(View):
 
 class Settings(View):
     data: Sizes
-    models: Models
     pretrain: Pretrain
 
 
@@ -77,19 +80,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parse(argv, "pretrain", __doc__, "out", model=True)
     spec(args.model)
     s = settings.load(args.params, Settings)
-    options = entry(s.models, args.model).options()
-    check_options(args.model, options)
-    weights = options.get("weights") or "none"
+    if args.model in s.pretrain.models and "weights" not in spec(args.model).options:
+        raise RiceError(f"pretrain.models names {args.model}, whose builder takes no VGG weights: only VGG models pretrain")
     with atomic_path(args.out, directory=True) as tmp:
-        if weights != "standin":
-            start = "its own initialisation" if weights == "none" else f"its weights setting ({weights})"
-            write_json(tmp / "pretrain.json", {"model": args.model, "weights": weights, "pretrained": False,
-                                               "note": f"starts from {start}: nothing to pretrain"})
-            print(f"pretrain {args.model}: weights {weights}, nothing to pretrain")
+        if args.model not in s.pretrain.models:
+            write_json(tmp / "pretrain.json", {"model": args.model, "pretrained": False,
+                                               "note": "not in pretrain.models: nothing to pretrain"})
+            print(f"pretrain {args.model}: not in pretrain.models, nothing to pretrain")
             return
         d, p = s.data, s.pretrain
         start = time.perf_counter()  # printed, not recorded: the folder's bytes are the same on a rerun
         record = pretrain(p, max(d.img_size, MIN_SIZE), d.synthetic.size, d.synthetic.offset, tmp)
-        write_json(tmp / "pretrain.json", {"model": args.model, "weights": weights, **record})
+        write_json(tmp / "pretrain.json", {"model": args.model, **record})
     print(f"pretrain {args.model}: {record['train_images']} images of {p.classes} other grain shapes, "
           f"val_accuracy {record['val_accuracy']:.3f} (chance {record['chance']:.2f}), {time.perf_counter() - start:.0f} s")
