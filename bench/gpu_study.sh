@@ -62,7 +62,7 @@ while IFS=$'\t' read -r name cmd; do
   if [ -n "${DRY_RUN:-}" ]; then printf '%s\t%s\n' "$name" "$cmd"; continue; fi
   eval "KERAS_BACKEND=$backend stage \"$name\" ${cmd#ricecnn }"
 done < <("$PY" "$ROOT/tools/stage_commands.py" --dvc-yaml "$ROOT/dvc.yaml" --params params.yaml \
-           --only fetch,split,train,flops,featuremaps,evaluate,export,summarize)
+           --only fetch,split,pretrain,train,flops,featuremaps,evaluate,export,summarize)
 [ -n "${DRY_RUN:-}" ] && exit 0
 
 echo; echo "| stage | seconds |"; echo "|---|---|"; printf '%s\n' "${REPORT[@]}"
@@ -72,7 +72,7 @@ print("\n| model | fastest epoch s (the only one includes compiling) | train img
 ev = json.load(open(glob.glob("metrics/evaluate/*.json")[0]))
 for f in sorted(glob.glob("metrics/train/*/*.json")):
     m = json.load(open(f)); n = os.path.basename(f)[:-5]
-    n_train = sum(1 for line in open("data/split/manifest.csv") if ",train," in line)
+    n_train = sum(1 for line in open(glob.glob("data/split/*/manifest.csv")[0]) if ",train," in line)
     print(f"| {n} | {min(m['epoch_seconds']):.1f} | {n_train / min(m['epoch_seconds']):,.0f} | {m['input_path']} | "
           f"{m['val_accuracy']:.4f} | {ev[n]['augmented_accuracy']:.4f} |")
 PY

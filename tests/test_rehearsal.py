@@ -15,7 +15,7 @@ import pytest
 import yaml
 from conftest import BUILT_MODELS, BUILT_SETTINGS, ROOT, commit, make_repo, run, write_params
 
-STAGE_KINDS = {"fetch", "split", "train", "flops", "featuremaps", "prune", "trim", "trim_scratch", "criteria", "evaluate",
+STAGE_KINDS = {"fetch", "split", "pretrain", "train", "flops", "featuremaps", "prune", "trim", "trim_scratch", "criteria", "evaluate",
                "export", "summarize"}
 
 
@@ -81,9 +81,10 @@ def test_the_gpu_study_script_runs_dvc_yaml_s_commands(tmp_path):
     spec.loader.exec_module(tool)
     params = yaml.safe_load((tmp_path / "work" / "params.yaml").read_text())
     expected = [(n, c) for n, c in tool.expand(yaml.safe_load((ROOT / "dvc.yaml").read_text()), params)
-                if n.split("@")[0] in ("fetch", "split", "train", "flops", "featuremaps", "evaluate", "export", "summarize")]
+                if n.split("@")[0] in ("fetch", "split", "pretrain", "train", "flops", "featuremaps", "evaluate", "export",
+                                       "summarize")]
     assert shown == expected
-    assert [n for n, _ in shown] == ["fetch", "split@42", "train@cnn-42", "train@cnn_light-42", "flops@cnn", "flops@cnn_light",
+    assert [n for n, _ in shown] == ["fetch", "split@42", "pretrain@cnn", "pretrain@cnn_light", "train@cnn-42", "train@cnn_light-42", "flops@cnn", "flops@cnn_light",
                                      "featuremaps@cnn-42", "featuremaps@cnn_light-42", "evaluate@42", "export", "summarize"]
     assert params["models"]["cnn"]["epochs"] == 1 and params["data"]["img_size"] == 32
 

@@ -185,12 +185,15 @@ def test_a_claim_named_undecidable_before_the_runs_is_exploratory_and_outside_it
     assert "data_found" not in set(comps.claim_family)  # the family left with no claim
     df = tables.summary_table(st_)
     text = findings.headline(st_, df, comps)
-    assert "cnn_trim vs cnn (clean), -0.3 pts [" in text and "named before the runs as a claim no affordable design decides" in text
-    assert "(left out, named before the runs as claims no affordable design decides" not in text  # data_found has no claim
+    withheld = text[text.index("**Withheld by the plan**"):]
+    assert "cnn_trim vs cnn (clean), -0.3 pts [" in withheld and "(95 %)" in withheld
+    assert "**Where the data cannot decide**" not in text or "cnn_trim vs cnn (clean)" not in text[
+        text.index("**Where the data cannot decide**"):text.index("**Withheld by the plan**")]  # never "cannot decide"
+    assert "(withheld by the plan, their pilot interval holding the margin" not in text  # data_found has no claim
     st_.families = {"confirmatory": Family(kinds=["light", "trim"], conditions=["clean"], undecidable=["cnn_trim"])}
     page = "\n".join(findings.setup_lines(st_, tables.comparisons(st_)))
-    assert ("`confirmatory`: the 1 claim light vs full and trimmed vs full on clean images, each interval at 95 % (left out, "
-            "named before the runs as claims no affordable design decides: cnn_trim vs cnn)") in page
+    assert ("`confirmatory`: the 1 claim light vs full and trimmed vs full on clean images, each interval at 95 % ("
+            "withheld by the plan, their pilot interval holding the margin: cnn_trim vs cnn)") in page
 
 
 def test_the_robustness_table_compares_on_the_images_each_transform_was_scored_on():

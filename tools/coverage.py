@@ -127,6 +127,21 @@ def plan_design(path: Path) -> tuple[int, int, list[int]]:
     return data["design"]["replicates"], data["design"]["images"], [n for n in sizes if n]
 
 
+def table(out: dict) -> str:
+    """Markdown: per scale of the replicate component, each family's family-wise coverage and each claim's."""
+    d = out["design"]
+    names = list(out.get("family_names") or map(str, range(len(d["families"]))))
+    lines = [f"{d['draws']:,} simulated studies per row: {d['replicates']} replicates of {d['images']:,} test images, "
+             f"families of {', '.join(map(str, d['families']))} claims, each at its Bonferroni level.", "",
+             "| replicate component | " + " | ".join(f"{n}: family-wise" for n in names) + " | each claim |",
+             "|---|" + "---:|" * len(names) + "---|"]
+    for r in out["results"]:
+        fam = " | ".join(f"{r['family_wise'][str(i)]:.3f}" for i in range(len(names)))
+        each = ", ".join(f"{c['coverage']:.3f}" for c in r["claims"])
+        lines.append(f"| x{r['scale']:g} | {fam} | {each} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--plan", type=Path, help="the plan (bench/power-plan.json): its design, families and components")
@@ -152,10 +167,15 @@ def main(argv: list[str] | None = None) -> dict:
     claims = claims_of(families, components(args.components, args.var_replicate, args.var_image), rng)
     start = time.perf_counter()
     results = [simulate(claims, args.replicates, args.images, args.draws, s, rng) for s in SCALES]
-    out = {"design": {"replicates": args.replicates, "images": args.images, "families": families, "draws": args.draws,
+    names = list(json.loads(args.plan.read_text())["families"]) if args.plan else None
+    if names:  # the families that keep a claim, in the plan's order
+        plan = json.loads(args.plan.read_text())
+        names = [n for n in names if any(c.get("planned_effect") is not None for c in plan["families"][n]["claims"])]
+    out = {"family_names": names, "design": {"replicates": args.replicates, "images": args.images, "families": families, "draws": args.draws,
                       "seed": args.seed, "components": str(args.components) if args.components else
                       {"replicate": args.var_replicate, "image": args.var_image}},
-           "nominal": stats.LEVEL, "results": results, "seconds": round(time.perf_counter() - start, 1)}
+           "nominal": stats.LEVEL, "results": results}
+    print(f"{time.perf_counter() - start:.1f} s")
     if args.out:
         args.out.write_text(json.dumps(out, indent=1) + "\n")
     for r in results:

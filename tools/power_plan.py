@@ -174,6 +174,38 @@ def tables(p: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def choice(p: dict) -> str:
+    """The plan's choice in words: what the pilot was, what each family keeps and withholds, the design."""
+    k, n = p["design"]["replicates"], p["design"]["images"]
+    reps = ", ".join(map(str, p["pilot_replicates"]))
+    out = [f"**The pilot** is `make pilot`'s run, committed in `{p['pilot']}/`: the quick default's pipeline on its own "
+           f"replicates {reps} (`pilot.replicates`: data draws and training seeds no confirmation uses), "
+           f"{p['pilot_images']:,} test images each."]
+    for name, f in p["families"].items():
+        kept = [c for c in f["claims"] if c["planned_effect"] is not None]
+        gone = [c for c in f["claims"] if c["planned_effect"] is None]
+        if not f["claims"]:
+            out.append(f"`{name}`: the pilot ran none of its claims.")
+            continue
+        said = f"`{name}` keeps {len(kept)} of its {len(f['claims'])} claims"
+        if gone:
+            said += (" and withholds " + ", ".join(f"{c['variant']} vs {c['against']} ({c['condition']}; pilot "
+                                                   f"{100 * c['estimate']:+.1f} [{100 * c['lo']:+.1f}, {100 * c['hi']:+.1f}])"
+                                                   for c in gone)
+                     + ", whose pilot interval holds the margin")
+        if kept:
+            said += "; at the design its kept claims have power " + ", ".join(
+                f"{c['power'][f'{k},{n}']:.2f} ({c['variant']} vs {c['against']})" for c in kept)
+        out.append(said + ".")
+    reached = all(c["power"][f"{k},{n}"] >= power.POWER for f in p["families"].values() for c in f["claims"]
+                  if c["planned_effect"] is not None)
+    out.append(f"The confirmation takes **{k} replicates of {n:,} test images**: "
+               + ("the cheapest design of the grid at which every kept claim has 80 % power."
+                  if reached else f"the largest affordable design ({p['affordable']} replicates fit the quick default's "
+                  "20 minutes); not every kept claim reaches 80 % power there, and the table says which."))
+    return " ".join(out) + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("pilot", type=Path, help="the pilot's committed results (results/pilot)")

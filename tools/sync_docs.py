@@ -51,12 +51,14 @@ def tool(name: str):
     return module
 
 
-def findings_body(findings: str) -> str:
-    """reports/study/findings.md without its title line, up to its first '## ' heading."""
+def findings_body(findings: str, folder: str = "reports/study") -> str:
+    """reports/study/findings.md without its title line, up to its first '## ' heading, its relative links
+    (written for ``folder``) made relative to the repository's root."""
     lines = findings.splitlines(keepends=True)
     body = lines[1:] if lines and lines[0].startswith("# ") else lines
     front = next((i for i, line in enumerate(body) if line.startswith("## ")), len(body))
-    return "".join(body[:front]).strip("\n") + "\n"
+    text = "".join(body[:front]).strip("\n") + "\n"
+    return re.sub(r"\]\((?![a-z]+:|/|#)([^)]+)\)", lambda m: f"]({folder}/{m.group(1)})", text)
 
 
 def csv_markdown(text: str) -> str:
@@ -212,7 +214,9 @@ BLOCKS: dict[str, dict[str, Callable[[], str]]] = {
         "spread-before": in_root(lambda: tool("seed_spread").report(BEFORE, "best_epoch")),
         "spread-after": in_root(lambda: tool("seed_spread").report(".", "lowest_val_loss_epoch")),
         "sizing": lambda: tool("power_plan").tables(json.loads((ROOT / "bench" / "power-plan.json").read_text())),
+        "plan": lambda: tool("power_plan").choice(json.loads((ROOT / "bench" / "power-plan.json").read_text())),
         "power": lambda: csv_markdown((ROOT / "reports" / "study" / "power.csv").read_text()),
+        "coverage": lambda: tool("coverage").table(json.loads((ROOT / "bench" / "coverage.json").read_text())),
         "minutes": minutes_table,
     },
     "docs/criteria.md": {"criteria": criteria_table, "criteria-differences": criteria_differences,

@@ -42,7 +42,7 @@ def families_text(study: Study, comps: pd.DataFrame) -> str:
         named = comps[comps.named_undecidable & comps.claim_kind.isin(spec.kinds) & comps.condition.isin(spec.conditions)]
         test = " (superiority: margin 0)" if spec.margin == 0 else ""
         out.append(f"`{name}`: the {claims(len(rows))} {kinds} on {sets} images{test}, each interval at {level_text(rows.level.iloc[0])}"
-                   + (" (left out, named before the runs as claims no affordable design decides: "
+                   + (" (withheld by the plan, their pilot interval holding the margin: "
                       + ", ".join(f"{r.variant} vs {r.against}" for r in named.itertuples()) + ")" if len(named) else ""))
     return "; ".join(out)
 
@@ -117,7 +117,7 @@ def claim_words(r, study: Study) -> str:
     points; -6.4 pts [-9.9, -3.0], 98.33 %)', 'exploratory: -4.3 pts [-9.3, +0.7], 95 %'."""
     interval = f"{pts(r.diff_pp, r.lo_pp, r.hi_pp)}, {level_text(r.level)}"
     if r.verdict == stats.EXPLORATORY:
-        return f"exploratory{' (named undecidable before the runs)' if getattr(r, 'named_undecidable', False) else ''}: {interval}"
+        return f"exploratory{' (withheld by the plan)' if getattr(r, 'named_undecidable', False) else ''}: {interval}"
     if r.verdict == stats.WORSE:
         return f"{stats.WORSE} (loses more than {margin_pts(study)}; {interval})"
     return f"{r.verdict} ({interval})"
@@ -214,14 +214,17 @@ def headline(study: Study, df: pd.DataFrame, comps: pd.DataFrame) -> str:
             out.append("**The scratch control** (the trimmed architecture trained from scratch): "
                        + _pair_sentence(study, rows, comps, f["trim_scratch"], f["trim"]) + ".")
     out += criteria_sentences(study, rows, comps)
-    open_ = comps[(comps.verdict == stats.INCONCLUSIVE) | comps.named_undecidable] if len(comps) else comps
+    open_ = comps[comps.verdict == stats.INCONCLUSIVE] if len(comps) else comps
     if len(open_):
         out.append("**Where the data cannot decide** (reports/study/summary.md, \"Power\"): " + "; ".join(
-            f"{r.variant} vs {r.against} ({r.condition}), {pts(r.diff_pp, r.lo_pp, r.hi_pp)}"
-            + (f" ({level_text(r.level)}, exploratory): named before the runs as a claim no affordable design decides "
-               f"(docs/statistics.md); its estimate lies {abs(r.diff_pp + 100 * study.margin):.1f} points from the margin"
-               if r.named_undecidable else f": {undecided_words(r, study)}")
+            f"{r.variant} vs {r.against} ({r.condition}), {pts(r.diff_pp, r.lo_pp, r.hi_pp)}: {undecided_words(r, study)}"
             for r in open_.itertuples()) + ".")
+    withheld = comps[comps.named_undecidable] if len(comps) else comps
+    if len(withheld):
+        out.append("**Withheld by the plan** (no verdict: the pilot's interval held the margin, so the plan made before "
+                   "these runs gave the claim none; docs/statistics.md, \"The pilot and the plan\"): " + "; ".join(
+                       f"{r.variant} vs {r.against} ({r.condition}), {pts(r.diff_pp, r.lo_pp, r.hi_pp)} ({level_text(r.level)})"
+                       for r in withheld.itertuples()) + ".")
     families = families_text(study, comps)
     title = (f"**Is a CNN with all-black feature maps wasting its filters?** On {DATA_NAMES[study.source]} "
              f"({study.img_size} px, {study.images:,} test images clean and augmented, {seeds_phrase(study)}; `not worse` means "

@@ -20,8 +20,8 @@ Condition = Literal[TEST_SETS]  # the test sets every comparison is made on
 class Family(Section):
     kinds: Annotated[list[ClaimKind], Field(min_length=1), Distinct]
     conditions: Annotated[list[Condition], Field(min_length=1), Distinct]
-    # variant models whose claims of these kinds were named, before the runs, as ones no affordable design
-    # decides (docs/statistics.md, "Sizing the study"): reported as exploratory, outside the family
+    # variant models whose claims of these kinds the plan withholds (bench/power-plan.json: their pilot interval held
+    # the margin; docs/statistics.md, "The pilot and the plan"): reported with their interval, no verdict
     undecidable: Annotated[list[str], Distinct] = []
     # the family's own margin (default: compare.margin); 0 makes its claims superiority claims, "the variant is
     # better", read off the same simultaneous intervals (``stats.verdict``)

@@ -237,7 +237,7 @@ def unpaired(variant: Accuracy, baseline: Accuracy) -> Difference:
 NOT_WORSE, WORSE, INCONCLUSIVE, IDENTICAL = "not worse", "worse", "inconclusive", "identical"
 BETTER = "better"  # a superiority claim (a family with margin 0): the interval lies above 0
 EXPLORATORY = "exploratory"  # a claim in no family: its estimate and 95 % interval, no verdict
-UNDECIDABLE = "undecidable"  # a claim a family names, before the runs, as one no affordable design decides
+UNDECIDABLE = "undecidable"  # a claim a family names (the plan withholds it: its pilot interval held the margin)
 NEAR = 0.01  # a claim whose estimate lies within this of -margin is one no affordable design decides: at the
 #              estimate, 80 % power takes an interval narrower than that distance (docs/statistics.md)
 

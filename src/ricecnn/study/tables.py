@@ -74,7 +74,7 @@ def claim_families(study: Study) -> dict[tuple[str, str, str], tuple[str, float]
     """(variant, against, condition) -> (its family, its interval's level), for every claim of a family
     of ``compare.families`` whose models the study has; the family's size is the claims it has here. A
     claim of a family's kinds and test sets whose variant the family names ``undecidable`` maps to
-    (``stats.UNDECIDABLE``, 95 %): named before the runs, exploratory."""
+    (``stats.UNDECIDABLE``, 95 %): withheld by the plan, exploratory."""
     members: dict[str, list[tuple[str, str, str]]] = {name: [] for name in study.families}
     named = {}
     for m in study.models:
@@ -123,7 +123,7 @@ def comparisons(study: Study) -> pd.DataFrame:
             kept = [i for i, s in enumerate(study.seeds) if s not in bad]
             for c in CONDITIONS:
                 family, level = families.get((m.name, other, c), (stats.EXPLORATORY, stats.LEVEL))
-                named = family == stats.UNDECIDABLE  # exploratory, named before the runs as undecidable
+                named = family == stats.UNDECIDABLE  # exploratory: withheld by the plan
                 family = stats.EXPLORATORY if named else family
                 m_ = family_margin(study, family)
                 v, b = study.correct[m.name][c], study.correct[other][c]

@@ -119,7 +119,7 @@ def verdict_words(r, study: Study) -> str:
     return r.verdict
 
 
-NAMED = "; named before the runs as a claim no affordable design decides, docs/statistics.md"
+NAMED = "; withheld by the plan made from the pilot, docs/statistics.md"
 
 
 def comparison_phrase(r, study: Study) -> str:
