@@ -319,3 +319,12 @@ def test_the_criteria_page_says_what_make_criteria_s_committed_results_say():
     assert [round(100 * vgg_tuned.xs("apoz", level="rule").agg(f)) for f in ("min", "max")] == [87, 93]
     others = vgg_tuned.drop("apoz", level="rule")
     assert [round(100 * others.agg(f)) for f in ("min", "max")] == [64, 88] and "64–88 %" in said
+
+
+def test_the_augmented_set_s_spread_is_the_pilot_s():
+    comps = pd.read_csv(ROOT / "results/pilot/reports/study/comparisons.csv")
+    light = comps[comps.claim_kind == "light"].groupby("condition").seed_sd_pp
+    page = " ".join((ROOT / "docs/statistics.md").read_text().split())
+    said = (f"vary {light.min()['augmented']:.1f} to {light.max()['augmented']:.1f} points from replicate to replicate on "
+            f"augmented images, against {light.min()['clean']:.1f} to {light.max()['clean']:.1f} on clean ones")
+    assert said in page

@@ -11,7 +11,8 @@ assumptions.
 The pilot is a run of the same pipeline on its own replicates (``pilot.replicates``: data draws and
 training seeds no confirmation uses; params.yaml's check refuses a confirmation replicate that shares
 one). From its ``reports/study/comparisons.csv`` each claim of a family's kinds and test sets gives its
-estimate, its interval and its variance components (between replicates, within a replicate's images).
+estimate, its variance components (between replicates, within a replicate's images) and, from them, its
+95 % interval (one level for every claim, whatever family the pilot's own params put it in).
 
 The effect a claim is sized for is conservative, not the pilot's point estimate: the end of the pilot's
 interval nearest the margin. A claim whose pilot interval holds the margin is one the pilot cannot
@@ -74,10 +75,21 @@ def planned_effect(lo: float, hi: float, margin: float) -> float | None:
     return None
 
 
+def pilot_interval(r, images: int) -> tuple[float, float]:
+    """A claim's 95 % interval in the pilot, whatever the level its family gave it there: one rule for every
+    claim, built as ``stats.architecture_effect`` builds it (``power.half_width``) from the pilot's mean squares:
+    between replicates n x the variance of the replicates' differences, within them the image component."""
+    k = len(str(r.per_seed_pp).split(";"))
+    ms_between, ms_within = images * (r.seed_sd_pp / 100) ** 2, float(r.var_image)
+    half = float(power.half_width(ms_between, ms_within, k, images, stats.LEVEL))
+    return r.diff_pp / 100 - half, r.diff_pp / 100 + half
+
+
 def plan(folder: Path) -> dict:
     """The plan from the pilot's results in ``folder`` (results/pilot: its params.yaml and reports/study)."""
     pilot_params = yaml.safe_load((folder / "params.yaml").read_text())
     comps = pd.read_csv(folder / "reports" / "study" / "comparisons.csv")
+    images = int(round(pilot_params["data"]["synthetic"]["per_class"] * 5 * pilot_params["split"]["test"]))
     current = _current()
     if sorted(pilot_params["replicates"]) != sorted(current.pilot.replicates):
         raise SystemExit(f"{folder}: its replicates {pilot_params['replicates']} are not params.yaml's "
@@ -88,16 +100,18 @@ def plan(folder: Path) -> dict:
         rows = comps[comps.claim_kind.isin(spec.kinds) & comps.condition.isin(spec.conditions)]
         claims = []
         for r in rows.itertuples():
-            theta = planned_effect(r.lo_pp / 100, r.hi_pp / 100, margin)
+            lo, hi = pilot_interval(r, images)
             claims.append({"variant": r.variant, "against": r.against, "condition": r.condition,
-                           "estimate": r.diff_pp / 100, "lo": r.lo_pp / 100, "hi": r.hi_pp / 100,
-                           "pilot_level": r.level, "replicate_sd": r.seed_sd_pp / 100,
-                           "parts": [float(r.var_replicate), float(r.var_image)], "planned_effect": theta})
+                           "estimate": r.diff_pp / 100, "lo": lo, "hi": hi, "replicate_sd": r.seed_sd_pp / 100,
+                           "parts": [float(r.var_replicate), float(r.var_image)],
+                           "planned_effect": planned_effect(lo, hi, margin)})
         kept = [c for c in claims if c["planned_effect"] is not None]
         level = stats.family_level(len(kept))
-        for c in kept:
+        for c in kept:  # at the effect sized for, and (for reference) at the pilot's point estimate
             c["power"] = {f"{k},{n}": power.power(tuple(c["parts"]), c["planned_effect"], margin, k, n, level)
                           for k, n in GRID}
+            c["power_at_estimate"] = {f"{k},{n}": power.power(tuple(c["parts"]), c["estimate"], margin, k, n, level)
+                                      for k, n in GRID}
         families[name] = {"margin": margin, "level": level, "claims": claims,
                           "withheld": sorted({c["variant"] for c in claims if c["planned_effect"] is None})}
     kept = [c for f in families.values() for c in f["claims"] if c["planned_effect"] is not None]
@@ -105,7 +119,7 @@ def plan(folder: Path) -> dict:
                   max((g for g in GRID if g[0] <= AFFORDABLE), key=lambda g: (g[0], g[1])))
     return {"pilot": str(folder.relative_to(ROOT) if folder.is_absolute() else folder),
             "pilot_replicates": pilot_params["replicates"],
-            "pilot_images": int(round(pilot_params["data"]["synthetic"]["per_class"] * 5 * pilot_params["split"]["test"])),
+            "pilot_images": images, "pilot_level": stats.LEVEL,
             "grid": [list(g) for g in GRID], "affordable": AFFORDABLE,
             "design": {"replicates": design[0], "images": design[1]}, "families": families, "paper": paper_replicates()}
 
@@ -149,7 +163,7 @@ def paper_replicates() -> dict:
 def tables(p: dict) -> str:
     """The sizing tables (power per claim and design, the withheld claims) and the full-size profile's, as markdown."""
     head = " | ".join(f"k={k}, n={n:,}" for k, n in p["grid"])
-    lines = [f"| claim | family (level) | pilot: estimate [interval] (pts) | sized for (pts) | replicate SD (pts) | {head} |",
+    lines = [f"| claim | family (level) | pilot: estimate [95 % interval] (pts) | sized for (pts) | replicate SD (pts) | {head} |",
              "|---|---|---|---:|---:|" + "---:|" * len(p["grid"])]
     for name, f in p["families"].items():
         for c in f["claims"]:
@@ -195,7 +209,8 @@ def choice(p: dict) -> str:
                      + ", whose pilot interval holds the margin")
         if kept:
             said += "; at the design its kept claims have power " + ", ".join(
-                f"{c['power'][f'{k},{n}']:.2f} ({c['variant']} vs {c['against']})" for c in kept)
+                f"{c['power'][f'{k},{n}']:.2f} ({c['variant']} vs {c['against']}; "
+                f"{c['power_at_estimate'][f'{k},{n}']:.2f} were the pilot's estimate the truth)" for c in kept)
         out.append(said + ".")
     reached = all(c["power"][f"{k},{n}"] >= power.POWER for f in p["families"].values() for c in f["claims"]
                   if c["planned_effect"] is not None)

@@ -34,7 +34,7 @@ def experiment_ref(name: str) -> str:
     head = git("rev-parse", "HEAD").decode().strip()
     ref = f"refs/exps/{head[:2]}/{head[2:]}/{name}"
     if subprocess.run(["git", "rev-parse", "--verify", "--quiet", ref], capture_output=True, check=False).returncode:
-        sys.exit(f"no experiment {name!r} on top of {head[:7]}: run it first (make criteria)")
+        sys.exit(f"no experiment {name!r} on top of {head[:7]}: run it first (make pilot, make criteria) on this commit")
     return ref
 
 

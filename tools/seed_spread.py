@@ -39,7 +39,7 @@ def show(rev: str, path: str) -> str:
 def report(rev: str, epoch: str) -> str:
     """The table and the correlations, as markdown."""
     params = yaml.safe_load(show(rev, "params.yaml"))
-    seeds, models = params["replicates"], list(params["models"])
+    seeds, models = params.get("replicates") or params["training_seeds"], list(params["models"])  # the key before replicates
     lines = [f"| model | {epoch} per seed | clean per seed | clean SD (pts) | augmented per seed | augmented SD (pts) |",
              "|---|---|---|---:|---|---:|"]
     pooled: dict[str, list[float]] = {"epoch": [], "clean": [], "augmented": []}
