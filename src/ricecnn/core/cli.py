@@ -70,10 +70,11 @@ def parse(argv: list[str] | None, stage: str, doc: str, *paths: str, model: bool
     if model:
         ap.add_argument("model", help="a model of the registry, e.g. cnn_light")
     if seed:
-        ap.add_argument("--seed", required=True, type=int, help="the training seed: initialisation, shuffling, dropout")
+        ap.add_argument("--seed", required=True, type=int,
+                        help="the replicate: its training seed (initialisation, shuffling, dropout) and its data draw")
     if pictures:
         ap.add_argument("--pictures-seed", required=True, type=int,
-                        help="the training seed whose models get pictures (dvc.yaml: the first of replicates)")
+                        help="the replicate whose models get pictures (dvc.yaml: the first of replicates)")
     ap.add_argument("--params", default="params.yaml", help="the settings (DVC's default params file)")
     for name in paths:
         ap.add_argument(f"--{name}", required=True, type=Path)

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         index = spread(len(labels), cfg.robustness_images)  # the images each transform alone is scored on
         sets = condition_sets(clean, s.seed, cfg.batch_size, folder=tmp, alone=draw, index=index)
         for m in models:
-            print(f"evaluate {m.name} (training seed {args.seed})", flush=True)
+            print(f"evaluate {m.name} (replicate {args.seed})", flush=True)
             model = load_model(files[m.name], m.stage_for(args.seed), clean.shape[1:], len(classes))
             robustness = draw and m.trained
             scored = sets if robustness else {c: sets[c] for c in TEST_SETS}
@@ -76,5 +76,5 @@ def main(argv: list[str] | None = None) -> None:
             del model
             keras.backend.clear_session()  # one model in memory at a time
         if not draw:
-            (pictures / "README.txt").write_text(f"Pictures are drawn for training seed {args.pictures_seed}'s models only.\n")
+            (pictures / "README.txt").write_text(f"Pictures are drawn for replicate {args.pictures_seed}'s models only.\n")
     write_json(args.out, results)

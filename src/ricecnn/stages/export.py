@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
             atomic_path(args.predictions_dir, directory=True) as predictions:
         sets = condition_sets(clean, s.seed, cfg.batch_size, folder=tmp, alone=False)
         for m in models:
-            print(f"export {m.name} (training seed {args.seed})", flush=True)
+            print(f"export {m.name} (replicate {args.seed})", flush=True)
             model = load_model(files[m.name], m.stage_for(args.seed), clean.shape[1:], len(classes))
             record = {"keras": {"runtime": "keras", "precision": "float32", "bytes": files[m.name].stat().st_size,
                                 **measure(keras_runner(model).predict, clean[0], cfg.warmup, cfg.repeats).as_dict()}}

@@ -76,5 +76,5 @@ def main(argv: list[str] | None = None) -> None:
             title = f"{name}: dead channels and mean APoZ by layer ({len(idx)} val images)"
             pictures.save_png(pictures.apoz_figure(result, title), out / "apoz.png", dpi=DPI)
         else:  # the counts are in the metrics; pictures of every seed would cost start-up time and say little more
-            (out / "README.txt").write_text(f"Pictures are drawn for training seed {args.pictures_seed}'s models only.\n")
+            (out / "README.txt").write_text(f"Pictures are drawn for replicate {args.pictures_seed}'s models only.\n")
     write_json(args.out_metrics, apoz.record(name, args.seed, weights_digest(model), idx, counts))
