@@ -122,7 +122,7 @@ def test_the_comparisons_are_what_the_predictions_say(built):
     picture = Image.open(repo / "reports/study/trim/cnn.png")
     assert picture.size == (512, 352) and len(set(np.asarray(picture.convert("L")).ravel().tolist())) > 10
     findings = (repo / "reports/study/findings.md").read_text()
-    assert "Trimming cnn (seed by seed): kept round 1; FLOPs at 224 px" in findings
+    assert "Trimming cnn (replicate by replicate): kept round 1; FLOPs at 224 px" in findings
 
 
 def test_every_setting_a_stage_reads_is_in_its_params(built):

@@ -10,7 +10,8 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import synthetic_split, write_params, write_split
+import yaml
+from conftest import ROOT, synthetic_split, write_params, write_split
 
 from ricecnn.core.cli import main as cli
 from ricecnn.networks.settings import STANDIN_FILE
@@ -119,3 +120,15 @@ def test_pretraining_a_model_that_takes_no_vgg_weights_is_one_line(tmp_path, cap
     err = capsys.readouterr().err
     assert "pretrain.models names cnn, whose builder takes no VGG weights" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "cnn").exists()
+
+
+def test_no_default_vgg16_layer_is_frozen_at_its_random_initialisation():
+    # params.yaml's own models: a model that freezes base layers loads weights that learned something (the
+    # stand-in's pretrained base, which pretrain@<m> makes for it, or ImageNet's), never its random draw
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    frozen = {m: e for m, e in params["models"].items() if e.get("freeze") not in (None, "none", 0)}
+    assert {"vgg16", "vgg16_light"} <= set(frozen)
+    for m, e in frozen.items():
+        assert e.get("weights") not in (None, "none"), m
+        if e["weights"] == "standin":
+            assert m in params["pretrain"]["models"], m

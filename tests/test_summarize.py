@@ -255,8 +255,8 @@ def test_the_headline_answers_from_the_verdicts():
                            "`confirmatory`: the 2 claims light vs full on clean and augmented images, each interval at 97.5 %; "
                            "`data_found`: the 4 claims ")
     assert ("- **Dead channels.** Of the full models' feature-map channels, cnn 10.0 % are zero on every one of the 256 "
-            "validation images measured; removing them leaves every prediction of cnn the same on every test image under "
-            "every seed, and cuts their FLOPs by 10.0 %.") in text
+            "validation images measured; removing them leaves every prediction of cnn the same on every test image of "
+            "every replicate, and cuts their FLOPs by 10.0 %.") in text
     light, cnn = (correct([1, 2, 3])[m] for m in ("cnn_light", "cnn"))
     assert (f"- **The hand-made light models.** cnn_light (99.0 % fewer FLOPs than cnn) scores {100 * light.mean():.1f} % "
             f"clean and {100 * light.mean():.1f} % augmented against cnn's {100 * cnn.mean():.1f} % and {100 * cnn.mean():.1f} %: "
@@ -286,10 +286,10 @@ def test_findings_state_the_family_and_every_comparison():
     assert ("; test of a 2-point loss p < 0.001, Bonferroni over the 2 claims of confirmatory = 0.002; test of no difference "
             "p < 0.001: worse (loses more than 2 points)") in light
     pruned = next(x for x in lines if x.startswith("cnn_pruned against cnn"))
-    assert "augmented the same predicted class on every test image under every seed" in pruned
-    assert any(x.startswith("Trimming cnn (seed by seed): kept round 1, 1, 1; FLOPs at 224 px 2,000,000,000 -> 200,000,000") for x in lines)
-    assert any(x.startswith("Pruning cnn (seed by seed): 22, 22, 22 of 224 channels removed") for x in lines)
-    assert ("Training, seed by seed (the epoch whose weights were kept, of the epochs run): cnn kept epoch 12/12, 12/12, 12/12, "
+    assert "augmented the same predicted class on every test image of every replicate" in pruned
+    assert any(x.startswith("Trimming cnn (replicate by replicate): kept round 1, 1, 1; FLOPs at 224 px 2,000,000,000 -> 200,000,000") for x in lines)
+    assert any(x.startswith("Pruning cnn (replicate by replicate): 22, 22, 22 of 224 channels removed") for x in lines)
+    assert ("Training, replicate by replicate (the epoch whose weights were kept, of the epochs run): cnn kept epoch 12/12, 12/12, 12/12, "
             "train accuracy 0.990, 0.990, 0.990, lowest validation loss at epoch 9, 9, 9;") in page
     assert any(x.startswith("The paper's googlenet_light vs googlenet") and "in no family" in x for x in lines)
 

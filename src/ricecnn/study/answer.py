@@ -53,15 +53,15 @@ def answer(study: Study, df: pd.DataFrame, comps: pd.DataFrame) -> list[str]:
         if len(pruned):
             same = pruned[pruned.verdict == stats.IDENTICAL]
             if len(same) == len(pruned):
-                text += (f"; removing them changes no prediction on any test image of any replicate and saves "
+                text += ("; removing them changes no prediction on any test image of any replicate and saves "
                          + _and([f"{_saved(r.flops_ratio_224)} of {r.against}'s FLOPs" for r in pruned.itertuples()]))
             else:
                 text += "; removing them: " + "; ".join(_claim(r) for r in pruned.itertuples())
         out.append(text + ".")
     light = clean[clean.claim_kind == "light"] if len(clean) else clean
     if len(light):
-        saved = [_saved(r.flops_ratio_224) for r in light.itertuples()]
-        out.append(f"The hand-made light models save {_and(saved)} of their full models' FLOPs by cutting live filters too; "
+        saved = [f"{r.variant} {_saved(r.flops_ratio_224)}" for r in light.itertuples()]
+        out.append(f"The hand-made light models cut live filters too and save more of their full models' FLOPs ({_and(saved)}); "
                    f"against a loss of {100 * study.margin:g} points fixed before the runs (clean test images), "
                    + _and([_claim(r) for r in light.itertuples()]) + ".")
     trim = clean[clean.claim_kind == "trim"] if len(clean) else clean

@@ -103,7 +103,7 @@ def _pair_sentence(study: Study, rows, comps: pd.DataFrame, variant: str, agains
     than = "as" if flops.startswith("the same") else "than"
     who = f"{variant} ({flops} {than} {against})" if subject else f"against {against} ({flops}) it"
     if r["clean"].verdict == stats.IDENTICAL:
-        return f"{who} predicts the same class as {against} on every test image under every seed"
+        return f"{who} predicts the same class as {against} on every test image of every replicate"
     acc = {name: {c: pct(rows.loc[name, f"{c}_accuracy"]) for c in CONDITIONS} for name in (variant, against)}
     words = {c: claim_words(r[c], study) for c in CONDITIONS}
     said = f"{words['clean']} on both" if words["clean"] == words["augmented"] else \
@@ -197,7 +197,7 @@ def headline(study: Study, df: pd.DataFrame, comps: pd.DataFrame) -> str:
         same = [(f, p) for f, p in pruned if _row(comps, p, f, "clean").verdict == stats.IDENTICAL]
         if same:
             text += (f"; removing them leaves every prediction of {_and([f for f, _ in same])} the same on every test image "
-                     f"under every seed, and cuts their FLOPs by " + _and([fewer_flops(
+                     f"of every replicate, and cuts their FLOPs by " + _and([fewer_flops(
                          _row(comps, p, f, 'clean').flops_ratio_224).removesuffix(' fewer FLOPs') for f, p in same]))
         if rest := [fp for fp in pruned if fp not in same]:
             text += "; removing them: " + "; ".join(_pair_sentence(study, rows, comps, p, f) for f, p in rest)
@@ -270,12 +270,12 @@ def findings(study: Study, df: pd.DataFrame, comps: pd.DataFrame, paper: pd.Data
         rounds = ", ".join(str(r["kept_round"]) for r in runs)
         flops = ", ".join(f"{int(k['flops_224']):,}" for k in kept)
         accuracy_ = ", ".join(f"{r['full_val_accuracy']:.3f} -> {k['val_accuracy']:.3f}" for r, k in zip(runs, kept))
-        out.append(f"Trimming {name} (seed by seed): kept round {rounds}; FLOPs at 224 px "
+        out.append(f"Trimming {name} (replicate by replicate): kept round {rounds}; FLOPs at 224 px "
                    f"{int(runs[0]['rounds'][0]['flops_224']):,} -> {flops}; validation accuracy {accuracy_} "
                    f"(budget: {runs[0]['budget']:.3f} below the full model's).")
     statuses = [training_status(study, m.name) for m in study.models]
     if any(statuses):
-        out.append("Training, seed by seed (the epoch whose weights were kept, of the epochs run): "
+        out.append("Training, replicate by replicate (the epoch whose weights were kept, of the epochs run): "
                    + "; ".join(s for s in statuses if s) + ".")
     drops = robust.set_index("model")
     worst = {m: min(TRANSFORMS, key=lambda t: drops.loc[m, t]) for m in drops.index}
@@ -287,10 +287,10 @@ def findings(study: Study, df: pd.DataFrame, comps: pd.DataFrame, paper: pd.Data
     for name in sorted({m.parent for m in study.models if m.variant == "pruned"}, key=[m.name for m in study.models].index):
         runs = [study.prune[s][name] for s in study.seeds]
         pruned = next(m.name for m in study.models if m.variant == "pruned" and m.parent == name)
-        test = ("the same predicted class on every test image, clean and augmented, under every seed"
+        test = ("the same predicted class on every test image, clean and augmented, of every replicate"
                 if study.identical(pruned, name) else "some test predictions changed (the comparisons above)")
         out.append(
-            f"Pruning {name} (seed by seed): {', '.join(str(p['channels_removed']) for p in runs)} of "
+            f"Pruning {name} (replicate by replicate): {', '.join(str(p['channels_removed']) for p in runs)} of "
             f"{runs[0]['channels_before']} channels removed ({', '.join(str(p['dead_channels_trained_layers']) for p in runs)} "
             f"dead in trained layers, {', '.join(str(p['dead_channels_frozen_layers']) for p in runs)} in frozen ones); "
             f"largest output change {max(p['max_abs_output_diff'] for p in runs):.1e} on the {runs[0]['samples']} "

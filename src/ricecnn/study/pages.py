@@ -123,8 +123,8 @@ def summary_page(study: Study, df, comps, per_seed, robust, paper, power, crit: 
         + "\n## Comparisons (every claim: its family, or exploratory)\n\nDifferences in percentage points with their interval; "
         "`claim_family` the family fixed before the runs (or `exploratory`), `level` its intervals' level; `p_margin` "
         "the p of the test of a difference of -margin, `p_adjusted` it Bonferroni-adjusted over the family, `p_zero` "
-        "the p of no difference; `per_seed_pp`: each seed's difference; `sens_*`: without the seeds of failed runs.\n\n" + markdown(comps)
-        + "\n## Each comparison seed by seed (two trained networks: Tango's score interval, its score test)\n\n"
+        "the p of no difference; `per_seed_pp`: each replicate's difference; `sens_*`: without the replicates of failed runs.\n\n" + markdown(comps)
+        + "\n## Each comparison replicate by replicate (two trained networks: Tango's score interval, its score test)\n\n"
         + markdown(per_seed) + f"\n## Seed-to-seed spread (each model's accuracy under the training seeds "
         f"{', '.join(map(str, study.seeds))})\n\n" + markdown(seed_spread_table(study))
         + "\n## Power\n\n" + power_text(study, power)

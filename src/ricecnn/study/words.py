@@ -12,7 +12,7 @@ VERDICTS = {  # every verdict word, and what it says (the findings' legend)
     stats.NOT_WORSE: "loses less than the margin: the family's simultaneous interval lies above -m",
     stats.WORSE: "loses more than the margin: the family's simultaneous interval lies below -m",
     stats.INCONCLUSIVE: "the interval holds -m: the data cannot tell whether it loses more or less than the margin",
-    stats.IDENTICAL: "the same predicted class as its baseline on every test image under every seed: no test needed",
+    stats.IDENTICAL: "the same predicted class as its baseline on every test image of every replicate: no test needed",
     stats.EXPLORATORY: "in no family fixed before the runs: the estimate and its 95 % interval, no verdict",
     stats.BETTER: "a superiority claim (a family of margin 0): the family's simultaneous interval lies above 0",
 }
@@ -126,7 +126,7 @@ def comparison_phrase(r, study: Study) -> str:
     """'-6.4 pts [-9.9, -3.0] (98.33 % interval) (seeds -6.8, -5.4, -7.1, -6.0); test of a 3-point loss
     p = 0.001, Bonferroni over 3 claims p = 0.003; test of no difference p < 0.001: worse (...)'"""
     if r.verdict == stats.IDENTICAL:
-        return "the same predicted class on every test image under every seed"
+        return "the same predicted class on every test image of every replicate"
     seeds = f" (seeds {', '.join(r.per_seed_pp.split(';'))})" if ";" in r.per_seed_pp else ""
     adjusted = (f", Bonferroni over the {claims(round((1 - stats.LEVEL) / (1 - r.level)))} of {r.claim_family} {p_value(r.p_adjusted).removeprefix('p ')}"
                 if r.claim_family != stats.EXPLORATORY else "")
