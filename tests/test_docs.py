@@ -323,3 +323,17 @@ def test_the_augmented_set_s_spread_is_the_pilot_s():
     said = (f"vary {light.min()['augmented']:.1f} to {light.max()['augmented']:.1f} points from replicate to replicate on "
             f"augmented images, against {light.min()['clean']:.1f} to {light.max()['clean']:.1f} on clean ones")
     assert said in page
+
+
+def test_what_the_statistics_page_says_of_vgg16_s_training_is_the_committed_runs():
+    import json
+
+    import yaml
+
+    replicates = yaml.safe_load((ROOT / "params.yaml").read_text())["replicates"]
+    acc = {m: [json.loads((ROOT / f"metrics/train/{r}/{m}.json").read_text())["train_accuracy"] for r in replicates]
+           for m in ("vgg16", "vgg16_light")}
+    page = " ".join((ROOT / "docs/statistics.md").read_text().split())
+    assert (f"vgg16's 15 epochs end at a training accuracy of {min(acc['vgg16']):.2f} to {max(acc['vgg16']):.2f} in the "
+            f"confirmation's three replicates") in page and len(replicates) == 3
+    assert f"vgg16_light's 120 end at {min(acc['vgg16_light']):.2f} to {max(acc['vgg16_light']):.2f}" in page

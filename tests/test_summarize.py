@@ -446,7 +446,7 @@ def test_the_exported_models_are_paired_with_keras_on_the_same_images(project):
     assert pd.read_csv(out / "summary.csv").set_index("model").latency_ms.to_dict()["cnn_light"] == 1.0  # export's Keras
     findings = (out / "findings.md").read_text()
     assert ("Latency of cnn_light over cnn, as ratios light/full (batch 1, 1 CPU thread, median of 5 timed calls, "
-            "training seed 1's models): FLOPs 0.01; Keras float32 0.5 (1.000 vs 2.000 ms), LiteRT float32 0.1 "
+            "replicate 1's models): FLOPs 0.01; Keras float32 0.5 (1.000 vs 2.000 ms), LiteRT float32 0.1 "
             "(0.100 vs 1.000 ms), LiteRT int8 0.12 (0.050 vs 0.400 ms).") in findings
     assert "cnn_light was not converted to ONNX Runtime float32: the runtime lacks op Lgamma." in findings
 

@@ -69,7 +69,7 @@ def sentences(study: Study, table: pd.DataFrame) -> list[str]:
             light, full = latency_of(table, m.name, runtime, precision), latency_of(table, m.baseline, runtime, precision)
             if light is not None and full is not None:
                 ratios.append(f"{RUNTIME_NAMES[runtime]} {precision} {ratio(light / full)} ({light:.3f} vs {full:.3f} ms)")
-        out.append(f"Latency of {m.name} over {m.baseline}, as ratios light/full ({where}, training seed {int(first.seed)}'s models): FLOPs "
+        out.append(f"Latency of {m.name} over {m.baseline}, as ratios light/full ({where}, replicate {int(first.seed)}'s models): FLOPs "
                    f"{ratio(flops)}; " + ", ".join(ratios) + ".")
     for f in FORMATS:
         g = table[(table.runtime == f.runtime) & (table.precision == f.precision) & (table.error == "")]

@@ -125,13 +125,13 @@ def summary_page(study: Study, df, comps, per_seed, robust, paper, power, crit: 
         "the p of the test of a difference of -margin, `p_adjusted` it Bonferroni-adjusted over the family, `p_zero` "
         "the p of no difference; `per_seed_pp`: each replicate's difference; `sens_*`: without the replicates of failed runs.\n\n" + markdown(comps)
         + "\n## Each comparison replicate by replicate (two trained networks: Tango's score interval, its score test)\n\n"
-        + markdown(per_seed) + f"\n## Seed-to-seed spread (each model's accuracy under the training seeds "
+        + markdown(per_seed) + f"\n## Replicate-to-replicate spread (each model's accuracy in the replicates "
         f"{', '.join(map(str, study.seeds))})\n\n" + markdown(seed_spread_table(study))
         + "\n## Power\n\n" + power_text(study, power)
         + ("\n## Channel criteria at matched FLOPs (docs/criteria.md)\n\n" + markdown(criteria_display(means, crit))
            if crit is not None and len(crit) else "")
         + f"\n## Robustness by transform (accuracy on {robustness_images(study):,} test images spread evenly over the test set, "
-        f"the ones scored under each augmentation alone (`evaluate.robustness_images`); the models of the first training seed, "
+        f"the ones scored under each augmentation alone (`evaluate.robustness_images`); the models of the first replicate, "
         f"{study.pictures_seed}, the only ones evaluated so)\n\n"
         + markdown(robust) + "\n## The paper's published numbers (224 px, real data, 7,500 test images per model)\n\n"
         + markdown(PAPER_RESULTS) + "\nIts light variants against their full models, unpaired (Fisher's exact test, "
@@ -147,7 +147,7 @@ DEPLOYMENT_SHOWN = ["model", "runtime", "precision", "bytes", "latency_ms", "lat
 def deployment_text(deployed: pd.DataFrame) -> str:
     """The exported models' table (reports/study/deployment.csv has the intervals too)."""
     first = deployed.iloc[0]
-    return (f"\n## The models as shipped (docs/deployment.md): training seed {int(first.seed)}'s networks, batch-1 latency on "
+    return (f"\n## The models as shipped (docs/deployment.md): replicate {int(first.seed)}'s networks, batch-1 latency on "
             f"{int(first.threads)} CPU thread(s), median and quartiles of {int(first.latency_repeats)} timed calls; accuracy on "
             "every test image, agreement with the Keras model's class, and the difference from Keras in points "
             "(intervals: deployment.csv)\n\n" + markdown(deployed[DEPLOYMENT_SHOWN]))
