@@ -54,3 +54,12 @@ def test_the_margin_the_readme_states_is_params_yaml_s():
     margin = yaml.safe_load((ROOT / "params.yaml").read_text())["compare"]["margin"]
     readme = " ".join((ROOT / "README.md").read_text().split())
     assert f'"does the cheaper model lose less than {100 * margin:g} points?"' in readme
+
+
+def test_the_minutes_the_readme_states_are_the_committed_measurement():
+    import json
+
+    after = json.loads((ROOT / "bench/repro-stage-times.json").read_text())["after"]
+    total = after["setup_seconds"] + after["make_repro_seconds"]
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"`make repro` took {total // 60} min {total % 60} s" in readme
