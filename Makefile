@@ -28,7 +28,7 @@ repro: setup
 # worker, so a file's module fixtures (a trained repo, a server) are built once.
 TEST_WORKERS ?= 2
 test: setup test-deps
-	python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 test-fast: setup
 	python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow"

@@ -139,11 +139,12 @@ def only(models: dict) -> dict:
 
 
 def digest(repo: Path, paths=DATA) -> dict[str, str]:
-    """sha256 of every file under ``paths`` (files or folders), keyed by path relative to the repo."""
+    """sha256 of every file under ``paths`` (files or folders), keyed by path relative to the repo; not the
+    .gitignore files DVC writes beside its outputs (git's, not DVC's data: a pull does not bring them)."""
     out = {}
     for p in paths:
         p = repo / p
-        for f in sorted([p] if p.is_file() else (x for x in p.rglob("*") if x.is_file())):
+        for f in sorted([p] if p.is_file() else (x for x in p.rglob("*") if x.is_file() and x.name != ".gitignore")):
             out[str(f.relative_to(repo))] = hashlib.sha256(f.read_bytes()).hexdigest()
     assert out, f"nothing under {paths} in {repo}"
     return out

@@ -160,7 +160,7 @@ def test_stage_writes_metrics_and_pictures_deterministically(project):
 def test_other_seeds_get_the_counts_and_no_pictures(project):
     assert run_stage(project, pictures_seed=2) == 0
     assert [p.name for p in (project / "reports" / "cnn").iterdir()] == ["README.txt"]
-    assert "training seed 2's models only" in (project / "reports" / "cnn" / "README.txt").read_text()
+    assert "replicate 2's models only" in (project / "reports" / "cnn" / "README.txt").read_text()
     assert json.loads((project / "metrics" / "cnn.json").read_text())["seed"] == 3
 
 

@@ -54,7 +54,7 @@ def test_the_paper_profile_runs_every_stage_at_224_px(tmp_path):
     evaluated = json.loads(exp_file(repo, "rehearse-paper", "metrics/evaluate/1.json"))
     assert evaluated["cnn_trim_scratch"]["test_images"] == 5
     summary = exp_file(repo, "rehearse-paper", "reports/study/summary.md")
-    assert "224 px" in summary and "1 training seed" in summary
+    assert "224 px" in summary and "1 replicate" in summary
 
     # the rates the projection uses were read from the experiment
     assert set(r["rates"]["train"]) == {"cnn"} and r["rates"]["train"]["cnn"]["images"] == 40
