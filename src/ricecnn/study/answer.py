@@ -10,17 +10,13 @@ import pandas as pd
 
 from . import stats
 from .records import Study
-from .words import fewer_flops, pts
+from .words import and_list, fewer_flops, pts
 
 STUDY_SIZE = {  # the data, in words
     "synthetic": "the synthetic stand-in of the rice images",
     "kaggle": "the real Rice Image Dataset",
     "path": "the dataset given by data.path",
 }
-
-
-def _and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _saved(ratio: float) -> str:
@@ -48,26 +44,26 @@ def answer(study: Study, df: pd.DataFrame, comps: pd.DataFrame) -> list[str]:
     pruned = clean[clean.variant.str.endswith("_pruned")] if len(clean) else clean
     if dead:
         most = max(v for _, v in dead) >= 0.5
-        text = (("Most of its filters are dead: " if most else "Some of its filters are dead, not most: ") + _and([f"{100 * v:.1f} % of {name}'s channels" for name, v in dead])
+        text = (("Most of its filters are dead: " if most else "Some of its filters are dead, not most: ") + and_list([f"{100 * v:.1f} % of {name}'s channels" for name, v in dead])
                 + " are black (zero after ReLU) on every validation image")
         if len(pruned):
             same = pruned[pruned.verdict == stats.IDENTICAL]
             if len(same) == len(pruned):
                 text += ("; removing them changes no prediction on any test image of any replicate and saves "
-                         + _and([f"{_saved(r.flops_ratio_224)} of {r.against}'s FLOPs" for r in pruned.itertuples()]))
+                         + and_list([f"{_saved(r.flops_ratio_224)} of {r.against}'s FLOPs" for r in pruned.itertuples()]))
             else:
                 text += "; removing them: " + "; ".join(_claim(r) for r in pruned.itertuples())
         out.append(text + ".")
     light = clean[clean.claim_kind == "light"] if len(clean) else clean
     if len(light):
         saved = [f"{r.variant} {_saved(r.flops_ratio_224)}" for r in light.itertuples()]
-        out.append(f"The hand-made light models cut live filters too and save more of their full models' FLOPs ({_and(saved)}); "
+        out.append(f"The hand-made light models cut live filters too and save more of their full models' FLOPs ({and_list(saved)}); "
                    f"against a loss of {100 * study.margin:g} points fixed before the runs (clean test images), "
-                   + _and([_claim(r) for r in light.itertuples()]) + ".")
+                   + and_list([_claim(r) for r in light.itertuples()]) + ".")
     trim = clean[clean.claim_kind == "trim"] if len(clean) else clean
     if len(trim):
         out.append("Found from data by iterative APoZ pruning with fine-tuning, "
-                   + _and([f"{r.variant} ({_saved(r.flops_ratio_224)} fewer FLOPs than {r.against}) "
+                   + and_list([f"{r.variant} ({_saved(r.flops_ratio_224)} fewer FLOPs than {r.against}) "
                            + _claim(r).removeprefix(f"{r.variant} ") for r in trim.itertuples()]) + ".")
     cut = clean[clean.claim_kind == "criterion_cut"] if len(clean) else clean
     if len(cut):

@@ -16,6 +16,7 @@ from .plan import criterion_model
 from .records import CONDITIONS, DATA_NAMES, Study
 from .tables import KINDS
 from .words import (
+    and_list,
     ci,
     claims,
     comparison_phrase,
@@ -84,10 +85,6 @@ def setup_lines(study: Study, comps: pd.DataFrame) -> list[str]:
                      "model. Every run counts in the verdicts; the comparisons without the failed runs' seeds are a "
                      "sensitivity analysis beside them (`sens_*` in reports/study/comparisons.csv).")
     return lines
-
-
-def _and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _row(comps: pd.DataFrame, variant: str, against: str, condition: str):
@@ -196,8 +193,8 @@ def headline(study: Study, df: pd.DataFrame, comps: pd.DataFrame) -> str:
         pruned = [(f["full"], f["pruned"]) for f in by_family.values() if "pruned" in f and "full" in f]
         same = [(f, p) for f, p in pruned if _row(comps, p, f, "clean").verdict == stats.IDENTICAL]
         if same:
-            text += (f"; removing them leaves every prediction of {_and([f for f, _ in same])} the same on every test image "
-                     f"of every replicate, and cuts their FLOPs by " + _and([fewer_flops(
+            text += (f"; removing them leaves every prediction of {and_list([f for f, _ in same])} the same on every test image "
+                     f"of every replicate, and cuts their FLOPs by " + and_list([fewer_flops(
                          _row(comps, p, f, 'clean').flops_ratio_224).removesuffix(' fewer FLOPs') for f, p in same]))
         if rest := [fp for fp in pruned if fp not in same]:
             text += "; removing them: " + "; ".join(_pair_sentence(study, rows, comps, p, f) for f, p in rest)

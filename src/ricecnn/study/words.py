@@ -32,6 +32,11 @@ def pts(diff: float, lo: float, hi: float) -> str:
     return f"{diff:+.1f} pts [{lo:+.1f}, {hi:+.1f}]"
 
 
+def and_list(items: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def claims(n: int) -> str:
     """'1 claim', '18 claims'."""
     return f"{n} claim{'' if n == 1 else 's'}"
