@@ -1,4 +1,4 @@
-"""pretrain@<model>: the stand-in's pretrained VGG16 base (weights: standin), on tiny settings: the file
+"""pretrain: the stand-in's pretrained VGG16 base (weights: standin), on tiny settings: the file
 it writes loads, the frozen layers of the models built from it hold learned weights, the same settings
 give the same bytes, other models get only a note, and a missing file is one line."""
 
@@ -19,6 +19,7 @@ from ricecnn.networks.settings import STANDIN_FILE
 TINY_PRETRAIN = {"seed": 3, "classes": 3, "per_class": 6, "val": 0.34, "epochs": 1, "learning_rate": 3e-4, "batch_size": 8}
 STANDIN = {"epochs": 1, "weights": "standin", "freeze": "paper"}
 MODELS = {"cnn": {"epochs": 1}, "vgg16": STANDIN, "vgg16_light": STANDIN}
+TINY_PRETRAIN_MODELS = ("vgg16", "vgg16_light")  # conftest's pretrain.models
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +29,11 @@ def params(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pretrained(tmp_path_factory, params):
-    """Two runs of pretrain@vgg16 with the same settings."""
+    """Two runs of the pretrain stage with the same settings: vgg16's folder of each."""
     root = tmp_path_factory.mktemp("pretrain")
     for run in ("a", "b"):
-        assert cli(["pretrain", "vgg16", "--params", str(params), "--out", str(root / run)]) == 0
+        assert cli(["pretrain", "--params", str(params), "--out", str(root / "stage" / run)]) == 0
+        (root / run).symlink_to(root / "stage" / run / "vgg16")
     return root
 
 
@@ -84,21 +86,33 @@ def test_train_starts_from_the_pretrained_base(tmp_path, params, pretrained):
     assert json.loads((tmp_path / "m.json").read_text())["weights"] == "standin"
 
 
-def test_a_model_without_standin_writes_only_its_note_and_starts_no_keras(tmp_path, params):
-    out = tmp_path / "cnn"
+def test_each_pretrained_model_gets_the_same_base_and_every_other_model_a_note(pretrained):
+    stage = pretrained / "stage" / "a"
+    from ricecnn.networks.registry import REGISTRY
+
+    assert sorted(f.name for f in stage.iterdir()) == sorted(REGISTRY)
+    assert (stage / "vgg16" / STANDIN_FILE).read_bytes() == (stage / "vgg16_light" / STANDIN_FILE).read_bytes()
+    for name in set(REGISTRY) - set(TINY_PRETRAIN_MODELS):
+        assert [f.name for f in (stage / name).iterdir()] == ["pretrain.json"]
+        assert json.loads((stage / name / "pretrain.json").read_text())["pretrained"] is False
+
+
+def test_with_nothing_to_pretrain_the_stage_writes_notes_and_starts_no_keras(tmp_path):
+    params = write_params(tmp_path / "params.yaml", models=MODELS, pretrain={**TINY_PRETRAIN, "models": []})
+    out = tmp_path / "pretrain"
     code = ("import sys; from ricecnn.core.cli import main; "
-            f"rc = main(['pretrain', 'cnn', '--params', {str(params)!r}, '--out', {str(out)!r}]); "
+            f"rc = main(['pretrain', '--params', {str(params)!r}, '--out', {str(out)!r}]); "
             "sys.exit(rc or 3 * ('keras' in sys.modules))")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if p.returncode:
         pytest.fail(f"exit {p.returncode} (3: Keras was imported)\n{p.stderr}")
-    assert [f.name for f in out.iterdir()] == ["pretrain.json"]
-    assert json.loads((out / "pretrain.json").read_text())["pretrained"] is False
+    assert [f.name for f in (out / "cnn").iterdir()] == ["pretrain.json"]
+    assert json.loads((out / "vgg16" / "pretrain.json").read_text())["pretrained"] is False
 
 
 @pytest.mark.parametrize("pretrained_arg, message", [
-    (None, "models.vgg16.weights is standin: pass --pretrained <the folder of pretrain@vgg16>"),
-    ("nowhere", "models.vgg16.weights is standin, so vgg16 must be in pretrain.models and `dvc repro pretrain@vgg16` run first"),
+    (None, "models.vgg16.weights is standin: pass --pretrained <its folder of the pretrain stage's, models/pretrain/vgg16>"),
+    ("nowhere", "models.vgg16.weights is standin, so vgg16 must be in pretrain.models and `dvc repro pretrain` run first"),
 ])
 def test_standin_without_its_file_is_one_line(tmp_path, capsys, params, pretrained_arg, message):
     argv = ["train", "vgg16", "--seed", "42", "--params", str(params), "--split-dir", str(tmp_path / "split"),
@@ -116,7 +130,7 @@ def test_flops_builds_a_standin_model_without_its_weights(tmp_path, params):
 
 def test_pretraining_a_model_that_takes_no_vgg_weights_is_one_line(tmp_path, capsys):
     params = write_params(tmp_path / "params.yaml", models=MODELS, pretrain={**TINY_PRETRAIN, "models": ["cnn"]})
-    assert cli(["pretrain", "cnn", "--params", str(params), "--out", str(tmp_path / "cnn")]) == 2
+    assert cli(["pretrain", "--params", str(params), "--out", str(tmp_path / "cnn")]) == 2
     err = capsys.readouterr().err
     assert "pretrain.models names cnn, whose builder takes no VGG weights" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "cnn").exists()
@@ -124,7 +138,7 @@ def test_pretraining_a_model_that_takes_no_vgg_weights_is_one_line(tmp_path, cap
 
 def test_no_default_vgg16_layer_is_frozen_at_its_random_initialisation():
     # params.yaml's own models: a model that freezes base layers loads weights that learned something (the
-    # stand-in's pretrained base, which pretrain@<m> makes for it, or ImageNet's), never its random draw
+    # stand-in's pretrained base, which the pretrain stage makes for it, or ImageNet's), never its random draw
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     frozen = {m: e for m, e in params["models"].items() if e.get("freeze") not in (None, "none", 0)}
     assert {"vgg16", "vgg16_light"} <= set(frozen)

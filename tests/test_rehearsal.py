@@ -84,7 +84,7 @@ def test_the_gpu_study_script_runs_dvc_yaml_s_commands(tmp_path):
                 if n.split("@")[0] in ("fetch", "split", "pretrain", "train", "flops", "featuremaps", "evaluate", "export",
                                        "summarize")]
     assert shown == expected
-    assert [n for n, _ in shown] == ["fetch", "split@42", "pretrain@cnn", "pretrain@cnn_light", "train@cnn-42", "train@cnn_light-42", "flops@cnn", "flops@cnn_light",
+    assert [n for n, _ in shown] == ["fetch", "split@42", "pretrain", "train@cnn-42", "train@cnn_light-42", "flops@cnn", "flops@cnn_light",
                                      "featuremaps@cnn-42", "featuremaps@cnn_light-42", "evaluate@42", "export", "summarize"]
     assert params["models"]["cnn"]["epochs"] == 1 and params["data"]["img_size"] == 32
 
@@ -116,7 +116,9 @@ def test_the_gpu_study_script_runs_for_real_on_the_models_kept(tmp_path):
     assert ran["prune"]["models"] == ran["trim"]["models"] == ran["criteria"]["models"] == []
     assert set(json.loads((work / "metrics/evaluate/42.json").read_text())) == {"cnn_light"}
     # no file of cnn, nor of a pruned, trimmed or criteria model (cnn_pruned, cnn_apoz_0.25, ...)
-    named = {part.split(".")[0].removesuffix("_int8") for f in work.rglob("*") if f.is_file()
+    notes = {f for f in (work / "models/pretrain").rglob("pretrain.json") if not json.loads(f.read_text())["pretrained"]}
+    assert len(notes) == 6 and not list((work / "models/pretrain").rglob("*.h5"))  # every registry model's note, no base
+    named = {part.split(".")[0].removesuffix("_int8") for f in work.rglob("*") if f.is_file() and f not in notes
              for part in f.relative_to(work).parts if part.startswith(("cnn", "googlenet", "vgg16"))}
     assert named == {"cnn_light"}  # (its exports included: cnn_light.tflite, cnn_light_int8.tflite, cnn_light.onnx)
     assert not (work / "metrics/criteria").exists() and not (work / "models/criteria").exists()

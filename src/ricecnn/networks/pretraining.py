@@ -1,4 +1,4 @@
-"""The stand-in's pretraining of VGG16 (stage `pretrain@<model>`, for ``weights: standin``): the
+"""The stand-in's pretraining of VGG16 (stage `pretrain`, for ``weights: standin``): the
 paper's VGG16 came ImageNet-pretrained, and ImageNet cannot be downloaded offline, so VGG16's base
 learns its features on another labelled set, the pretraining source (``ricecnn.data.pretraining``:
 grain shapes that are not rice), before the rice models load it and freeze it as the paper does.

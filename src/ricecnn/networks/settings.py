@@ -24,7 +24,7 @@ def _weights(value: str | None) -> str | None:
     return value
 
 
-# weights: standin: VGG16's base as stage pretrain@<model> trained it (ricecnn.networks.pretraining), in this
+# weights: standin: VGG16's base as stage pretrain trained it (ricecnn.networks.pretraining), in this
 # file of the folder it writes: the stand-in for ImageNet's weights, which cannot be downloaded offline
 STANDIN_FILE = "vgg16_notop.weights.h5"
 
@@ -32,11 +32,11 @@ STANDIN_FILE = "vgg16_notop.weights.h5"
 def standin_weights(pretrained: Path | None, model: str) -> str:
     """The weights file of ``weights: standin`` in the pretrain stage's folder ``pretrained``."""
     if pretrained is None:
-        raise RiceError(f"models.{model}.weights is standin: pass --pretrained <the folder of pretrain@{model}>")
+        raise RiceError(f"models.{model}.weights is standin: pass --pretrained <its folder of the pretrain stage's, models/pretrain/{model}>")
     path = Path(pretrained) / STANDIN_FILE
     if not path.is_file():
         raise RiceError(f"{path} not found: models.{model}.weights is standin, so {model} must be in pretrain.models "
-                        f"and `dvc repro pretrain@{model}` run first")
+                        f"and `dvc repro pretrain` run first")
     return str(path)
 
 

@@ -1,12 +1,17 @@
-"""Stage `pretrain@<model>`: the stand-in for ImageNet pretraining. For a model of ``pretrain.models``
-(the VGG models whose ``weights: standin`` load it), VGG16's whole base (``ricecnn.networks.pretraining``) is trained on the
-pretraining source (``ricecnn.data.pretraining``: ten grain shapes that are not rice) and written as a
-Keras VGG16 notop weights file, which `train@<model>` loads and freezes as the paper froze ImageNet's
-(``--pretrained``). Any other model starts from its own initialisation: only a note is written, and
-Keras is never started. Both VGG models run the same recipe and get the same bytes."""
+"""Stage `pretrain`: the stand-in for ImageNet pretraining, run once for every model. VGG16's whole base
+(``ricecnn.networks.pretraining``) is trained on the pretraining source (``ricecnn.data.pretraining``: ten
+grain shapes that are not rice) and written as a Keras VGG16 notop weights file into ``<out>/<model>/`` for
+each model of ``pretrain.models`` (the VGG models whose ``weights: standin`` load it; the same bytes in
+each), which `train@<model>` loads and freezes as the paper froze ImageNet's (``--pretrained``). Every
+other model of the registry gets a folder with only a note: it starts from its own initialisation.
+
+One stage, one pretraining (it was one per model, the same recipe run twice); a model's chain still
+depends on its own folder only (dvc.yaml: ``models/pretrain/<model>``), so a note that does not change
+reruns nothing, and a model's own settings (its epochs) never rerun the pretraining."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Annotated
@@ -19,7 +24,7 @@ from ..core.io import atomic_path, write_json
 from ..core.errors import RiceError
 from ..core.settings import Distinct, Fraction, ImageSize, LearningRate, PositiveInt, Section, Seed, View
 from ..data import pretraining as source
-from ..networks.registry import spec
+from ..networks.registry import REGISTRY, spec
 from ..networks.settings import STANDIN_FILE
 
 # VGG16's five blocks need 32 px: a smaller data.img_size pretrains at 32 (a convolution's weights fit any size)
@@ -77,20 +82,29 @@ def pretrain(p: Pretrain, img_size: int, size: int, offset: float, out: Path) ->
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse(argv, "pretrain", __doc__, "out", model=True)
-    spec(args.model)
+    args = parse(argv, "pretrain", __doc__, "out")
     s = settings.load(args.params, Settings)
-    if args.model in s.pretrain.models and "weights" not in spec(args.model).options:
-        raise RiceError(f"pretrain.models names {args.model}, whose builder takes no VGG weights: only VGG models pretrain")
+    d, p = s.data, s.pretrain
+    for name in p.models:
+        if "weights" not in spec(name).options:
+            raise RiceError(f"pretrain.models names {name}, whose builder takes no VGG weights: only VGG models pretrain")
     with atomic_path(args.out, directory=True) as tmp:
-        if args.model not in s.pretrain.models:
-            write_json(tmp / "pretrain.json", {"model": args.model, "pretrained": False,
-                                               "note": "not in pretrain.models: nothing to pretrain"})
-            print(f"pretrain {args.model}: not in pretrain.models, nothing to pretrain")
+        for name in REGISTRY:
+            if name not in p.models:
+                (tmp / name).mkdir()
+                write_json(tmp / name / "pretrain.json", {"model": name, "pretrained": False,
+                                                          "note": "not in pretrain.models: nothing to pretrain"})
+        if not p.models:
+            print("pretrain: pretrain.models is empty, nothing to pretrain")
             return
-        d, p = s.data, s.pretrain
+        first, *others = p.models
+        (tmp / first).mkdir()
         start = time.perf_counter()  # printed, not recorded: the folder's bytes are the same on a rerun
-        record = pretrain(p, max(d.img_size, MIN_SIZE), d.synthetic.size, d.synthetic.offset, tmp)
-        write_json(tmp / "pretrain.json", {"model": args.model, **record})
-    print(f"pretrain {args.model}: {record['train_images']} images of {p.classes} other grain shapes, "
+        record = pretrain(p, max(d.img_size, MIN_SIZE), d.synthetic.size, d.synthetic.offset, tmp / first)
+        write_json(tmp / first / "pretrain.json", {"model": first, **record})
+        for name in others:  # the same base for each: one file per model, so each chain depends on its own
+            (tmp / name).mkdir()
+            shutil.copyfile(tmp / first / STANDIN_FILE, tmp / name / STANDIN_FILE)
+            write_json(tmp / name / "pretrain.json", {"model": name, **record})
+    print(f"pretrain {', '.join(p.models)}: {record['train_images']} images of {p.classes} other grain shapes, "
           f"val_accuracy {record['val_accuracy']:.3f} (chance {record['chance']:.2f}), {time.perf_counter() - start:.0f} s")

@@ -1,7 +1,7 @@
 """Stage `train@<model>-<seed>`: train one registry model on the split with one training seed
 (``ricecnn.training.fit``: Adam over the model's epochs with the learning-rate schedule of
 ``train.schedule``, or early stopping with ``train.patience``). A VGG model with ``weights: standin``
-starts from the base that `pretrain@<model>` trained (``--pretrained``, its folder)."""
+starts from the base that stage `pretrain` trained (``--pretrained``, the model's folder of it)."""
 
 from __future__ import annotations
 
