@@ -238,7 +238,8 @@ def fit(model, train_xy, val_xy, *, num_classes: int, epochs: int, batch_size: i
     train_data = make(*train_xy, num_classes, global_batch, seed, replicas)
     rate = learning_rate_schedule(schedule, learning_rate, epochs * len(train_data))
     with placement.scope():
-        model.compile(optimizer=keras.optimizers.Adam(rate), loss="categorical_crossentropy",
+        model.compile(optimizer=keras.optimizers.Adam(rate, name="adam"),  # named, not numbered (adam_1): the same bytes for a second fit in one process
+                      loss="categorical_crossentropy",
                       metrics=["accuracy"], jit_compile=jit_compile, steps_per_execution=steps_per_execution)
     stop = [] if patience is None else [
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)]

@@ -63,14 +63,48 @@ def accelerator_free_bytes() -> int | None:
 
 
 def save_model(model, path: str | os.PathLike) -> None:
-    """Save a .keras file atomically: a stage killed mid-save leaves no half-written model."""
+    """Save a .keras file atomically (a stage killed mid-save leaves no half-written model) and
+    byte-reproducibly (``reproducible``): the same weights give the same bytes on every run, so DVC's
+    cache matches a rerun's model and a clean clone's ``dvc repro`` reproduces the committed lock."""
     with atomic_path(path) as tmp:
         raw = tmp.with_name(tmp.name + ".keras")  # Keras insists on the suffix
         try:
             model.save(raw)
-            os.replace(raw, tmp)
+            reproducible(raw, tmp)
         finally:
             raw.unlink(missing_ok=True)
+
+
+FIXED_DATE = (1980, 1, 1, 0, 0, 0)  # the zip format's earliest date: a date that says it is not one
+
+
+def reproducible(source: Path, out: Path) -> None:
+    """``source`` (a .keras zip) rewritten to ``out`` with what changes from save to save made fixed.
+    Keras writes the save time into the file twice (metadata.json's ``date_saved``, each zip entry's
+    timestamp), and config.json numbers each shared object by its Python ``id()``, which differs in
+    every process; so the same weights had other bytes on every save. Hand-written (Keras has no option
+    for it): the entries are copied in their order with their compression; the dates become
+    ``FIXED_DATE``, and the shared objects 1, 2, ... in order of first appearance (the loader only
+    matches equal numbers)."""
+    import json
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(out, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename == "metadata.json":
+                metadata = json.loads(data)
+                metadata["date_saved"] = "1980-01-01@00:00:00"  # Keras' own format, kept for its loader
+                data = json.dumps(metadata).encode()
+            elif info.filename == "config.json":
+                numbers: dict[str, str] = {}
+                data = re.sub(rb'"shared_object_id": (\d+)',
+                              lambda m: b'"shared_object_id": ' + numbers.setdefault(m.group(1), str(len(numbers) + 1)).encode(),
+                              data)
+            entry = zipfile.ZipInfo(info.filename, date_time=FIXED_DATE)
+            entry.compress_type, entry.external_attr = info.compress_type, info.external_attr
+            zout.writestr(entry, data)
 
 
 def from_scratch(model, pretrained: bool):
