@@ -358,6 +358,7 @@ def test_stage_writes_the_pruned_model_and_its_metrics(project):
     original = keras.models.load_model(project / "models" / "cnn.keras", compile=False)
     assert filters(pruned)["conv1"] == m["layers"]["conv1"]["channels_after"]
     assert pruned.count_params() == m["params_after"]
+    assert pruned.name == f"{original.name}_pruned"  # its own name, not a layer's
     x = np.load(project / "data" / "split" / "val_x.npy").astype("float32")
     y = np.load(project / "data" / "split" / "val_y.npy")
     idx = apoz.sample(len(x), 8, 42, "featuremaps.samples", "val")

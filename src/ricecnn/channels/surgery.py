@@ -130,10 +130,10 @@ def prune(model, keep: Mapping[str, Sequence[int]], name: str | None = None):
             raise RiceError(f"prune: layer {layer.name!r} is a {type(layer).__name__}, which the surgery does not "
                             f"support (supported: {', '.join(SUPPORTED)})")
     nodes = calls(model)
-    for name, used in nodes.items():
+    for layer_name, used in nodes.items():  # not ``name``: the new model's name, used at the end
         if len(used) > 1:
-            raise RiceError(f"prune: layer {name!r} is used more than once (shared layers are not supported)")
-    node = {name: used[0] for name, used in nodes.items()}
+            raise RiceError(f"prune: layer {layer_name!r} is used more than once (shared layers are not supported)")
+    node = {layer_name: used[0] for layer_name, used in nodes.items()}
 
     new: dict[int, Any] = {}  # id(original tensor) -> new tensor
     alive: dict[int, np.ndarray] = {}  # id(original tensor) -> surviving channel indices (original numbering)
