@@ -151,9 +151,7 @@ def test_distributed_run_is_reproducible_with_uneven_data_and_a_frozen_prefix(tm
     a, out_a, _ = train(tmp, split_dir, "a", "tensorflow", 4, model="vgg16_light", batch=4)
     b, out_b, _ = train(tmp, split_dir, "b", "tensorflow", 4, model="vgg16_light", batch=4)
     assert a["replicas"] == 4 and a["frozen_prefix_cached"] is True and a["epochs_run"] == 2
-    for k in ("train_seconds", "train_images_per_second", "epoch_seconds"):
-        a.pop(k), b.pop(k)
-    assert a == b
+    assert a == b  # no timing in the record (printed, not recorded)
     code = ("import sys, keras; from ricecnn.training.runtime import weights_digest; "
             "print(*(weights_digest(keras.models.load_model(f)) for f in sys.argv[1:]))")
     p = subprocess.run([sys.executable, "-c", code, str(out_a / "m.keras"), str(out_b / "m.keras")],

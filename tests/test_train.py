@@ -33,9 +33,8 @@ def test_training_is_bit_reproducible(tmp_path, split_dir):
     rc_b, b = train_cli(tmp_path, split_dir, tag="b", models=models)
     assert rc_a == rc_b == 0
     ma, mb = (json.loads((d / "m.json").read_text()) for d in (a, b))
-    for k in TIMINGS:
-        ma.pop(k), mb.pop(k)
-    assert ma == mb
+    assert (a / "m.json").read_bytes() == (b / "m.json").read_bytes()  # timings are printed, never recorded
+    assert not set(TIMINGS) & set(ma)
     assert ma["epochs_run"] == 2 and 1 <= ma["best_epoch"] <= 2 and ma["params_total"] == ma["params_trainable"]
     from ricecnn.training.runtime import load_model, weights_digest
 

@@ -45,6 +45,7 @@ from stage_times import StageClock  # noqa: E402
 
 ROOT = Path.cwd()
 DECODED = re.compile(r"^split: .* decoded (\d+) images/s")
+TIMING = "timing "  # a stage's seconds and rates, printed and not recorded (ricecnn.core.cli.print_timing)
 SAMPLE_SECONDS = 0.1
 
 # The real study's sizes (docs/paper.md) and its profile's work (profiles/paper.yaml, params.yaml)
@@ -139,10 +140,11 @@ class Sampler(threading.Thread):
                 self.peak[stage] = max(self.peak[stage], rss)
 
 
-def run_experiment(cmd: list[str], env: dict) -> tuple[int, dict[str, float], dict[str, int], float, int | None]:
+def run_experiment(cmd: list[str], env: dict) -> tuple[int, dict[str, float], dict[str, int], float, int | None, list[dict]]:
     """Run ``cmd`` (dvc exp run), passing its output through; (exit status, seconds per stage,
-    peak RSS per stage, total seconds, split's own "decoded N images/s" if it printed one)."""
-    decoded = None
+    peak RSS per stage, total seconds, split's own "decoded N images/s" if it printed one, the stages'
+    timing lines)."""
+    decoded, timings = None, []
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, bufsize=1)
     sampler = Sampler(proc.pid)
@@ -154,11 +156,13 @@ def run_experiment(cmd: list[str], env: dict) -> tuple[int, dict[str, float], di
         clock.feed(line)
         if m := DECODED.match(line):
             decoded = int(m[1])
+        if line.startswith(TIMING):
+            timings.append(json.loads(line[len(TIMING):]))
     rc = proc.wait()
     end = time.monotonic()
     sampler.done.set()
     sampler.join()
-    return rc, clock.seconds(end), dict(sampler.peak), end - start, decoded
+    return rc, clock.seconds(end), dict(sampler.peak), end - start, decoded, timings
 
 
 def experiment_file(name: str, path: str):
@@ -170,20 +174,19 @@ def experiment_file(name: str, path: str):
     return json.loads(shown.stdout) if shown is not None and shown.returncode == 0 else None
 
 
-def rates(name: str, models: list[str], seeds: list[int]) -> dict:
-    """Images per second the experiment measured: training (the last epoch's training part, so no
-    compilation in it) and batched inference on the clean test set (evaluate), per model."""
+def rates(name: str, models: list[str], seeds: list[int], timings: list[dict]) -> dict:
+    """Images per second the experiment measured, from its stages' timing lines (``timings``): training
+    (the last epoch's training part, so no compilation in it) and batched inference on the clean test
+    set (evaluate), per model: training the first seed's, inference the last evaluate's that printed one."""
     out: dict[str, dict] = {"train": {}, "inference": {}}
-    ev = experiment_file(name, f"metrics/evaluate/{seeds[0]}.json") or {}
-    for m in models:
-        t = experiment_file(name, f"metrics/train/{seeds[0]}/{m}.json")
-        if t and t.get("epoch_seconds"):
-            images = round(t["train_images_per_second"] * t["train_seconds"] / t["epochs_run"])
-            out["train"][m] = {"images": images, "epoch_seconds": t["epoch_seconds"][-1],
-                               "images_per_second": images / t["epoch_seconds"][-1],
-                               "frozen_prefix_cached": t.get("frozen_prefix_cached", False)}
-    for m, v in ev.items():
-        out["inference"][m] = {"images_per_second": v["images_per_second"], "test_images": v["test_images"]}
+    for t in timings:
+        if t["stage"] == f"train@{t.get('model')}-{seeds[0]}" and t["model"] in models and t.get("epoch_seconds"):
+            trained = experiment_file(name, f"metrics/train/{seeds[0]}/{t['model']}.json") or {}
+            out["train"][t["model"]] = {"images": t["train_images"], "epoch_seconds": t["epoch_seconds"][-1],
+                                        "images_per_second": t["train_images"] / t["epoch_seconds"][-1],
+                                        "frozen_prefix_cached": trained.get("frozen_prefix_cached", False)}
+        elif t["stage"] == "evaluate":
+            out["inference"][t["model"]] = {"images_per_second": t["images_per_second"], "test_images": t["test_images"]}
     return out
 
 
@@ -295,7 +298,7 @@ def main() -> int:
     print("rehearse: the profile's overrides, then the rehearsal's:\n  " + "\n  ".join(over), flush=True)
     cmd = ["dvc", "exp", "run", "--temp", "-f", "-n", args.name, *(a for o in over for a in ("-S", o))]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    rc, seconds, peak, total, decoded = run_experiment(cmd, env)
+    rc, seconds, peak, total, decoded, timings = run_experiment(cmd, env)
     stages = [{"stage": s, "seconds": round(t, 1), "peak_rss_mib": round(peak.get(s, 0) / 2**20)}
               for s, t in seconds.items()]
     print("\n" + table(stages))
@@ -307,7 +310,7 @@ def main() -> int:
         "seeds": args.seeds, "epochs": args.epochs,
         "machine": {"cpus": psutil.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30),
                     "python": platform.python_version()},
-        "seconds": round(total), "stages": stages, "rates": rates(args.name, kept, args.seeds),
+        "seconds": round(total), "stages": stages, "rates": rates(args.name, kept, args.seeds, timings),
         "trimmed": [m for m in yaml.safe_load(dict(o.split("=", 1) for o in over if "=" in o)["trim.models"])],
     }
     result["rates"]["decode_images_per_second"] = decoded

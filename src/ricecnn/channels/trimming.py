@@ -47,7 +47,7 @@ def trim(model, train_xy, val_xy, sample: np.ndarray, rule: Rule, *, budget: flo
     x_val, y_val = val_xy
     full_accuracy = accuracy(model, x_val, y_val, batch_size)
     rounds = [{"round": 0, "channels": channels(model), **describe(model, paper_size), "val_accuracy": full_accuracy,
-               "removed": 0, "finetune_epochs": 0, "finetune_seconds": 0.0, "within_budget": True}]
+               "removed": 0, "finetune_epochs": 0, "within_budget": True}]
     kept, stopped = model, f"max_rounds ({max_rounds}) reached"
     for r in range(1, max_rounds + 1):
         convs = relu_convs(kept)
@@ -65,9 +65,9 @@ def trim(model, train_xy, val_xy, sample: np.ndarray, rule: Rule, *, budget: flo
         within = val >= full_accuracy - budget
         rounds.append({"round": r, "channels": channels(candidate), **describe(candidate, paper_size), "val_accuracy": val,
                        "removed": removed, "finetune_epochs": tuned["epochs_run"], "finetune_best_epoch": tuned["best_epoch"],
-                       "finetune_seconds": seconds, "within_budget": bool(within)})
+                       "within_budget": bool(within)})
         log(f"trim round {r}: {removed} channels removed, FLOPs {rounds[-1]['flops']:,}, val accuracy {val:.4f} "
-            f"({'within' if within else 'beyond'} the budget of {full_accuracy:.4f} - {budget})")
+            f"({'within' if within else 'beyond'} the budget of {full_accuracy:.4f} - {budget}), fine-tuned in {seconds:.0f} s")
         if not within:
             stopped = f"validation accuracy fell more than {budget} below the full model's"
             break

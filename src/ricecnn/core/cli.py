@@ -98,6 +98,18 @@ def stage_name(kind: str, model: str | int, seed: int | None = None) -> str:
     return f"{kind}@{model}" if seed is None else f"{kind}@{model}-{seed}"
 
 
+TIMING = "timing "  # what starts a timing line (tools/rehearse_paper.py reads them from the run's output)
+
+
+def print_timing(stage: str, record: dict) -> None:
+    """A stage's seconds and rates, printed as one line (``timing {"stage": ..., ...}``) and never written
+    into its outputs: they differ on every run, so a committed file that held them would be changed by
+    every `dvc repro` although no result moved, and a clean clone could not reproduce the lock."""
+    import json
+
+    print(TIMING + json.dumps({"stage": stage, **record}), flush=True)
+
+
 def fill(pattern: str, **values) -> Path:
     """A path ``pattern`` of dvc.yaml (``metrics/train/{seed}/{model}.json``) for one seed and model."""
     return Path(pattern.format(**values))

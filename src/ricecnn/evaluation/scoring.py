@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.cli import print_timing
 from ..training.predict import outputs
 from .augment import TRANSFORMS
 from .proportions import accuracy
@@ -34,9 +35,10 @@ def classify(model, images: np.ndarray, labels: np.ndarray, batch_size: int, des
 
 
 def evaluate(model, sets: dict[str, np.ndarray], labels: np.ndarray, batch_size: int,
-             index: np.ndarray | None = None) -> tuple[dict, dict]:
+             index: np.ndarray | None = None, name: str | None = None) -> tuple[dict, dict]:
     """Metrics of one model on every condition of ``sets`` (``augment.condition_sets``: at least the
-    clean and the augmented test set) and its predicted classes per condition. A test set smaller than ``batch_size`` is one batch of its own size (not
+    clean and the augmented test set) and its predicted classes per condition; the clean pass's images
+    per second are printed (``core.cli.print_timing``, under ``name``), not returned. A test set smaller than ``batch_size`` is one batch of its own size (not
     padded to ``batch_size``: at 224 px that padding would cost more than the images)."""
     batch_size = max(1, min(batch_size, len(labels)))
     classify(model, sets["clean"][:batch_size], labels[:batch_size], batch_size)  # warm-up / compile
@@ -55,8 +57,8 @@ def evaluate(model, sets: dict[str, np.ndarray], labels: np.ndarray, batch_size:
     for c in ("clean", "augmented"):
         metrics.update({f"{c}_accuracy": acc[c].value, f"{c}_accuracy_lo": acc[c].lo, f"{c}_accuracy_hi": acc[c].hi,
                         f"{c}_loss": loss[c]})
-    metrics.update(misclassified=int(np.sum(predicted["augmented"] != labels)), test_images=len(labels),
-                   images_per_second=len(labels) / max(seconds, 1e-9))
+    metrics.update(misclassified=int(np.sum(predicted["augmented"] != labels)), test_images=len(labels))
+    print_timing("evaluate", {"model": name or model.name, "test_images": len(labels), "images_per_second": len(labels) / max(seconds, 1e-9)})
     if set(TRANSFORMS) <= set(acc):
         metrics["by_transform"] = {t: {"accuracy": acc[t].value, "lo": acc[t].lo, "hi": acc[t].hi, "images": acc[t].n}
                                    for t in TRANSFORMS}

@@ -1,4 +1,4 @@
-"""Stage evaluate@<seed>: clean and augmented test accuracy, loss, speed and confusion of every model
+"""Stage evaluate@<seed>: clean and augmented test accuracy, loss and confusion of every model
 trained with one training seed (the trained ones and the variants derived from them,
 ``ricecnn.study.plan.evaluated``).
 
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
             model = load_model(files[m.name], m.stage_for(args.seed), clean.shape[1:], len(classes))
             robustness = draw and m.trained
             scored = sets if robustness else {c: sets[c] for c in TEST_SETS}
-            results[m.name], predicted = evaluation.evaluate(model, scored, labels, cfg.batch_size, index)
+            results[m.name], predicted = evaluation.evaluate(model, scored, labels, cfg.batch_size, index, m.name)
             results[m.name].update(seed=args.seed, backend=keras.backend.backend())
             evaluation.write_predictions(predictions / f"{m.name}.csv", labels, predicted, classes, index)
             if robustness:  # a derived model's pictures would repeat its parent's (a pruned one's are the same)

@@ -274,6 +274,9 @@ def fit(model, train_xy, val_xy, *, num_classes: int, epochs: int, batch_size: i
     }
 
 
+TIMINGS = ("train_seconds", "train_images_per_second", "epoch_seconds")  # what ``fit`` measures of the clock
+
+
 def settings_for(s: Training, model: str, seed: int) -> dict:
     """``fit``'s keyword arguments from the ``train`` settings, the model's own learning rate and the
     training ``seed``: every stage that trains or fine-tunes passes these."""

@@ -10,13 +10,14 @@ from typing import Callable
 
 import keras
 
+from ..core.cli import print_timing, stage_name
 from ..core.errors import RiceError
 from ..core.io import write_json
 from ..data.arrays import load_classes, load_split
 from ..networks.parameters import count_parameters
 from . import runtime
 from .distribute import placement
-from .fit import curves, fit, settings_for
+from .fit import TIMINGS, curves, fit, settings_for
 from .settings import Training
 
 
@@ -41,6 +42,7 @@ def train_and_save(stage: str, name: str, seed: int, s: Training, img_size: int,
         metrics = fit(model, train_xy, val_xy, num_classes=len(classes), epochs=entry.epochs, callbacks=callbacks,
                       placement=where, **settings_for(s, name, seed))
     metrics.pop("curves")  # per-epoch curves: DVCLive's plots (--live-dir)
+    timing = {k: metrics.pop(k) for k in TIMINGS}  # printed, not recorded (core.cli.print_timing)
     counted = count_parameters(model)
     metrics.update(params_total=counted["params"], params_trainable=counted["params_trainable"], epochs_max=entry.epochs,
                    model=name, seed=seed, backend=keras.backend.backend(), img_size=img_size,
@@ -49,4 +51,5 @@ def train_and_save(stage: str, name: str, seed: int, s: Training, img_size: int,
     write_json(metrics_path, metrics)
     verdict = "" if metrics["learned"] else "  WARNING: no better than chance"
     print(f"{stage} {name}: val_accuracy {metrics['val_accuracy']:.4f} (kept epoch {metrics['best_epoch']}/"
-          f"{metrics['epochs_run']}), {metrics['train_images_per_second']:.0f} images/s{verdict}")
+          f"{metrics['epochs_run']}), {timing['train_images_per_second']:.0f} images/s{verdict}")
+    print_timing(stage_name(stage, name, seed), {"model": name, "seed": seed, "train_images": len(train_xy[1]), **timing})
