@@ -49,7 +49,7 @@ declare -a REPORT
 stage() {  # stage <label> <ricecnn args...>: run one stage, remember its wall seconds
   local label=$1; shift
   local t0=$(date +%s.%N)
-  "$PY" -m ricecnn "$@" 2>&1 | { grep -v -E '^\s*$|it/s\]|img/s\]|port.cc|absl::InitializeLog' || true; }
+  "$PY" -m ricecnn "$@" 2>&1 | tee -a stages.log | { grep -v -E '^\s*$|it/s\]|img/s\]|port.cc|absl::InitializeLog' || true; }
   [ "${PIPESTATUS[0]}" = 0 ] || { echo "stage $label failed"; exit 1; }
   REPORT+=("$(printf '| %-24s | %8.1f |' "$label" "$(echo "$(date +%s.%N) - $t0" | bc)")")
 }
@@ -70,10 +70,15 @@ echo; echo "| stage | seconds |"; echo "|---|---|"; printf '%s\n' "${REPORT[@]}"
 import json, glob, os
 print("\n| model | fastest epoch s (the only one includes compiling) | train img/s | input path | val acc | aug acc |\n|---|---|---|---|---|---|")
 ev = json.load(open(glob.glob("metrics/evaluate/*.json")[0]))
+timing = {}  # the stages print their seconds ("timing {...}" lines), never record them
+for line in open("stages.log"):
+    if line.startswith("timing "):
+        t = json.loads(line[len("timing "):])
+        if t["stage"].startswith("train@"):
+            timing[t["model"]] = t
 for f in sorted(glob.glob("metrics/train/*/*.json")):
-    m = json.load(open(f)); n = os.path.basename(f)[:-5]
-    n_train = sum(1 for line in open(glob.glob("data/split/*/manifest.csv")[0]) if ",train," in line)
-    print(f"| {n} | {min(m['epoch_seconds']):.1f} | {n_train / min(m['epoch_seconds']):,.0f} | {m['input_path']} | "
+    m = json.load(open(f)); n = os.path.basename(f)[:-5]; t = timing[n]
+    print(f"| {n} | {min(t['epoch_seconds']):.1f} | {t['train_images'] / min(t['epoch_seconds']):,.0f} | {m['input_path']} | "
           f"{m['val_accuracy']:.4f} | {ev[n]['augmented_accuracy']:.4f} |")
 PY
 cat reports/study/summary.md | head -12

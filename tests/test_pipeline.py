@@ -22,7 +22,7 @@ import yaml
 from conftest import BUILT_MODELS, ROOT, SEED, clone_built, env, run
 from PIL import Image
 from test_dag import expanded_stages, stage_code
-from test_share import TEMPLATE, assert_offline, node_render
+from test_share import assert_offline, node_render
 
 from ricecnn.study import stats
 
@@ -46,7 +46,7 @@ def test_every_stage_runs_and_writes_its_outputs(built):
     repo = built.repo
     s = SEED
     assert ran(built.stdout) == {
-        "fetch", f"split@{s}", "pretrain", f"train@cnn-{s}", f"train@cnn_light-{s}", "flops@cnn", "flops@cnn_light", f"featuremaps@cnn-{s}",
+        "check", "fetch", f"split@{s}", "pretrain", f"train@cnn-{s}", f"train@cnn_light-{s}", "flops@cnn", "flops@cnn_light", f"featuremaps@cnn-{s}",
         f"featuremaps@cnn_light-{s}", f"prune@cnn-{s}", f"trim@cnn-{s}", f"trim_scratch@cnn-{s}", f"criteria@cnn-apoz-0.5-{s}",
         f"criteria@cnn-random-0.5-{s}", f"evaluate@{s}", "export", "summarize"}
     assert not (repo / f"reports/evaluate/{s}/pictures/confusion_cnn_pruned.png").exists()  # the trained models' only
@@ -172,12 +172,13 @@ def test_dvc_shows_the_studys_numbers_and_pictures(built):
 def test_an_experiment_with_one_changed_setting_is_compared_by_dvc(built, tmp_path):
     repo = clone_built(built, tmp_path / "repo")
     set_params(repo, models__cnn_light__learning_rate=0.03)
-    # featuremaps@cnn_light follows once train@cnn_light has written a new model; cnn's chain never does
+    # featuremaps@cnn_light follows once train@cnn_light has written a new model; cnn's chain never does (check
+    # reads params.yaml before any stage, a second, and its output stays the same: nothing reruns through it)
     assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == {
-        f"train@cnn_light-{SEED}", "flops@cnn_light", f"evaluate@{SEED}", "export", "summarize"}
+        "check", f"train@cnn_light-{SEED}", "flops@cnn_light", f"evaluate@{SEED}", "export", "summarize"}
     run(["git", "checkout", "params.yaml"], repo)
     assert ran(run(["dvc", "exp", "run", "-n", "faster", "-S", "+models.cnn_light.learning_rate=0.03"], repo).stdout) == {
-        f"train@cnn_light-{SEED}", "flops@cnn_light", f"featuremaps@cnn_light-{SEED}", f"evaluate@{SEED}", "export",
+        "check", f"train@cnn_light-{SEED}", "flops@cnn_light", f"featuremaps@cnn_light-{SEED}", f"evaluate@{SEED}", "export",
         "summarize"}
     # the workspace now holds the experiment's results: DVC compares them with the commit's
     params = json.loads(run(["dvc", "params", "diff", "--json"], repo).stdout)
@@ -196,34 +197,44 @@ def test_an_experiment_with_one_changed_setting_is_compared_by_dvc(built, tmp_pa
     shown = [c for c in head.split()[2:] if c in diff]
     assert shown and shown[0] == "cnn_light.accuracy" and head.split()[2] == "cnn_light.accuracy", screen
     assert float(row.split()[5]) == diff["cnn_light.accuracy"]["new"], screen
-    # the pictures of both, side by side, drawn offline (make test-deps installs node)
-    run(["dvc", "plots", "diff", "HEAD", "--html-template", str(TEMPLATE), "-o", str(tmp_path / "diff")], repo)
+    # the pictures of both, side by side, drawn offline with no flag: the repo's config names the offline page
+    # template (make test-deps installs node)
+    run(["dvc", "plots", "diff", "HEAD", "-o", str(tmp_path / "diff")], repo)
     page = (tmp_path / "diff" / "index.html").read_text()
     assert_offline(page)
     renders = node_render(tmp_path / "diff" / "index.html", tmp_path)
     assert len(renders["renders"]) == page.count("vegaEmbed('#") == 2 and all(r["marks"] > 0 for r in renders["renders"])
     assert page.count('<img src="static/') == 2 * 5  # the five pictures, of the commit and of the workspace
+    # back to the commit's results, as the README says: git's files, then DVC's
+    run(["git", "checkout", "--", "."], repo)
+    run(["dvc", "checkout"], repo)
+    assert json.loads(run(["dvc", "status", "--json"], repo).stdout) == {}
+    assert run(["git", "status", "--porcelain", "--untracked-files=no"], repo).stdout == ""
 
 
 def test_a_new_criterion_or_target_runs_only_its_own_stages(built, tmp_path):
     repo = clone_built(built, tmp_path / "repo")
     set_params(repo, criteria__rules=["apoz", "random", "l1"])
     new = {f"criteria@cnn-l1-0.5-{SEED}"}
-    assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == new | {f"evaluate@{SEED}", "export", "summarize"}
-    assert ran(run(["dvc", "repro"], repo).stdout) == new | {f"evaluate@{SEED}", "export", "summarize"}
-    comps = pd.read_csv(repo / "reports/study/comparisons.csv")
-    assert {("cnn_apoz_0.5", "cnn_random_0.5"), ("cnn_apoz_0.5", "cnn_l1_0.5")} <= set(zip(comps.variant, comps.against))
-    assert "**Are APoZ's channels the right ones in cnn?** Clean test accuracy right after the cut" in (repo / "reports/study/findings.md").read_text()
+    assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == new | {"check", f"evaluate@{SEED}", "export", "summarize"}
+    # what dvc repro would run (--dry: the built project already ran a criteria stage, evaluate, export and
+    # summarize on apoz and random, whose comparison is there)
+    assert ran(run(["dvc", "repro", "--dry"], repo).stdout) == new | {"check", f"evaluate@{SEED}", "export", "summarize"}
+    comps = pd.read_csv(built.repo / "reports/study/comparisons.csv")
+    assert ("cnn_apoz_0.5", "cnn_random_0.5") in set(zip(comps.variant, comps.against))
+    assert "**Are APoZ's channels the right ones in cnn?** Clean test accuracy right after the cut" in (built.repo / "reports/study/findings.md").read_text()
     set_params(repo, criteria__targets=[0.5, 0.25])  # a new target: only its stages, one per rule
     stale = set(json.loads(run(["dvc", "status", "--json"], repo).stdout))
-    assert stale == {f"criteria@cnn-{r}-0.25-{SEED}" for r in ("apoz", "random", "l1")} | {f"evaluate@{SEED}", "export",
-                                                                                           "summarize"}
+    assert stale == {f"criteria@cnn-{r}-0.25-{SEED}" for r in ("apoz", "random", "l1")} | new | {
+        "check", f"evaluate@{SEED}", "export", "summarize"}
 
 
 def test_a_trim_setting_makes_only_the_trim_stage_stale(built, tmp_path):
     repo = clone_built(built, tmp_path / "repo")
     set_params(repo, trim__strength=0.5)
-    assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == {f"trim@cnn-{SEED}"}
+    assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == {"check", f"trim@cnn-{SEED}"}
+    set_params(repo, trim__strength=0.3, compare__margin=0.05)  # the margin: summarize alone (the README's knob)
+    assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == {"check", "summarize"}
 
 
 def test_a_new_replicate_makes_only_its_stages_and_the_comparison_stale(built, tmp_path):
@@ -235,9 +246,9 @@ def test_a_new_replicate_makes_only_its_stages_and_the_comparison_stale(built, t
                 f"criteria@cnn-random-0.5-{new}", f"evaluate@{new}"}
     # the stand-in draws the new replicate's images into the archive: fetch and every split@ are stale, but
     # the old replicate's split comes out byte-identical, so nothing after it reruns
-    drawn = {"fetch", f"split@{SEED}", f"split@{new}"}
+    drawn = {"check", "fetch", f"split@{SEED}", f"split@{new}"}
     assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == per_seed | drawn | {"summarize"}
-    run(["dvc", "repro", "fetch", f"split@{SEED}"], repo)
+    run(["dvc", "repro", "check", "fetch", f"split@{SEED}"], repo)
     assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == per_seed | {f"split@{new}", "summarize"}
     # (what the comparisons over two seeds are: tests/test_summarize.py; a repro after a change runs
     # only the stale stages: test_killed_training_reruns_cleanly)
@@ -284,6 +295,46 @@ def test_every_stage_that_loads_keras_runs_on_train_backend(built, tmp_path):
 
 
 # --- interruption ---------------------------------------------------------------------------------
+
+def outputs_digest(repo) -> dict[str, str]:
+    """Every file of the project but git's and DVC's own bookkeeping and params.yaml: what a run may lose."""
+    import hashlib
+
+    skip = (".git", ".dvc/tmp")
+    return {str(f.relative_to(repo)): hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(repo.rglob("*"))
+            if f.is_file() and not str(f.relative_to(repo)).startswith(skip) and f.name != "params.yaml"}
+
+
+@pytest.mark.parametrize("mistake, message", [
+    ("\ntrain:", "ricecnn check: error: params.yaml: unknown key trainn (did you mean 'train'?)"),
+    ("models", "ricecnn check: error: params.yaml: models.resnet50 is not a model of the registry (cnn, cnn_light, googlenet, "
+               "googlenet_light, vgg16, vgg16_light)"),
+    ("\nfeaturemaps:", "ricecnn check: error: params.yaml: missing section featuremaps"),
+    ("\ntrim:", "ERROR: failed to parse 'stages.trim.matrix' in 'dvc.yaml': Could not find 'trim.models'"),  # DVC's own
+])
+def test_a_typo_in_params_stops_at_check_and_every_output_stays(built, tmp_path, mistake, message):
+    # DVC removes a stage's outputs before it finds a missing section or builder: the check stage comes first
+    repo = clone_built(built, tmp_path / "repo")
+    before = outputs_digest(repo)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    if mistake == "models":
+        params["models"]["resnet50"] = {"epochs": 5}
+        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    else:
+        text = (repo / "params.yaml").read_text()
+        assert mistake in text
+        cut = text.replace(mistake, "\ntrainn:", 1) if mistake == "\ntrain:" else \
+            yaml.safe_dump({k: v for k, v in params.items() if k != mistake.strip(":\n")}, sort_keys=False)
+        (repo / "params.yaml").write_text(cut)
+    p = run(["dvc", "repro"], repo, check=False)
+    # a section dvc.yaml's foreach or matrix reads: DVC stops before any stage; any other mistake: at check
+    assert p.returncode != 0 and ran(p.stdout) == (set() if mistake == "\ntrim:" else {"check"}), p.stdout + p.stderr
+    said = [ln for ln in (p.stdout + p.stderr).splitlines() if ln.startswith(("ricecnn check: error:", "ERROR:"))]
+    assert said[0].startswith(message), p.stdout + p.stderr  # one line says what is wrong, DVC may add that check failed
+    assert said[1:] in ([], ["ERROR: failed to reproduce 'check': failed to run: ricecnn check --out data/checked.json, "
+                             "exited with 2"]), said
+    assert outputs_digest(repo) == before
+
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_killed_training_reruns_cleanly(built, tmp_path, sig):
@@ -355,4 +406,4 @@ def test_a_one_line_edit_reruns_only_the_stages_that_run_the_file(built, tmp_pat
     repo = clone_built(built, tmp_path / "repo")
     total, changed = probe.probe(repo, list(EDITS))
     assert {f: set(stages) for f, stages in changed.items()} == EDITS
-    assert total == 17 and run(["git", "status", "--porcelain", "src"], repo).stdout == ""  # every edit undone
+    assert total == 18 and run(["git", "status", "--porcelain", "src"], repo).stdout == ""  # every edit undone

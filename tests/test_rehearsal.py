@@ -15,7 +15,7 @@ import pytest
 import yaml
 from conftest import BUILT_MODELS, BUILT_SETTINGS, ROOT, commit, make_repo, run, write_params
 
-STAGE_KINDS = {"fetch", "split", "pretrain", "train", "flops", "featuremaps", "prune", "trim", "trim_scratch", "criteria", "evaluate",
+STAGE_KINDS = {"check", "fetch", "split", "pretrain", "train", "flops", "featuremaps", "prune", "trim", "trim_scratch", "criteria", "evaluate",
                "export", "summarize"}
 
 
@@ -33,12 +33,13 @@ def test_the_paper_profile_runs_every_stage_at_224_px(tmp_path):
         shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
     commit(repo, "the profile and the rehearsal")
     p = run([sys.executable, "tools/rehearse_paper.py", "--per-class", "10", "--seeds", "1", "--epochs", "1",
-             "--trim-rounds", "1", "--json", "rehearsal.json"], repo)
+             "--trim-rounds", "1", "--rules", "apoz", "--json", "rehearsal.json"], repo)
     r = json.loads((repo / "rehearsal.json").read_text())
 
     # every kind of stage ran (one seed: the comparisons over seeds are the quick default's), each one's memory measured
     assert {s["stage"].split("@")[0] for s in r["stages"]} == STAGE_KINDS
     assert {s["stage"] for s in r["stages"]} >= {"train@cnn-1", "prune@cnn-1", "trim_scratch@cnn-1", "evaluate@1"}
+    assert [s["stage"] for s in r["stages"] if s["stage"].startswith("criteria@")] == ["criteria@cnn-apoz-0.25-1"]  # --rules
     assert all(s["peak_rss_mib"] > 0 for s in r["stages"]), r["stages"]
     assert "is cached - skipping run" not in p.stdout  # -f: no stage came back from an earlier rehearsal's run-cache
 

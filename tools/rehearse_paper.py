@@ -100,6 +100,7 @@ def settings(profile: list[str], params: dict, args) -> tuple[list[str], list[st
         "criteria.models": kept["criteria"],
         "criteria.targets": "[0.25]",  # one target of the profile's: each runs the same code
         "criteria.finetune_epochs": "1",
+        **({"criteria.rules": "[" + args.rules + "]"} if args.rules else {}),
         "export.repeats": "20",
         **{f"models.{m}.epochs": str(args.epochs) for m in models},
         **{f"models.{m}.weights": args.weights for m in models if m.startswith("vgg16")},
@@ -279,6 +280,8 @@ def main() -> int:
     ap.add_argument("--seeds", default="42,43", help="training seeds (two reach the comparisons over seeds)")
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--trim-rounds", type=int, default=2)
+    ap.add_argument("--rules", default="", help="comma-separated channel criteria to run (default: the profile's, "
+                    "else params.yaml's); each runs the same stage code")
     ap.add_argument("--models", default="", help="comma-separated models to keep (default: every model)")
     ap.add_argument("--weights", default="none", help="for the VGG16s: none, or a local Keras VGG16 notop .h5")
     ap.add_argument("--name", default="rehearse-paper", help="the experiment's name")

@@ -31,6 +31,7 @@ TENSORFLOW_STAGES = ("export",)
 
 # stage name -> (module, one-line description), in DAG order
 STAGES: dict[str, tuple[str, str]] = {
+    "check": ("ricecnn.stages.check", "params.yaml checked before any stage acts: a typo stops here, losing nothing"),
     "fetch": ("ricecnn.stages.fetch", "get the dataset as one zip (synthetic | kaggle | path)"),
     "split": ("ricecnn.stages.split", "stratified split, decoded once into uint8 arrays"),
     "pretrain": ("ricecnn.stages.pretrain", "the stand-in's ImageNet: VGG16's base trained on other grain shapes"),
