@@ -118,6 +118,8 @@ def make_repo(dest: Path, models: dict | None = None, **over) -> Path:
     shutil.copy(ROOT / ".dvc" / "config", dest / ".dvc" / "config")
     shutil.copy(ROOT / ".dvc" / ".gitignore", dest / ".dvc" / ".gitignore")
     shutil.copytree(ROOT / ".dvc" / "plots", dest / ".dvc" / "plots")  # dvc.yaml's plot templates
+    (dest / "dvc_plots").mkdir()
+    shutil.copy(ROOT / "dvc_plots" / "offline.html", dest / "dvc_plots")  # the config's default page template
     write_params(dest / "params.yaml", models, **over)
     run(["git", "init", "-q", "-b", "main"], dest)
     run(["git", "add", "-A"], dest)

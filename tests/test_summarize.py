@@ -387,7 +387,8 @@ def test_stage_writes_tables_findings_and_pictures(project):
     out = project / "reports"
     assert list(pd.read_csv(out / "summary.csv").model) == NAMES
     points = pd.read_csv(out / "summary_points.csv")
-    assert list(points.columns) == ["model", "family", "flops", "filters", "params", "augmented_accuracy", "misclassified"]
+    assert list(points.columns) == ["model", "family", "flops", "filters", "params", "clean_accuracy", "augmented_accuracy",
+                                    "misclassified"]
     assert list(pd.read_csv(out / "robustness.csv").columns) == ["model", "clean", *TRANSFORMS, "all five"]
     comps = pd.read_csv(out / "comparisons.csv")
     assert len(comps) == 14 and list(comps.columns) == tables.COMPARISON_COLUMNS
@@ -533,21 +534,41 @@ def test_the_criteria_figure_draws_both_curves_and_the_paired_differences():
     assert [t.get_text() for t in diffs.get_yticklabels()] == ["25 % vs random"]
 
 
-def test_the_point_labels_of_the_accuracy_figure_do_not_overlap():
-    """A pruned model sits on its full model (same FLOPs, same accuracy): their labels move apart."""
+def test_the_accuracy_figure_names_every_model_once_on_the_clean_set_with_no_label_on_another():
+    """A pruned model sits on its full model (same FLOPs, same accuracy): one label names both; close
+    points get labels that move apart."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     from ricecnn.study import figures as plots
 
-    df = pd.DataFrame({"model": ["vgg16", "vgg16_pruned", "vgg16_light", "cnn"], "family": ["vgg16"] * 3 + ["cnn"],
-                       "baseline": ["", "vgg16", "vgg16", ""], "flops": [3.9e8, 3.8e8, 4.0e8, 2e7],
-                       "augmented_accuracy": [0.742, 0.743, 0.741, 0.69]})
-    df["augmented_accuracy_lo"], df["augmented_accuracy_hi"] = df.augmented_accuracy - 0.05, df.augmented_accuracy + 0.05
+    df = pd.DataFrame({"model": ["vgg16", "vgg16_pruned", "vgg16_light", "cnn", "cnn_trim"], "family": ["vgg16"] * 3 + ["cnn"] * 2,
+                       "baseline": ["", "vgg16", "vgg16", "", "cnn"], "flops": [3.9e8, 3.8e8, 2.4e8, 2e7, 1.8e7],
+                       "clean_accuracy": [0.870, 0.870, 0.955, 0.953, 0.941], "augmented_accuracy": [0.4, 0.4, 0.5, 0.7, 0.7]})
+    for c in ("clean", "augmented"):
+        df[f"{c}_accuracy_lo"], df[f"{c}_accuracy_hi"] = df[f"{c}_accuracy"] - 0.02, df[f"{c}_accuracy"] + 0.02
     fig = plots.accuracy_figure(df, "flops", "FLOPs", True)
+    ax = fig.axes[0]
+    assert "clean test set" in ax.get_ylabel() and ax.get_xscale() == "log"
+    texts = [t for t in ax.texts if t.get_text()]
+    assert sorted(t.get_text() for t in texts) == ["cnn", "cnn_trim", "vgg16, vgg16_pruned", "vgg16_light"]
+    assert {tuple(t.xy) for t in texts} >= {(3.9e8, 0.870), (2.4e8, 0.955)}  # at the clean accuracies
     renderer = FigureCanvasAgg(fig).get_renderer()
-    boxes = [t.get_window_extent(renderer) for t in fig.axes[0].texts if t.get_text()]
-    assert len(boxes) == 4
+    boxes = [t.get_window_extent(renderer) for t in texts]
     assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a.overlaps(b)]
+
+
+def test_verdict_colours_differ_in_print_and_the_criteria_picture_is_never_empty():
+    from matplotlib.colors import to_rgb
+
+    from ricecnn.study import figures as plots
+
+    grey = {v: float(np.dot(to_rgb(c), [0.2126, 0.7152, 0.0722])) for v, c in plots.VERDICT_COLORS.items()}
+    shades = sorted(grey.values())
+    assert min(b - a for a, b in zip(shades, shades[1:])) >= 0.07, grey  # each verdict its own grey in print
+    assert plots.EXPLORATORY_WIDTH < plots.VERDICT_WIDTH  # and exploratory bars thinner than a verdict's
+    empty = pd.DataFrame(columns=["model", "rule"])
+    fig = plots.criteria_figure(empty, pd.DataFrame(), pd.DataFrame())
+    assert not fig.axes and "results/criteria/" in fig.texts[0].get_text()
 
 
 def test_a_study_of_one_model_has_no_comparisons_and_still_reports(project):

@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     with atomic_path(args.out_dir, directory=True) as folder:
         out = {name: folder / name for name in OUTPUTS}
         _csv(df, out["summary.csv"])
-        _csv(df[["model", "family", "flops", "filters", "params", "augmented_accuracy", "misclassified"]],
+        _csv(df[["model", "family", "flops", "filters", "params", "clean_accuracy", "augmented_accuracy", "misclassified"]],
              out["summary_points.csv"])
         _csv(comps, out["comparisons.csv"])
         _csv(robust, out["robustness.csv"])

@@ -15,8 +15,11 @@ from .. import pictures  # noqa: F401  (selects the headless Agg backend before 
 from ..evaluation.augment import TEST_SETS
 from . import stats
 
-VERDICT_COLORS = {stats.NOT_WORSE: "blue", stats.WORSE: "red", stats.INCONCLUSIVE: "grey", stats.IDENTICAL: "black",
-                  stats.EXPLORATORY: "silver", stats.BETTER: "green"}
+# Verdict colours that differ in hue and in a grey print (lightness: black < blue, red, green < orange <
+# light grey), and exploratory bars drawn thin (EXPLORATORY_WIDTH): a verdict is never told by shade alone
+VERDICT_COLORS = {stats.NOT_WORSE: "#1f5fbf", stats.WORSE: "#c8102e", stats.INCONCLUSIVE: "#f28e2b", stats.IDENTICAL: "black",
+                  stats.EXPLORATORY: "#b0b0b0", stats.BETTER: "#2e8b57"}
+VERDICT_WIDTH, EXPLORATORY_WIDTH = 3.5, 1.5
 
 
 def family_colors(families: Sequence[str]) -> dict[str, str]:
@@ -34,30 +37,52 @@ def human(v: float) -> str:
     return f"{v:g}"
 
 
-def accuracy_figure(df, x: str, xlabel: str, logx: bool) -> Figure:
-    """Augmented accuracy against ``x`` (a column of a summary table), one point per model; arrows
-    join each family's full model to its lighter variants, in the family's colour."""
+def accuracy_figure(df, x: str, xlabel: str, logx: bool, condition: str = "clean") -> Figure:
+    """Accuracy on the ``condition`` test set (the clean one: the verdicts') against ``x`` (a column of a
+    summary table), one point per model, each named; arrows join each family's full model to its lighter
+    variants, in the family's colour. Models on the same spot (a pruned model whose predictions are its
+    full model's, at nearly its cost) share one label."""
     colors = family_colors(df.family)
-    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
+    y = f"{condition}_accuracy"
+    fig = Figure(figsize=(7.2, 4.8), layout="constrained")
     ax = fig.add_subplot()
     for fam, g in df.groupby("family", sort=False):
         for _, r in g[g.baseline != ""].iterrows():
             for _, f in df[df.model == r.baseline].iterrows():
-                ax.annotate("", (r[x], r.augmented_accuracy), (f[x], f.augmented_accuracy),
+                ax.annotate("", (r[x], r[y]), (f[x], f[y]),
                             arrowprops={"arrowstyle": "->", "color": colors[fam], "alpha": 0.6})  # fmt: skip
-        err = [g.augmented_accuracy - g.augmented_accuracy_lo, g.augmented_accuracy_hi - g.augmented_accuracy]
-        ax.errorbar(g[x], g.augmented_accuracy, yerr=err, fmt="o", color=colors[fam], label=fam, zorder=3, capsize=3)
-    labels = [ax.annotate(r.model, (r[x], r.augmented_accuracy), textcoords="offset points", xytext=LABEL_SPOTS[0][:2],
-                          fontsize=7) for _, r in df.iterrows()]
+        err = [g[y] - g[f"{y}_lo"], g[f"{y}_hi"] - g[y]]
+        ax.errorbar(g[x], g[y], yerr=err, fmt="o", color=colors[fam], label=fam, zorder=3, capsize=3)
+    labels = [ax.annotate(", ".join(names), spot, textcoords="offset points", xytext=LABEL_SPOTS[0][:2], fontsize=7)
+              for spot, names in together(df, x, y, logx).items()]
     if logx:
         ax.set_xscale("log")
-    ax.margins(x=0.12, y=0.1)  # room for the labels
+    ax.margins(x=0.15, y=0.12)  # room for the labels
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("accuracy on the augmented test set (95% CI)")
-    ax.set_title("accuracy against cost (arrows: baseline -> variant)", fontsize=9)
-    ax.legend(fontsize=8)
+    ax.set_ylabel(f"accuracy on the {condition} test set (mean, 95% CI)")
+    ax.set_title("accuracy against cost (arrows: full model -> its variants)", fontsize=9)
+    ax.legend(fontsize=8, title="family", title_fontsize=8)
     place_labels(fig, labels)
     return fig
+
+
+def together(df, x: str, y: str, logx: bool) -> dict[tuple[float, float], list[str]]:
+    """The models' points, those within 2 % of the x range (in log units when ``logx``) and 0.2 points of
+    accuracy of each other merged into one spot: {(x, y) of its first model: the models' names}."""
+    xs = np.log10(df[x].astype(float)) if logx else df[x].astype(float)
+    span = max(float(xs.max() - xs.min()), 1e-12)
+    spots: dict[tuple[float, float], list[str]] = {}
+    kept: list[tuple[float, float, tuple[float, float]]] = []
+    for (_, r), u in zip(df.iterrows(), xs):
+        for ku, ky, key in kept:
+            if abs(u - ku) <= 0.02 * span and abs(r[y] - ky) <= 0.002:
+                spots[key].append(r.model)
+                break
+        else:
+            key = (float(r[x]), float(r[y]))
+            kept.append((u, r[y], key))
+            spots[key] = [r.model]
+    return spots
 
 
 # Where a point's label may go, in points from the point (x, y, alignment), tried in this order.
@@ -158,7 +183,8 @@ def effects_figure(comps, margin: float, seeds: list[int], colors: dict[str, str
             y = len(pairs) - 1 - i
             if np.isnan(r.diff_pp):
                 continue
-            ax.plot([r.lo_pp, r.hi_pp], [y, y], color=colors[r.verdict], linewidth=3, solid_capstyle="butt")
+            width = EXPLORATORY_WIDTH if r.verdict == stats.EXPLORATORY else VERDICT_WIDTH
+            ax.plot([r.lo_pp, r.hi_pp], [y, y], color=colors[r.verdict], linewidth=width, solid_capstyle="butt")
             ax.scatter([r.diff_pp], [y], color=colors[r.verdict], marker="|", s=200, zorder=3)
             ax.annotate(f"{100 * r.level:.4g} %", (r.hi_pp, y), xytext=(3, -3), textcoords="offset points", fontsize=6)
             per_seed = [float(v) for v in r.per_seed_pp.split(";")]
@@ -166,11 +192,16 @@ def effects_figure(comps, margin: float, seeds: list[int], colors: dict[str, str
         ax.set_yticks(range(len(pairs)), [f"{v} vs {a}" for v, a in reversed(pairs)], fontsize=7)
         ax.set_xlabel("accuracy difference, points (variant - against)")
         ax.set_title(f"{condition} test set", fontsize=9)
-    level = f"mean of {len(seeds)} seeds with its interval (level beside it)" if len(seeds) > 1 else \
-        "one seed: Tango's interval (level beside it)"
-    legend = ", ".join(f"{c} {v}" for v, c in colors.items())
-    fig.suptitle(f"paired comparisons: dots = each seed, bar = {level}; {legend}", fontsize=8)
-    axes[0].legend(fontsize=7, loc="lower left")
+    from matplotlib.lines import Line2D
+
+    level = f"the mean of {len(seeds)} replicates with its interval" if len(seeds) > 1 else \
+        "one replicate: Tango's interval"
+    fig.suptitle(f"Paired comparisons: dots = each replicate, bar = {level} (its level beside it)", fontsize=9)
+    shown = [v for v in colors if v in set(comps.verdict)]
+    handles = [Line2D([], [], color=colors[v], linewidth=EXPLORATORY_WIDTH if v == stats.EXPLORATORY else VERDICT_WIDTH,
+                      label=v) for v in shown]
+    handles.append(Line2D([], [], color="0.3", linewidth=0.8, linestyle="--", label=f"-{100 * margin:g} pts: the margin"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
     return fig
 
 
@@ -183,6 +214,12 @@ def criteria_figure(means, comps, df) -> Figure:
     the interval its verdict is read off (a family's simultaneous one, else 95 %), so that a consistent
     difference shows where the models' own intervals overlap."""
     parents = list(dict.fromkeys(means.model)) if len(means) else []
+    if not parents:  # no empty axes: the picture says where the criteria's run is
+        fig = Figure(figsize=(6.4, 1.4), layout="constrained")
+        fig.text(0.5, 0.5, "No channel criteria in this run (criteria.models is empty, as in the quick default).\n"
+                 "The committed criteria run, `make criteria`: results/criteria/ and docs/criteria.md.",
+                 ha="center", va="center", fontsize=9)
+        return fig
     fig = Figure(figsize=(4.4 * 3, 0.5 + 3.2 * max(len(parents), 1)), layout="constrained")
     axes = np.atleast_2d(fig.subplots(max(len(parents), 1), 3, squeeze=False))
     by = df.set_index("model")
@@ -259,22 +296,26 @@ def deployment_figure(table) -> Figure:
     keras_rows = done[done.runtime == "keras"]
     for fam, g in keras_rows.groupby("family", sort=False):
         by_flops.scatter(g.flops, g.clean_accuracy, color=colors[fam], label=fam, zorder=3)
-        for _, r in g.iterrows():
-            by_flops.annotate(r.model, (r.flops, r.clean_accuracy), textcoords="offset points", xytext=(4, 4), fontsize=6)
+    labels = [by_flops.annotate(", ".join(names), spot, textcoords="offset points", xytext=LABEL_SPOTS[0][:2], fontsize=6)
+              for spot, names in together(keras_rows, "flops", "clean_accuracy", True).items()]
     for (runtime, precision), marker in RUNTIME_MARKERS.items():
         g = done[(done.runtime == runtime) & (done.precision == precision)]
         err = [g.latency_ms - g.latency_q1_ms, g.latency_q3_ms - g.latency_ms]
         by_time.errorbar(g.latency_ms, g.clean_accuracy, xerr=err, fmt=marker, mfc="none", color="black", ms=6, lw=0.8,
                          label=f"{RUNTIME_NAMES[runtime]} {precision}", zorder=2)
         by_time.scatter(g.latency_ms, g.clean_accuracy, marker=marker, c=[colors[f] for f in g.family], s=22, zorder=3)
+    fastest = done.loc[done.groupby("model").latency_ms.idxmin().dropna()]  # each model named once, at its fastest format
+    labels += [by_time.annotate(", ".join(names), spot, textcoords="offset points", xytext=LABEL_SPOTS[0][:2], fontsize=6)
+               for spot, names in together(fastest, "latency_ms", "clean_accuracy", True).items()]
     for ax in (by_flops, by_time):
         ax.set_xscale("log")
         ax.margins(x=0.1, y=0.1)
     by_flops.set_xlabel("FLOPs per image (log scale)")
     by_flops.set_ylabel("clean test accuracy (one trained network each)")
-    by_flops.set_title("accuracy against FLOPs", fontsize=9)
+    by_flops.set_title("accuracy against FLOPs\n(the Keras models)", fontsize=9)
     by_flops.legend(fontsize=7, title="family (colour)", title_fontsize=7)
     by_time.set_xlabel("batch-1 latency, ms (median, bars: quartiles; log scale)")
-    by_time.set_title("accuracy against measured latency, per runtime", fontsize=9)
+    by_time.set_title("accuracy against measured latency, per runtime\n(each model named at its fastest format)", fontsize=9)
     by_time.legend(fontsize=7)
+    place_labels(fig, labels)
     return fig
