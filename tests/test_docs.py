@@ -249,8 +249,16 @@ def test_the_settings_page_s_defaults_are_params_yaml_s():
     checked = 0
     for line in page.splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")] if line.startswith("| `") else []
+        if len(cells) >= 3 and cells[0].startswith("`models.<m>.") and "(`" in cells[1]:
+            # a value per group of models: "15 (`cnn`, `vgg16`), 10 (`googlenet`), ...": every model, its own value
+            key, stated = cells[0].strip("`").split(".")[-1], {}
+            for value, names in re.findall(r"([\d.]+) \(([^)]*)\)", cells[1]):
+                stated.update({m: yaml.safe_load(value) for m in re.findall(r"`(\w+)`", names)})
+            assert stated == {m: e[key] for m, e in params["models"].items()}, f"docs/settings.md: {cells[0]} says {stated}"
+            checked += 1
+            continue
         if len(cells) < 3 or any(ch in cells[0] for ch in "<*,"):
-            continue  # one key per row; rows about several keys or a model pattern are prose
+            continue  # one key per row; rows about several keys are prose
         node = params
         for key in cells[0].strip("`").split("."):
             assert isinstance(node, dict) and key in node, f"docs/settings.md names {cells[0]}, which params.yaml lacks"

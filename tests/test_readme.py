@@ -63,3 +63,11 @@ def test_the_minutes_the_readme_states_are_the_committed_measurement():
     total = after["setup_seconds"] + after["make_repro_seconds"]
     readme = " ".join((ROOT / "README.md").read_text().split())
     assert f"`make repro` took {total // 60} min {total % 60} s" in readme
+
+
+def test_the_stage_table_is_dvc_yaml_s_stages_in_order():
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| `([a-z_]+)(?:@[^`]*)?` \|", readme, re.M)
+    assert rows == list(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
