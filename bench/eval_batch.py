@@ -1,5 +1,5 @@
 """Evaluation's batch size, measured side by side: the pipeline's own batched prediction
-(``ricecnn.evaluation.classify``) of the same images at two batch sizes, alternating, for the models
+(``ricecnn.evaluation.scoring.classify``) of the same images at two batch sizes, alternating, for the models
 that cost evaluation the most at the quick default's 32 px (the VGG16s and GoogLeNet, untrained:
 their cost does not depend on their weights).
 
