@@ -84,6 +84,15 @@ def project(tmp_path_factory) -> Path:
     params["prune"]["models"] = params["trim"]["models"] = params["criteria"]["models"] = []
     params["export"].update(calibration_images=30, warmup=2, repeats=10, batch_size=16)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    # evaluate's predictions of the Keras model (the cards' agreement): its classes on the clean and augmented test set
+    from ricecnn.evaluation.augment import condition_sets
+
+    x_test = np.load(split / "test_x.npy")
+    sets = condition_sets(x_test, params["seed"], 16, folder=root, alone=False)
+    keras_classes = {c: np.asarray(CLASSES)[model.predict_on_batch(np.asarray(sets[c], np.float32)).argmax(1)] for c in sets}
+    (root / "evaluate").mkdir()
+    pd.DataFrame({"image": range(60), "actual": np.asarray(CLASSES)[np.load(split / "test_y.npy")], **keras_classes}).to_csv(
+        root / "evaluate" / "cnn.csv", index=False)
     return root
 
 
@@ -129,12 +138,14 @@ def test_the_stage_exports_every_model_and_a_failure_is_one_line(project, capsys
     out = project / "exports"
     args = ["export", "--seed", "42", "--params", str(project / "params.yaml"), "--model-file",
             str(project / "models" / "{model}.keras"), "--split-dir", str(project / "data" / "split"), "--out-dir", str(out),
-            "--metrics", str(project / "export.json"), "--predictions-dir", str(project / "predictions")]
+            "--metrics", str(project / "export.json"), "--predictions-dir", str(project / "predictions"),
+            "--keras-predictions", str(project / "evaluate" / "{model}.csv")]
     assert cli(args) == 0
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert len(errors) == len(FORMATS)  # one line per format cnn_light could not be converted to
     assert all("cnn_light cannot be converted" in e and "lacks op Lgamma" in e for e in errors), errors
-    assert sorted(p.name for p in out.iterdir()) == sorted(f"cnn{f.suffix}" for f in FORMATS)  # cnn's, all of them
+    # cnn's files, all of them, its card and the labels; cnn_light, which no format took, has no card
+    assert sorted(p.name for p in out.iterdir()) == sorted([*(f"cnn{f.suffix}" for f in FORMATS), "cnn.card.json", "labels.txt"])
     record = json.loads((project / "export.json").read_text())
     assert record["cnn_light"]["formats"]["onnx_float32"] == {"runtime": "onnx", "precision": "float32",
                                                                "error": "the runtime lacks op Lgamma"}
@@ -146,6 +157,46 @@ def test_the_stage_exports_every_model_and_a_failure_is_one_line(project, capsys
     x = np.load(project / "data/split/test_x.npy").astype(np.float32)
     assert list(frame.litert_float32_clean) == [CLASSES[k] for k in keras_model.predict_on_batch(x).argmax(1)]
     assert list(frame.columns) == ["image", "actual", *(f"{f.key}_{c}" for f in FORMATS for c in ("clean", "augmented"))]
+    # the bundle: the labels in output order, and a card that holds what the study measured
+    assert (out / "labels.txt").read_text().splitlines() == json.loads((project / "data/split/classes.json").read_text())
+    card = json.loads((out / "cnn.card.json").read_text())
+    assert card["classes"] == CLASSES and card["files"] == {f.key: f"cnn{f.suffix}" for f in FORMATS}
+    assert card["input"]["shape"]["litert"] == [1, SIZE, SIZE, 3] and card["input"]["range"] == [0, 255]
+    assert "BILINEAR" in card["input"]["resize"] and card["trained_on"]["train_images"] == 90
+    from ricecnn.networks.flops import count_flops
+
+    assert card["flops_per_image"] == count_flops(keras_model)["flops"] and card["parameters"] == keras_model.count_params()
+    for f in FORMATS:
+        for c in ("clean", "augmented"):
+            got = frame[f"{f.key}_{c}"]
+            assert card["scores"][f.key][c]["accuracy"] == pytest.approx((got == frame.actual).mean())
+            kept = pd.read_csv(project / "evaluate" / "cnn.csv")[c]
+            assert card["scores"][f.key][c]["agreement_with_keras"] == pytest.approx((got == kept).mean())
+    assert card["scores"]["litert_float32"]["clean"]["agreement_with_keras"] == 1.0
+    # the ONNX file describes itself: named input and output, the labels and the input in its metadata
+    import onnx
+
+    proto = onnx.load(str(out / "cnn.onnx"))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert json.loads(meta["labels"]) == CLASSES and json.loads(meta["input"])["range"] == [0, 255]
+    assert [i.name for i in proto.graph.input] == ["image"] and [o.name for o in proto.graph.output] == ["probabilities"]
+    assert np.array_equal(load("onnx", out / "cnn.onnx", 1).predict(x[:5]).argmax(1), keras_model.predict_on_batch(x[:5]).argmax(1))
+    # the README's five lines, on one of these images saved as a JPEG bigger than the model's input
+    import re
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    code = re.search(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    assert len(code.strip().splitlines()) == 5
+    big = Image.fromarray(np.load(project / "data/split/test_x.npy")[0]).resize((4 * SIZE, 4 * SIZE), Image.Resampling.BILINEAR)
+    big.save(project / "grain.jpg", quality=95)
+    code = code.replace("exports/201/", f"{out}/").replace("cnn_light", "cnn").replace('"grain.jpg"', repr(str(project / "grain.jpg")))
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    again = np.asarray(Image.open(project / "grain.jpg").convert("RGB").resize((SIZE, SIZE), Image.Resampling.BILINEAR), np.float32)
+    expected = keras_model.predict_on_batch(again[None])[0]
+    assert shown[0] == CLASSES[expected.argmax()] and float(shown[1]) == pytest.approx(expected.max(), abs=2e-3)
 
 
 def test_a_conversion_failure_leaves_nothing_half_written(tmp_path):

@@ -2,7 +2,10 @@
 and int8 calibrated on training images) and ONNX, each with its file size, its batch-1 latency on
 ``export.threads`` CPU threads (the Keras model's too, measured the same way), and its predicted class
 for every clean and augmented test image (scored on every core, batch by batch), which summarize pairs
-with the Keras model's.
+with the Keras model's. Beside the files, what a device team needs to use one (``ricecnn.deploy.bundle``):
+``labels.txt`` (the classes in output order) and ``<model>.card.json`` (input, resize, output, FLOPs,
+parameters, each format's accuracy and agreement with the Keras model's classes from evaluate's
+predictions, ``--keras-predictions``, and the training data); the ONNX file carries the same facts.
 
 Every evaluated model of the seed dvc.yaml gives (``ricecnn.study.plan.evaluated``): size and latency
 belong to the architecture, and one trained network each is enough to check that conversion kept
@@ -29,11 +32,14 @@ from ..core.errors import RiceError
 from ..core.io import atomic_path, write_json
 from ..core.settings import PositiveInt, Section, Seed
 from ..data.arrays import load_classes, load_split
+from ..data.settings import Data
+from ..deploy import bundle
 from ..deploy.convert import ConversionError, convert
 from ..deploy.formats import FORMATS
 from ..deploy.latency import measure
 from ..deploy.runtimes import keras_runner, load
 from ..evaluation.augment import TEST_SETS, condition_sets, spread
+from ..networks.flops import count_flops
 from ..study.plan import Plan, evaluated_for
 from ..training.runtime import load_model
 
@@ -48,12 +54,13 @@ class Export(Section):
 
 class Settings(Plan):
     seed: Seed
+    data: Data
     export: Export
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv, "export", __doc__, "split-dir", "out-dir", "metrics", "predictions-dir", seed=True,
-                 patterns=("model-file",))
+                 patterns=("model-file", "keras-predictions"))
     s = settings.load(args.params, Settings)
     cfg = s.export
     # before any TensorFlow op: the Keras model is timed on the threads the runtimes are timed on. A
@@ -72,17 +79,23 @@ def main(argv: list[str] | None = None) -> None:
     if len(labels) == 0 or len(train) == 0:
         raise RiceError(f"the test or train split in {args.split_dir} is empty: raise the data size")
     calibration = np.asarray(train[spread(len(train), cfg.calibration_images)])
+    trained_on = {"data": "the synthetic stand-in of the rice images (docs/standin.md)" if s.data.source == "synthetic"
+                  else f"the rice images ({s.data.source})", "img_size": s.data.img_size, "train_images": len(train)}
     results = {}
     with tempfile.TemporaryDirectory(prefix=".conditions-", dir=args.split_dir.parent) as tmp, \
             atomic_path(args.out_dir, directory=True) as folder, \
             atomic_path(args.predictions_dir, directory=True) as predictions:
         sets = condition_sets(clean, s.seed, cfg.batch_size, folder=tmp, alone=False)
+        bundle.write_labels(folder, classes)
         for m in models:
             print(f"export {m.name} (replicate {args.seed})", flush=True)
             model = load_model(files[m.name], m.stage_for(args.seed), clean.shape[1:], len(classes))
             record = {"keras": {"runtime": "keras", "precision": "float32", "bytes": files[m.name].stat().st_size,
                                 **measure(keras_runner(model).predict, clean[0], cfg.warmup, cfg.repeats).as_dict()}}
-            columns = {}
+            columns, exported, errors = {}, {}, {}
+            size = clean.shape[1]
+            description = bundle.card(m.name, args.seed, classes, size, files={}, errors={}, flops=0, parameters=0,
+                                      scores={}, data=trained_on)
             for fmt in FORMATS:
                 path = folder / f"{m.name}{fmt.suffix}"
                 try:
@@ -91,7 +104,11 @@ def main(argv: list[str] | None = None) -> None:
                     print(f"ricecnn export: error: {m.name} cannot be converted to {fmt.label}: {e}; its other formats "
                           "and the other models are exported", file=sys.stderr, flush=True)
                     record[fmt.key] = {"runtime": fmt.runtime, "precision": fmt.precision, "error": str(e)}
+                    errors[fmt.key] = str(e)
                     continue
+                if fmt.runtime == "onnx":
+                    bundle.describe_onnx(path, description)
+                exported[fmt.key] = path.name
                 runner = load(fmt.runtime, path, os.cpu_count() or 1)  # scored on every core: the same classes
                 for c in TEST_SETS:
                     columns[f"{fmt.key}_{c}"] = runner.classes(sets[c], cfg.batch_size, desc=f"{fmt.key} {c}")
@@ -101,9 +118,32 @@ def main(argv: list[str] | None = None) -> None:
                                    **measure(runner.predict, clean[0], cfg.warmup, cfg.repeats).as_dict()}
             results[m.name] = {"seed": args.seed, "threads": cfg.threads, "formats": record}
             _write_predictions(predictions / f"{m.name}.csv", labels, columns, classes)
+            if exported:  # a model no format took gets no card
+                bundle.write_card(folder, bundle.card(
+                    m.name, args.seed, classes, size, files=exported, errors=errors, flops=count_flops(model)["flops"],
+                    parameters=int(model.count_params()), data=trained_on,
+                    scores=_scores(columns, labels, classes, fill(args.keras_predictions, model=m.name))))
             del model
             keras.backend.clear_session()  # one model in memory at a time
     write_json(args.metrics, results)
+
+
+def _scores(columns: dict[str, np.ndarray], labels: np.ndarray, classes: list[str], keras_file) -> dict:
+    """Per converted format and test set: the accuracy, and the share of images on which it predicts the
+    Keras model's class (evaluate's predictions of the same images, ``keras_file``)."""
+    import pandas as pd
+
+    if not keras_file.exists():
+        raise RiceError(f"{keras_file} not found: run `dvc repro` for the evaluate stage of this replicate first")
+    keras_classes = pd.read_csv(keras_file)
+    names = np.asarray(classes)
+    out: dict[str, dict] = {}
+    for key, predicted in columns.items():
+        fmt, condition = key.rsplit("_", 1)
+        out.setdefault(fmt, {})[condition] = {"accuracy": float(np.mean(predicted == labels)),
+                                              "agreement_with_keras": bundle.agreement(names[predicted],
+                                                                                       keras_classes[condition].to_numpy(str))}
+    return out
 
 
 def _write_predictions(path, labels: np.ndarray, columns: dict[str, np.ndarray], classes: list[str]) -> None:
