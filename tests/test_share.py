@@ -235,7 +235,7 @@ def test_repro_paper_fails_fast_without_kaggle_and_changes_nothing(tmp_path):
     if cmd[0] == "make":
         assert "dvc exp run --temp -n paper -S data.source=kaggle" in out  # make echoes what it runs
     # fast: it stops at the first stage, before any other runs (no timing: a loaded machine is slow)
-    assert re.findall(r"^Running stage '([^']+)'", out, re.M) == ["fetch"], out
+    assert re.findall(r"^Running stage '([^']+)'", out, re.M) == ["check", "fetch"], out  # check: params.yaml first
     assert state() == before
     assert "paper" not in run(["dvc", "exp", "list", "--name-only"], repo).stdout
 
