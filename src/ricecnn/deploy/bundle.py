@@ -37,17 +37,11 @@ def agreement(predicted: np.ndarray, keras_classes: np.ndarray) -> float:
     return float(np.mean(predicted == keras_classes)) if len(predicted) else float("nan")
 
 
-def card(model: str, replicate: int, classes: list[str], img_size: int, *, files: dict[str, str | None],
-         errors: dict[str, str], flops: int, parameters: int, scores: dict[str, dict], data: dict) -> dict:
-    """The model card of ``model``. ``files``: format key -> file name (None: not converted, ``errors``
-    says why); ``scores``: format key -> {test set -> {"accuracy", "agreement_with_keras"}}; ``data``:
-    what the model was trained on."""
+def description(model: str, classes: list[str], img_size: int, data: dict) -> dict:
+    """What using ``model``'s files takes, known before any is converted: its classes, input, output and
+    training data (``data``). The ONNX file carries it (``describe_onnx``); the card adds the rest."""
     return {
         "model": model,
-        "replicate": replicate,
-        "files": {f.key: files.get(f.key) for f in FORMATS},
-        "not_converted": errors,
-        "labels": LABELS,
         "classes": classes,
         "input": {
             "name": INPUT,
@@ -60,10 +54,25 @@ def card(model: str, replicate: int, classes: list[str], img_size: int, *, files
         },
         "output": {"name": OUTPUT, "shape": ["batch", len(classes)],
                    "meaning": f"softmax probabilities over the classes of {LABELS}, in its order"},
+        "trained_on": data,
+    }
+
+
+def card(described: dict, replicate: int, *, files: dict[str, str | None], errors: dict[str, str], flops: int,
+         parameters: int, scores: dict[str, dict]) -> dict:
+    """The model card: ``described`` (``description``) with the replicate, the files (format key -> file
+    name; None: not converted, ``errors`` says why), FLOPs, parameters and ``scores`` (format key -> {test
+    set -> {"accuracy", "agreement_with_keras"}})."""
+    return {
+        "model": described["model"],
+        "replicate": replicate,
+        "files": {f.key: files.get(f.key) for f in FORMATS},
+        "not_converted": errors,
+        "labels": LABELS,
+        **{k: v for k, v in described.items() if k != "model"},
         "flops_per_image": flops,
         "parameters": parameters,
         "scores": scores,
-        "trained_on": data,
         "metadata": {"onnx": f"metadata_props hold this card's facts; input {INPUT!r}, output {OUTPUT!r}",
                      "litert": "none in the file (no maintained metadata writer): this card and labels.txt describe it"},
     }
@@ -74,7 +83,7 @@ def write_card(folder: Path, record: dict) -> None:
         tmp.write_text(json.dumps(record, indent=1, sort_keys=False) + "\n")
 
 
-def describe_onnx(path: Path, record: dict) -> None:  # record: a card (its scores are not written into the file)
+def describe_onnx(path: Path, record: dict) -> None:  # record: ``description``'s
     """Name the ONNX graph's input and output (``INPUT``, ``OUTPUT``) and write the card's facts into its
     ``metadata_props`` (in place, atomically). Hand-written renaming: the onnx library has no call that
     renames a graph's tensor everywhere it is used."""

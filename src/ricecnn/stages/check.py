@@ -30,23 +30,20 @@ from ..networks.registry import REGISTRY
 LISTS = ("pretrain", "prune", "trim", "criteria")  # the sections whose `models` list names models
 
 
-def name_of(path) -> str:
-    return Path(path).name
-
-
 def check(path) -> None:
     """RiceError with one line for the first mistake DVC would meet before the stages could say it."""
+    file = Path(path).name  # the params file, as each message names it
     raw = settings.read(path)  # unknown top-level keys, with the nearest valid one
     missing = [s for s in SECTIONS if s not in raw]
     if missing:
-        raise RiceError(f"{name_of(path)}: missing section {', '.join(missing)} (every section is read by some stage; "
+        raise RiceError(f"{file}: missing section {', '.join(missing)} (every section is read by some stage; "
                         "`git diff params.yaml` shows what changed)")
     models = raw["models"]
     if not isinstance(models, dict) or not models:
-        raise RiceError(f"{name_of(path)}: models must be a mapping of at least one model to its settings")
+        raise RiceError(f"{file}: models must be a mapping of at least one model to its settings")
     for name in models:
         if name not in REGISTRY:
-            raise RiceError(f"{name_of(path)}: models.{name} is not a model of the registry ({', '.join(REGISTRY)}); a new "
+            raise RiceError(f"{file}: models.{name} is not a model of the registry ({', '.join(REGISTRY)}); a new "
                             "model is a builder in src/ricecnn/networks/ and an entry in networks/registry.py")
     for section in LISTS:
         names = raw[section].get("models") if isinstance(raw[section], dict) else None
@@ -54,7 +51,7 @@ def check(path) -> None:
             try:
                 named_models(section, names, models)
             except ValueError as e:
-                raise RiceError(f"{name_of(path)}: {e}") from None
+                raise RiceError(f"{file}: {e}") from None
     settings.load(path, Design)
 
 

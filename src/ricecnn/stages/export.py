@@ -94,8 +94,7 @@ def main(argv: list[str] | None = None) -> None:
                                 **measure(keras_runner(model).predict, clean[0], cfg.warmup, cfg.repeats).as_dict()}}
             columns, exported, errors = {}, {}, {}
             size = clean.shape[1]
-            description = bundle.card(m.name, args.seed, classes, size, files={}, errors={}, flops=0, parameters=0,
-                                      scores={}, data=trained_on)
+            described = bundle.description(m.name, classes, size, trained_on)
             for fmt in FORMATS:
                 path = folder / f"{m.name}{fmt.suffix}"
                 try:
@@ -107,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
                     errors[fmt.key] = str(e)
                     continue
                 if fmt.runtime == "onnx":
-                    bundle.describe_onnx(path, description)
+                    bundle.describe_onnx(path, described)
                 exported[fmt.key] = path.name
                 runner = load(fmt.runtime, path, os.cpu_count() or 1)  # scored on every core: the same classes
                 for c in TEST_SETS:
@@ -120,8 +119,8 @@ def main(argv: list[str] | None = None) -> None:
             _write_predictions(predictions / f"{m.name}.csv", labels, columns, classes)
             if exported:  # a model no format took gets no card
                 bundle.write_card(folder, bundle.card(
-                    m.name, args.seed, classes, size, files=exported, errors=errors, flops=count_flops(model)["flops"],
-                    parameters=int(model.count_params()), data=trained_on,
+                    described, args.seed, files=exported, errors=errors, flops=count_flops(model)["flops"],
+                    parameters=int(model.count_params()),
                     scores=_scores(columns, labels, classes, fill(args.keras_predictions, model=m.name))))
             del model
             keras.backend.clear_session()  # one model in memory at a time
