@@ -70,10 +70,11 @@ echo; echo "| stage | seconds |"; echo "|---|---|"; printf '%s\n' "${REPORT[@]}"
 import json, glob, os
 print("\n| model | fastest epoch s (the only one includes compiling) | train img/s | input path | val acc | aug acc |\n|---|---|---|---|---|---|")
 ev = json.load(open(glob.glob("metrics/evaluate/*.json")[0]))
-timing = {}  # the stages print their seconds ("timing {...}" lines), never record them
+from ricecnn.core.cli import TIMING
+timing = {}  # the stages print their seconds (core.cli.print_timing's lines), never record them
 for line in open("stages.log"):
-    if line.startswith("timing "):
-        t = json.loads(line[len("timing "):])
+    if line.startswith(TIMING):
+        t = json.loads(line[len(TIMING):])
         if t["stage"].startswith("train@"):
             timing[t["model"]] = t
 for f in sorted(glob.glob("metrics/train/*/*.json")):

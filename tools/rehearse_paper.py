@@ -43,9 +43,10 @@ from model_subset import model_lists  # noqa: E402  (sibling scripts, not a pack
 from profile_args import overrides  # noqa: E402
 from stage_times import StageClock  # noqa: E402
 
+from ricecnn.core.cli import TIMING  # noqa: E402  (a stage's timing line: printed, not recorded)
+
 ROOT = Path.cwd()
 DECODED = re.compile(r"^split: .* decoded (\d+) images/s")
-TIMING = "timing "  # a stage's seconds and rates, printed and not recorded (ricecnn.core.cli.print_timing)
 SAMPLE_SECONDS = 0.1
 
 # The real study's sizes (docs/paper.md) and its profile's work (profiles/paper.yaml, params.yaml)
