@@ -2,8 +2,8 @@
 in that stage's deps (a listed directory covers its files), and nothing it does not run is.
 
 How the code a stage runs is found: every stage command is `ricecnn <stage> ...`, the console
-script `ricecnn.core.cli:main`, which runs the module that `cli.STAGES` names for the stage (read from the
-cli.py under test, a dict literal, not from the installed package); a stage that builds a model
+script `ricecnn.core.cli:main`, which runs the stage's module by its file, `ricecnn.stages.<stage>`
+(src/ricecnn/stages/<stage>.py of the tree under test, not of the installed package); a stage that builds a model
 (it runs `ricecnn.networks.build`) also runs the builder of the model its command names,
 `ricecnn.networks.<model>`, which `build` imports by name. From those modules the test
 follows import statements transitively through the package's AST, at any depth (imports inside
@@ -11,7 +11,7 @@ functions included). Why the AST and not a traced run: a run imports only what t
 reach (no Kaggle download, no fine-tuning, no data-parallel path on test data), while a stage's deps
 must cover every path its code can take; the AST sees every import statement. What import statements
 do not show, the test refuses in any module a stage runs: a dynamic import (importlib, __import__,
-runpy, exec/eval; cli.py may have one, of the module STAGES names, and build.py one, of the model's
+runpy, exec/eval; cli.py may have one, of the stage's module, and build.py one, of the model's
 builder) and a started process (subprocess,
 os.system/popen/exec*/spawn*, asyncio). A module that reads files beside it (__file__,
 importlib.resources, pkgutil.get_data) needs every non-Python file of its package folder in the deps.
@@ -87,24 +87,20 @@ def closure(src: Path, roots: list[str]) -> set[Path]:
     return {module_file(src, m) for m in seen}
 
 
-def stage_table(root: Path) -> dict[str, tuple[str, str]]:
-    """``cli.STAGES`` ({stage: (module, description)}) as the cli.py of the tree under test writes it."""
-    tree = ast.parse((root / CLI).read_text())
-    values = [n.value for n in tree.body if isinstance(n, (ast.Assign, ast.AnnAssign))
-              and "STAGES" in {t.id for t in getattr(n, "targets", None) or [n.target] if isinstance(t, ast.Name)}]
-    assert values, f"{CLI} assigns no STAGES: the test reads the stage table there; update the test"
-    assert isinstance(table := ast.literal_eval(values[-1]), dict), f"{CLI}: STAGES is no dict literal"
-    return table
+def stage_module(root: Path, stage: str) -> str:
+    """The module `ricecnn <stage>` runs in the tree under test: ``cli.module_of``'s rule, a stage is
+    the module of its file in src/ricecnn/stages/."""
+    path = root / "src" / PACKAGE / "stages" / f"{stage}.py"
+    assert path.is_file(), f"`ricecnn {stage}` runs no stage: {path.relative_to(root)} does not exist"
+    return f"{PACKAGE}.stages.{stage}"
 
 
 def stage_code(root: Path, cmd: str) -> set[str]:
     """The source files (relative to ``root``) that a `ricecnn <stage>` command runs."""
     argv = shlex.split(cmd)
     assert argv[0] == "ricecnn", f"a stage runs {argv[0]!r}: this test only knows the ricecnn CLI; extend it"
-    stages = stage_table(root)
-    assert argv[1] in stages, f"`{cmd}` names no stage of {CLI}'s STAGES"
     src = root / "src"
-    code = {str(p.relative_to(root)) for p in closure(src, [f"{PACKAGE}.core.cli", stages[argv[1]][0]])}
+    code = {str(p.relative_to(root)) for p in closure(src, [f"{PACKAGE}.core.cli", stage_module(root, argv[1])])}
     if BUILD in code:  # the builder of the model the command names (its first argument)
         model = argv[2] if len(argv) > 2 and not argv[2].startswith("-") else None
         assert model, f"`{cmd}` runs {BUILD} but names no model: the test cannot tell which builder it runs"
@@ -296,15 +292,15 @@ def test_what_import_statements_do_not_show_is_found(source, expected):
     assert unfollowed(source) == expected
 
 
-def test_the_stage_table_is_read_from_the_tree_under_test(project_copy):
-    cli = project_copy / CLI
-    cli.write_text(cli.read_text().replace('"split": ("ricecnn.stages.split"', '"split": ("ricecnn.stages.fetch"'))
+def test_the_stage_modules_are_read_from_the_tree_under_test(project_copy):
+    module = project_copy / SPLIT
+    module.write_text("from .fetch import main  # noqa: F401\n")
     problems = dag_problems(project_copy)
     assert f"{SPLITS[0]}: runs src/ricecnn/stages/fetch.py but its deps do not list it" in problems
-    assert f"{SPLITS[0]}: lists {SPLIT} but runs none of it" in problems
-    assert SPLIT in stage_code(ROOT, "ricecnn split")  # ROOT's cli.py (and the installed package) untouched
-    cli.write_text(cli.read_text().replace("STAGES", "TABLE"))
-    with pytest.raises(AssertionError, match="assigns no STAGES"):
+    assert f"{SPLITS[0]}: lists src/ricecnn/data/splitting.py but runs none of it" in problems
+    assert "src/ricecnn/data/splitting.py" in stage_code(ROOT, "ricecnn split")  # ROOT's cli.py (and the installed package) untouched
+    module.unlink()
+    with pytest.raises(AssertionError, match="runs no stage"):
         stage_code(project_copy, "ricecnn split")
 
 

@@ -29,29 +29,44 @@ NATIVE_BANNER = re.compile(r"^(WARNING: All log messages before absl::Initialize
 # the stages that run Keras on TensorFlow whatever train.backend says: export (TensorFlow's LiteRT converter)
 TENSORFLOW_STAGES = ("export",)
 
-# stage name -> (module, one-line description), in DAG order
-STAGES: dict[str, tuple[str, str]] = {
-    "check": ("ricecnn.stages.check", "params.yaml checked before any stage acts: a typo stops here, losing nothing"),
-    "fetch": ("ricecnn.stages.fetch", "get the dataset as one zip (synthetic | kaggle | path)"),
-    "split": ("ricecnn.stages.split", "stratified split, decoded once into uint8 arrays"),
-    "pretrain": ("ricecnn.stages.pretrain", "the stand-in's ImageNet: VGG16's base trained on other grain shapes"),
-    "train": ("ricecnn.stages.train", "train one model from the registry"),
-    "flops": ("ricecnn.stages.flops", "count FLOPs/MACs, parameters and filters of one model"),
-    "featuremaps": ("ricecnn.stages.featuremaps", "feature-map pictures and APoZ/dead channels"),
-    "prune": ("ricecnn.stages.prune", "remove dead (high-APoZ) conv channels: a smaller model, same outputs"),
-    "trim": ("ricecnn.stages.trim", "iterative APoZ pruning with fine-tuning: a light model found from data"),
-    "trim_scratch": ("ricecnn.stages.trim_scratch", "the trimmed architecture trained from scratch: trimming's control"),
-    "criteria": ("ricecnn.stages.criteria", "one channel criterion (APoZ, L1, random) pruning to a FLOPs target"),
-    "evaluate": ("ricecnn.stages.evaluate", "clean and augmented test evaluation of all models"),
-    "export": ("ricecnn.stages.export", "the first seed's models in LiteRT and ONNX: size, latency, accuracy"),
-    "summarize": ("ricecnn.stages.summarize", "summary table and plots"),
-    "push": ("ricecnn.share", "dvc push + the whole run-cache with its outputs (a teammate trains nothing)"),
-}
+# What `ricecnn <name>` runs, found by its file, never by a table here: src/ricecnn/stages/<name>.py is a
+# pipeline stage (dvc.yaml runs each), src/ricecnn/commands/<name>.py a command for people (push,
+# classify). So a new stage or command touches no file of core/, which every stage depends on: adding
+# one reruns nothing.
+PACKAGES = ("stages", "commands")
+
+
+def module_of(name: str) -> str | None:
+    """The module `ricecnn <name>` runs (``ricecnn.stages.<name>`` or ``ricecnn.commands.<name>``), or None."""
+    if not name.isidentifier() or name.startswith("_"):
+        return None
+    root = Path(__file__).resolve().parent.parent
+    for package in PACKAGES:
+        if (root / package / f"{name}.py").is_file():
+            return f"ricecnn.{package}.{name}"
+    return None
+
+
+def _listed() -> dict[str, dict[str, str]]:
+    """{package: {name: the first line of the module's docstring}}, read from the source (no import: a
+    stage module imports Keras)."""
+    import ast
+
+    root = Path(__file__).resolve().parent.parent
+    out: dict[str, dict[str, str]] = {}
+    for package in PACKAGES:
+        for path in sorted((root / package).glob("[!_]*.py")):
+            doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+            first = doc.strip().splitlines()[0] if doc.strip() else ""
+            out.setdefault(package, {})[path.stem] = re.sub(r"^(Stage\s+)?`?[\w@<>\- ]+`?:\s*", "", first)
+    return out
 
 
 def _usage() -> str:
-    lines = ["usage: ricecnn <stage> [--help] [args...]", "", "stages (and the push command):"]
-    lines += [f"  {name:<12} {desc}" for name, (_, desc) in STAGES.items()]
+    lines = ["usage: ricecnn <stage or command> [--help] [args...]"]
+    for package, names in _listed().items():
+        lines += ["", f"{package} (src/ricecnn/{package}/):"]
+        lines += [f"  {name:<13} {desc if len(desc) <= 90 else desc[:89] + '…'}" for name, desc in names.items()]
     return "\n".join(lines)
 
 
@@ -180,7 +195,7 @@ def run_stage(main, argv: list[str], stage: str, standalone: bool = False) -> in
             if not {"-h", "--help"} & set(argv):
                 if stage in TENSORFLOW_STAGES:
                     os.environ["KERAS_BACKEND"] = "tensorflow"
-                else:
+                elif main.startswith("ricecnn.stages."):  # a command needs no params file (classify runs anywhere)
                     select_backend(argv)
                 if standalone:
                     without_unused_jax()
@@ -214,14 +229,16 @@ def main(argv: list[str] | None = None) -> int:
         print(_usage())
         return 0
     stage, rest = argv[0], argv[1:]
-    if stage not in STAGES:
+    module = module_of(stage)
+    if module is None:
         import difflib
 
-        near = difflib.get_close_matches(stage, STAGES, n=1)
+        known = [n for names in _listed().values() for n in names]
+        near = difflib.get_close_matches(stage, known, n=1)
         hint = f" (did you mean {near[0]!r}?)" if near else ""
-        print(f"ricecnn: error: unknown stage {stage!r}{hint}; stages: {', '.join(STAGES)}", file=sys.stderr)
+        print(f"ricecnn: error: unknown stage or command {stage!r}{hint}; known: {', '.join(known)}", file=sys.stderr)
         return 2
-    return run_stage(STAGES[stage][0], rest, stage, standalone)
+    return run_stage(module, rest, stage, standalone)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from .core.errors import RiceError
+from ..core.errors import RiceError
 
 
 def push(remote: str | None = None) -> tuple[int, int, int]:
