@@ -48,6 +48,7 @@ def test_torch_and_keras_parameter_counts_match_for_all_six(tmp_path):
     assert "MISMATCH" not in p.stderr
 
 
+@pytest.mark.slow  # starts torch and JAX
 def test_cpu_smoke_run_gives_a_table_row_per_model(tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("jax")
@@ -62,6 +63,8 @@ def test_cpu_smoke_run_gives_a_table_row_per_model(tmp_path):
     for name, (torch_rate, ricecnn_rate, ratio, _notes) in rows.items():
         for cell in (torch_rate, ricecnn_rate, ratio):
             assert re.fullmatch(r"[\d,]+(\.\d+)?", cell) and float(cell.replace(",", "")) > 0, (name, p.stdout)
+        torch_rate, ricecnn_rate, ratio = (float(c.replace(",", "")) for c in (torch_rate, ricecnn_rate, ratio))
+        assert ratio == pytest.approx(ricecnn_rate / torch_rate, rel=0.05, abs=0.01), (name, p.stdout)  # the ratio of the two
 
     results = json.loads(out.read_text())["results"]
     for name in models:

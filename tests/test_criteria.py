@@ -144,7 +144,7 @@ def run_stage(d, rule: str, target: str = "0.25") -> int:
 def test_the_stage_writes_a_model_at_the_target_fine_tuned_alike(trained):
     import keras
 
-    from ricecnn.training.predict import accuracy
+    from ricecnn.training.predict import model_accuracy
 
     for rule in ("apoz", "l1"):
         assert run_stage(trained, rule) == 0
@@ -159,14 +159,14 @@ def test_the_stage_writes_a_model_at_the_target_fine_tuned_alike(trained):
     assert [w.shape for w in cut.get_weights()] == [w.shape for w in model.get_weights()]
     assert any(not np.array_equal(a, b) for a, b in zip(cut.get_weights(), model.get_weights()))
     x, y = np.load(trained / "split" / "val_x.npy"), np.load(trained / "split" / "val_y.npy")
-    assert accuracy(cut, x, y, 64) == pytest.approx(m["apoz"]["val_accuracy_pruned"], abs=1e-6)
-    assert accuracy(model, x, y, 64) == pytest.approx(m["apoz"]["val_accuracy"], abs=1e-6)
+    assert model_accuracy(cut, x, y, 64) == pytest.approx(m["apoz"]["val_accuracy_pruned"], abs=1e-6)
+    assert model_accuracy(model, x, y, 64) == pytest.approx(m["apoz"]["val_accuracy"], abs=1e-6)
 
 
 def test_a_global_cut_without_fine_tuning_records_the_accuracy_right_after_the_cut(trained):
     import keras
 
-    from ricecnn.training.predict import accuracy
+    from ricecnn.training.predict import model_accuracy
 
     params = write_params(trained / "global.yaml", models={"cnn": {"epochs": 1}},
                           criteria={"finetune_epochs": 0, "samples": 8, "ranking": "global"})
@@ -179,7 +179,7 @@ def test_a_global_cut_without_fine_tuning_records_the_accuracy_right_after_the_c
     assert m["flops_share_224"] <= 0.5 and len(set(m["channels"].values())) > 1  # the layers cut by different shares
     model = keras.models.load_model(trained / "cnn_l1_global.keras", compile=False)
     x, y = np.load(trained / "split" / "val_x.npy"), np.load(trained / "split" / "val_y.npy")
-    assert accuracy(model, x, y, 64) == pytest.approx(m["val_accuracy_pruned"], abs=1e-6)  # the saved cut model's
+    assert model_accuracy(model, x, y, 64) == pytest.approx(m["val_accuracy_pruned"], abs=1e-6)  # the saved cut model's
 
 
 def test_bad_arguments_are_one_line(trained, capsys):

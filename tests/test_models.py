@@ -136,12 +136,13 @@ def test_unknown_model_name():
         build_model("cnn_lite", 64, 5)
 
 
-def validate_models(models: dict, tmp_path: Path) -> None:
+def validate_models(models: dict, tmp_path: Path) -> dict:
     """What the stages check of a `models:` section: its types (settings), then each entry
-    against its model (the registry, when a stage builds it)."""
+    against its model (the registry, when a stage builds it). Each model's options as parsed."""
     s = settings.load(write_params(tmp_path / "params.yaml", models=models), Training)
     for name, entry in s.models.items():
         check_options(name, entry.options())
+    return {name: entry.options() for name, entry in s.models.items()}
 
 
 @pytest.mark.parametrize(
@@ -173,7 +174,7 @@ def test_validate_models_errors(models, message, tmp_path):
 def test_validate_models_accepts_settings(tmp_path):
     weights = tmp_path / "vgg.weights.h5"
     weights.write_bytes(b"")
-    validate_models(
+    parsed = validate_models(
         {
             "cnn": {"epochs": 1},
             "vgg16": {"epochs": 30, "weights": "imagenet", "freeze": "paper"},
@@ -182,7 +183,12 @@ def test_validate_models_accepts_settings(tmp_path):
         },
         tmp_path,
     )
-    validate_models({"vgg16": {"epochs": 1, "weights": None, "freeze": "none"}, "vgg16_light": {"epochs": 1}}, tmp_path)
+    assert list(parsed) == ["cnn", "vgg16", "vgg16_light", "googlenet"]  # the order of params.yaml
+    assert parsed["cnn"] == {"epochs": 1} and parsed["googlenet"] == {"epochs": 2}  # no options: the builders' defaults
+    assert parsed["vgg16"] == {"epochs": 30, "weights": "imagenet", "freeze": "paper"}
+    assert parsed["vgg16_light"] == {"epochs": 2, "weights": str(weights), "freeze": 3}
+    assert validate_models({"vgg16": {"epochs": 1, "weights": None, "freeze": "none"}, "vgg16_light": {"epochs": 1}},
+                           tmp_path)["vgg16"] == {"epochs": 1, "weights": None, "freeze": "none"}
 
 
 @pytest.mark.parametrize(

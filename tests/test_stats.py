@@ -24,14 +24,14 @@ def outcomes(both: int, variant_only: int, baseline_only: int, neither: int) -> 
 
 def test_wilson_interval():
     # Newcombe 1998 (Stat Med 17:857), Table I: 81/263 -> 0.2553 to 0.3662 by the score method
-    a = stats.accuracy(81, 263)
+    a = stats.accuracy_interval(81, 263)
     assert (round(a.lo, 4), round(a.hi, 4)) == (0.2553, 0.3662)
-    assert stats.accuracy(np.array([True] * 66 + [False] * 34)).value == 0.66
+    assert stats.accuracy_interval(np.array([True] * 66 + [False] * 34)).value == 0.66
 
 
 def test_newcombe_interval_for_independent_proportions():
     # Newcombe 1998 (Stat Med 17:873), Table II, example (a): 56/70 - 48/80, method 10 -> +0.0524 to +0.3339
-    d = stats.unpaired(stats.accuracy(56, 70), stats.accuracy(48, 80))
+    d = stats.unpaired(stats.accuracy_interval(56, 70), stats.accuracy_interval(48, 80))
     assert d.diff == pytest.approx(56 / 70 - 48 / 80)
     assert (round(d.lo, 4), round(d.hi, 4)) == (0.0524, 0.3339)
 

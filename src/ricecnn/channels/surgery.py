@@ -25,6 +25,7 @@ are the same up to float summation order. On other inputs the channel may wake u
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -137,10 +138,6 @@ def prune(model, keep: Mapping[str, Sequence[int]], name: str | None = None):
 
     new: dict[int, Any] = {}  # id(original tensor) -> new tensor
     alive: dict[int, np.ndarray] = {}  # id(original tensor) -> surviving channel indices (original numbering)
-
-    def get(tensors):
-        return [new[id(t)] for t in tensors], [alive[id(t)] for t in tensors]
-
     pending = list(model.layers)
     while pending:
         ready = [layer for layer in pending
@@ -150,67 +147,102 @@ def prune(model, keep: Mapping[str, Sequence[int]], name: str | None = None):
         for layer in ready:
             pending.remove(layer)
             out_tensor = node[layer.name].output_tensors[0]
-            kind = type(layer).__name__
-            if kind == "InputLayer":
-                config = layer.get_config()
-                tensor = keras.Input(batch_shape=config["batch_shape"], dtype=config["dtype"], name=layer.name)
-                new[id(out_tensor)], alive[id(out_tensor)] = tensor, np.arange(int(out_tensor.shape[-1]))
-                continue
-            ins, alv = get(list(node[layer.name].input_tensors))
-            if kind == "Conv2D":
-                if layer.groups != 1 or layer.data_format != "channels_last":
-                    raise RiceError(f"prune: conv {layer.name!r}: only channels_last convs without groups are supported")
-                out = _indices(keep[layer.name], layer.filters, layer.name) if layer.name in keep else np.arange(layer.filters)
-                config = layer.get_config()
-                config["filters"] = len(out)
-                clone = _rebuild(layer, config)
-                tensor = clone(ins[0])
-                weights = layer.get_weights()
-                weights[0] = weights[0][:, :, alv[0], :][..., out]  # kernel (kh, kw, in, out)
-                if layer.use_bias:
-                    weights[1] = weights[1][out]
-                clone.set_weights(weights)
-                channels = out
-            elif kind == "Dense":
-                clone = _rebuild(layer)
-                tensor = clone(ins[0])
-                weights = layer.get_weights()
-                weights[0] = weights[0][alv[0], :]  # kernel (in, units): drop the rows of removed inputs
-                clone.set_weights(weights)
-                channels = np.arange(layer.units)
-            elif kind == "Concatenate":
-                if layer.axis not in (-1, len(out_tensor.shape) - 1):
-                    raise RiceError(f"prune: {layer.name!r} concatenates on axis {layer.axis}, not the channel axis")
-                clone = _rebuild(layer)
-                tensor = clone(ins)
-                offsets = np.cumsum([0] + [int(t.shape[-1]) for t in list(node[layer.name].input_tensors)])
-                channels = np.concatenate([a + o for a, o in zip(alv, offsets)])
-            elif kind == "Flatten":
-                src = list(node[layer.name].input_tensors)[0]
-                if len(src.shape) > 2 and layer.data_format != "channels_last":
-                    raise RiceError(f"prune: Flatten {layer.name!r}: only channels_last is supported")
-                clone = _rebuild(layer)
-                tensor = clone(ins[0])
-                # (H, W, C) flattens row-major: feature (h*W + w)*C + c. The kept features, in the
-                # pruned tensor's order, are those of every position with the kept channels.
-                positions = int(np.prod([int(d) for d in src.shape[1:-1]], dtype=np.int64))
-                width = int(src.shape[-1])
-                channels = (np.arange(positions)[:, None] * width + alv[0][None, :]).reshape(-1)
-            else:  # channel-wise layers
-                per_channel = kind == "Rescaling" and (np.ndim(layer.scale) or np.ndim(layer.offset))
-                if per_channel and len(alv[0]) != int(out_tensor.shape[-1]):
-                    raise RiceError(f"prune: Rescaling {layer.name!r} has per-channel values; its input cannot be pruned")
-                if getattr(layer, "data_format", "channels_last") != "channels_last":
-                    raise RiceError(f"prune: {kind} {layer.name!r}: only channels_last is supported")
-                clone = _rebuild(layer)
-                tensor = clone(ins[0])
-                clone.set_weights(layer.get_weights())
-                channels = alv[0]
+            sources = list(node[layer.name].input_tensors)
+            step = _Step(layer, sources, out_tensor, [new[id(t)] for t in sources], [alive[id(t)] for t in sources], keep)
+            tensor, channels = HANDLERS.get(type(layer).__name__, _channelwise)(step)
             new[id(out_tensor)], alive[id(out_tensor)] = tensor, channels
     inputs = [new[id(t)] for t in model.inputs]
     outputs = [new[id(t)] for t in model.outputs]
     return keras.Model(inputs if len(inputs) > 1 else inputs[0], outputs if len(outputs) > 1 else outputs[0],
                        name=name or model.name)
+
+
+@dataclass
+class _Step:
+    """One layer of ``prune``'s walk: the original layer, its input and output tensors, the new model's
+    input tensors, the channels of the original inputs that survive (``alive``), and the convs' keep lists."""
+
+    layer: Any
+    sources: list  # the original input tensors
+    out_tensor: Any
+    ins: list  # the new input tensors
+    alive: list  # per input: its surviving channel indices (original numbering)
+    keep: Mapping[str, Sequence[int]]
+
+
+def _input(step: _Step):
+    import keras
+
+    config = step.layer.get_config()
+    tensor = keras.Input(batch_shape=config["batch_shape"], dtype=config["dtype"], name=step.layer.name)
+    return tensor, np.arange(int(step.out_tensor.shape[-1]))
+
+
+def _conv(step: _Step):
+    """Its kept output channels (``keep``), and of its kernel the surviving input channels' rows."""
+    layer = step.layer
+    if layer.groups != 1 or layer.data_format != "channels_last":
+        raise RiceError(f"prune: conv {layer.name!r}: only channels_last convs without groups are supported")
+    out = _indices(step.keep[layer.name], layer.filters, layer.name) if layer.name in step.keep else np.arange(layer.filters)
+    config = layer.get_config()
+    config["filters"] = len(out)
+    clone = _rebuild(layer, config)
+    tensor = clone(step.ins[0])
+    weights = layer.get_weights()
+    weights[0] = weights[0][:, :, step.alive[0], :][..., out]  # kernel (kh, kw, in, out)
+    if layer.use_bias:
+        weights[1] = weights[1][out]
+    clone.set_weights(weights)
+    return tensor, out
+
+
+def _dense(step: _Step):
+    clone = _rebuild(step.layer)
+    tensor = clone(step.ins[0])
+    weights = step.layer.get_weights()
+    weights[0] = weights[0][step.alive[0], :]  # kernel (in, units): drop the rows of removed inputs
+    clone.set_weights(weights)
+    return tensor, np.arange(step.layer.units)
+
+
+def _concatenate(step: _Step):
+    layer = step.layer
+    if layer.axis not in (-1, len(step.out_tensor.shape) - 1):
+        raise RiceError(f"prune: {layer.name!r} concatenates on axis {layer.axis}, not the channel axis")
+    tensor = _rebuild(layer)(step.ins)
+    offsets = np.cumsum([0] + [int(t.shape[-1]) for t in step.sources])
+    return tensor, np.concatenate([a + o for a, o in zip(step.alive, offsets)])
+
+
+def _flatten(step: _Step):
+    layer, src = step.layer, step.sources[0]
+    if len(src.shape) > 2 and layer.data_format != "channels_last":
+        raise RiceError(f"prune: Flatten {layer.name!r}: only channels_last is supported")
+    tensor = _rebuild(layer)(step.ins[0])
+    # (H, W, C) flattens row-major: feature (h*W + w)*C + c. The kept features, in the pruned
+    # tensor's order, are those of every position with the kept channels.
+    positions = int(np.prod([int(d) for d in src.shape[1:-1]], dtype=np.int64))
+    width = int(src.shape[-1])
+    return tensor, (np.arange(positions)[:, None] * width + step.alive[0][None, :]).reshape(-1)
+
+
+def _channelwise(step: _Step):
+    """A layer that acts on each channel alone (activations, pooling, batch norm, ...): its channels
+    are its input's."""
+    layer, kind = step.layer, type(step.layer).__name__
+    per_channel = kind == "Rescaling" and (np.ndim(layer.scale) or np.ndim(layer.offset))
+    if per_channel and len(step.alive[0]) != int(step.out_tensor.shape[-1]):
+        raise RiceError(f"prune: Rescaling {layer.name!r} has per-channel values; its input cannot be pruned")
+    if getattr(layer, "data_format", "channels_last") != "channels_last":
+        raise RiceError(f"prune: {kind} {layer.name!r}: only channels_last is supported")
+    clone = _rebuild(layer)
+    tensor = clone(step.ins[0])
+    clone.set_weights(layer.get_weights())
+    return tensor, step.alive[0]
+
+
+# one handler per layer kind: (the new tensor, its surviving channels); any other supported kind is channel-wise
+HANDLERS = {"InputLayer": _input, "Conv2D": _conv, "Dense": _dense, "Concatenate": _concatenate, "Flatten": _flatten}
 
 
 def summary(model, keep: Mapping[str, Sequence[int]]) -> dict[str, dict]:

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..networks.anatomy import relu_convs
 from ..networks.flops import describe
-from ..training.predict import accuracy
+from ..training.predict import model_accuracy
 from . import apoz, surgery
 from .selection import Rule
 
@@ -45,7 +45,7 @@ def trim(model, train_xy, val_xy, sample: np.ndarray, rule: Rule, *, budget: flo
     place and returns ``training.fit``'s metrics.
     """
     x_val, y_val = val_xy
-    full_accuracy = accuracy(model, x_val, y_val, batch_size)
+    full_accuracy = model_accuracy(model, x_val, y_val, batch_size)
     rounds = [{"round": 0, "channels": channels(model), **describe(model, paper_size), "val_accuracy": full_accuracy,
                "removed": 0, "finetune_epochs": 0, "within_budget": True}]
     kept, stopped = model, f"max_rounds ({max_rounds}) reached"
@@ -61,7 +61,7 @@ def trim(model, train_xy, val_xy, sample: np.ndarray, rule: Rule, *, budget: flo
         start = time.perf_counter()
         tuned = finetune(candidate)
         seconds = time.perf_counter() - start
-        val = accuracy(candidate, x_val, y_val, batch_size)
+        val = model_accuracy(candidate, x_val, y_val, batch_size)
         within = val >= full_accuracy - budget
         rounds.append({"round": r, "channels": channels(candidate), **describe(candidate, paper_size), "val_accuracy": val,
                        "removed": removed, "finetune_epochs": tuned["epochs_run"], "finetune_best_epoch": tuned["best_epoch"],

@@ -27,7 +27,7 @@ class Accuracy:
         return self.correct / self.n
 
 
-def accuracy(correct: np.ndarray | int, n: int | None = None) -> Accuracy:
+def accuracy_interval(correct: np.ndarray | int, n: int | None = None) -> Accuracy:
     """Accuracy with its Wilson interval, from a boolean per-image array or a count of ``n``."""
     if n is None:
         correct = np.asarray(correct, dtype=bool)

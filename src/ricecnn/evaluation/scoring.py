@@ -18,7 +18,7 @@ import numpy as np
 from ..core.cli import print_timing
 from ..training.predict import outputs
 from .augment import TRANSFORMS
-from .proportions import accuracy
+from .proportions import accuracy_interval
 
 MAX_TILES = 25  # misclassified images drawn per model
 
@@ -52,7 +52,7 @@ def evaluate(model, sets: dict[str, np.ndarray], labels: np.ndarray, batch_size:
     for c, x in sets.items():
         if c != "clean":
             predicted[c], loss[c] = classify(model, x, truth(x), batch_size, desc=c)
-    acc = {c: accuracy(pred == truth(pred)) for c, pred in predicted.items()}
+    acc = {c: accuracy_interval(pred == truth(pred)) for c, pred in predicted.items()}
     metrics = {}
     for c in ("clean", "augmented"):
         metrics.update({f"{c}_accuracy": acc[c].value, f"{c}_accuracy_lo": acc[c].lo, f"{c}_accuracy_hi": acc[c].hi,

@@ -28,7 +28,7 @@ from ..networks.anatomy import relu_convs
 from ..networks.flops import PAPER_SIZE, describe
 from ..training import runtime
 from ..training.fit import fit, settings_for
-from ..training.predict import accuracy
+from ..training.predict import model_accuracy
 
 
 class Criteria(CriteriaLists):
@@ -73,14 +73,14 @@ def main(argv: list[str] | None = None) -> None:
     record = {"rule": args.rule, "target": args.target, "ranking": cfg.ranking, "fraction": fraction,
               "flops_share_224": reached, "channels": kept, "kept": chosen}
     batch = s.evaluate.batch_size
-    before = accuracy(pruned, *val_xy, batch)
+    before = model_accuracy(pruned, *val_xy, batch)
     runtime.save_model(pruned, args.out_cut)  # before fine-tuning: evaluate scores it on the test images too
     tuned = {}
     if cfg.finetune_epochs:
         tuned = fit(pruned, train_xy, val_xy, num_classes=len(classes), epochs=cfg.finetune_epochs,
                     **settings_for(s, name, args.seed))
         tuned.pop("curves")
-    after = accuracy(pruned, *val_xy, batch)
+    after = model_accuracy(pruned, *val_xy, batch)
     runtime.save_model(pruned, args.out)
     write_json(args.metrics, {
         "model": name, "seed": args.seed, **{k: v for k, v in record.items() if k != "kept"},

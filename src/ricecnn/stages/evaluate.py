@@ -9,7 +9,7 @@ class under every condition is kept (``<predictions-dir>/<model>.csv``): summari
 models from them (``ricecnn.evaluation.scoring``). For the trained models (the full and the light ones) of
 the training seed dvc.yaml gives as ``--pictures-seed``, each augmentation alone (the robustness
 table) is measured too, and the pictures (confusion matrix, misclassified
-images) drawn: no comparison reads them, and they would cost most of the evaluation.
+images) drawn: no comparison reads them, and they would cost most of the scoring.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ..core.errors import RiceError
 from ..core.io import atomic_path, write_json
 from ..core.settings import PositiveInt, Section, Seed
 from ..data.arrays import load_classes, load_split
-from ..evaluation import scoring as evaluation
+from ..evaluation import scoring
 from ..evaluation.augment import TEST_SETS, condition_sets, spread
 from ..study.plan import Plan, evaluated_for
 from ..training.predict import Inference
@@ -67,11 +67,11 @@ def main(argv: list[str] | None = None) -> None:
             model = load_model(files[m.name], m.stage_for(args.seed), clean.shape[1:], len(classes))
             robustness = draw and m.trained
             scored = sets if robustness else {c: sets[c] for c in TEST_SETS}
-            results[m.name], predicted = evaluation.evaluate(model, scored, labels, cfg.batch_size, index, m.name)
+            results[m.name], predicted = scoring.evaluate(model, scored, labels, cfg.batch_size, index, m.name)
             results[m.name].update(seed=args.seed, backend=keras.backend.backend())
-            evaluation.write_predictions(predictions / f"{m.name}.csv", labels, predicted, classes, index)
+            scoring.write_predictions(predictions / f"{m.name}.csv", labels, predicted, classes, index)
             if robustness:  # a derived model's pictures would repeat its parent's (a pruned one's are the same)
-                evaluation.write_plots(pictures, m.name, sets["augmented"], labels, predicted["augmented"], classes,
+                scoring.write_plots(pictures, m.name, sets["augmented"], labels, predicted["augmented"], classes,
                                        results[m.name])
             del model
             keras.backend.clear_session()  # one model in memory at a time

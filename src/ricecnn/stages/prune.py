@@ -31,7 +31,7 @@ from ..networks.anatomy import feature_layers
 from ..networks.flops import PAPER_SIZE, describe
 from ..training import runtime
 from ..training.fit import fit, settings_for
-from ..training.predict import accuracy
+from ..training.predict import model_accuracy
 
 
 class Prune(Lists):
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     if cfg.finetune_epochs:
         metrics["finetune"] = fit(pruned, load_split(args.split_dir, "train"), (x, y), num_classes=len(classes),
                                   epochs=cfg.finetune_epochs, **settings_for(s, name, args.seed))
-        metrics["val_accuracy_finetuned"] = accuracy(pruned, x, y, batch)
+        metrics["val_accuracy_finetuned"] = model_accuracy(pruned, x, y, batch)
     runtime.save_model(pruned, args.out)
     write_json(args.metrics, metrics)
     print(f"prune {name}: {metrics['channels_removed']} of {metrics['channels_before']} channels removed, params "

@@ -27,7 +27,7 @@ def paper_table(margin: float) -> pd.DataFrame:
     """The paper's light variants against their full models: its augmented accuracies (each of
     7,500 test images) compared unpaired, as the per-image predictions were not published. Not in
     the family of tests: its verdicts are read off the unadjusted 95 % interval."""
-    acc = {r.model: stats.accuracy(PAPER_TEST_IMAGES - r.misclassified_of_7500, PAPER_TEST_IMAGES)
+    acc = {r.model: stats.accuracy_interval(PAPER_TEST_IMAGES - r.misclassified_of_7500, PAPER_TEST_IMAGES)
            for r in PAPER_RESULTS.itertuples()}
     full = {REGISTRY[m].family: m for m in acc if REGISTRY[m].variant == "full"}
     rows = []

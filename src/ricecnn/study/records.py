@@ -125,14 +125,14 @@ def correctness(predictions: dict[int, dict[str, pd.DataFrame]], names: list[str
     return out
 
 
-def accuracy(study: Study, name: str, condition: str) -> tuple[float, float, float]:
+def mean_accuracy(study: Study, name: str, condition: str) -> tuple[float, float, float]:
     """A model's accuracy on a test condition, (value, lo, hi): the mean over replicates with its interval
     (the replicate-to-replicate variation, data draw and training seed, and the test-image sampling; at
     least Wilson's over every replicate's images: ``stats.over_seeds``), or with one replicate Wilson's."""
     correct = study.correct[name][condition]
     if study.per_model:
         return stats.over_seeds(correct)
-    a = stats.accuracy(correct[0])
+    a = stats.accuracy_interval(correct[0])
     return a.value, a.lo, a.hi
 
 

@@ -57,7 +57,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from ..evaluation.proportions import ALPHA, LEVEL, Accuracy, Z, accuracy, wilson  # noqa: F401  (one accuracy, one interval)
+from ..evaluation.proportions import ALPHA, LEVEL, Accuracy, Z, accuracy_interval, wilson  # noqa: F401  (one accuracy, one interval)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import pandas as pd
 from ..evaluation.augment import TEST_SETS, TRANSFORMS
 from . import power, stats
 from .plan import criterion_model
-from .records import CONDITIONS, COST_KEYS, Study, accuracy
+from .records import CONDITIONS, COST_KEYS, Study, mean_accuracy
 from .settings import ClaimKind
 
 KINDS = {"light": "light vs full", "pruned": "pruned vs full", "trim": "trimmed vs full", "trim_vs_light": "trimmed vs light",
@@ -33,7 +33,7 @@ def summary_table(study: Study) -> pd.DataFrame:
     seed to seed), validation accuracy, clean and augmented accuracy with intervals, per seed too."""
     rows = []
     for m in study.models:
-        clean, aug = accuracy(study, m.name, "clean"), accuracy(study, m.name, "augmented")
+        clean, aug = mean_accuracy(study, m.name, "clean"), mean_accuracy(study, m.name, "augmented")
         dead = [study.dead[s][m.name] for s in study.seeds]
         rows.append({
             "model": m.name, "family": m.family, "variant": m.variant, "baseline": m.baseline or "",
@@ -289,7 +289,7 @@ def criteria_means(study: Study) -> pd.DataFrame:
                "flops_share_224": study.mean(study.cost, m.name, "flops_224") / study.mean(study.cost, m.parent, "flops_224")}
         for stage, name in zip(STAGES_OF_A_CRITERION, (criterion_model(m.parent, m.rule, m.target, cut=True), m.name)):
             for c in TEST_SETS:
-                row[f"{c}_{stage}"], row[f"{c}_{stage}_lo"], row[f"{c}_{stage}_hi"] = accuracy(study, name, c)
+                row[f"{c}_{stage}"], row[f"{c}_{stage}_lo"], row[f"{c}_{stage}_hi"] = mean_accuracy(study, name, c)
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -103,7 +103,7 @@ def frozen_prefix(model) -> int:
 
     Their output never changes during training, so it can be computed once per image instead of
     once per epoch ("feature extraction" in Keras' transfer-learning guide). For the VGG models
-    with the seed's freezing this makes each epoch 5-10x cheaper; the result is the same model.
+    with `freeze: paper` this makes each epoch 5-10x cheaper; the result is the same model.
     """
     layers, k = model.layers, 0
     for i, layer in enumerate(layers):

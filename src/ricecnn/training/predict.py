@@ -51,6 +51,6 @@ def predict(model, x: np.ndarray, batch_size: int, *, multiple: int = 1, desc: s
     return result if result is not None else np.empty((0,), np.float32)
 
 
-def accuracy(model, x: np.ndarray, y: np.ndarray, batch_size: int) -> float:
+def model_accuracy(model, x: np.ndarray, y: np.ndarray, batch_size: int) -> float:
     """The share of ``x`` whose predicted class is ``y``."""
     return float(np.mean(predict(model, x, batch_size).argmax(-1) == y))
