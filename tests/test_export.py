@@ -1,6 +1,6 @@
 """export: LiteRT and ONNX conversions that keep the Keras model's predictions, int8 within a bound
-of float32, the latency with its spread, and a model a runtime cannot take (one line; the others
-exported)."""
+of float32 and integer inside, a model a runtime cannot take (one line and the converter's log; the
+others exported), a defect of the code failing the stage; and the latency bench's rounds."""
 
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ def project(tmp_path_factory) -> Path:
     params["data"]["img_size"] = SIZE
     params["models"] = {"cnn": {"epochs": 1}, "cnn_light": {"epochs": 1}}
     params["prune"]["models"] = params["trim"]["models"] = params["criteria"]["models"] = []
-    params["export"].update(calibration_images=30, warmup=2, repeats=10, batch_size=16)
+    params["export"].update(calibration_images=30, batch_size=16)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     # evaluate's predictions of the Keras model (the cards' agreement): its classes on the clean and augmented test set
     from ricecnn.evaluation.augment import condition_sets
@@ -120,18 +120,26 @@ def test_int8_loses_at_most_the_bound_against_float32(project, tmp_path):
     assert (int8_probs.argmax(1) == y).mean() >= (float_probs.argmax(1) == y).mean() - INT8_BOUND
 
 
-def test_latency_is_the_median_with_the_quartiles_as_its_spread():
+def test_latency_is_a_median_of_interleaved_rounds():
     calls = []
 
-    def call(x):  # every other call is slow: 1 ms, 3 ms, 1 ms, ...
-        calls.append(x.shape)
-        time.sleep(0.001 if len(calls) % 2 else 0.003)
+    def timed(name, pattern):
+        def call(x):  # the calls of a round take 1, 1, 10, 1, 1, 10, ... ms: the median 1, the mean 4
+            calls.append((name, x.shape))
+            time.sleep(pattern[len([c for c in calls if c[0] == name]) % len(pattern)] / 1000)
+        return call
 
-    t = latency.measure(call, np.zeros((4, 4, 3), np.uint8), warmup=3, repeats=40)
-    assert len(calls) == 43 and set(calls) == {(1, 4, 4, 3)}  # warm-up calls untimed, one image as a batch of one
-    assert t.repeats == 40 and 1.0 <= t.q1_ms <= t.median_ms <= t.q3_ms and t.q3_ms >= 3.0  # half the calls slept 3 ms
-    assert t.as_dict() == {"latency_ms": t.median_ms, "latency_q1_ms": t.q1_ms, "latency_q3_ms": t.q3_ms,
-                           "latency_repeats": 40}
+    rounds = latency.interleaved({"a": timed("a", [1, 1, 10]), "b": timed("b", [2, 2, 20])}, np.zeros((4, 4, 3), np.uint8),
+                                 rounds=4, warmup=2, repeats=6, seed=0)
+    assert len(calls) == 2 * 4 * (2 + 6) and {shape for _, shape in calls} == {(1, 4, 4, 3)}  # one image, a batch of one
+    order = [name for name, _ in calls[::8]]  # who ran first in each block of 8 calls: the rounds' shuffled orders
+    assert sorted(order) == ["a"] * 4 + ["b"] * 4 and order != ["a", "b"] * 4 and order != ["b", "a"] * 4
+    a, b = latency.Spread.of(rounds["a"]), latency.Spread.of(rounds["b"])
+    assert len(a.rounds) == 4 and 1.0 <= a.low <= a.median <= a.high < 4.0  # the median of the calls, never the mean
+    assert 2.0 <= b.low <= b.median <= b.high < 8.0
+    ratio = latency.paired_ratio(rounds["a"], rounds["b"])
+    assert 0.3 < ratio.median < 0.75 and ratio.rounds == tuple(x / y for x, y in zip(rounds["a"], rounds["b"]))
+    assert latency.Spread.of([1.0, 1.1, 2.0]).wide and not latency.Spread.of([1.0, 1.1, 1.2]).wide
 
 
 def test_the_stage_exports_every_model_and_a_failure_is_one_line(project, capsys):
@@ -145,13 +153,25 @@ def test_the_stage_exports_every_model_and_a_failure_is_one_line(project, capsys
     assert len(errors) == len(FORMATS)  # one line per format cnn_light could not be converted to
     assert all("cnn_light cannot be converted" in e and "lacks op Lgamma" in e for e in errors), errors
     # cnn's files, all of them, its card and the labels; cnn_light, which no format took, has no card
-    assert sorted(p.name for p in out.iterdir()) == sorted([*(f"cnn{f.suffix}" for f in FORMATS), "cnn.card.json", "labels.txt"])
+    # and beside each failure line, the converter's log
+    logs = [f"cnn_light{f.suffix}.log" for f in FORMATS]
+    assert sorted(p.name for p in out.iterdir()) == sorted([*(f"cnn{f.suffix}" for f in FORMATS), "cnn.card.json", "labels.txt",
+                                                            *logs])
+    assert "Lgamma" in (out / "cnn_light.onnx.log").read_text()
     record = json.loads((project / "export.json").read_text())
     assert record["cnn_light"]["formats"]["onnx_float32"] == {"runtime": "onnx", "precision": "float32",
-                                                               "error": "the runtime lacks op Lgamma"}
+                                                               "error": "the runtime lacks op Lgamma (the converter's log: "
+                                                                        "cnn_light.onnx.log)"}
     for key, r in record["cnn"]["formats"].items():
-        assert r["latency_repeats"] == 10 and 0 < r["latency_q1_ms"] <= r["latency_ms"] <= r["latency_q3_ms"], key
-        assert r["bytes"] == (out / r["file"]).stat().st_size if key != "keras" else r["bytes"] > 0
+        assert not any(k.startswith("latency") for k in r), key  # timed by bench/latency.py, never by the pipeline
+        if key != "keras":
+            assert r["bytes"] == (out / r["file"]).stat().st_size
+    # the Keras file as shipped: without the optimizer state the training file keeps (Adam's two moments)
+    trained = (project / "models" / "cnn.keras").stat().st_size
+    assert 0 < record["cnn"]["formats"]["keras"]["bytes"] < trained - 2 * 4 * keras_params(project)
+    from ricecnn.deploy.bundle import file_md5
+
+    assert record["cnn"]["keras_md5"] == file_md5(project / "models" / "cnn.keras")
     frame = pd.read_csv(project / "predictions" / "cnn.csv")
     keras_model = keras.models.load_model(project / "models" / "cnn.keras", compile=False)
     x = np.load(project / "data/split/test_x.npy").astype(np.float32)
@@ -199,8 +219,108 @@ def test_the_stage_exports_every_model_and_a_failure_is_one_line(project, capsys
     assert shown[0] == CLASSES[expected.argmax()] and float(shown[1]) == pytest.approx(expected.max(), abs=2e-3)
 
 
+def keras_params(project: Path) -> int:
+    return keras.models.load_model(project / "models" / "cnn.keras", compile=False).count_params()
+
+
 def test_a_conversion_failure_leaves_nothing_half_written(tmp_path):
     path = tmp_path / "bad.onnx"
-    with pytest.raises(ConversionError, match="^the runtime lacks op Lgamma$"):
+    with pytest.raises(ConversionError, match=r"^the runtime lacks op Lgamma \(the converter's log: bad.onnx.log\)$"):
         convert(network(extra=True), FORMATS[2], path, np.zeros((2, SIZE, SIZE, 3), np.uint8), np.zeros((1, SIZE, SIZE, 3), np.uint8))
+    assert [p.name for p in tmp_path.iterdir()] == ["bad.onnx.log"]  # the log, whole; no model file
+
+
+@pytest.mark.parametrize("defect", [TypeError("a bug in the project"), ImportError("No module named 'ai_edge_litert'")],
+                         ids=["bug", "missing-runtime"])
+def test_a_defect_of_the_code_or_the_install_fails_instead_of_marking_a_format(tmp_path, monkeypatch, defect):
+    import ricecnn.deploy.convert as conversion
+
+    def broken(*args):
+        raise defect
+
+    monkeypatch.setattr(conversion, "_export", broken)
+    with pytest.raises(type(defect)):
+        convert(network(), FORMATS[0], tmp_path / "m.tflite", np.zeros((2, SIZE, SIZE, 3), np.uint8),
+                np.zeros((1, SIZE, SIZE, 3), np.uint8))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_int8_file_with_a_float_op_inside_is_refused(tmp_path):
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Conv2D(4, 3)(keras.layers.Rescaling(1 / 255)(inp))
+    x = keras.layers.Activation(keras.ops.sin)(x)  # LiteRT has no int8 SIN: the converter leaves it in float
+    model = keras.Model(inp, keras.layers.Dense(len(CLASSES), activation="softmax")(keras.layers.Flatten()(x)))
+    calibration = images(20, 5)[0]
+    int8 = next(f for f in FORMATS if f.precision == "int8")
+    with pytest.raises(ConversionError, match="^not integer inside: .*SIN"):
+        convert(model, int8, tmp_path / "m_int8.tflite", calibration, calibration[:1])
+    assert not (tmp_path / "m_int8.tflite").exists()
+    convert(model, FORMATS[0], tmp_path / "m.tflite", calibration, calibration[:1])  # float32 takes it
+
+
+def test_classify_gives_keras_classes_in_every_format_and_one_line_for_bad_input(project, tmp_path, capsys):
+    from PIL import Image
+
+    model = keras.models.load_model(project / "models" / "cnn.keras", compile=False)
+    x = np.load(project / "data/split/test_x.npy")[:6]
+    expected = model.predict_on_batch(x.astype(np.float32))
+    shots = []
+    for i, image in enumerate(x):
+        shots.append(tmp_path / f"grain{i}.png")
+        Image.fromarray(image).save(shots[-1])  # lossless at the model's size: the same pixels
+    (tmp_path / "labels.txt").write_text("".join(f"{c}\n" for c in CLASSES))
+    train = np.load(project / "data/split/train_x.npy")[:30]
+    for fmt in FORMATS:
+        convert(model, fmt, tmp_path / f"cnn{fmt.suffix}", train, x[:1])
+        assert cli(["classify", "--model", str(tmp_path / f"cnn{fmt.suffix}"), "--json", *map(str, shots)]) == 0
+        rows = json.loads(capsys.readouterr().out)
+        assert [r["image"] for r in rows] == list(map(str, shots)) and all(set(r["probabilities"]) == set(CLASSES) for r in rows)
+        got = [r["class"] for r in rows]
+        keras_classes = [CLASSES[k] for k in expected.argmax(1)]
+        if fmt.precision == "float32":
+            assert got == keras_classes, fmt.key
+            assert [r["probability"] for r in rows] == pytest.approx(list(expected.max(1)), abs=FLOAT_TOLERANCE)
+        else:
+            assert np.mean(np.asarray(got) == keras_classes) >= 5 / 6, fmt.key
+    assert cli(["classify", "--model", str(tmp_path / "cnn.onnx"), str(shots[0])]) == 0  # the plain form: path, class, probability
+    path, name, p = capsys.readouterr().out.strip().split("\t")
+    assert path == str(shots[0]) and name == CLASSES[expected[0].argmax()] and float(p) == pytest.approx(expected[0].max(), abs=1e-4)
+    # bad input: one line on stderr each, exit status 2
+    (tmp_path / "notes.jpg").write_text("not an image")
+    (tmp_path / "other.tflite").write_bytes((tmp_path / "cnn.onnx").read_bytes())
+    for argv, message in [(["--model", str(tmp_path / "cnn.onnx"), str(tmp_path / "missing.jpg")], "no image file"),
+                          (["--model", str(tmp_path / "cnn.onnx"), str(tmp_path / "notes.jpg")], "cannot read"),
+                          (["--model", str(tmp_path / "other.tflite"), str(shots[0])], "is not a litert model")]:
+        assert cli(["classify", *argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("ricecnn classify: error: ") and message in err[0], err
+
+
+def test_the_latency_bench_times_every_file_in_rounds_with_its_conditions(project, tmp_path):
+    import subprocess
+    import sys
+
+    model = keras.models.load_model(project / "models" / "cnn.keras", compile=False)
+    x = np.load(project / "data/split/test_x.npy")
+    for fmt in FORMATS:
+        convert(model, fmt, tmp_path / f"cnn{fmt.suffix}", np.load(project / "data/split/train_x.npy")[:30], x[:1])
+    (tmp_path / "cnn.card.json").write_text("{}")  # the bench times the models export wrote a card for
+    out = tmp_path / "latency.json"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "latency.py"), "--exports", str(tmp_path), "--models",
+                    str(project / "models"), "--split-dir", str(project / "data" / "split"), "--rounds", "3", "--warmup", "1",
+                    "--repeats", "3", "--runs", "2", "--out", str(out)], check=True, capture_output=True, text=True)
+    record = json.loads(out.read_text())
+    assert set(record["conditions"]["cpu_flags"]) >= {"avx2", "avx512f", "amx_tile"} and record["conditions"]["threads"] == 1
+    assert {"keras", "onnxruntime", "ai-edge-litert"} <= set(record["conditions"]["versions"])
+    assert len(record["runs"]) == 2 and all(len(r["load_before"]) == len(r["load_after"]) == 3 for r in record["runs"])
+    from ricecnn.deploy.bundle import file_md5
+
+    assert record["files"] == {"cnn": file_md5(project / "models" / "cnn.keras")}
+    for run in record["runs"]:
+        assert set(run["latency"]) == {"cnn", "empty"}  # the model and the near-empty one: the binding's own time
+        for latencies in run["latency"].values():
+            assert set(latencies) == {"keras_float32", "keras_compiled_float32", *(f.key for f in FORMATS)}
+            for t in latencies.values():
+                assert len(t["rounds_ms"]) == 3 and t["low_ms"] <= t["median_ms"] <= t["high_ms"]
+                assert t["median_ms"] == pytest.approx(float(np.median(t["rounds_ms"])))

@@ -344,21 +344,25 @@ def project(tmp_path) -> Path:
 
 def exported(root: Path, right: dict) -> None:
     """The export stage's record for seed 1's models: Keras and three formats; LiteRT float32 predicts
-    what Keras does, int8 gets the first 10 images Keras got right wrong, and cnn_light's ONNX failed."""
+    what Keras does, int8 gets the first 10 images Keras got right wrong, and cnn_light's ONNX failed.
+    And bench/latency.py's record of the same files, but for cnn_trim, whose file it timed was another."""
     record, folder = {}, root / "export" / "predictions"
     folder.mkdir(parents=True)
-    timing = lambda ms: {"latency_ms": ms, "latency_q1_ms": 0.9 * ms, "latency_q3_ms": 1.2 * ms, "latency_repeats": 5}  # noqa: E731
+    timing = lambda ms: {"median_ms": ms, "low_ms": 0.9 * ms, "high_ms": 1.2 * ms, "rounds_ms": [ms] * 5,  # noqa: E731
+                         "spread": 0.3, "wide": ms > 1.2}
+    latency, files = {}, {}
     for name in NAMES:
         light = name == "cnn_light"
-        record[name] = {"seed": 1, "threads": 1, "formats": {
-            "keras": {"runtime": "keras", "precision": "float32", "bytes": 5000, **timing(1.0 if light else 2.0)},
-            "litert_float32": {"runtime": "litert", "precision": "float32", "file": f"{name}.tflite", "bytes": 2000,
-                               **timing(0.1 if light else 1.0)},
-            "litert_int8": {"runtime": "litert", "precision": "int8", "file": f"{name}_int8.tflite", "bytes": 500,
-                            **timing(0.05 if light else 0.4)},
+        record[name] = {"seed": 1, "keras_md5": f"md5-{name}", "formats": {
+            "keras": {"runtime": "keras", "precision": "float32", "bytes": 5000},
+            "litert_float32": {"runtime": "litert", "precision": "float32", "file": f"{name}.tflite", "bytes": 2000},
+            "litert_int8": {"runtime": "litert", "precision": "int8", "file": f"{name}_int8.tflite", "bytes": 500},
             "onnx_float32": ({"runtime": "onnx", "precision": "float32", "error": "the runtime lacks op Lgamma"} if light
-                             else {"runtime": "onnx", "precision": "float32", "file": f"{name}.onnx", "bytes": 2000,
-                                   **timing(1.5)})}}
+                             else {"runtime": "onnx", "precision": "float32", "file": f"{name}.onnx", "bytes": 2000})}}
+        latency[name] = {"keras_float32": timing(3.0 if light else 6.0), "keras_compiled_float32": timing(1.0 if light else 2.0),
+                         "litert_float32": timing(0.1 if light else 1.0), "litert_int8": timing(0.05 if light else 0.4),
+                         **({} if light else {"onnx_float32": timing(1.5)})}
+        files[name] = "another file" if name == "cnn_trim" else f"md5-{name}"
         keras = predictions(right[name][0])
         int8 = right[name][0].copy()
         int8[np.flatnonzero(int8)[:10]] = False
@@ -370,6 +374,11 @@ def exported(root: Path, right: dict) -> None:
                 frame[f"onnx_float32_{c}"] = keras[c]
         pd.DataFrame(frame).to_csv(folder / f"{name}.csv", index=False)
     (root / "metrics" / "export.json").write_text(json.dumps(record))
+    latency["empty"] = {"litert_float32": timing(0.004)}
+    (root / "latency.json").write_text(json.dumps({
+        "conditions": {"cpu": "Test CPU", "cpu_flags": {"avx2": True, "avx512f": False, "amx_tile": False}, "threads": 1},
+        "settings": {"rounds": 5, "repeats": 100}, "files": files,
+        "runs": [{"started": "2026-12-07T00:00:00Z", "latency": latency, "ratios": {}}]}))
 
 
 def run_stage(root: Path) -> int:
@@ -377,7 +386,8 @@ def run_stage(root: Path) -> int:
              for kind in ("train", "featuremaps", "prune", "trim", "trim-scratch", "criteria")}
     patterns = {**kinds, "flops": str(root / "metrics/flops/{model}.json"), "evaluate": str(root / "metrics/evaluate/{seed}.json"),
                 "predictions": str(root / "predictions/{seed}/predictions/{model}.csv"), "curves": str(root / "live/{seed}/{model}")}
-    patterns.update({"export": str(root / "metrics/export.json"), "export-predictions": str(root / "export/predictions/{model}.csv")})
+    patterns.update({"export": str(root / "metrics/export.json"), "export-predictions": str(root / "export/predictions/{model}.csv"),
+                     "latency": str(root / "latency.json")})
     return cli(["summarize", "--params", str(root / "params.yaml"), *(a for k, v in patterns.items() for a in (f"--{k}", v)),
                 "--split-dir", str(root / "split"), "--out-dir", str(root / "reports"), "--metrics", str(root / "study.json")])
 
@@ -444,11 +454,17 @@ def test_the_exported_models_are_paired_with_keras_on_the_same_images(project):
     assert int8.clean_agreement == pytest.approx(1 - 10 / N) and int8.clean_diff_pp == pytest.approx(100 * d.diff)
     assert (int8.clean_lo_pp, int8.clean_hi_pp) == pytest.approx((100 * d.lo, 100 * d.hi), rel=1e-5)  # 6 digits in the CSV
     assert table.loc[("cnn_light", "onnx", "float32"), "error"] == "the runtime lacks op Lgamma"
-    assert pd.read_csv(out / "summary.csv").set_index("model").latency_ms.to_dict()["cnn_light"] == 1.0  # export's Keras
+    summary = pd.read_csv(out / "summary.csv").set_index("model").latency_ms
+    assert summary["cnn_light"] == 1.0  # the compiled Keras call's, from the bench's record
+    assert summary.isna()["cnn_trim"] and table.loc[("cnn_trim", "litert", "float32")].isna().latency_ms  # the bench timed another file
+    assert table.loc[("cnn", "litert", "float32"), ["latency_low_ms", "latency_high_ms", "latency_rounds"]].tolist() == [0.9, 1.2, 5]
     findings = (out / "findings.md").read_text()
-    assert ("Latency of cnn_light over cnn, as ratios light/full (batch 1, 1 CPU thread, median of 5 timed calls, "
-            "replicate 1's models): FLOPs 0.01; Keras float32 0.5 (1.000 vs 2.000 ms), LiteRT float32 0.1 "
-            "(0.100 vs 1.000 ms), LiteRT int8 0.12 (0.050 vs 0.400 ms).") in findings
+    assert ("Latency of cnn_light over cnn, as ratios light/full (batch 1, 1 CPU thread (Test CPU; AVX2), the median of 5 "
+            "interleaved rounds of 100 timed calls (bench/latency.py, 2026-12-07), replicate 1's models): FLOPs 0.01; Keras float32 "
+            "0.5 (3.000 vs 6.000 ms), Keras compiled float32 0.5 (1.000 vs 2.000 ms), LiteRT float32 0.1 (0.100 vs 1.000 ms), "
+            "LiteRT int8 0.12 (0.050 vs 0.400 ms).") in findings
+    assert "measured on a near-empty model (global average pooling and one dense layer): LiteRT float32 0.004 ms." in findings
+    assert "spread over more than a quarter of their value between rounds" in findings and "cnn Keras float32" in findings
     assert "cnn_light was not converted to ONNX Runtime float32: the runtime lacks op Lgamma." in findings
 
 

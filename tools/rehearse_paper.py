@@ -102,7 +102,6 @@ def settings(profile: list[str], params: dict, args) -> tuple[list[str], list[st
         "criteria.targets": "[0.25]",  # one target of the profile's: each runs the same code
         "criteria.finetune_epochs": "1",
         **({"criteria.rules": "[" + args.rules + "]"} if args.rules else {}),
-        "export.repeats": "20",
         **{f"models.{m}.epochs": str(args.epochs) for m in models},
         **{f"models.{m}.weights": args.weights for m in models if m.startswith("vgg16")},
     }

@@ -145,19 +145,23 @@ def _deployment_rows() -> list[dict]:
 
 
 def _latency(r: dict) -> str:
-    return f"{float(r['latency_ms']):.3f} [{float(r['latency_q1_ms']):.3f}, {float(r['latency_q3_ms']):.3f}]"
+    """The median of the bench's rounds [the fastest and slowest round], "wide" when they spread over a quarter."""
+    if not r["latency_ms"]:
+        return "not measured"
+    wide = " (wide)" if r["latency_wide"] == "True" else ""
+    return f"{float(r['latency_ms']):.3f} [{float(r['latency_low_ms']):.3f}, {float(r['latency_high_ms']):.3f}]{wide}"
 
 
 def _vs_keras(r: dict, condition: str) -> str:
     """The converted model's accuracy minus Keras' on ``condition``, with its paired interval (none for Keras)."""
-    if r["runtime"] == "keras":
+    if r["runtime"] in ("keras", "keras_compiled"):
         return ""
     return _difference(*(float(r[f"{condition}_{k}_pp"]) for k in ("diff", "lo", "hi")))
 
 
 def deployment_table() -> str:
     """Every exported model and format: size, latency, accuracy, agreement and difference with Keras."""
-    head = ["model", "runtime", "precision", "file", "bytes", "latency ms, median [quartiles]", "clean acc.", "augmented acc.",
+    head = ["model", "runtime", "precision", "file", "bytes", "latency ms, median of rounds [fastest, slowest round]", "clean acc.", "augmented acc.",
             "agreement with Keras, clean / augmented", "vs Keras, clean (pts)", "vs Keras, augmented (pts)"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in _deployment_rows():
@@ -176,7 +180,7 @@ def deployment_table() -> str:
 def deployment_findings() -> str:
     """The findings' sentences about the exported models, as summarize wrote them."""
     lines = (ROOT / "reports" / "study" / "findings.md").read_text().splitlines()
-    starts = ("- Latency of ", "- LiteRT ", "- ONNX Runtime ")
+    starts = ("- Latency of ", "- LiteRT ", "- ONNX Runtime ", "- Every latency includes ")
     return "\n".join(line for line in lines if line.startswith(starts) or " was not converted to " in line) + "\n"
 
 
@@ -185,7 +189,7 @@ def shipping() -> str:
     rows = [r for r in _deployment_rows() if r["variant"] == "light" and r["runtime"] == "litert" and r["precision"] == "int8"
             and not r["error"]]
     seed = rows[0]["seed"] if rows else "?"
-    out = ["| model | file | bytes | batch-1 latency, 1 thread (ms) | clean accuracy | agreement with Keras |", "|---|---|---|---|---|---|"]
+    out = ["| model | file | bytes | batch-1 latency, 1 thread (ms): median [fastest, slowest round] | clean accuracy | agreement with Keras |", "|---|---|---|---|---|---|"]
     out += [f"| {r['model']} | `exports/{seed}/{r['file']}` | {int(float(r['bytes'])):,} | {_latency(r)} | "
             f"{float(r['clean_accuracy']):.4f} | {100 * float(r['clean_agreement']):.1f} % |" for r in rows]
     return "\n".join(out) + "\n"

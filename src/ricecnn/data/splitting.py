@@ -17,6 +17,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from ..core.errors import RiceError
+from .images import as_input
 from . import archive, synthetic
 from .arrays import SPLITS
 from .parallel import ordered_map, pool
@@ -56,11 +57,7 @@ def decode(member: str, size: int) -> np.ndarray:
     """One archive member as an RGB (size, size, 3) uint8 array (grayscale/RGBA converted)."""
     try:
         with Image.open(io.BytesIO(_zip.read(member))) as im:
-            im.load()
-            im = im.convert("RGB")
-            if im.size != (size, size):
-                im = im.resize((size, size), Image.Resampling.BILINEAR)
-            return np.asarray(im, dtype=np.uint8)
+            return as_input(im, size)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise RiceError(f"corrupt or unreadable image {member} in the raw archive ({e}); remove or replace it") from None
 

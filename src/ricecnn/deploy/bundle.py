@@ -24,6 +24,14 @@ RESIZE = ("the image converted to RGB and resized to {size}x{size} px with PIL's
           "(Image.Resampling.BILINEAR), as the split stage made every training and test image")
 
 
+def file_md5(path: Path) -> str:
+    """The MD5 of a file, as DVC names it: what ties bench/latency.py's figures to the models export
+    recorded (a latency belongs to the file it timed)."""
+    import hashlib
+
+    return hashlib.md5(Path(path).read_bytes()).hexdigest()
+
+
 def card_name(model: str) -> str:
     return f"{model}.card.json"
 

@@ -3,14 +3,19 @@
 - LiteRT (TensorFlow Lite) float32 and int8. The converter may use only LiteRT's built-in ops (no
   TensorFlow "flex" fallback, which the stand-alone LiteRT interpreter cannot run). int8 is full
   integer post-training quantization, weights and activations, calibrated on training images; the
-  model's input and output stay float32, so every format takes the same images.
+  model's input and output stay float32, so every format takes the same images. An int8 file counts
+  only when it is integer inside: no op between its input's quantisation and its output's
+  dequantisation computes in float (``float_inside``); the converter otherwise leaves an op it cannot
+  quantise in float32, wrapped in DEQUANTIZE and QUANTIZE, and says nothing.
 - ONNX (float32), through Keras' own exporter (tf2onnx underneath).
 
 A converter that meets an op its runtime lacks does not always stop: TensorFlow's LiteRT converter can
 write a model whose output is empty, and tf2onnx writes the unknown node and logs it. So a conversion
 counts only once its runtime loads the file and returns one probability per class; otherwise
 ``ConversionError`` says, in one line, which op was missing, read from what the converter or the
-runtime printed.
+runtime printed. Only the tools' own failures count so (``_tools_failure``): an import error, or an
+exception raised in this project's code, fails the stage. What the converter printed is kept beside
+the failure, in ``<file>.log``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import contextlib
 import os
 import re
 import tempfile
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -91,15 +97,62 @@ def convert(model, fmt: Format, path: Path, calibration: np.ndarray, check: np.n
                     probs = runtimes.load(fmt.runtime, raw, threads=1).predict(check[:1])
                     if probs.shape != (1, classes):
                         raise ConversionError(f"its output has shape {probs.shape}, not (1, {classes})")
+                    if fmt.runtime == "litert" and fmt.precision == "int8" and (floats := float_inside(raw)):
+                        raise ConversionError(f"not integer inside: {', '.join(dict.fromkeys(floats))} "
+                                              "would run in float32 between its quantised input and output")
                     os.replace(raw, tmp)
                 finally:
                     raw.unlink(missing_ok=True)
-        except Exception as e:  # any failure of the tools is this model's, reported in one line
+        except Exception as e:  # noqa: BLE001  (narrowed at once: anything but the tools' own failure is raised)
+            if not _tools_failure(e):
+                raise
             problem = e
     if problem is not None:
         op = missing_op(printed[0] + "\n" + str(problem))
         first = str(problem).strip().splitlines()[0][:300] if str(problem).strip() else type(problem).__name__
-        raise ConversionError(f"the runtime lacks op {op}" if op else first) from None
+        log = path.with_name(path.name + ".log")
+        with atomic_path(log) as tmp:
+            tmp.write_text(f"{type(problem).__name__}: {problem}\n\n{printed[0]}")
+        raise ConversionError((f"the runtime lacks op {op}" if op else first) + f" (the converter's log: {log.name})") from None
+
+
+_PACKAGE = str(Path(__file__).resolve().parent.parent)
+
+
+def _tools_failure(e: Exception) -> bool:
+    """Whether ``e`` is a converter's or a runtime's failure on this model, not a defect of this
+    project or of the installation: a ``ConversionError``, TensorFlow's ``ConverterError``, ONNX
+    Runtime's errors, or a ValueError or RuntimeError raised inside the tools. Hand-written: the tools
+    share no base class for "this model cannot be converted"."""
+    if isinstance(e, ConversionError):
+        return True
+    if isinstance(e, (ImportError, TypeError, AttributeError, NameError, KeyError, IndexError, AssertionError)):
+        return False
+    frames = traceback.extract_tb(e.__traceback__)
+    if frames and frames[-1].filename.startswith(_PACKAGE):  # raised by this project's code
+        return False
+    kind = f"{type(e).__module__}.{type(e).__name__}"
+    return isinstance(e, (ValueError, RuntimeError)) or kind.startswith(
+        ("onnxruntime.", "tensorflow.lite.", "tf2onnx.", "onnx."))
+
+
+def float_inside(path: Path) -> list[str]:
+    """The ops of the LiteRT file ``path`` that compute in float32 between the input's QUANTIZE and
+    the output's DEQUANTIZE (in graph order), empty for a file that is integer inside."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    dtypes = {t["index"]: t["dtype"] for t in interpreter.get_tensor_details()}
+    inputs = {d["index"] for d in interpreter.get_input_details()}
+    outputs = {d["index"] for d in interpreter.get_output_details()}
+    found = []
+    for op in interpreter._get_ops_details():  # noqa: SLF001  (the interpreter's only listing of its ops)
+        ins, outs = [i for i in op["inputs"] if i >= 0], list(op["outputs"])
+        if op["op_name"] == "QUANTIZE" and set(ins) <= inputs or op["op_name"] == "DEQUANTIZE" and set(outs) <= outputs:
+            continue
+        if any(dtypes.get(i) == np.float32 for i in ins + outs):
+            found.append(op["op_name"])
+    return found
 
 
 def _export(model, fmt: Format, path: Path, calibration: np.ndarray) -> None:

@@ -23,4 +23,4 @@ class Format:
 
 FORMATS = (Format("litert", "float32", ".tflite"), Format("litert", "int8", "_int8.tflite"),
            Format("onnx", "float32", ".onnx"))
-RUNTIME_NAMES = {"keras": "Keras", "litert": "LiteRT", "onnx": "ONNX Runtime"}
+RUNTIME_NAMES = {"keras": "Keras", "keras_compiled": "Keras compiled", "litert": "LiteRT", "onnx": "ONNX Runtime"}

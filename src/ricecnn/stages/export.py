@@ -1,8 +1,9 @@
 """Stage export: the first training seed's models as a practitioner ships them, in LiteRT (float32,
-and int8 calibrated on training images) and ONNX, each with its file size, its batch-1 latency on
-``export.threads`` CPU threads (the Keras model's too, measured the same way), and its predicted class
-for every clean and augmented test image (scored on every core, batch by batch), which summarize pairs
-with the Keras model's. Beside the files, what a device team needs to use one (``ricecnn.deploy.bundle``):
+and int8 calibrated on training images) and ONNX, each with its file size (the Keras model's without
+its optimizer state, as it is shipped) and its predicted class for every clean and augmented test image
+(scored on every core, batch by batch), which summarize pairs with the Keras model's. Latency is not
+measured here: it differs on every run and machine, so a committed record of it could never be
+reproduced; bench/latency.py times these files with its conditions (docs/deployment.md). Beside the files, what a device team needs to use one (``ricecnn.deploy.bundle``):
 ``labels.txt`` (the classes in output order) and ``<model>.card.json`` (input, resize, output, FLOPs,
 parameters, each format's accuracy and agreement with the Keras model's classes from evaluate's
 predictions, ``--keras-predictions``, and the training data); the ONNX file carries the same facts.
@@ -17,14 +18,14 @@ TensorFlow whatever ``train.backend`` says (a ``.keras`` file is the same for ev
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import tempfile
+from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf  # imported with the module: its start-up lines are kept out of the log (core.cli)
+import tensorflow  # noqa: F401  (imported with the module: its start-up lines are kept out of the log, core.cli)
 
 from ..core import settings
 from ..core.cli import fill, parse
@@ -36,8 +37,7 @@ from ..data.settings import Data
 from ..deploy import bundle
 from ..deploy.convert import ConversionError, convert
 from ..deploy.formats import FORMATS
-from ..deploy.latency import measure
-from ..deploy.runtimes import keras_runner, load
+from ..deploy.runtimes import load
 from ..evaluation.augment import TEST_SETS, condition_sets, spread
 from ..networks.flops import count_flops
 from ..study.plan import Plan, evaluated_for
@@ -46,9 +46,6 @@ from ..training.runtime import load_model
 
 class Export(Section):
     calibration_images: PositiveInt  # training images (spread evenly) int8's activation ranges are measured on
-    threads: PositiveInt  # CPU threads every runtime is timed on
-    warmup: PositiveInt  # untimed batch-1 calls before the timed ones
-    repeats: PositiveInt  # timed batch-1 calls: the median and quartiles
     batch_size: PositiveInt  # images per call when scoring the test sets
 
 
@@ -63,11 +60,6 @@ def main(argv: list[str] | None = None) -> None:
                  patterns=("model-file", "keras-predictions"))
     s = settings.load(args.params, Settings)
     cfg = s.export
-    # before any TensorFlow op: the Keras model is timed on the threads the runtimes are timed on. A
-    # process that ran TensorFlow before (a caller in-process) keeps the threads it started with.
-    with contextlib.suppress(RuntimeError):
-        tf.config.threading.set_intra_op_parallelism_threads(cfg.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(cfg.threads)
     models = evaluated_for(s)
     files = {m.name: fill(args.model_file, model=m.name) for m in models}
     for m in models:  # fail before the long work
@@ -90,8 +82,7 @@ def main(argv: list[str] | None = None) -> None:
         for m in models:
             print(f"export {m.name} (replicate {args.seed})", flush=True)
             model = load_model(files[m.name], m.stage_for(args.seed), clean.shape[1:], len(classes))
-            record = {"keras": {"runtime": "keras", "precision": "float32", "bytes": files[m.name].stat().st_size,
-                                **measure(keras_runner(model).predict, clean[0], cfg.warmup, cfg.repeats).as_dict()}}
+            record = {"keras": {"runtime": "keras", "precision": "float32", "bytes": _shipped_bytes(model, tmp)}}
             columns, exported, errors = {}, {}, {}
             size = clean.shape[1]
             described = bundle.description(m.name, classes, size, trained_on)
@@ -111,11 +102,9 @@ def main(argv: list[str] | None = None) -> None:
                 runner = load(fmt.runtime, path, os.cpu_count() or 1)  # scored on every core: the same classes
                 for c in TEST_SETS:
                     columns[f"{fmt.key}_{c}"] = runner.classes(sets[c], cfg.batch_size, desc=f"{fmt.key} {c}")
-                runner = load(fmt.runtime, path, cfg.threads)
                 record[fmt.key] = {"runtime": fmt.runtime, "precision": fmt.precision, "file": path.name,
-                                   "bytes": path.stat().st_size,
-                                   **measure(runner.predict, clean[0], cfg.warmup, cfg.repeats).as_dict()}
-            results[m.name] = {"seed": args.seed, "threads": cfg.threads, "formats": record}
+                                   "bytes": path.stat().st_size}
+            results[m.name] = {"seed": args.seed, "keras_md5": bundle.file_md5(files[m.name]), "formats": record}
             _write_predictions(predictions / f"{m.name}.csv", labels, columns, classes)
             if exported:  # a model no format took gets no card
                 bundle.write_card(folder, bundle.card(
@@ -125,6 +114,16 @@ def main(argv: list[str] | None = None) -> None:
             del model
             keras.backend.clear_session()  # one model in memory at a time
     write_json(args.metrics, results)
+
+
+def _shipped_bytes(model, scratch: str) -> int:
+    """The size of the model's .keras file as it is shipped: weights and architecture, without the
+    optimizer state that a training run's file keeps for resuming (for cnn 2.9 of its 4.3 MB)."""
+    path = Path(scratch) / "shipped.keras"
+    model.save(path)  # loaded with compile=False (training.runtime.load_model): no optimizer to write
+    size = path.stat().st_size
+    path.unlink()
+    return size
 
 
 def _scores(columns: dict[str, np.ndarray], labels: np.ndarray, classes: list[str], keras_file) -> dict:

@@ -7,7 +7,8 @@ What it reads comes from dvc.yaml as path patterns (``{seed}``, ``{model}``), on
 them into tables and words, ``ricecnn.study.figures`` into pictures); what it writes goes into the
 folder ``--out-dir`` (one out of dvc.yaml, replaced whole: a failed run leaves the last complete
 one) under the names below, and the study's numbers as DVC's metrics into ``--metrics``
-(``tables.study_metrics``).
+(``tables.study_metrics``). Latency is not the pipeline's: ``--latency`` is bench/latency.py's
+committed record (its conditions with it); summary.csv's ``latency_ms`` is the compiled Keras call's.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def load(s: Settings, patterns: dict[str, str], classes: list[str]) -> Study:
 
 def main(argv: list[str] | None = None) -> None:
     kinds = ("flops", *(k.replace("_", "-") for k in PER_SEED), "evaluate", "predictions")
-    args = parse(argv, "summarize", __doc__, "split-dir", "out-dir", "metrics", "export",
+    args = parse(argv, "summarize", __doc__, "split-dir", "out-dir", "metrics", "export", "latency",
                  patterns=(*kinds, "curves", "export-predictions"))
     s = settings.load(args.params, Settings)
     patterns = {k.replace("-", "_"): getattr(args, k.replace("-", "_")) for k in kinds}
@@ -100,10 +101,11 @@ def main(argv: list[str] | None = None) -> None:
     exported = read_json(args.export)
     if missing := [m.name for m in study.models if m.name not in exported]:
         raise RiceError(f"{args.export} has no record of {', '.join(missing)}: rerun `dvc repro export`")
+    bench = read_json(args.latency) if args.latency.exists() else None
     deployed = deployment.deployment_table(study, exported, {m.name: pd.read_csv(fill(args.export_predictions, model=m.name))
-                                                             for m in study.models}, df)
-    keras_rows = deployed[deployed.runtime == "keras"].set_index("model")
-    df.insert(df.columns.get_loc("failed_runs"), "latency_ms", df.model.map(keras_rows.latency_ms))  # export's, one thread
+                                                             for m in study.models}, df, bench)
+    keras_rows = deployed[deployed.runtime == "keras_compiled"].set_index("model")
+    df.insert(df.columns.get_loc("failed_runs"), "latency_ms", df.model.map(keras_rows.latency_ms))  # the bench's
     paper = paper_table(s.compare.margin)
     power = tables.power_table(comps)
     crit, crit_means = tables.criteria_table(study), tables.criteria_means(study)
@@ -120,10 +122,10 @@ def main(argv: list[str] | None = None) -> None:
         _csv(crit_means, out["criteria_means.csv"])
         _csv(curves, out["training_curves.csv"])
         _csv(deployed, out["deployment.csv"])
-        lines = findings.findings(study, df, comps, paper, robust, crit_means) + deployment.sentences(study, deployed)
+        lines = findings.findings(study, df, comps, paper, robust, crit_means) + deployment.sentences(study, deployed, bench)
         _text(pages.findings_page(study, df, comps, lines), out["findings.md"])
         _text(pages.summary_page(study, df, comps, tables.per_seed_table(study), robust, paper, power, crit,
-                                   crit_means, deployed),
+                                   crit_means, deployed, bench),
               out["summary.md"])
         save_png(figures.criteria_figure(crit_means, comps, df), out["criteria.png"])
         save_png(figures.deployment_figure(deployed), out["deployment.png"])

@@ -280,7 +280,7 @@ def _differences(ax, comps, parent: str) -> None:
                  "colour: verdict)", fontsize=8)
 
 
-RUNTIME_MARKERS = {("keras", "float32"): "o", ("litert", "float32"): "s", ("litert", "int8"): "^", ("onnx", "float32"): "D"}
+RUNTIME_MARKERS = {("keras", "float32"): "o", ("keras_compiled", "float32"): "P", ("litert", "float32"): "s", ("litert", "int8"): "^", ("onnx", "float32"): "D"}
 
 
 def deployment_figure(table) -> Figure:
@@ -300,21 +300,25 @@ def deployment_figure(table) -> Figure:
               for spot, names in together(keras_rows, "flops", "clean_accuracy", True).items()]
     for (runtime, precision), marker in RUNTIME_MARKERS.items():
         g = done[(done.runtime == runtime) & (done.precision == precision)]
-        err = [g.latency_ms - g.latency_q1_ms, g.latency_q3_ms - g.latency_ms]
+        g = g[g.latency_ms.notna()]
+        err = [g.latency_ms - g.latency_low_ms, g.latency_high_ms - g.latency_ms]
         by_time.errorbar(g.latency_ms, g.clean_accuracy, xerr=err, fmt=marker, mfc="none", color="black", ms=6, lw=0.8,
                          label=f"{RUNTIME_NAMES[runtime]} {precision}", zorder=2)
         by_time.scatter(g.latency_ms, g.clean_accuracy, marker=marker, c=[colors[f] for f in g.family], s=22, zorder=3)
-    fastest = done.loc[done.groupby("model").latency_ms.idxmin().dropna()]  # each model named once, at its fastest format
+    timed = done[done.latency_ms.notna()]
+    if timed.empty:
+        by_time.text(0.5, 0.5, "latency not measured:\nrun bench/latency.py", ha="center", va="center", transform=by_time.transAxes)
+    fastest = timed.loc[timed.groupby("model").latency_ms.idxmin()]  # each model named once, at its fastest format
     labels += [by_time.annotate(", ".join(names), spot, textcoords="offset points", xytext=LABEL_SPOTS[0][:2], fontsize=6)
                for spot, names in together(fastest, "latency_ms", "clean_accuracy", True).items()]
-    for ax in (by_flops, by_time):
+    for ax in (by_flops, by_time) if not timed.empty else (by_flops,):
         ax.set_xscale("log")
         ax.margins(x=0.1, y=0.1)
     by_flops.set_xlabel("FLOPs per image (log scale)")
     by_flops.set_ylabel("clean test accuracy (one trained network each)")
     by_flops.set_title("accuracy against FLOPs\n(the Keras models)", fontsize=9)
     by_flops.legend(fontsize=7, title="family (colour)", title_fontsize=7)
-    by_time.set_xlabel("batch-1 latency, ms (median, bars: quartiles; log scale)")
+    by_time.set_xlabel("batch-1 latency, ms (median of rounds, bars: fastest and slowest round; log scale)")
     by_time.set_title("accuracy against measured latency, per runtime\n(each model named at its fastest format)", fontsize=9)
     by_time.legend(fontsize=7)
     place_labels(fig, labels)

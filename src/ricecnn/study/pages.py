@@ -114,7 +114,7 @@ def criteria_display(means: pd.DataFrame, crit: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary_page(study: Study, df, comps, per_seed, robust, paper, power, crit: pd.DataFrame | None = None,
-                 means: pd.DataFrame | None = None, deployed: pd.DataFrame | None = None) -> str:
+                 means: pd.DataFrame | None = None, deployed: pd.DataFrame | None = None, bench: dict | None = None) -> str:
     """reports/study/summary.md: every table."""
     return (
         "# Summary\n\n" + " ".join(setup_lines(study, comps)) + " FLOPs per image at the training input size "
@@ -136,18 +136,20 @@ def summary_page(study: Study, df, comps, per_seed, robust, paper, power, crit: 
         + markdown(robust) + "\n## The paper's published numbers (224 px, real data, 7,500 test images per model)\n\n"
         + markdown(PAPER_RESULTS) + "\nIts light variants against their full models, unpaired (Fisher's exact test, "
         "Newcombe's interval): the paper published counts, not per-image predictions.\n\n" + markdown(paper)
-        + (deployment_text(deployed) if deployed is not None and len(deployed) else "")
+        + (deployment_text(deployed, bench) if deployed is not None and len(deployed) else "")
     )
 
 
-DEPLOYMENT_SHOWN = ["model", "runtime", "precision", "bytes", "latency_ms", "latency_q1_ms", "latency_q3_ms", "clean_accuracy",
+DEPLOYMENT_SHOWN = ["model", "runtime", "precision", "bytes", "latency_ms", "latency_low_ms", "latency_high_ms", "clean_accuracy",
                     "augmented_accuracy", "clean_agreement", "augmented_agreement", "clean_diff_pp", "augmented_diff_pp", "error"]
 
 
-def deployment_text(deployed: pd.DataFrame) -> str:
+def deployment_text(deployed: pd.DataFrame, bench: dict | None) -> str:
     """The exported models' table (reports/study/deployment.csv has the intervals too)."""
+    from .deployment import conditions
+
     first = deployed.iloc[0]
-    return (f"\n## The models as shipped (docs/deployment.md): replicate {int(first.seed)}'s networks, batch-1 latency on "
-            f"{int(first.threads)} CPU thread(s), median and quartiles of {int(first.latency_repeats)} timed calls; accuracy on "
+    return (f"\n## The models as shipped (docs/deployment.md): replicate {int(first.seed)}'s networks; latency: "
+            f"{conditions(bench)}, with the fastest and slowest round; accuracy on "
             "every test image, agreement with the Keras model's class, and the difference from Keras in points "
             "(intervals: deployment.csv)\n\n" + markdown(deployed[DEPLOYMENT_SHOWN]))
