@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["Arborio", "Basmati", "Ipsala"]
 SIZE = 16
 FLOAT_TOLERANCE = 1e-4  # largest difference of a class probability, float32 export against Keras
+ONNX = next(f for f in FORMATS if f.runtime == "onnx")
 INT8_BOUND = 0.05  # int8 loses at most 5 points of test accuracy against float32 on these images
 
 
@@ -113,11 +114,22 @@ def test_a_float32_export_predicts_what_keras_does(project, tmp_path, fmt):
     assert np.abs(probs - keras_probs).max() < FLOAT_TOLERANCE
 
 
-def test_int8_loses_at_most_the_bound_against_float32(project, tmp_path):
-    f32, i8 = (next(f for f in FORMATS if f.runtime == "litert" and f.precision == p) for p in ("float32", "int8"))
+@pytest.mark.parametrize("precision", ["int8", "uint8"])
+def test_integer_files_lose_at_most_the_bound_against_float32(project, tmp_path, precision):
+    f32, i8 = (next(f for f in FORMATS if f.runtime == "litert" and f.precision == p) for p in ("float32", precision))
     _, float_probs, y = converted(project, tmp_path, f32)
     _, int8_probs, _ = converted(project, tmp_path, i8)
     assert (int8_probs.argmax(1) == y).mean() >= (float_probs.argmax(1) == y).mean() - INT8_BOUND
+    from ricecnn.deploy.runtimes import integer_io
+
+    ends = integer_io(tmp_path / f"cnn{i8.suffix}")
+    if precision == "int8":
+        assert ends is None  # integer inside, float32 in and out
+    else:  # integer in and out: the pixel range the calibration saw (these images reach 239, not 255), probabilities in 1/256
+        top = int(np.load(project / "data/split/train_x.npy")[:30].max())
+        assert ends["input"]["dtype"] == "uint8" and ends["input"]["zero_point"] == 0
+        assert ends["input"]["scale"] == pytest.approx(top / 255, rel=1e-6)
+        assert ends["output"] == {"dtype": "uint8", "scale": 1 / 256, "zero_point": 0}
 
 
 def test_latency_is_a_median_of_interleaved_rounds():
@@ -193,6 +205,7 @@ def test_the_stage_exports_every_model_and_a_failure_is_one_line(project, capsys
             kept = pd.read_csv(project / "evaluate" / "cnn.csv")[c]
             assert card["scores"][f.key][c]["agreement_with_keras"] == pytest.approx((got == kept).mean())
     assert card["scores"]["litert_float32"]["clean"]["agreement_with_keras"] == 1.0
+    assert card["integer_io"]["input"]["dtype"] == "uint8" and card["integer_io"]["output"]["scale"] == 1 / 256  # the uint8 file
     # the ONNX file describes itself: named input and output, the labels and the input in its metadata
     import onnx
 
@@ -226,7 +239,7 @@ def keras_params(project: Path) -> int:
 def test_a_conversion_failure_leaves_nothing_half_written(tmp_path):
     path = tmp_path / "bad.onnx"
     with pytest.raises(ConversionError, match=r"^the runtime lacks op Lgamma \(the converter's log: bad.onnx.log\)$"):
-        convert(network(extra=True), FORMATS[2], path, np.zeros((2, SIZE, SIZE, 3), np.uint8), np.zeros((1, SIZE, SIZE, 3), np.uint8))
+        convert(network(extra=True), ONNX, path, np.zeros((2, SIZE, SIZE, 3), np.uint8), np.zeros((1, SIZE, SIZE, 3), np.uint8))
     assert [p.name for p in tmp_path.iterdir()] == ["bad.onnx.log"]  # the log, whole; no model file
 
 

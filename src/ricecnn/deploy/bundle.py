@@ -55,7 +55,8 @@ def description(model: str, classes: list[str], img_size: int, data: dict) -> di
             "name": INPUT,
             "shape": {"litert": [1, img_size, img_size, 3], "onnx": ["batch", img_size, img_size, 3]},
             "layout": "NHWC, RGB",
-            "dtype": "float32 (int8 files too: their input and output stay float32)",
+            "dtype": "float32 in every file but <model>_uint8.tflite, whose input and output are uint8 (its card's "
+                     "integer_io: q = round(pixel / scale) + zero_point in, value = (q - zero_point) * scale out)",
             "range": [0, 255],
             "scaling": "none before the model: the pixels as they are, 0 to 255 (the model divides by 255 itself)",
             "resize": RESIZE.format(size=img_size),
@@ -67,10 +68,11 @@ def description(model: str, classes: list[str], img_size: int, data: dict) -> di
 
 
 def card(described: dict, replicate: int, *, files: dict[str, str | None], errors: dict[str, str], flops: int,
-         parameters: int, scores: dict[str, dict]) -> dict:
+         parameters: int, scores: dict[str, dict], integer_io: dict | None = None) -> dict:
     """The model card: ``described`` (``description``) with the replicate, the files (format key -> file
     name; None: not converted, ``errors`` says why), FLOPs, parameters and ``scores`` (format key -> {test
-    set -> {"accuracy", "agreement_with_keras"}})."""
+    set -> {"accuracy", "agreement_with_keras"}}); ``integer_io``: the uint8 file's input and output
+    quantisation (``runtimes.integer_io``), None when it was not converted."""
     return {
         "model": described["model"],
         "replicate": replicate,
@@ -81,6 +83,7 @@ def card(described: dict, replicate: int, *, files: dict[str, str | None], error
         "flops_per_image": flops,
         "parameters": parameters,
         "scores": scores,
+        "integer_io": integer_io,
         "metadata": {"onnx": f"metadata_props hold this card's facts; input {INPUT!r}, output {OUTPUT!r}",
                      "litert": "none in the file (no maintained metadata writer): this card and labels.txt describe it"},
     }

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.io import atomic_path
-from .formats import Format
+from .formats import INTEGER, Format
 
 
 class ConversionError(Exception):
@@ -97,7 +97,7 @@ def convert(model, fmt: Format, path: Path, calibration: np.ndarray, check: np.n
                     probs = runtimes.load(fmt.runtime, raw, threads=1).predict(check[:1])
                     if probs.shape != (1, classes):
                         raise ConversionError(f"its output has shape {probs.shape}, not (1, {classes})")
-                    if fmt.runtime == "litert" and fmt.precision == "int8" and (floats := float_inside(raw)):
+                    if fmt.runtime == "litert" and fmt.precision in INTEGER and (floats := float_inside(raw)):
                         raise ConversionError(f"not integer inside: {', '.join(dict.fromkeys(floats))} "
                                               "would run in float32 between its quantised input and output")
                     os.replace(raw, tmp)
@@ -121,19 +121,24 @@ _PACKAGE = str(Path(__file__).resolve().parent.parent)
 
 def _tools_failure(e: Exception) -> bool:
     """Whether ``e`` is a converter's or a runtime's failure on this model, not a defect of this
-    project or of the installation: a ``ConversionError``, TensorFlow's ``ConverterError``, ONNX
-    Runtime's errors, or a ValueError or RuntimeError raised inside the tools. Hand-written: the tools
-    share no base class for "this model cannot be converted"."""
+    project or of the installation: a ``ConversionError``, or an exception raised inside the tools
+    (TensorFlow's converter, tf2onnx, onnx, ONNX Runtime and its quantiser, LiteRT, Keras' exporters)
+    or of their own types. An ImportError (a missing runtime) and anything raised by this project's own
+    code are defects. Hand-written: the tools share no base class for "this model cannot be converted"."""
     if isinstance(e, ConversionError):
         return True
-    if isinstance(e, (ImportError, TypeError, AttributeError, NameError, KeyError, IndexError, AssertionError)):
+    if isinstance(e, ImportError):
         return False
     frames = traceback.extract_tb(e.__traceback__)
-    if frames and frames[-1].filename.startswith(_PACKAGE):  # raised by this project's code
+    where = frames[-1].filename if frames else ""
+    if where.startswith(_PACKAGE):  # raised by this project's code
         return False
-    kind = f"{type(e).__module__}.{type(e).__name__}"
-    return isinstance(e, (ValueError, RuntimeError)) or kind.startswith(
-        ("onnxruntime.", "tensorflow.lite.", "tf2onnx.", "onnx."))
+    if any(f"{os.sep}{tool}{os.sep}" in where for tool in _TOOLS):
+        return True
+    return f"{type(e).__module__}.".startswith(tuple(f"{tool}." for tool in _TOOLS))
+
+
+_TOOLS = ("tensorflow", "tf2onnx", "onnx", "onnxruntime", "ai_edge_litert", "keras")
 
 
 def float_inside(path: Path) -> list[str]:
@@ -155,18 +160,48 @@ def float_inside(path: Path) -> list[str]:
     return found
 
 
+def _onnx_int8(model, path: Path, calibration: np.ndarray) -> None:
+    """ONNX Runtime's static int8 quantisation of the model's float32 ONNX export: weights and activations
+    in int8 (QDQ: QuantizeLinear/DequantizeLinear around each quantised op), the activation ranges
+    calibrated on ``calibration``, one image at a time; input and output stay float32."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "float32.onnx"
+        model.export(str(source), format="onnx", verbose=False)
+        import onnx
+
+        name = onnx.load(str(source)).graph.input[0].name
+
+        class Images(CalibrationDataReader):
+            def __init__(self):
+                self.images = iter(calibration)
+
+            def get_next(self):
+                image = next(self.images, None)
+                return None if image is None else {name: np.asarray(image[None], dtype=np.float32)}
+
+        quantize_static(str(source), str(path), Images(), quant_format=QuantFormat.QDQ,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+
+
 def _export(model, fmt: Format, path: Path, calibration: np.ndarray) -> None:
     import tensorflow as tf
 
-    if fmt.runtime == "onnx":
+    if fmt.runtime == "onnx" and fmt.precision == "float32":
         model.export(str(path), format="onnx", verbose=False)
         return
+    if fmt.runtime == "onnx":
+        _onnx_int8(model, path, calibration)
+        return
     options = {"target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}}
-    if fmt.precision == "int8":
+    if fmt.precision in INTEGER:
         def representative():  # one image at a time, as the calibration sees a deployed model's inputs
             for image in calibration:
                 yield [np.asarray(image[None], dtype=np.float32)]
 
         options = {"optimizations": [tf.lite.Optimize.DEFAULT], "representative_dataset": representative,
                    "target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]}}
+        if fmt.precision == "uint8":  # integer in and out: the pixels as they are, the probabilities quantised
+            options.update(inference_input_type=tf.uint8, inference_output_type=tf.uint8)
     model.export(str(path), format="litert", verbose=False, **options)

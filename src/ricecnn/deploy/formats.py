@@ -1,5 +1,10 @@
-"""The device formats a model is exported to (``ricecnn.deploy.convert`` writes them): LiteRT float32
-and int8, ONNX float32; and the runtimes' names as the reports print them."""
+"""The device formats a model is exported to (``ricecnn.deploy.convert`` writes them): LiteRT float32,
+int8 (integer inside, float32 in and out: takes the same images as every other format) and uint8
+(integer only, its input and output too: what microcontrollers and integer-only NPUs take; it reads
+the pixels as uint8, quantised by the range its calibration images span (0-255: the pixels as they
+are), and gives each class's probability quantised to 1/256), ONNX float32
+and int8 (ONNX Runtime's static quantiser, QDQ, float32 in and out); and the runtimes' names as the
+reports print them."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Format:
     runtime: str  # litert | onnx
-    precision: str  # float32 | int8
+    precision: str  # float32 | int8 | uint8
     suffix: str  # the file name's end after the model's name
 
     @property
@@ -22,5 +27,6 @@ class Format:
 
 
 FORMATS = (Format("litert", "float32", ".tflite"), Format("litert", "int8", "_int8.tflite"),
-           Format("onnx", "float32", ".onnx"))
+           Format("litert", "uint8", "_uint8.tflite"), Format("onnx", "float32", ".onnx"), Format("onnx", "int8", "_int8.onnx"))
+INTEGER = ("int8", "uint8")  # the precisions quantised in full, weights and activations
 RUNTIME_NAMES = {"keras": "Keras", "keras_compiled": "Keras compiled", "litert": "LiteRT", "onnx": "ONNX Runtime"}

@@ -16,11 +16,12 @@ from ..training.predict import outputs
 class Runner:
     """``predict(images)``: probabilities for a batch (float32 or uint8 NHWC)."""
 
-    def __init__(self, predict: Callable[[np.ndarray], np.ndarray]):
-        self._predict = predict
+    def __init__(self, predict: Callable[[np.ndarray], np.ndarray], cast: bool = True):
+        self._predict, self._cast = predict, cast  # cast: to float32 here (else the runtime's own input type)
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        return np.asarray(self._predict(np.asarray(images, dtype=np.float32)), dtype=np.float32)
+        x = np.asarray(images, dtype=np.float32) if self._cast else np.asarray(images)
+        return np.asarray(self._predict(x), dtype=np.float32)
 
     def classes(self, images: np.ndarray, batch_size: int, desc: str | None = None) -> np.ndarray:
         """Each image's predicted class, ``batch_size`` images at a time (memory-mapped arrays stay on disk)."""
@@ -50,7 +51,7 @@ def _litert(path: Path, threads: int) -> Runner:
 
     interpreter = Interpreter(model_path=str(path), num_threads=threads)
     source, = interpreter.get_input_details()
-    sink = interpreter.get_output_details()[0]["index"]
+    sink = interpreter.get_output_details()[0]
     shape = [None]
 
     def predict(x: np.ndarray) -> np.ndarray:
@@ -58,11 +59,44 @@ def _litert(path: Path, threads: int) -> Runner:
             interpreter.resize_tensor_input(source["index"], list(x.shape))
             interpreter.allocate_tensors()
             shape[0] = x.shape
-        interpreter.set_tensor(source["index"], x)
+        interpreter.set_tensor(source["index"], quantise(x, source))
         interpreter.invoke()
-        return interpreter.get_tensor(sink)
+        return dequantise(interpreter.get_tensor(sink["index"]), sink)
 
-    return Runner(predict)
+    return Runner(predict, cast=False)
+
+
+def quantise(x: np.ndarray, tensor: dict) -> np.ndarray:
+    """Float values as an integer input tensor takes them (its scale and zero point); float tensors as they are."""
+    kind = np.dtype(tensor["dtype"])
+    if kind.kind == "f":
+        return x.astype(kind)
+    scale, zero = tensor["quantization"]
+    if x.dtype == kind and scale == 1 and zero == 0:  # already what it takes (uint8 pixels into a uint8 file)
+        return x
+    info = np.iinfo(kind)
+    return np.clip(np.round(x / scale + zero), info.min, info.max).astype(kind)
+
+
+def dequantise(q: np.ndarray, tensor: dict) -> np.ndarray:
+    """An integer output tensor's values as floats (its scale and zero point)."""
+    if np.dtype(tensor["dtype"]).kind == "f":
+        return q
+    scale, zero = tensor["quantization"]
+    return (q.astype(np.float32) - zero) * scale
+
+
+def integer_io(path: Path) -> dict | None:
+    """A LiteRT file's input and output quantisation when they are integers (None when float32): what a
+    device feeds it and how to read its output, ``value = (q - zero_point) * scale``."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    ends = {"input": interpreter.get_input_details()[0], "output": interpreter.get_output_details()[0]}
+    if all(np.dtype(t["dtype"]).kind == "f" for t in ends.values()):
+        return None
+    return {end: {"dtype": np.dtype(t["dtype"]).name, "scale": float(t["quantization"][0]),
+                  "zero_point": int(t["quantization"][1])} for end, t in ends.items()}
 
 
 def _onnx(path: Path, threads: int) -> Runner:

@@ -1,5 +1,6 @@
 """Stage export: the first training seed's models as a practitioner ships them, in LiteRT (float32,
-and int8 calibrated on training images) and ONNX, each with its file size (the Keras model's without
+int8 calibrated on training images, and uint8, integer in and out too) and ONNX (float32, and int8 by
+ONNX Runtime's quantiser), each with its file size (the Keras model's without
 its optimizer state, as it is shipped) and its predicted class for every clean and augmented test image
 (scored on every core, batch by batch), which summarize pairs with the Keras model's. Latency is not
 measured here: it differs on every run and machine, so a committed record of it could never be
@@ -37,7 +38,7 @@ from ..data.settings import Data
 from ..deploy import bundle
 from ..deploy.convert import ConversionError, convert
 from ..deploy.formats import FORMATS
-from ..deploy.runtimes import load
+from ..deploy.runtimes import integer_io, load
 from ..evaluation.augment import TEST_SETS, condition_sets, spread
 from ..networks.flops import count_flops
 from ..study.plan import Plan, evaluated_for
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
                     errors[fmt.key] = str(e)
                     continue
                 if fmt.runtime == "onnx":
-                    bundle.describe_onnx(path, described)
+                    bundle.describe_onnx(path, described)  # the int8 file too: the same input, output and labels
                 exported[fmt.key] = path.name
                 runner = load(fmt.runtime, path, os.cpu_count() or 1)  # scored on every core: the same classes
                 for c in TEST_SETS:
@@ -110,7 +111,8 @@ def main(argv: list[str] | None = None) -> None:
                 bundle.write_card(folder, bundle.card(
                     described, args.seed, files=exported, errors=errors, flops=count_flops(model)["flops"],
                     parameters=int(model.count_params()),
-                    scores=_scores(columns, labels, classes, fill(args.keras_predictions, model=m.name))))
+                    scores=_scores(columns, labels, classes, fill(args.keras_predictions, model=m.name)),
+                    integer_io=integer_io(folder / exported["litert_uint8"]) if "litert_uint8" in exported else None))
             del model
             keras.backend.clear_session()  # one model in memory at a time
     write_json(args.metrics, results)

@@ -280,7 +280,7 @@ def _differences(ax, comps, parent: str) -> None:
                  "colour: verdict)", fontsize=8)
 
 
-RUNTIME_MARKERS = {("keras", "float32"): "o", ("keras_compiled", "float32"): "P", ("litert", "float32"): "s", ("litert", "int8"): "^", ("onnx", "float32"): "D"}
+RUNTIME_MARKERS = {("keras", "float32"): "o", ("keras_compiled", "float32"): "P", ("litert", "float32"): "s", ("litert", "int8"): "^", ("litert", "uint8"): "v", ("onnx", "float32"): "D", ("onnx", "int8"): "d"}
 
 
 def deployment_figure(table) -> Figure:
