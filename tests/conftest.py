@@ -30,7 +30,7 @@ TINY = {
     "pretrain": {"classes": 3, "per_class": 6, "epochs": 1},
     "featuremaps": {"samples": 8, "per_layer_max": 8},  # of the 10 val images
     "trim": {"samples": 16, "max_rounds": 1, "finetune_epochs": 1},  # of the 30 train images
-    "export": {"calibration_images": 8, "warmup": 2, "repeats": 5},
+    "export": {"calibration_images": 8},
 }
 
 

@@ -15,24 +15,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ..core import settings
-from ..core.cli import fill, parse, stage_name
+from ..core.cli import fill, parse
 from ..core.errors import RiceError
 from ..core.io import atomic_path, read_json, write_json
 from ..data.arrays import load_classes
 from ..data.settings import Data
-from ..evaluation.augment import TRANSFORMS
 from ..pictures import save_png
 from ..study import deployment, figures, findings, pages, tables
 from ..study.paper import paper_table
 from ..study.plan import Plan, evaluated_for
-from ..study.records import Study, correctness, sources, training_curves, trim_neighbours
+from ..study.records import PER_SEED, gather, training_curves, trim_neighbours
 from ..study.settings import Compare
 
-PER_SEED = ("train", "featuremaps", "prune", "trim", "trim_scratch", "criteria")  # one file per seed and model each
 OUTPUTS = ("summary.csv", "summary_points.csv", "comparisons.csv", "robustness.csv", "power.csv", "criteria.csv",
            "criteria_means.csv", "deployment.csv", "deployment.png",
            "training_curves.csv", "findings.md", "summary.md", "accuracy_vs_flops.png", "accuracy_vs_filters.png", "params.png",
@@ -54,49 +51,13 @@ class Settings(Plan):
     compare: Compare
 
 
-def load(s: Settings, patterns: dict[str, str], classes: list[str]) -> Study:
-    """Every training seed's metrics and predictions, as ``study.Study``. ``patterns``: dvc.yaml's path
-    of each kind of file (``flops``, the ``PER_SEED`` kinds, ``evaluate``, ``predictions``)."""
-    models = evaluated_for(s)
-    names = {"train": s.models, "featuremaps": s.models, "prune": s.prune.models, "trim": s.trim.models,
-             "trim_scratch": s.trim.models, "criteria": [m.name for m in models if m.variant == "criterion"]}
-    flops = {m: read_json(fill(patterns["flops"], model=m)) for m in s.models}
-    by_seed: dict[str, dict] = {k: {} for k in ("train", "cost", "dead", "evaluate", "prune", "trim", "criteria",
-                                                 "predictions")}
-    samples: set[int] = set()
-    for seed in s.replicates:
-        metrics = {kind: {m: read_json(fill(patterns[kind], seed=seed, model=m)) for m in names[kind]} for kind in PER_SEED}
-        by_seed["train"][seed], by_seed["cost"][seed], by_seed["dead"][seed] = sources(models, {**metrics, "flops": flops})
-        by_seed["prune"][seed], by_seed["trim"][seed], by_seed["criteria"][seed] = (metrics["prune"], metrics["trim"],
-                                                                                     metrics["criteria"])
-        samples |= {f["samples"] for f in metrics["featuremaps"].values()}
-        where = fill(patterns["evaluate"], seed=seed)
-        by_seed["evaluate"][seed] = read_json(where)
-        if missing := [m.name for m in models if m.name not in by_seed["evaluate"][seed]]:
-            raise RiceError(f"{where} has no results for {', '.join(missing)}: rerun `dvc repro {stage_name('evaluate', seed)}`")
-        files = {m.name: fill(patterns["predictions"], seed=seed, model=m.name) for m in models}
-        for file in files.values():
-            if not file.is_file():
-                raise RiceError(f"{file} not found: rerun `dvc repro {stage_name('evaluate', seed)}`")
-        by_seed["predictions"][seed] = {name: pd.read_csv(file) for name, file in files.items()}
-    frames, names = by_seed.pop("predictions"), [m.name for m in models]
-    alone = [seed for seed, f in frames.items() if any(TRANSFORMS[0] in df for df in f.values())]  # evaluate's choice
-    rows = next((np.flatnonzero(df[TRANSFORMS[0]].notna().to_numpy()) for seed in alone[:1]
-                 for df in frames[seed].values() if TRANSFORMS[0] in df), None)  # the images it scored them on
-    return Study(list(s.replicates), models, **by_seed, correct=correctness(frames, names),
-                 predicted=correctness(frames, names, column="predicted"), margin=s.compare.margin,
-                 failed_run=s.compare.failed_run, families=s.compare.families, img_size=s.data.img_size, classes=classes, source=s.data.source,
-                 dead_samples=samples.pop() if len(samples) == 1 else None, pictures_seed=alone[0] if alone else None,
-                 robustness_rows=rows)
-
-
 def main(argv: list[str] | None = None) -> None:
     kinds = ("flops", *(k.replace("_", "-") for k in PER_SEED), "evaluate", "predictions")
     args = parse(argv, "summarize", __doc__, "split-dir", "out-dir", "metrics", "export", "latency",
                  patterns=(*kinds, "curves", "export-predictions"))
     s = settings.load(args.params, Settings)
     patterns = {k.replace("-", "_"): getattr(args, k.replace("-", "_")) for k in kinds}
-    study = load(s, patterns, load_classes(args.split_dir))
+    study = gather(s, evaluated_for(s), patterns, load_classes(args.split_dir))
     df, comps, robust = tables.summary_table(study), tables.comparisons(study), tables.robustness_table(study)
     exported = read_json(args.export)
     if missing := [m.name for m in study.models if m.name not in exported]:

@@ -11,10 +11,14 @@ import numpy as np
 import pandas as pd
 
 from ..channels import records as channel_records
-from ..evaluation.augment import TEST_SETS
+from ..core.cli import fill, stage_name
+from ..core.errors import RiceError
+from ..core.io import read_json
+from ..evaluation.augment import TEST_SETS, TRANSFORMS
 from . import stats
 from .plan import Evaluated, criterion_model
 
+PER_SEED = ("train", "featuremaps", "prune", "trim", "trim_scratch", "criteria")  # one file per seed and model each
 CONDITIONS = TEST_SETS[::-1]  # the test sets every comparison is made on, the paper's first
 COST_KEYS = ("params", "params_trainable", "flops", "macs", "filters", "flops_224", "params_224")
 DATA_NAMES = {"synthetic": "the synthetic stand-in", "kaggle": "the Rice Image Dataset (Kaggle)",
@@ -155,3 +159,41 @@ def training_curves(folders: dict[tuple[int, str], Path]) -> pd.DataFrame:
             frames.append(frame.assign(model=model, seed=seed, split=name, epoch=frame.step + 1))
     columns = ["model", "seed", "split", "epoch", "accuracy", "loss"]
     return pd.concat(frames)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+def gather(s, models: list[Evaluated], patterns: dict[str, str], classes: list[str]) -> Study:
+    """Every training seed's metrics and predictions of ``models`` (``plan.evaluated_for(s)``), as a
+    ``Study``. ``s``: summarize's settings (replicates, models, prune, trim, data, compare);
+    ``patterns``: dvc.yaml's path of each kind of file (``flops``, the ``PER_SEED`` kinds, ``evaluate``,
+    ``predictions``, with ``{seed}`` and ``{model}`` in them). A missing file: RiceError naming the
+    stage to rerun."""
+    names = {"train": s.models, "featuremaps": s.models, "prune": s.prune.models, "trim": s.trim.models,
+             "trim_scratch": s.trim.models, "criteria": [m.name for m in models if m.variant == "criterion"]}
+    flops = {m: read_json(fill(patterns["flops"], model=m)) for m in s.models}
+    by_seed: dict[str, dict] = {k: {} for k in ("train", "cost", "dead", "evaluate", "prune", "trim", "criteria",
+                                                 "predictions")}
+    samples: set[int] = set()
+    for seed in s.replicates:
+        metrics = {kind: {m: read_json(fill(patterns[kind], seed=seed, model=m)) for m in names[kind]} for kind in PER_SEED}
+        by_seed["train"][seed], by_seed["cost"][seed], by_seed["dead"][seed] = sources(models, {**metrics, "flops": flops})
+        by_seed["prune"][seed], by_seed["trim"][seed], by_seed["criteria"][seed] = (metrics["prune"], metrics["trim"],
+                                                                                     metrics["criteria"])
+        samples |= {f["samples"] for f in metrics["featuremaps"].values()}
+        where = fill(patterns["evaluate"], seed=seed)
+        by_seed["evaluate"][seed] = read_json(where)
+        if missing := [m.name for m in models if m.name not in by_seed["evaluate"][seed]]:
+            raise RiceError(f"{where} has no results for {', '.join(missing)}: rerun `dvc repro {stage_name('evaluate', seed)}`")
+        files = {m.name: fill(patterns["predictions"], seed=seed, model=m.name) for m in models}
+        for file in files.values():
+            if not file.is_file():
+                raise RiceError(f"{file} not found: rerun `dvc repro {stage_name('evaluate', seed)}`")
+        by_seed["predictions"][seed] = {name: pd.read_csv(file) for name, file in files.items()}
+    frames, names = by_seed.pop("predictions"), [m.name for m in models]
+    alone = [seed for seed, f in frames.items() if any(TRANSFORMS[0] in df for df in f.values())]  # evaluate's choice
+    rows = next((np.flatnonzero(df[TRANSFORMS[0]].notna().to_numpy()) for seed in alone[:1]
+                 for df in frames[seed].values() if TRANSFORMS[0] in df), None)  # the images it scored them on
+    return Study(list(s.replicates), models, **by_seed, correct=correctness(frames, names),
+                 predicted=correctness(frames, names, column="predicted"), margin=s.compare.margin,
+                 failed_run=s.compare.failed_run, families=s.compare.families, img_size=s.data.img_size, classes=classes, source=s.data.source,
+                 dead_samples=samples.pop() if len(samples) == 1 else None, pictures_seed=alone[0] if alone else None,
+                 robustness_rows=rows)
