@@ -120,6 +120,8 @@ def make_repo(dest: Path, models: dict | None = None, **over) -> Path:
     shutil.copytree(ROOT / ".dvc" / "plots", dest / ".dvc" / "plots")  # dvc.yaml's plot templates
     (dest / "dvc_plots").mkdir()
     shutil.copy(ROOT / "dvc_plots" / "offline.html", dest / "dvc_plots")  # the config's default page template
+    (dest / "bench").mkdir()
+    shutil.copy(ROOT / "bench" / "latency.json", dest / "bench")  # summarize's latency record (its models' files differ: unused)
     write_params(dest / "params.yaml", models, **over)
     run(["git", "init", "-q", "-b", "main"], dest)
     run(["git", "add", "-A"], dest)

@@ -119,7 +119,7 @@ def test_the_gpu_study_script_runs_for_real_on_the_models_kept(tmp_path):
     # no file of cnn, nor of a pruned, trimmed or criteria model (cnn_pruned, cnn_apoz_0.25, ...)
     notes = {f for f in (work / "models/pretrain").rglob("pretrain.json") if not json.loads(f.read_text())["pretrained"]}
     assert len(notes) == 6 and not list((work / "models/pretrain").rglob("*.h5"))  # every registry model's note, no base
-    named = {part.split(".")[0].removesuffix("_int8") for f in work.rglob("*") if f.is_file() and f not in notes
-             for part in f.relative_to(work).parts if part.startswith(("cnn", "googlenet", "vgg16"))}
-    assert named == {"cnn_light"}  # (its exports included: cnn_light.tflite, cnn_light_int8.tflite, cnn_light.onnx)
+    named = {part.split(".")[0].removesuffix("_int8").removesuffix("_uint8") for f in work.rglob("*") if f.is_file()
+             and f not in notes for part in f.relative_to(work).parts if part.startswith(("cnn", "googlenet", "vgg16"))}
+    assert named == {"cnn_light"}  # (its exports included: cnn_light.tflite, cnn_light_int8.tflite, cnn_light.onnx, ...)
     assert not (work / "metrics/criteria").exists() and not (work / "models/criteria").exists()
