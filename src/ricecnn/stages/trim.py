@@ -57,13 +57,15 @@ def main(argv: list[str] | None = None) -> None:
     s.entry(name)  # the model must have its settings
     classes = load_classes(args.split_dir)
     train_xy, val_xy = load_split(args.split_dir, "train"), load_split(args.split_dir, "val")
-    sample = apoz.sample(len(train_xy[1]), cfg.samples, s.seed, "trim.samples", "train")
-    runtime.configure(args.seed, s.train.mixed_precision)
+    # two seeds: the APoZ sample is drawn by params.yaml's `seed` (the same images for every replicate's
+    # model), the fine-tuning runs under the replicate's own training seed (--seed)
+    sample = apoz.sample(len(train_xy[1]), cfg.samples, seed=s.seed, what="trim.samples", where="train")
+    runtime.configure(training_seed := args.seed, s.train.mixed_precision)
     model = runtime.load_model(args.model_file, stage_name("train", name, args.seed), train_xy[0].shape[1:], len(classes))
 
     def finetune(candidate) -> dict:
         return fit(candidate, train_xy, val_xy, num_classes=len(classes), epochs=cfg.finetune_epochs,
-                   **settings_for(s, name, args.seed))
+                   **settings_for(s, name, training_seed))
 
     trimmed, record = trim(model, train_xy, val_xy, sample, Rule(cfg.rule, cfg.strength, cfg.min_channels),
                            budget=cfg.budget, max_rounds=cfg.max_rounds, paper_size=PAPER_SIZE,
