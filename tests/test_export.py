@@ -299,6 +299,13 @@ def test_classify_gives_keras_classes_in_every_format_and_one_line_for_bad_input
     assert cli(["classify", "--model", str(tmp_path / "cnn.onnx"), str(shots[0])]) == 0  # the plain form: path, class, probability
     path, name, p = capsys.readouterr().out.strip().split("\t")
     assert path == str(shots[0]) and name == CLASSES[expected[0].argmax()] and float(p) == pytest.approx(expected[0].max(), abs=1e-4)
+    # a bigger photograph in another mode is resized as split resizes: RGB, PIL's bilinear filter
+    big = Image.fromarray(x[1]).resize((4 * SIZE, 3 * SIZE), Image.Resampling.NEAREST).convert("RGBA")
+    big.save(tmp_path / "big.png")
+    again = np.asarray(big.convert("RGB").resize((SIZE, SIZE), Image.Resampling.BILINEAR), np.float32)[None]
+    assert cli(["classify", "--model", str(tmp_path / "cnn.onnx"), "--json", str(tmp_path / "big.png")]) == 0
+    shown = json.loads(capsys.readouterr().out)[0]["probabilities"]
+    assert [shown[c] for c in CLASSES] == pytest.approx(list(model.predict_on_batch(again)[0]), abs=1e-4)
     # bad input: one line on stderr each, exit status 2
     (tmp_path / "notes.jpg").write_text("not an image")
     (tmp_path / "other.tflite").write_bytes((tmp_path / "cnn.onnx").read_bytes())
