@@ -98,8 +98,8 @@ def runners(exports: Path, models_dir: Path, names: list[str], split_dir: Path, 
                 graph(tf.constant(x))
             except Exception:  # noqa: BLE001  (XLA lacks an op this model has: the graph without it)
                 continue
-            options[how] = (block_median(lambda v, g=graph: g(tf.constant(v)).numpy(), x, 5, 20),
-                            lambda v, g=graph: g(tf.constant(v)).numpy())
+            call = lambda v, g=graph: g(tf.constant(v)).numpy()  # noqa: E731
+            options[how] = (block_median(call, x, 5, 20), call)
         how = min(options, key=lambda k: options[k][0])
         compiled_with[name] = how
         calls[(name, "keras_compiled", "float32")] = options[how][1]
@@ -148,10 +148,9 @@ def one_run(calls: dict, image, families: list[tuple[str, str]], args) -> dict:
         latency.setdefault(model, {})[f"{runtime}_{precision}"] = Spread.of(values).as_dict("_ms")
     ratios = {}
     for light, full in families:
-        for key in latency.get(light, {}):
-            m, r, p = (light, *key.rsplit("_", 1))
-            if (full, r, p) in rounds:
-                ratios.setdefault(f"{light}/{full}", {})[key] = paired_ratio(rounds[(m, r, p)], rounds[(full, r, p)]).as_dict()
+        for (m, r, p), values in rounds.items():
+            if m == light and (full, r, p) in rounds:
+                ratios.setdefault(f"{light}/{full}", {})[f"{r}_{p}"] = paired_ratio(values, rounds[(full, r, p)]).as_dict()
     return {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)), "seconds": round(time.time() - start, 1),
             "load_before": [round(v, 2) for v in before], "load_after": [round(v, 2) for v in os.getloadavg()],
             "latency": latency, "ratios": ratios}

@@ -62,16 +62,8 @@ def _load(runtime: str, path: Path, threads: int):
         return model.predict_on_batch, tuple(model.input_shape)
     from .deploy.runtimes import load
 
-    runner = load(runtime, path, threads)
-    if runtime == "litert":
-        from ai_edge_litert.interpreter import Interpreter
-
-        shape = tuple(Interpreter(model_path=str(path)).get_input_details()[0]["shape"])
-    else:
-        import onnxruntime as ort
-
-        shape = tuple(ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_inputs()[0].shape)
-    return runner.predict, shape
+    runner = load(runtime, path, threads)  # the file opened once: its runner knows its input shape
+    return runner.predict, runner.input_shape
 
 
 def read_image(path: Path, size: int) -> np.ndarray:

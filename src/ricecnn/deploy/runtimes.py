@@ -16,8 +16,9 @@ from ..training.predict import outputs
 class Runner:
     """``predict(images)``: probabilities for a batch (float32 or uint8 NHWC)."""
 
-    def __init__(self, predict: Callable[[np.ndarray], np.ndarray], cast: bool = True):
+    def __init__(self, predict: Callable[[np.ndarray], np.ndarray], cast: bool = True, input_shape: tuple | None = None):
         self._predict, self._cast = predict, cast  # cast: to float32 here (else the runtime's own input type)
+        self.input_shape = input_shape  # as the file declares it (batch, height, width, channels)
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         x = np.asarray(images, dtype=np.float32) if self._cast else np.asarray(images)
@@ -63,7 +64,7 @@ def _litert(path: Path, threads: int) -> Runner:
         interpreter.invoke()
         return dequantise(interpreter.get_tensor(sink["index"]), sink)
 
-    return Runner(predict, cast=False)
+    return Runner(predict, cast=False, input_shape=tuple(source["shape"]))
 
 
 def quantise(x: np.ndarray, tensor: dict) -> np.ndarray:
@@ -107,4 +108,4 @@ def _onnx(path: Path, threads: int) -> Runner:
     options.log_severity_level = 3  # errors only: its graph notices would bury the stage's own lines
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    return Runner(lambda x: session.run(None, {name: x})[0])
+    return Runner(lambda x: session.run(None, {name: x})[0], input_shape=tuple(session.get_inputs()[0].shape))

@@ -31,11 +31,15 @@ def with_compiled_keras(formats: dict) -> dict:
     return out
 
 
+def first_run(bench: dict | None) -> dict:
+    """The bench's first run, the one the tables read ({} without a bench record)."""
+    return (bench or {}).get("runs", [{}])[0]
+
+
 def timed(bench: dict | None, model: str, keras_md5: str | None, runtime: str, precision: str) -> dict:
     """bench/latency.py's figure for one model, runtime and precision (its first run), as table columns;
     none when the bench timed another file of that name (its .keras file's MD5 is not export's)."""
-    run = (bench or {}).get("runs", [{}])[0]
-    t = run.get("latency", {}).get(model, {}).get(f"{runtime}_{precision}")
+    t = first_run(bench).get("latency", {}).get(model, {}).get(f"{runtime}_{precision}")
     threads = (bench or {}).get("conditions", {}).get("threads")
     if t is None or (bench or {}).get("files", {}).get(model) != keras_md5:
         return {"threads": threads}
@@ -107,7 +111,7 @@ def sentences(study: Study, table: pd.DataFrame, bench: dict | None = None) -> l
                 ratios.append(f"{RUNTIME_NAMES[runtime]} {precision} {ratio(light / full)} ({light:.3f} vs {full:.3f} ms)")
         out.append(f"Latency of {m.name} over {m.baseline}, as ratios light/full ({where}, replicate {int(first.seed)}'s models): FLOPs "
                    f"{ratio(flops)}; " + (", ".join(ratios) if ratios else "no latency measured") + ".")
-    empty = (bench or {}).get("runs", [{}])[0].get("latency", {}).get("empty")
+    empty = first_run(bench).get("latency", {}).get("empty")
     if empty:
         out.append("Every latency includes the runtime's own cost of a call, measured on a near-empty model (global average "
                    "pooling and one dense layer): " + ", ".join(f"{RUNTIME_NAMES[k.rsplit('_', 1)[0]]} {k.rsplit('_', 1)[1]} "
