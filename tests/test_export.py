@@ -114,6 +114,18 @@ def test_a_float32_export_predicts_what_keras_does(project, tmp_path, fmt):
     assert np.abs(probs - keras_probs).max() < FLOAT_TOLERANCE
 
 
+def test_a_model_converts_to_the_same_bytes_every_time(project, tmp_path):
+    """DVC's hash of the export folder repeats only if every file does: tf2onnx's counter-made names
+    (which differ on a second export in the same process) are rewritten from the graph's structure."""
+    model = keras.models.load_model(project / "models" / "cnn.keras", compile=False)
+    x, calibration = np.load(project / "data/split/test_x.npy"), np.load(project / "data/split/train_x.npy")[:30]
+    for run in ("first", "second"):
+        for fmt in FORMATS:
+            convert(model, fmt, tmp_path / run / f"cnn{fmt.suffix}", calibration, x[:1])
+    for fmt in FORMATS:
+        assert (tmp_path / "first" / f"cnn{fmt.suffix}").read_bytes() == (tmp_path / "second" / f"cnn{fmt.suffix}").read_bytes(), fmt.key
+
+
 @pytest.mark.parametrize("precision", ["int8", "uint8"])
 def test_integer_files_lose_at_most_the_bound_against_float32(project, tmp_path, precision):
     f32, i8 = (next(f for f in FORMATS if f.runtime == "litert" and f.precision == p) for p in ("float32", precision))

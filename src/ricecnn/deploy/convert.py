@@ -7,7 +7,11 @@
   only when it is integer inside: no op between its input's quantisation and its output's
   dequantisation computes in float (``float_inside``); the converter otherwise leaves an op it cannot
   quantise in float32, wrapped in DEQUANTIZE and QUANTIZE, and says nothing.
-- ONNX (float32), through Keras' own exporter (tf2onnx underneath).
+- ONNX (float32), through Keras' own exporter (tf2onnx underneath), and int8 by ONNX Runtime's quantiser
+  from that export. tf2onnx names the nodes and tensors it makes from a process-wide counter, and when
+  its optimiser merges equal nodes the surviving name depends on Python's hash order; so both files'
+  internal names are rewritten from the graph's structure (``canonical_names``) and the same model
+  gives the same bytes in every run (DVC's hash of the export folder repeats).
 
 A converter that meets an op its runtime lacks does not always stop: TensorFlow's LiteRT converter can
 write a model whose output is empty, and tf2onnx writes the unknown node and logs it. So a conversion
@@ -160,6 +164,48 @@ def float_inside(path: Path) -> list[str]:
     return found
 
 
+def canonical_names(path: Path) -> None:
+    """Rewrite the ONNX file ``path``'s internal names from its structure alone: node i is
+    ``<op>_<i>``, its outputs ``<op>_<i>:<k>``, the weights ``w<j>`` in the order the nodes first read
+    them, and symbolic dimensions ``batch`` then ``dim<k>``; the graph's input and output keep their
+    names, and the graph's note naming the traced TensorFlow function (a counter too) is dropped. The computation is unchanged (the tensors are the same, renamed everywhere they are used).
+    Hand-written: neither onnx nor tf2onnx has a call that names a graph canonically."""
+    import onnx
+
+    proto = onnx.load(str(path))
+    graph = proto.graph
+    graph.doc_string = ""  # "converted from b'__inference___call___<counter>'"
+    if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for n in graph.node for a in n.attribute):
+        raise ValueError(f"{path.name} has subgraphs (If, Loop), which canonical_names does not rename")
+    keep = {v.name for v in (*graph.input, *graph.output)}
+    weights = {t.name for t in graph.initializer}
+    names: dict[str, str] = {}
+    first_read: dict[str, int] = {}
+    for i, node in enumerate(graph.node):
+        for name in node.input:
+            if name in weights and name not in names:
+                names[name] = f"w{len(first_read)}"
+                first_read[name] = len(first_read)
+        node.name = f"{node.op_type}_{i}"
+        names.update({out: f"{node.op_type}_{i}:{k}" for k, out in enumerate(node.output) if out and out not in keep})
+    for node in graph.node:
+        node.input[:] = [names.get(n, n) for n in node.input]
+        node.output[:] = [names.get(n, n) for n in node.output]
+    dims: dict[str, str] = {}
+    for value in (*graph.input, *graph.output, *graph.value_info):
+        value.name = names.get(value.name, value.name)
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.dim_param:
+                dim.dim_param = dims.setdefault(dim.dim_param, "batch" if not dims else f"dim{len(dims)}")
+    ordered = sorted(graph.initializer, key=lambda t: first_read.get(t.name, len(first_read)))
+    for tensor in ordered:
+        tensor.name = names.get(tensor.name, tensor.name)
+    del graph.initializer[:]
+    graph.initializer.extend(ordered)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+
+
 def _onnx_int8(model, path: Path, calibration: np.ndarray) -> None:
     """ONNX Runtime's static int8 quantisation of the model's float32 ONNX export: weights and activations
     in int8 (QDQ: QuantizeLinear/DequantizeLinear around each quantised op), the activation ranges
@@ -169,6 +215,7 @@ def _onnx_int8(model, path: Path, calibration: np.ndarray) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "float32.onnx"
         model.export(str(source), format="onnx", verbose=False)
+        canonical_names(source)
         import onnx
 
         name = onnx.load(str(source)).graph.input[0].name
@@ -183,6 +230,7 @@ def _onnx_int8(model, path: Path, calibration: np.ndarray) -> None:
 
         quantize_static(str(source), str(path), Images(), quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+    canonical_names(path)
 
 
 def _export(model, fmt: Format, path: Path, calibration: np.ndarray) -> None:
@@ -190,6 +238,7 @@ def _export(model, fmt: Format, path: Path, calibration: np.ndarray) -> None:
 
     if fmt.runtime == "onnx" and fmt.precision == "float32":
         model.export(str(path), format="onnx", verbose=False)
+        canonical_names(path)
         return
     if fmt.runtime == "onnx":
         _onnx_int8(model, path, calibration)

@@ -9,7 +9,7 @@ reproduced; bench/latency.py times these files with its conditions (docs/deploym
 parameters, each format's accuracy and agreement with the Keras model's classes from evaluate's
 predictions, ``--keras-predictions``, and the training data); the ONNX file carries the same facts.
 
-Every evaluated model of the seed dvc.yaml gives (``ricecnn.study.plan.evaluated``): size and latency
+Each model is converted, scored and described by ``ricecnn.deploy.package``. Every evaluated model of the seed dvc.yaml gives (``ricecnn.study.plan.evaluated``): size and latency
 belong to the architecture, and one trained network each is enough to check that conversion kept
 what it learned. A model a runtime cannot take (an op it lacks) gets one line on stderr naming the
 model, the format and the op, and a record saying so; its other formats and the other models are
@@ -19,8 +19,6 @@ TensorFlow whatever ``train.backend`` says (a ``.keras`` file is the same for ev
 
 from __future__ import annotations
 
-import os
-import sys
 import tempfile
 from pathlib import Path
 
@@ -36,11 +34,8 @@ from ..core.settings import PositiveInt, Section, Seed
 from ..data.arrays import load_classes, load_split
 from ..data.settings import Data
 from ..deploy import bundle
-from ..deploy.convert import ConversionError, convert
-from ..deploy.formats import FORMATS
-from ..deploy.runtimes import integer_io, load
+from ..deploy.package import Shipment
 from ..evaluation.augment import TEST_SETS, condition_sets, spread
-from ..networks.flops import count_flops
 from ..study.plan import Plan, evaluated_for
 from ..training.runtime import load_model
 
@@ -71,7 +66,6 @@ def main(argv: list[str] | None = None) -> None:
     train, _ = load_split(args.split_dir, "train")
     if len(labels) == 0 or len(train) == 0:
         raise RiceError(f"the test or train split in {args.split_dir} is empty: raise the data size")
-    calibration = np.asarray(train[spread(len(train), cfg.calibration_images)])
     trained_on = {"data": "the synthetic stand-in of the rice images (docs/standin.md)" if s.data.source == "synthetic"
                   else f"the rice images ({s.data.source})", "img_size": s.data.img_size, "train_images": len(train)}
     results = {}
@@ -80,78 +74,13 @@ def main(argv: list[str] | None = None) -> None:
             atomic_path(args.predictions_dir, directory=True) as predictions:
         sets = condition_sets(clean, s.seed, cfg.batch_size, folder=tmp, alone=False)
         bundle.write_labels(folder, classes)
+        shipment = Shipment(folder, predictions, classes, labels, {c: sets[c] for c in TEST_SETS},
+                            np.asarray(train[spread(len(train), cfg.calibration_images)]), cfg.batch_size, args.seed,
+                            trained_on, Path(tmp))
         for m in models:
             print(f"export {m.name} (replicate {args.seed})", flush=True)
             model = load_model(files[m.name], m.stage_for(args.seed), clean.shape[1:], len(classes))
-            record = {"keras": {"runtime": "keras", "precision": "float32", "bytes": _shipped_bytes(model, tmp)}}
-            columns, exported, errors = {}, {}, {}
-            size = clean.shape[1]
-            described = bundle.description(m.name, classes, size, trained_on)
-            for fmt in FORMATS:
-                path = folder / f"{m.name}{fmt.suffix}"
-                try:
-                    convert(model, fmt, path, calibration, clean[:1])
-                except ConversionError as e:
-                    print(f"ricecnn export: error: {m.name} cannot be converted to {fmt.label}: {e}; its other formats "
-                          "and the other models are exported", file=sys.stderr, flush=True)
-                    record[fmt.key] = {"runtime": fmt.runtime, "precision": fmt.precision, "error": str(e)}
-                    errors[fmt.key] = str(e)
-                    continue
-                if fmt.runtime == "onnx":
-                    bundle.describe_onnx(path, described)  # the int8 file too: the same input, output and labels
-                exported[fmt.key] = path.name
-                runner = load(fmt.runtime, path, os.cpu_count() or 1)  # scored on every core: the same classes
-                for c in TEST_SETS:
-                    columns[f"{fmt.key}_{c}"] = runner.classes(sets[c], cfg.batch_size, desc=f"{fmt.key} {c}")
-                record[fmt.key] = {"runtime": fmt.runtime, "precision": fmt.precision, "file": path.name,
-                                   "bytes": path.stat().st_size}
-            results[m.name] = {"seed": args.seed, "keras_md5": bundle.file_md5(files[m.name]), "formats": record}
-            _write_predictions(predictions / f"{m.name}.csv", labels, columns, classes)
-            if exported:  # a model no format took gets no card
-                bundle.write_card(folder, bundle.card(
-                    described, args.seed, files=exported, errors=errors, flops=count_flops(model)["flops"],
-                    parameters=int(model.count_params()),
-                    scores=_scores(columns, labels, classes, fill(args.keras_predictions, model=m.name)),
-                    integer_io=integer_io(folder / exported["litert_uint8"]) if "litert_uint8" in exported else None))
+            results[m.name] = shipment.ship(model, m.name, files[m.name], fill(args.keras_predictions, model=m.name))
             del model
             keras.backend.clear_session()  # one model in memory at a time
     write_json(args.metrics, results)
-
-
-def _shipped_bytes(model, scratch: str) -> int:
-    """The size of the model's .keras file as it is shipped: weights and architecture, without the
-    optimizer state that a training run's file keeps for resuming (for cnn 2.9 of its 4.3 MB)."""
-    path = Path(scratch) / "shipped.keras"
-    model.save(path)  # loaded with compile=False (training.runtime.load_model): no optimizer to write
-    size = path.stat().st_size
-    path.unlink()
-    return size
-
-
-def _scores(columns: dict[str, np.ndarray], labels: np.ndarray, classes: list[str], keras_file) -> dict:
-    """Per converted format and test set: the accuracy, and the share of images on which it predicts the
-    Keras model's class (evaluate's predictions of the same images, ``keras_file``)."""
-    import pandas as pd
-
-    if not keras_file.exists():
-        raise RiceError(f"{keras_file} not found: run `dvc repro` for the evaluate stage of this replicate first")
-    keras_classes = pd.read_csv(keras_file)
-    names = np.asarray(classes)
-    out: dict[str, dict] = {}
-    for key, predicted in columns.items():
-        fmt, condition = key.rsplit("_", 1)
-        out.setdefault(fmt, {})[condition] = {"accuracy": float(np.mean(predicted == labels)),
-                                              "agreement_with_keras": bundle.agreement(names[predicted],
-                                                                                       keras_classes[condition].to_numpy(str))}
-    return out
-
-
-def _write_predictions(path, labels: np.ndarray, columns: dict[str, np.ndarray], classes: list[str]) -> None:
-    """Every test image's class as each converted model predicts it (``<runtime>_<precision>_<condition>``)."""
-    import pandas as pd
-
-    names = np.asarray(classes)
-    frame = pd.DataFrame({"image": np.arange(len(labels)), "actual": names[labels],
-                          **{k: names[v] for k, v in columns.items()}})
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False, lineterminator="\n")
