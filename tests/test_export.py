@@ -244,6 +244,18 @@ def test_the_stage_exports_every_model_and_a_failure_is_one_line(project, capsys
     assert shown[0] == CLASSES[expected.argmax()] and float(shown[1]) == pytest.approx(expected.max(), abs=2e-3)
 
 
+def test_an_unknown_export_format_is_one_line_naming_the_formats(project, tmp_path, capsys):
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["export"]["formats"] = ["litert_float32", "tflite"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert cli(["export", "--seed", "42", "--params", str(tmp_path / "params.yaml"), "--model-file", "{model}.keras",
+                "--split-dir", str(tmp_path), "--out-dir", str(tmp_path / "out"), "--metrics", str(tmp_path / "m.json"),
+                "--predictions-dir", str(tmp_path / "p"), "--keras-predictions", "{model}.csv"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "export.formats" in err and "onnx_int8" in err, err
+    assert not (tmp_path / "out").exists()
+
+
 def keras_params(project: Path) -> int:
     return keras.models.load_model(project / "models" / "cnn.keras", compile=False).count_params()
 

@@ -33,7 +33,7 @@ def test_the_paper_profile_runs_every_stage_at_224_px(tmp_path):
         shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
     commit(repo, "the profile and the rehearsal")
     p = run([sys.executable, "tools/rehearse_paper.py", "--per-class", "10", "--seeds", "1", "--epochs", "1",
-             "--trim-rounds", "1", "--rules", "apoz", "--json", "rehearsal.json"], repo)
+             "--trim-rounds", "1", "--rules", "apoz", "--export-formats", "litert_int8", "--json", "rehearsal.json"], repo)
     r = json.loads((repo / "rehearsal.json").read_text())
 
     # every kind of stage ran (one seed: the comparisons over seeds are the quick default's), each one's memory measured
@@ -52,6 +52,11 @@ def test_the_paper_profile_runs_every_stage_at_224_px(tmp_path):
     params = yaml.safe_load(exp_file(repo, "rehearse-paper", "params.yaml"))
     assert params["data"]["img_size"] == 224 and params["split"] == {"val": 0.1, "test": 0.1}
     assert params["data"]["source"] == "path" and params["replicates"] == [1]
+    # one format (each is converted by the same code; tests/test_export.py converts all five): the quantised one,
+    # whose calibration runs the 224-px model on training images
+    assert params["export"]["formats"] == ["litert_int8"]
+    cards = json.loads(exp_file(repo, "rehearse-paper", "metrics/export.json"))
+    assert set(cards) >= {"cnn", "cnn_pruned", "cnn_trim"} and all(set(c["formats"]) == {"keras", "litert_int8"} for c in cards.values())
     evaluated = json.loads(exp_file(repo, "rehearse-paper", "metrics/evaluate/1.json"))
     assert evaluated["cnn_trim_scratch"]["test_images"] == 5
     summary = exp_file(repo, "rehearse-paper", "reports/study/summary.md")

@@ -102,6 +102,7 @@ def settings(profile: list[str], params: dict, args) -> tuple[list[str], list[st
         "criteria.targets": "[0.25]",  # one target of the profile's: each runs the same code
         "criteria.finetune_epochs": "1",
         **({"criteria.rules": "[" + args.rules + "]"} if args.rules else {}),
+        **({"export.formats": "[" + args.export_formats + "]"} if args.export_formats else {}),
         **{f"models.{m}.epochs": str(args.epochs) for m in models},
         **{f"models.{m}.weights": args.weights for m in models if m.startswith("vgg16")},
     }
@@ -282,6 +283,8 @@ def main() -> int:
     ap.add_argument("--trim-rounds", type=int, default=2)
     ap.add_argument("--rules", default="", help="comma-separated channel criteria to run (default: the profile's, "
                     "else params.yaml's); each runs the same stage code")
+    ap.add_argument("--export-formats", default="", help="comma-separated export formats (default: every one of "
+                    "export.formats; each costs a conversion and a scoring of every model at 224 px)")
     ap.add_argument("--models", default="", help="comma-separated models to keep (default: every model)")
     ap.add_argument("--weights", default="none", help="for the VGG16s: none, or a local Keras VGG16 notop .h5")
     ap.add_argument("--name", default="rehearse-paper", help="the experiment's name")

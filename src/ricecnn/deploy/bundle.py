@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from ..core.io import atomic_path
-from .formats import FORMATS
 
 LABELS = "labels.txt"
 INPUT, OUTPUT = "image", "probabilities"  # the ONNX graph's input and output names
@@ -67,16 +66,16 @@ def description(model: str, classes: list[str], img_size: int, data: dict) -> di
     }
 
 
-def card(described: dict, replicate: int, *, files: dict[str, str | None], errors: dict[str, str], flops: int,
-         parameters: int, scores: dict[str, dict], integer_io: dict | None = None) -> dict:
-    """The model card: ``described`` (``description``) with the replicate, the files (format key -> file
-    name; None: not converted, ``errors`` says why), FLOPs, parameters and ``scores`` (format key -> {test
+def card(described: dict, replicate: int, *, formats: list[str], files: dict[str, str | None], errors: dict[str, str],
+         flops: int, parameters: int, scores: dict[str, dict], integer_io: dict | None = None) -> dict:
+    """The model card: ``described`` (``description``) with the replicate, the files of the ``formats``
+    exported (format key -> file name; None: not converted, ``errors`` says why), FLOPs, parameters and ``scores`` (format key -> {test
     set -> {"accuracy", "agreement_with_keras"}}); ``integer_io``: the uint8 file's input and output
     quantisation (``runtimes.integer_io``), None when it was not converted."""
     return {
         "model": described["model"],
         "replicate": replicate,
-        "files": {f.key: files.get(f.key) for f in FORMATS},
+        "files": {key: files.get(key) for key in formats},
         "not_converted": errors,
         "labels": LABELS,
         **{k: v for k, v in described.items() if k != "model"},

@@ -9,6 +9,7 @@ reports print them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -28,5 +29,11 @@ class Format:
 
 FORMATS = (Format("litert", "float32", ".tflite"), Format("litert", "int8", "_int8.tflite"),
            Format("litert", "uint8", "_uint8.tflite"), Format("onnx", "float32", ".onnx"), Format("onnx", "int8", "_int8.onnx"))
+FormatKey = Literal["litert_float32", "litert_int8", "litert_uint8", "onnx_float32", "onnx_int8"]  # export.formats
 INTEGER = ("int8", "uint8")  # the precisions quantised in full, weights and activations
 RUNTIME_NAMES = {"keras": "Keras", "keras_compiled": "Keras compiled", "litert": "LiteRT", "onnx": "ONNX Runtime"}
+
+
+def chosen(keys) -> tuple[Format, ...]:
+    """The formats named by ``keys`` (``Format.key``; export.formats), in ``FORMATS``' order."""
+    return tuple(f for f in FORMATS if f.key in set(keys))

@@ -18,7 +18,7 @@ from ..core.io import atomic_path
 from ..networks.flops import count_flops
 from . import bundle
 from .convert import ConversionError, convert
-from .formats import FORMATS
+from .formats import Format
 from .runtimes import integer_io, load
 
 
@@ -36,6 +36,7 @@ class Shipment:
     replicate: int
     trained_on: dict
     scratch: Path  # a folder for files that are measured, not kept
+    formats: tuple[Format, ...]  # export.formats
 
     def ship(self, model, name: str, keras_file: Path, keras_predictions: Path) -> dict:
         """Convert, score and describe ``model`` (saved as ``keras_file``; evaluate's classes for the same
@@ -43,7 +44,7 @@ class Shipment:
         record = {"keras": {"runtime": "keras", "precision": "float32", "bytes": shipped_bytes(model, self.scratch)}}
         columns, exported, errors = {}, {}, {}
         described = bundle.description(name, self.classes, self.sets["clean"].shape[1], self.trained_on)
-        for fmt in FORMATS:
+        for fmt in self.formats:
             path = self.folder / f"{name}{fmt.suffix}"
             try:
                 convert(model, fmt, path, self.calibration, self.sets["clean"][:1])
@@ -64,7 +65,7 @@ class Shipment:
         self.write_predictions(self.predictions / f"{name}.csv", columns)
         if exported:  # a model no format took gets no card
             bundle.write_card(self.folder, bundle.card(
-                described, self.replicate, files=exported, errors=errors, flops=count_flops(model)["flops"],
+                described, self.replicate, formats=[f.key for f in self.formats], files=exported, errors=errors, flops=count_flops(model)["flops"],
                 parameters=int(model.count_params()), scores=self.scores(columns, keras_predictions),
                 integer_io=integer_io(self.folder / exported["litert_uint8"]) if "litert_uint8" in exported else None))
         return {"seed": self.replicate, "keras_md5": bundle.file_md5(keras_file), "formats": record}

@@ -21,19 +21,23 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Annotated
 
 import keras
 import numpy as np
 import tensorflow  # noqa: F401  (imported with the module: its start-up lines are kept out of the log, core.cli)
 
+from pydantic import Field
+
 from ..core import settings
 from ..core.cli import fill, parse
 from ..core.errors import RiceError
 from ..core.io import atomic_path, write_json
-from ..core.settings import PositiveInt, Section, Seed
+from ..core.settings import Distinct, PositiveInt, Section, Seed
 from ..data.arrays import load_classes, load_split
 from ..data.settings import Data
 from ..deploy import bundle
+from ..deploy.formats import FormatKey, chosen
 from ..deploy.package import Shipment
 from ..evaluation.augment import TEST_SETS, condition_sets, spread
 from ..study.plan import Plan, evaluated_for
@@ -41,6 +45,7 @@ from ..training.runtime import load_model
 
 
 class Export(Section):
+    formats: Annotated[list[FormatKey], Field(min_length=1), Distinct]  # which of deploy.formats.FORMATS to write
     calibration_images: PositiveInt  # training images (spread evenly) int8's activation ranges are measured on
     batch_size: PositiveInt  # images per call when scoring the test sets
 
@@ -76,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         bundle.write_labels(folder, classes)
         shipment = Shipment(folder, predictions, classes, labels, {c: sets[c] for c in TEST_SETS},
                             np.asarray(train[spread(len(train), cfg.calibration_images)]), cfg.batch_size, args.seed,
-                            trained_on, Path(tmp))
+                            trained_on, Path(tmp), chosen(cfg.formats))
         for m in models:
             print(f"export {m.name} (replicate {args.seed})", flush=True)
             model = load_model(files[m.name], m.stage_for(args.seed), clean.shape[1:], len(classes))
