@@ -345,3 +345,19 @@ def test_what_the_statistics_page_says_of_vgg16_s_training_is_the_committed_runs
     assert (f"vgg16's 15 epochs end at a training accuracy of {min(acc['vgg16']):.2f} to {max(acc['vgg16']):.2f} in the "
             f"confirmation's three replicates") in page and len(replicates) == 3
     assert f"vgg16_light's 120 end at {min(acc['vgg16_light']):.2f} to {max(acc['vgg16_light']):.2f}" in page
+
+
+def test_where_the_statistics_page_says_make_repro_s_minutes_go_is_the_timed_clone():
+    import json
+
+    after = json.loads((ROOT / "bench/repro-stage-times.json").read_text())["after"]["stages"]
+
+    def seconds(*kinds: str) -> str:
+        return f"{sum(s for stage, s in after.items() if stage.split('@')[0] in kinds):.0f} s"
+
+    page = " ".join((ROOT / "docs/statistics.md").read_text().split())
+    said = (f"the 18 trainings ({seconds('train')}), the export stage ({seconds('export')}: five formats of 11 models, "
+            f"each scored on the 3,500 clean and 3,500 augmented test images), pruning, trimming and the scratch "
+            f"control ({seconds('prune', 'trim', 'trim_scratch')}), `pretrain` ({seconds('pretrain')}) and the data "
+            f"({seconds('fetch', 'split')})")
+    assert said in page and sum(stage.startswith("train@") for stage in after) == 18
