@@ -71,3 +71,17 @@ def test_the_stage_table_is_dvc_yaml_s_stages_in_order():
     readme = (ROOT / "README.md").read_text()
     rows = re.findall(r"^\| `([a-z_]+)(?:@[^`]*)?` \|", readme, re.M)
     assert rows == list(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
+
+
+def test_what_the_readme_s_example_experiment_costs_is_the_committed_measurement():
+    import json
+
+    example = json.loads((ROOT / "bench/repro-stage-times.json").read_text())["example"]
+    seconds, ran = example["seconds"], example["stages_run"]
+    line = next(ln for ln in (ROOT / "README.md").read_text().splitlines() if ln.startswith(example["command"] + " "))
+    assert line.endswith(f": {seconds // 60} min {seconds % 60} s")
+    # what the line says ran: cnn_light's chains, every replicate's scoring, export and summarize, and no other model's
+    assert "cnn_light's chains, every replicate's scoring, export, summarize" in line
+    kinds = {s.split("@")[0] for s in ran}
+    assert kinds == {"check", "train", "flops", "featuremaps", "evaluate", "export", "summarize"}
+    assert all(s.split("@")[1].startswith("cnn_light") for s in ran if s.split("@")[0] in ("train", "flops", "featuremaps"))
