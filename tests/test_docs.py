@@ -361,3 +361,15 @@ def test_where_the_statistics_page_says_make_repro_s_minutes_go_is_the_timed_clo
             f"control ({seconds('prune', 'trim', 'trim_scratch')}), `pretrain` ({seconds('pretrain')}) and the data "
             f"({seconds('fetch', 'split')})")
     assert said in page and sum(stage.startswith("train@") for stage in after) == 18
+
+
+def test_what_the_makefile_says_byte_compiling_saves_is_the_bench_s_record():
+    record = (ROOT / "bench/venv-setup.md").read_text()
+    rows = [line.strip("|").split("|") for line in record.splitlines() if re.match(r"\| \d+ \|", line)]
+    seconds = {how: sorted(float(r[2]) for r in rows if r[1].strip() == how) for how in ("pip", "parallel")}
+    median = {how: (s[(len(s) - 1) // 2] + s[len(s) // 2]) / 2 for how, s in seconds.items()}
+    ratio = float(re.search(r"parallel / pip, median seconds: ([\d.]+)", record).group(1))
+    assert ratio == round(median["parallel"] / median["pip"], 2)
+    makefile = " ".join(line.lstrip("# ") for line in (ROOT / "Makefile").read_text().splitlines())
+    assert (f"{ratio:.2f} of pip's time here (bench/venv_setup.sh, its record bench/venv-setup.md: "
+            f"{median['parallel']:.0f} s against {median['pip']:.0f} s, the medians of two rounds)") in makefile
