@@ -19,6 +19,7 @@ number they show is what the results say. A block sits between `<!-- NAME:begin 
     docs/deployment.md deployment    reports/study/deployment.csv (the export stage's models, paired with Keras)
     docs/deployment.md deployment-findings  the export sentences of reports/study/findings.md
     docs/development.md edit-probe   bench/edit-probe.json (tools/edit_probe.py: what a one-line edit reruns)
+    docs/development.md make-test    bench/make-test.json (tools/test_times.py: clean clones' `bash .ci/run`, timed)
 
     python tools/sync_docs.py           # rewrite the blocks (make repro runs this after dvc repro)
     python tools/sync_docs.py --check   # exit 1 if a block differs from what its source gives
@@ -227,6 +228,7 @@ BLOCKS: dict[str, dict[str, Callable[[], str]]] = {
                          "criteria-thesis": criteria_thesis},
     "docs/development.md": {
         "edit-probe": lambda: tool("edit_probe").report(json.loads((ROOT / "bench" / "edit-probe.json").read_text())),
+        "make-test": lambda: tool("test_times").report(json.loads((ROOT / "bench" / "make-test.json").read_text())),
     },
 }
 
