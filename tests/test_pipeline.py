@@ -143,6 +143,20 @@ def test_second_repro_runs_nothing(built):
     assert json.loads(run(["dvc", "status", "--json"], built.repo).stdout) == {}
 
 
+def test_a_fresh_clone_trains_the_committed_bytes(built, tmp_path):
+    """A teammate's clone, without the DVC cache, reproduces a training and what it needs (fetch, split,
+    pretrain) to the bytes of the committed dvc.lock: a run-cache hit or `dvc pull` is the same file,
+    and the repro leaves git clean. (Each exported format's bytes: tests/test_export.py.)"""
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(built.repo), str(clone)], tmp_path)
+    target = f"train@cnn-{SEED}"
+    ran_here = ran(run(["dvc", "repro", target], clone).stdout)
+    assert ran_here == {"fetch", f"split@{SEED}", "pretrain", target}, ran_here  # check: its committed out stands
+    assert run(["git", "status", "--porcelain"], clone).stdout == ""  # dvc.lock and every committed out unchanged
+    model = f"models/{SEED}/cnn.keras"
+    assert (clone / model).read_bytes() == (built.repo / model).read_bytes()
+
+
 # What DVC's own commands show of the study: dvc.yaml's `metrics:` and `plots:` (the study's numbers and
 # pictures), none of the per-stage files.
 TIMING = re.compile(r"second|per_second|batch|latency|replicas|steps_per", re.I)

@@ -214,6 +214,10 @@ def _onnx_int8(model, path: Path, calibration: np.ndarray) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "float32.onnx"
+        # Converted again rather than read from the float32 file just written: quantising that file saves
+        # one tf2onnx conversion a model, but in two export runs it left googlenet_pruned's ONNX files with
+        # a redundant Reshape in two different places (tf2onnx's optimiser; the same computation), where
+        # this sequence of conversions has given the same bytes in every run so far.
         model.export(str(source), format="onnx", verbose=False)
         canonical_names(source)
         import onnx
