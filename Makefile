@@ -20,8 +20,8 @@ $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --no-compile -r requirements.txt
-	$(BIN)/python -m compileall -q -j 0 $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))') \
-	  >/dev/null 2>&1 || true  # as pip does, a file for a newer Python (torch's py312 test helper) stays uncompiled
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib >/dev/null 2>&1 \
+	  || true  # as pip does, a file for a newer Python (torch's py312 test helper) stays uncompiled
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
 
