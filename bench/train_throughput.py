@@ -12,6 +12,9 @@ variant's rate over the first's.
     .venv/bin/python bench/train_throughput.py                # all six models, 64 px, TF vs JAX
     .venv/bin/python bench/train_throughput.py --models cnn_light --size 32 --images 64
     .venv/bin/python bench/train_throughput.py --size 32 --images 2500 --variants 'tensorflow;tensorflow:jit_compile=true'
+    .venv/bin/python bench/train_throughput.py --models cnn_light,vgg16_light --size 32 --images 750 \
+        --variants 'tensorflow:patience=null,graph_bytes=0,steps_per_execution=8;tensorflow:patience=null,steps_per_execution=8'
+                                                               # PyDataset vs the in-graph batches (training.fit)
 """
 
 from __future__ import annotations
@@ -31,14 +34,17 @@ import json, sys
 import numpy as np
 from ricecnn.training import runtime
 from ricecnn.networks.build import build_model
+from ricecnn.training import fit as fitting
 from ricecnn.training.fit import fit as train
 name, size, n, batch, epochs, options, extra = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), json.loads(sys.argv[6]), json.loads(sys.argv[7])
 rng = np.random.default_rng(0)
 x = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
 y = rng.integers(0, 5, n)
 runtime.configure(0, extra.pop("mixed_precision", False))
+fitting.GRAPH_BYTES = extra.pop("graph_bytes", fitting.GRAPH_BYTES)  # 0: the PyDataset path (fit.graph_batches)
+patience = extra.pop("patience", epochs)  # null: no early stopping, the in-graph input path's condition
 model = build_model(name, size, 5, options)
-m = train(model, (x, y), (x[:batch], y[:batch]), num_classes=5, epochs=epochs, batch_size=batch, patience=epochs,
+m = train(model, (x, y), (x[:batch], y[:batch]), num_classes=5, epochs=epochs, batch_size=batch, patience=patience,
           learning_rate=1e-3, seed=0, **extra)
 print("RESULT", json.dumps({"images_per_second": n / min(m["epoch_seconds"][1:]), "cached": m["frozen_prefix_cached"]}))
 """

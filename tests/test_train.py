@@ -187,6 +187,45 @@ print("same")
     assert p.returncode == 0 and p.stdout.strip().endswith("same"), p.stderr[-3000:]
 
 
+def test_in_graph_batches_train_exactly_as_the_pydataset(monkeypatch):
+    """``fit``'s tf.data path reproduces the batches Keras takes from the PyDataset, in its order (the
+    seeded permutations, Keras' per-epoch shuffle of the batch order with Python's random): the same
+    weights bit for bit, an uneven last batch and several steps per call included, and the same random
+    state after the run (a second fit in the same process, as trim's rounds, matches too)."""
+    import keras
+
+    from ricecnn.networks.build import build_model
+    from ricecnn.training import fit as fitting
+    from ricecnn.training import runtime
+
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 255, (40, 32, 32, 3), dtype=np.uint8), rng.integers(0, 5, 40)
+    used = []
+    real = fitting.graph_batches
+    monkeypatch.setattr(fitting, "graph_batches", lambda *a: used.append(a[4]) or real(*a))
+
+    def run(graph_bytes):
+        monkeypatch.setattr(fitting, "GRAPH_BYTES", graph_bytes)
+        runtime.configure(0)
+        weights = []
+        for epochs in (3, 2):
+            m = build_model("cnn_light", 32, 5)
+            r = fitting.fit(m, (x, y), (x[:12], y[:12]), num_classes=5, epochs=epochs, batch_size=16, patience=None,
+                            learning_rate=1e-2, seed=epochs, schedule="cosine", steps_per_execution=2)
+            assert r["input_path"] == "host" and r["epochs_run"] == epochs
+            weights.append(m.get_weights())
+            keras.backend.clear_session()
+        return weights
+
+    budget = fitting.GRAPH_BYTES
+    python = run(0)  # nothing fits the in-graph budget: the PyDataset
+    assert used == []
+    graph = run(budget)
+    assert used == [3, None, 2, None]  # training and validation of both runs went through tf.data
+    for a, b in zip(python, graph):
+        assert all(np.array_equal(u, v) for u, v in zip(a, b))
+
+
 def test_epoch_timer_waits_for_the_last_update(monkeypatch):
     # JAX (and any backend on a GPU) returns from a step before running it: the timer must wait
     # for the trained weights before it reads the clock, or it times the dispatch only. Here
@@ -257,7 +296,7 @@ def test_the_kept_epoch_and_the_chance_verdict_follow_the_history():
                "val_loss": [1.6, 1.1, 1.3, 1.4], "val_accuracy": [0.2, 0.35, 0.32, 0.3]}
     passed = {}
 
-    def scripted_fit(data, validation_data=None, epochs=None, callbacks=(), verbose=None):
+    def scripted_fit(data, validation_data=None, epochs=None, callbacks=(), verbose=None, **_):
         passed.update(epochs=epochs, stops=[c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)])
         return SimpleNamespace(history=history)
 

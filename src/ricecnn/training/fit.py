@@ -53,6 +53,43 @@ def batches(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int, see
     return Batches()
 
 
+GRAPH_BYTES = 2 * 2**30  # arrays copied into TensorFlow's memory for ``graph_batches`` only below this size
+
+
+def graph_batches(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int, seed: int | None, epochs: int):
+    """TensorFlow only: the very batches that Keras' ``fit`` takes from ``batches`` over ``epochs``
+    epochs, in the order it takes them, as one tf.data pipeline gathering them from ``x`` in memory;
+    returns it and the steps of one epoch (fit's ``steps_per_epoch``: one iterator for the whole run).
+
+    Why not the PyDataset: through it every step calls back into Python (tf.data's from_generator);
+    for the small models, whose steps take about a millisecond, that is most of the time. The order
+    is reproduced from what Keras 3 does with a PyDataset, so that both give the same model, bit for
+    bit (tests/test_train.py): it calls ``on_epoch_end`` when ``fit`` starts and after every epoch, so
+    epoch e takes the (e+2)-th permutation of the seeded generator; and it visits an epoch's batches
+    in an order shuffled by Python's ``random`` (its PyDatasetAdapter under ``fit``'s shuffle=True),
+    one ``random.shuffle`` per epoch, drawn here in the same sequence. With ``seed`` None: one epoch
+    in order (validation: Keras reads it again every epoch).
+    """
+    import random
+
+    import tensorflow as tf
+
+    host = batches(x, y, num_classes, batch_size, seed)
+    steps, order = len(host), []
+    for _ in range(epochs if seed is not None else 1):
+        visit = list(range(steps))
+        if seed is not None:
+            host.on_epoch_end()
+            random.shuffle(visit)
+        order += [np.sort(host.parts[i]).astype(np.int32) for i in visit]
+    images = tf.constant(np.asarray(x))
+    labels = tf.one_hot(np.asarray(y, dtype=np.int32), num_classes)
+    rows = tf.RaggedTensor.from_row_lengths(np.concatenate(order), [len(i) for i in order])
+    data = tf.data.Dataset.from_tensor_slices(rows).map(
+        lambda i: (tf.cast(tf.gather(images, i), tf.float32), tf.gather(labels, i)))
+    return data.prefetch(tf.data.AUTOTUNE), steps
+
+
 def device_batches(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: int, seed: int | None,
                    replicas: int = 1):
     """Like ``batches``, but the uint8 images go to the accelerator once and each batch is an
@@ -234,9 +271,15 @@ def fit(model, train_xy, val_xy, *, num_classes: int, epochs: int, batch_size: i
         val_xy = (predict(prefix, val_xy[0], global_batch, multiple=replicas), val_xy[1])
         print(f"train: frozen layers up to {prefix.layers[-1].name} computed once ({feature_bytes / 2**20:.0f} MiB)")
     path = "host" if replicas > 1 else choose_input_path(input_path, train_xy[0].nbytes + val_xy[0].nbytes)
+    in_graph = (path == "host" and replicas == 1 and patience is None and keras.backend.backend() == "tensorflow"
+                and train_xy[0].nbytes + val_xy[0].nbytes <= GRAPH_BYTES)  # early stopping: fewer epochs than drawn
     make = device_batches if path == "device" else batches
-    train_data = make(*train_xy, num_classes, global_batch, seed, replicas)
-    rate = learning_rate_schedule(schedule, learning_rate, epochs * len(train_data))
+    if in_graph:
+        train_data, steps = graph_batches(*train_xy, num_classes, batch_size, seed, epochs)
+    else:
+        train_data = make(*train_xy, num_classes, global_batch, seed, replicas)
+        steps = len(train_data)
+    rate = learning_rate_schedule(schedule, learning_rate, epochs * steps)
     with placement.scope():
         model.compile(optimizer=keras.optimizers.Adam(rate, name="adam"),  # named, not numbered (adam_1): the same bytes for a second fit in one process
                       loss="categorical_crossentropy",
@@ -246,9 +289,12 @@ def fit(model, train_xy, val_xy, *, num_classes: int, epochs: int, batch_size: i
     timer = epoch_timer()
     if replicas > 1:  # validation by a callback placed first: Keras' own needs evenly split batches
         val_data, first = None, [validation(*val_xy, global_batch, replicas)]
+    elif in_graph:
+        val_data, first = graph_batches(*val_xy, num_classes, batch_size, None, 1)[0], []
     else:
         val_data, first = make(*val_xy, num_classes, batch_size, None), []
-    hist = model.fit(train_data, validation_data=val_data, epochs=epochs,
+    hist = model.fit(train_data, validation_data=val_data, epochs=epochs, steps_per_epoch=steps if in_graph else None,
+                     shuffle=not in_graph,  # tf.data: shuffled as Keras shuffles the PyDataset, in graph_batches
                      callbacks=[timer, *first, *stop, *callbacks], verbose=2).history
     seconds = time.perf_counter() - start
     lowest = int(np.argmin(hist["val_loss"]))
