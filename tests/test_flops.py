@@ -157,12 +157,16 @@ def test_flops_stage(tmp_path):
         assert result["flops"] == count_flops(model)["flops"] and result["macs"] == count_flops(model)["macs"]
         assert result["flops_224"] == count_flops(build_model(name, 224, 3))["flops"] > result["flops"]
         assert result["params"] == model.count_params() and result["filters"] == EXPECTED_FILTERS[name]
-        assert {"macs_224", "params_224", "params_trainable", "params_trainable_224", "per_layer"} <= set(result)
+        assert {"macs_224", "params_224", "per_layer"} <= set(result)
+        assert not {"params_trainable", "params_trainable_224"} & set(result)  # train's record: freeze is no count's
     # cnn_light at 224 with 3 classes: the paper's 51,669 less the 2 * (16 + 1) of the 2 missing classes
     assert json.loads((tmp_path / "metrics" / "cnn_light.json").read_text())["params_224"] == 51_669 - 34
-    # the project's params.yaml unfreezes vgg16_light (freeze: none)
-    light = json.loads((tmp_path / "metrics" / "vgg16_light.json").read_text())
-    assert light["params_trainable"] == light["params"] == 1_802_565 - 2 * 257
+    # the same bytes whatever vgg16_light's models entry says: the stage reads none of it
+    light = tmp_path / "metrics" / "vgg16_light.json"
+    before = light.read_bytes()
+    params = write_params(tmp_path / "params.yaml", models={"vgg16_light": {"epochs": 9, "freeze": "paper"}})
+    stage.main(["vgg16_light", "--params", str(params), "--split-dir", str(split), "--out", str(light)])
+    assert light.read_bytes() == before and json.loads(before)["params"] == 1_802_565 - 2 * 257
 
 
 def test_flops_stage_errors(tmp_path, capsys):

@@ -80,11 +80,12 @@ def metrics(seeds: list[int]) -> dict:
     """Every stage's metrics, as the stages write them, for ``seeds``."""
     rounds = [{"round": 0, **cost("cnn"), "val_accuracy": 0.9, "within_budget": True},
               {"round": 1, **cost("cnn_trim"), "val_accuracy": 0.89, "within_budget": True}]
-    out = {"flops": {m: {**cost(m), "img_size": 32, "num_classes": 5} for m in ("cnn", "cnn_light")}}
+    out = {"flops": {m: {**{k: v for k, v in cost(m).items() if k != "params_trainable"}, "img_size": 32, "num_classes": 5}
+                     for m in ("cnn", "cnn_light")}}
     for s in seeds:
         out[s] = {
             "train": {m: {"val_accuracy": 0.9, "best_epoch": 12, "epochs_run": 12, "epochs_max": 12, "train_accuracy": 0.99,
-                          "lowest_val_loss_epoch": 9} for m in ("cnn", "cnn_light")},
+                          "lowest_val_loss_epoch": 9, "params_trainable": 1000} for m in ("cnn", "cnn_light")},
             "featuremaps": {"cnn": {"dead_fraction": 0.1, "samples": 256}, "cnn_light": {"dead_fraction": 0.05, "samples": 256}},
             "prune": {"cnn": {**{f"{k}_after": v for k, v in cost("cnn_pruned").items()}, "dead_fraction_after": 0.0,
                               "val_accuracy_after": 0.9, "channels_removed": 22, "channels_before": 224,

@@ -1,8 +1,10 @@
 """Stage `flops@<model>`: FLOPs/MACs per image, parameters and filters of one registry model.
 
 Counts are analytic (ricecnn.networks.flops, TensorFlow profiler rules), at `data.img_size` and at the
-paper's 224 px, for the number of classes of the split. Weights do not change any count, so the
-model is built without them (no download); `freeze` is kept for the trainable parameter count.
+paper's 224 px, for the number of classes of the split. They belong to the architecture alone: the
+model is built without weights (no download) and without its `models.<m>` options, so this stage
+reads no `models.<m>` setting and a change of epochs or freezing reruns none of it. How many of the
+parameters train (``freeze``) is the train stage's record (``params_trainable``), not this one's.
 """
 
 from __future__ import annotations
@@ -18,25 +20,23 @@ from ..networks.anatomy import feature_layers
 from ..networks.build import build_model
 from ..networks.flops import PAPER_SIZE, count_flops, describe
 from ..networks.registry import spec
-from ..networks.settings import Models, entry
 
 
 class Settings(View):
     data: Images
-    models: Models
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv, "flops", __doc__, "split-dir", "out", model=True)
     spec(args.model)
     s = settings.load(args.params, Settings)
-    freeze = entry(s.models, args.model).freeze
     num_classes = len(load_classes(args.split_dir))
-    model = build_model(args.model, s.data.img_size, num_classes, {"freeze": freeze} if freeze is not None else {})
+    model = build_model(args.model, s.data.img_size, num_classes)
+    counts = {k: v for k, v in describe(model, PAPER_SIZE).items() if not k.startswith("params_trainable")}
     write_json(args.out, {
         "model": args.model,
         "num_classes": num_classes,
-        **describe(model, PAPER_SIZE),
+        **counts,
         "feature_layers": len(feature_layers(model)),
         "per_layer": count_flops(model)["per_layer"],
     })

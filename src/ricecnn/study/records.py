@@ -93,7 +93,8 @@ def sources(models: list[Evaluated], metrics: dict[str, dict[str, dict]]) -> tup
     train, cost, dead = {}, {}, {}
     for m in models:
         if m.trained:
-            train[m.name], cost[m.name] = metrics["train"][m.name], metrics["flops"][m.name]
+            train[m.name] = metrics["train"][m.name]  # how many parameters train (freeze) is train's record:
+            cost[m.name] = {**metrics["flops"][m.name], "params_trainable": train[m.name]["params_trainable"]}  # flops@ counts the architecture alone
             dead[m.name] = metrics["featuremaps"][m.name]["dead_fraction"]
         elif m.variant == "pruned":
             p = metrics["prune"][m.parent]
