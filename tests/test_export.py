@@ -200,7 +200,8 @@ def test_the_stage_exports_every_model_and_a_failure_is_one_line(project, capsys
     keras_model = keras.models.load_model(project / "models" / "cnn.keras", compile=False)
     x = np.load(project / "data/split/test_x.npy").astype(np.float32)
     assert list(frame.litert_float32_clean) == [CLASSES[k] for k in keras_model.predict_on_batch(x).argmax(1)]
-    assert list(frame.columns) == ["image", "actual", *(f"{f.key}_{c}" for f in FORMATS for c in ("clean", "augmented"))]
+    scored = {f.key: ("clean", "augmented") if f.precision != "float32" else ("clean",) for f in FORMATS}  # export.augmented_formats
+    assert list(frame.columns) == ["image", "actual", *(f"{f.key}_{c}" for f in FORMATS for c in scored[f.key])]
     # the bundle: the labels in output order, and a card that holds what the study measured
     assert (out / "labels.txt").read_text().splitlines() == json.loads((project / "data/split/classes.json").read_text())
     card = json.loads((out / "cnn.card.json").read_text())
@@ -211,7 +212,8 @@ def test_the_stage_exports_every_model_and_a_failure_is_one_line(project, capsys
 
     assert card["flops_per_image"] == count_flops(keras_model)["flops"] and card["parameters"] == keras_model.count_params()
     for f in FORMATS:
-        for c in ("clean", "augmented"):
+        assert set(card["scores"][f.key]) == set(scored[f.key])
+        for c in scored[f.key]:
             got = frame[f"{f.key}_{c}"]
             assert card["scores"][f.key][c]["accuracy"] == pytest.approx((got == frame.actual).mean())
             kept = pd.read_csv(project / "evaluate" / "cnn.csv")[c]
@@ -244,15 +246,19 @@ def test_the_stage_exports_every_model_and_a_failure_is_one_line(project, capsys
     assert shown[0] == CLASSES[expected.argmax()] and float(shown[1]) == pytest.approx(expected.max(), abs=2e-3)
 
 
-def test_an_unknown_export_format_is_one_line_naming_the_formats(project, tmp_path, capsys):
+@pytest.mark.parametrize("formats, says", [
+    (["litert_float32", "tflite"], "export.formats"),  # a format that does not exist: the list of those that do
+    (["litert_float32", "onnx_float32"], "export.augmented_formats names litert_int8, litert_uint8, onnx_int8, which "
+                                         "export.formats does not write")], ids=["unknown", "augmented-not-written"])
+def test_an_unknown_export_format_is_one_line_naming_the_formats(project, tmp_path, capsys, formats, says):
     params = yaml.safe_load((project / "params.yaml").read_text())
-    params["export"]["formats"] = ["litert_float32", "tflite"]
+    params["export"]["formats"] = formats
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     assert cli(["export", "--seed", "42", "--params", str(tmp_path / "params.yaml"), "--model-file", "{model}.keras",
                 "--split-dir", str(tmp_path), "--out-dir", str(tmp_path / "out"), "--metrics", str(tmp_path / "m.json"),
                 "--predictions-dir", str(tmp_path / "p"), "--keras-predictions", "{model}.csv"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "export.formats" in err and "onnx_int8" in err, err
+    assert len(err.splitlines()) == 1 and says in err and "onnx_int8" in err, err
     assert not (tmp_path / "out").exists()
 
 

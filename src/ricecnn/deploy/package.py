@@ -37,6 +37,7 @@ class Shipment:
     trained_on: dict
     scratch: Path  # a folder for files that are measured, not kept
     formats: tuple[Format, ...]  # export.formats
+    augmented: tuple[str, ...] = ()  # export.augmented_formats: the keys also scored on the sets other than clean
 
     def ship(self, model, name: str, keras_file: Path, keras_predictions: Path) -> dict:
         """Convert, score and describe ``model`` (saved as ``keras_file``; evaluate's classes for the same
@@ -59,6 +60,8 @@ class Shipment:
             exported[fmt.key] = path.name
             runner = load(fmt.runtime, path, os.cpu_count() or 1)  # scored on every core: the same classes
             for condition, images in self.sets.items():
+                if condition != "clean" and fmt.key not in self.augmented:
+                    continue
                 columns[f"{fmt.key}_{condition}"] = runner.classes(images, self.batch_size, desc=f"{fmt.key} {condition}")
             record[fmt.key] = {"runtime": fmt.runtime, "precision": fmt.precision, "file": path.name,
                                "bytes": path.stat().st_size}

@@ -1,8 +1,12 @@
 """Stage export: the first training seed's models as a practitioner ships them, in LiteRT (float32,
 int8 calibrated on training images, and uint8, integer in and out too) and ONNX (float32, and int8 by
 ONNX Runtime's quantiser), each with its file size (the Keras model's without
-its optimizer state, as it is shipped) and its predicted class for every clean and augmented test image
-(scored on every core, batch by batch), which summarize pairs with the Keras model's. Latency is not
+its optimizer state, as it is shipped) and its predicted class for every clean test image, and for every
+augmented one in the formats of ``export.augmented_formats`` (scored on every core, batch by batch),
+which summarize pairs with the Keras model's. The default scores the quantised formats alone on the
+augmented set: quantisation is what can change a class there (its ranges were calibrated on clean
+training images), while a float32 file computes Keras' function to round-off (100.0 % agreement on both
+sets in every committed run), and scoring it on the augmented images too was a quarter of this stage's time. Latency is not
 measured here: it differs on every run and machine, so a committed record of it could never be
 reproduced; bench/latency.py times these files with its conditions (docs/deployment.md). Beside the files, what a device team needs to use one (``ricecnn.deploy.bundle``):
 ``labels.txt`` (the classes in output order) and ``<model>.card.json`` (input, resize, output, FLOPs,
@@ -27,7 +31,7 @@ import keras
 import numpy as np
 import tensorflow  # noqa: F401  (imported with the module: its start-up lines are kept out of the log, core.cli)
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ..core import settings
 from ..core.cli import fill, parse
@@ -46,6 +50,7 @@ from ..training.runtime import load_model
 
 class Export(Section):
     formats: Annotated[list[FormatKey], Field(min_length=1), Distinct]  # which of deploy.formats.FORMATS to write
+    augmented_formats: Annotated[list[FormatKey], Distinct]  # of those, which are scored on the augmented test set too
     calibration_images: PositiveInt  # training images (spread evenly) int8's activation ranges are measured on
     batch_size: PositiveInt  # images per call when scoring the test sets
 
@@ -54,6 +59,12 @@ class Settings(Plan):
     seed: Seed
     data: Data
     export: Export
+
+    @model_validator(mode="after")
+    def _augmented_are_written(self):
+        if missing := [k for k in self.export.augmented_formats if k not in self.export.formats]:
+            raise ValueError(f"export.augmented_formats names {', '.join(missing)}, which export.formats does not write")
+        return self
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -81,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
         bundle.write_labels(folder, classes)
         shipment = Shipment(folder, predictions, classes, labels, {c: sets[c] for c in TEST_SETS},
                             np.asarray(train[spread(len(train), cfg.calibration_images)]), cfg.batch_size, args.seed,
-                            trained_on, Path(tmp), chosen(cfg.formats))
+                            trained_on, Path(tmp), chosen(cfg.formats), tuple(cfg.augmented_formats))
         for m in models:
             print(f"export {m.name} (replicate {args.seed})", flush=True)
             model = load_model(files[m.name], m.stage_for(args.seed), clean.shape[1:], len(classes))

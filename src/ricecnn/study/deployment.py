@@ -67,7 +67,7 @@ def deployment_table(study: Study, metrics: dict, predictions: dict[str, pd.Data
                 keras_ok, keras_class = study.correct[m.name][c][seed], study.predicted[m.name][c][seed]
                 if key in ("keras", "keras_compiled"):
                     row.update({f"{c}_accuracy": float(keras_ok.mean()), f"{c}_agreement": 1.0})
-                elif "error" not in r:
+                elif "error" not in r and f"{key}_{c}" in predictions[m.name]:  # export.augmented_formats: some formats clean only
                     frame = predictions[m.name]
                     got = frame[f"{key}_{c}"].to_numpy(dtype=str)
                     ok = got == frame["actual"].to_numpy(dtype=str)
@@ -125,12 +125,16 @@ def sentences(study: Study, table: pd.DataFrame, bench: dict | None = None) -> l
         g = table[(table.runtime == f.runtime) & (table.precision == f.precision) & (table.error == "")]
         if g.empty:
             continue
-        worst = g.loc[g.clean_diff_pp.abs().add(g.augmented_diff_pp.abs()).idxmax()]
+        augmented = g.augmented_agreement.notna().all()  # scored on the augmented set (export.augmented_formats)
+        worst = g.loc[g.clean_diff_pp.abs().add(g.augmented_diff_pp.abs().fillna(0)).idxmax()]
         out.append(f"{f.label}: {len(g)} models converted; agreement with Keras' class {100 * g.clean_agreement.min():.1f}-"
-                   f"{100 * g.clean_agreement.max():.1f} % of clean and {100 * g.augmented_agreement.min():.1f}-"
-                   f"{100 * g.augmented_agreement.max():.1f} % of augmented test images; the largest accuracy change "
-                   f"({worst.model}): clean {pts(worst.clean_diff_pp, worst.clean_lo_pp, worst.clean_hi_pp)}, augmented "
-                   f"{pts(worst.augmented_diff_pp, worst.augmented_lo_pp, worst.augmented_hi_pp)} (paired, 95 %).")
+                   f"{100 * g.clean_agreement.max():.1f} % of clean "
+                   + (f"and {100 * g.augmented_agreement.min():.1f}-{100 * g.augmented_agreement.max():.1f} % of augmented "
+                      if augmented else "") + "test images"
+                   + ("" if augmented else " (not scored on the augmented set: export.augmented_formats)")
+                   + f"; the largest accuracy change ({worst.model}): clean {pts(worst.clean_diff_pp, worst.clean_lo_pp, worst.clean_hi_pp)}"
+                   + (f", augmented {pts(worst.augmented_diff_pp, worst.augmented_lo_pp, worst.augmented_hi_pp)}" if augmented else "")
+                   + " (paired, 95 %).")
     f32 = table[(table.runtime == "litert") & (table.precision == "float32") & (table.error == "")].set_index("model")
     i8 = table[(table.runtime == "litert") & (table.precision == "int8") & (table.error == "")].set_index("model")
     both = [m for m in f32.index if m in i8.index]
