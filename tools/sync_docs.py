@@ -157,7 +157,14 @@ def _vs_keras(r: dict, condition: str) -> str:
     """The converted model's accuracy minus Keras' on ``condition``, with its paired interval (none for Keras)."""
     if r["runtime"] in ("keras", "keras_compiled"):
         return ""
+    if not r[f"{condition}_diff_pp"]:
+        return "not scored"  # export.augmented_formats
     return _difference(*(float(r[f"{condition}_{k}_pp"]) for k in ("diff", "lo", "hi")))
+
+
+def _share(value: str, scale: float, spec: str, unit: str = "") -> str:
+    """A number of the deployment table's CSV, or "not scored" where it is empty (export.augmented_formats)."""
+    return f"{scale * float(value):{spec}}{unit}" if value else "not scored"
 
 
 def deployment_table() -> str:
@@ -172,8 +179,8 @@ def deployment_table() -> str:
             continue
         out.append(f"| {r['model']} | {RUNTIME_NAMES[r['runtime']]} | {r['precision']} | {r['file'] or '(.keras)'} | "
                    f"{int(float(r['bytes'])):,} | {_latency(r)} | {float(r['clean_accuracy']):.4f} | "
-                   f"{float(r['augmented_accuracy']):.4f} | "
-                   f"{100 * float(r['clean_agreement']):.1f} % / {100 * float(r['augmented_agreement']):.1f} % | "
+                   f"{_share(r['augmented_accuracy'], 1, '.4f')} | "
+                   f"{100 * float(r['clean_agreement']):.1f} % / {_share(r['augmented_agreement'], 100, '.1f', ' %')} | "
                    f"{_vs_keras(r, 'clean')} | {_vs_keras(r, 'augmented')} |")
     return "\n".join(out) + "\n"
 
