@@ -374,3 +374,36 @@ def test_the_latency_bench_times_every_file_in_rounds_with_its_conditions(projec
             for t in latencies.values():
                 assert len(t["rounds_ms"]) == 3 and t["low_ms"] <= t["median_ms"] <= t["high_ms"]
                 assert t["median_ms"] == pytest.approx(float(np.median(t["rounds_ms"])))
+
+
+def test_identity_reshapes_are_dropped_so_the_optimiser_s_choice_leaves_one_file(tmp_path):
+    """tf2onnx leaves one no-op Reshape more or less from run to run (googlenet_light at 32 px: 143 or
+    142 nodes); canonical_names drops every Reshape that keeps its input's shape, and only those, so
+    both graphs become the same bytes and compute the same."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from ricecnn.deploy.convert import canonical_names
+
+    def graph(extra: bool) -> Path:
+        same = numpy_helper.from_array(np.array([-1, 3, 1, 1], np.int64), "same")
+        flat = numpy_helper.from_array(np.array([-1, 3], np.int64), "flat")
+        nodes = [helper.make_node("Relu", ["image"], ["r"]), helper.make_node("Reshape", ["r", "same"], ["a"])]
+        if extra:
+            nodes.append(helper.make_node("Reshape", ["a", "same"], ["b"], name="Reshape__907"))
+        nodes += [helper.make_node("Reshape", ["b" if extra else "a", "flat"], ["probabilities"])]
+        g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, 1, 1])],
+                              [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 3])], [same, flat])
+        path = tmp_path / f"{extra}.onnx"
+        onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+        return path
+
+    one, two = graph(False), graph(True)
+    x = np.random.default_rng(0).normal(size=(4, 3, 1, 1)).astype(np.float32)
+    before = load("onnx", two, 1).predict(x)
+    canonical_names(one), canonical_names(two)
+    assert one.read_bytes() == two.read_bytes()
+    kept = onnx.load(str(two)).graph
+    assert [n.op_type for n in kept.node] == ["Relu", "Reshape"]  # the real reshape, to [N, 3], stays
+    assert [t.name for t in kept.initializer] == ["w0"]
+    assert np.array_equal(load("onnx", two, 1).predict(x), before)

@@ -164,6 +164,45 @@ def float_inside(path: Path) -> list[str]:
     return found
 
 
+def drop_identity_reshapes(proto) -> int:
+    """Remove every Reshape that leaves its input as it is (target ``[-1 or 0, d1, ..., dk]`` on an input
+    of static shape ``[N, d1, ..., dk]``), its consumers reading its input instead; returns how many.
+
+    Why: at small inputs the late feature maps are 1x1 and tf2onnx leaves a run of such Reshapes, of
+    which its optimiser removes one or not depending on state of the process (googlenet_light's file
+    had 143 nodes in one clean-clone export and 142 in another, the same computation). Removing them
+    all gives one graph whatever the optimiser did. Hand-written: neither onnx nor ONNX Runtime has a
+    pass that writes a portable file without them (onnxoptimizer is not a dependency here)."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = proto.graph
+    inferred = onnx.shape_inference.infer_shapes(proto).graph
+    shapes = {v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
+              for v in (*inferred.value_info, *inferred.input, *inferred.output) if v.type.tensor_type.HasField("shape")}
+    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    outputs = {v.name for v in graph.output}
+    renamed: dict[str, str] = {}
+    kept = []
+    for node in graph.node:
+        node.input[:] = [renamed.get(n, n) for n in node.input]
+        source, target = shapes.get(node.input[0]) if node.input else None, constants.get(node.input[1]) if len(node.input) > 1 else None
+        if (node.op_type == "Reshape" and source and target is not None and target.ndim == 1 and len(target) == len(source)
+                and target[0] in (-1, 0) and all(d is not None and d == t for d, t in zip(source[1:], target[1:]))
+                and node.output[0] not in outputs):
+            renamed[node.output[0]] = node.input[0]
+            continue
+        kept.append(node)
+    used = {n for node in kept for n in node.input}
+    unused = [t for t in graph.initializer if t.name not in used and t.name in constants]
+    for tensor in unused:
+        graph.initializer.remove(tensor)
+    del graph.node[:]
+    graph.node.extend(kept)
+    del graph.value_info[:]  # shapes of the removed outputs: none are needed to run the file
+    return len(renamed)
+
+
 def canonical_names(path: Path) -> None:
     """Rewrite the ONNX file ``path``'s internal names from its structure alone: node i is
     ``<op>_<i>``, its outputs ``<op>_<i>:<k>``, the weights ``w<j>`` in the order the nodes first read
@@ -177,6 +216,7 @@ def canonical_names(path: Path) -> None:
     graph.doc_string = ""  # "converted from b'__inference___call___<counter>'"
     if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for n in graph.node for a in n.attribute):
         raise ValueError(f"{path.name} has subgraphs (If, Loop), which canonical_names does not rename")
+    drop_identity_reshapes(proto)
     keep = {v.name for v in (*graph.input, *graph.output)}
     weights = {t.name for t in graph.initializer}
     names: dict[str, str] = {}
