@@ -357,7 +357,7 @@ def test_where_the_statistics_page_says_make_repro_s_minutes_go_is_the_timed_clo
 
     page = " ".join((ROOT / "docs/statistics.md").read_text().split())
     said = (f"the 18 trainings ({seconds('train')}), the export stage ({seconds('export')}: five formats of 11 models, "
-            f"each scored on the 3,500 clean and 3,500 augmented test images), pruning, trimming and the scratch "
+            f"each scored on the 3,500 clean test images, the quantised ones on the 3,500 augmented too), pruning, trimming and the scratch "
             f"control ({seconds('prune', 'trim', 'trim_scratch')}), `pretrain` ({seconds('pretrain')}) and the data "
             f"({seconds('fetch', 'split')})")
     assert said in page and sum(stage.startswith("train@") for stage in after) == 18
