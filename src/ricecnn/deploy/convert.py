@@ -164,9 +164,9 @@ def float_inside(path: Path) -> list[str]:
     return found
 
 
-def drop_identity_reshapes(proto) -> int:
+def drop_identity_reshapes(proto) -> None:
     """Remove every Reshape that leaves its input as it is (target ``[-1 or 0, d1, ..., dk]`` on an input
-    of static shape ``[N, d1, ..., dk]``), its consumers reading its input instead; returns how many.
+    of static shape ``[N, d1, ..., dk]``), its consumers reading its input instead.
 
     Why: at small inputs the late feature maps are 1x1 and tf2onnx leaves a run of such Reshapes, of
     which its optimiser removes one or not depending on state of the process (googlenet_light's file
@@ -194,13 +194,12 @@ def drop_identity_reshapes(proto) -> int:
             continue
         kept.append(node)
     used = {n for node in kept for n in node.input}
-    unused = [t for t in graph.initializer if t.name not in used and t.name in constants]
+    unused = [t for t in graph.initializer if t.name not in used]
     for tensor in unused:
         graph.initializer.remove(tensor)
     del graph.node[:]
     graph.node.extend(kept)
     del graph.value_info[:]  # shapes of the removed outputs: none are needed to run the file
-    return len(renamed)
 
 
 def canonical_names(path: Path) -> None:
@@ -256,8 +255,8 @@ def _onnx_int8(model, path: Path, calibration: np.ndarray) -> None:
         source = Path(tmp) / "float32.onnx"
         # Converted again rather than read from the float32 file just written: quantising that file saves
         # one tf2onnx conversion a model, but in two export runs it left googlenet_pruned's ONNX files with
-        # a redundant Reshape in two different places (tf2onnx's optimiser; the same computation), where
-        # this sequence of conversions has given the same bytes in every run so far.
+        # a redundant Reshape in two different places (tf2onnx's optimiser; the same computation). Such
+        # Reshapes are now dropped (drop_identity_reshapes); reusing the file has not been tried since.
         model.export(str(source), format="onnx", verbose=False)
         canonical_names(source)
         import onnx

@@ -67,8 +67,8 @@ def graph_batches(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: in
     bit (tests/test_train.py): it calls ``on_epoch_end`` when ``fit`` starts and after every epoch, so
     epoch e takes the (e+2)-th permutation of the seeded generator; and it visits an epoch's batches
     in an order shuffled by Python's ``random`` (its PyDatasetAdapter under ``fit``'s shuffle=True),
-    one ``random.shuffle`` per epoch, drawn here in the same sequence. With ``seed`` None: one epoch
-    in order (validation: Keras reads it again every epoch).
+    one ``random.shuffle`` per epoch, drawn here in the same sequence. With ``seed`` None: in order
+    (validation: one epoch, which Keras reads again every epoch).
     """
     import random
 
@@ -76,7 +76,7 @@ def graph_batches(x: np.ndarray, y: np.ndarray, num_classes: int, batch_size: in
 
     host = batches(x, y, num_classes, batch_size, seed)
     steps, order = len(host), []
-    for _ in range(epochs if seed is not None else 1):
+    for _ in range(epochs):
         visit = list(range(steps))
         if seed is not None:
             host.on_epoch_end()
