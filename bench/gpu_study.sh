@@ -2,8 +2,8 @@
 # The full-size study on one machine, end to end through the stage modules, without DVC:
 # 75,000 synthetic images drawn (15,000 per class, 250 px), decoded to 224 px, the six models
 # trained for EPOCHS epoch(s) each under one training seed (SEED), then flops, featuremaps, evaluate,
-# export (on TensorFlow, whose converter it needs: a machine without TensorFlow stops there) and
-# summarize: dvc.yaml's own commands, expanded for this run's params by tools/stage_commands.py.
+# export (on TensorFlow, whose converter it needs: a machine without TensorFlow stops there),
+# score_exports and summarize: dvc.yaml's own commands, expanded for this run's params by tools/stage_commands.py.
 # (The DAG's prune, trim and the other seeds are left out: training and inference are what a GPU
 # changes.) DRY_RUN=1 prints the commands and runs nothing.
 # Prints the seconds of every stage. Needs only Python with numpy, pillow, pyyaml, tqdm, pandas,
@@ -62,7 +62,7 @@ while IFS=$'\t' read -r name cmd; do
   if [ -n "${DRY_RUN:-}" ]; then printf '%s\t%s\n' "$name" "$cmd"; continue; fi
   eval "KERAS_BACKEND=$backend stage \"$name\" ${cmd#ricecnn }"
 done < <("$PY" "$ROOT/tools/stage_commands.py" --dvc-yaml "$ROOT/dvc.yaml" --params params.yaml \
-           --only fetch,split,pretrain,train,flops,featuremaps,evaluate,export,summarize)
+           --only fetch,split,pretrain,train,flops,featuremaps,evaluate,export,score_exports,summarize)
 [ -n "${DRY_RUN:-}" ] && exit 0
 
 echo; echo "| stage | seconds |"; echo "|---|---|"; printf '%s\n' "${REPORT[@]}"

@@ -116,10 +116,12 @@ def test_a_float32_export_predicts_what_keras_does(project, tmp_path, fmt):
 
 def test_a_model_converts_to_the_same_bytes_every_time(project, tmp_path):
     """DVC's hash of the export folder repeats only if every file does: tf2onnx's counter-made names
-    (which differ on a second export in the same process) are rewritten from the graph's structure."""
-    model = keras.models.load_model(project / "models" / "cnn.keras", compile=False)
+    (which differ on a second export in the same process) are rewritten from the graph's structure.
+    Each run loads the model anew, as the export stage does: a model object's ONNX graph is converted
+    once and reused for its int8 file (convert._onnx_float32), so one object would prove nothing."""
     x, calibration = np.load(project / "data/split/test_x.npy"), np.load(project / "data/split/train_x.npy")[:30]
     for run in ("first", "second"):
+        model = keras.models.load_model(project / "models" / "cnn.keras", compile=False)
         for fmt in FORMATS:
             convert(model, fmt, tmp_path / run / f"cnn{fmt.suffix}", calibration, x[:1])
     for fmt in FORMATS:
@@ -170,10 +172,16 @@ def test_the_stage_exports_every_model_and_a_failure_is_one_line(project, capsys
     out = project / "exports"
     args = ["export", "--seed", "42", "--params", str(project / "params.yaml"), "--model-file",
             str(project / "models" / "{model}.keras"), "--split-dir", str(project / "data" / "split"), "--out-dir", str(out),
-            "--metrics", str(project / "export.json"), "--predictions-dir", str(project / "predictions"),
-            "--keras-predictions", str(project / "evaluate" / "{model}.csv")]
+            "--metrics", str(project / "export.json")]
     assert cli(args) == 0
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    # the next stage scores what export wrote: every file of cnn's, none of cnn_light's (none was written)
+    assert cli(["score_exports", "--seed", "42", "--params", str(project / "params.yaml"), "--exports-dir", str(out),
+                "--split-dir", str(project / "data" / "split"), "--out", str(project / "scores.json"),
+                "--predictions-dir", str(project / "predictions"), "--keras-predictions",
+                str(project / "evaluate" / "{model}.csv")]) == 0
+    scores = json.loads((project / "scores.json").read_text())
+    assert scores["cnn_light"] == {} and list(pd.read_csv(project / "predictions" / "cnn_light.csv").columns) == ["image", "actual"]
     assert len(errors) == len(FORMATS)  # one line per format cnn_light could not be converted to
     assert all("cnn_light cannot be converted" in e and "lacks op Lgamma" in e for e in errors), errors
     # cnn's files, all of them, its card and the labels; cnn_light, which no format took, has no card
@@ -202,7 +210,7 @@ def test_the_stage_exports_every_model_and_a_failure_is_one_line(project, capsys
     assert list(frame.litert_float32_clean) == [CLASSES[k] for k in keras_model.predict_on_batch(x).argmax(1)]
     scored = {f.key: ("clean", "augmented") if f.precision != "float32" else ("clean",) for f in FORMATS}  # export.augmented_formats
     assert list(frame.columns) == ["image", "actual", *(f"{f.key}_{c}" for f in FORMATS for c in scored[f.key])]
-    # the bundle: the labels in output order, and a card that holds what the study measured
+    # the bundle: the labels in output order, and a card that describes the files (their scores: score_exports')
     assert (out / "labels.txt").read_text().splitlines() == json.loads((project / "data/split/classes.json").read_text())
     card = json.loads((out / "cnn.card.json").read_text())
     assert card["classes"] == CLASSES and card["files"] == {f.key: f"cnn{f.suffix}" for f in FORMATS}
@@ -211,14 +219,15 @@ def test_the_stage_exports_every_model_and_a_failure_is_one_line(project, capsys
     from ricecnn.networks.flops import count_flops
 
     assert card["flops_per_image"] == count_flops(keras_model)["flops"] and card["parameters"] == keras_model.count_params()
+    assert "score_exports" in card["scores"]
     for f in FORMATS:
-        assert set(card["scores"][f.key]) == set(scored[f.key])
+        assert set(scores["cnn"][f.key]) == set(scored[f.key])
         for c in scored[f.key]:
             got = frame[f"{f.key}_{c}"]
-            assert card["scores"][f.key][c]["accuracy"] == pytest.approx((got == frame.actual).mean())
+            assert scores["cnn"][f.key][c]["accuracy"] == pytest.approx((got == frame.actual).mean())
             kept = pd.read_csv(project / "evaluate" / "cnn.csv")[c]
-            assert card["scores"][f.key][c]["agreement_with_keras"] == pytest.approx((got == kept).mean())
-    assert card["scores"]["litert_float32"]["clean"]["agreement_with_keras"] == 1.0
+            assert scores["cnn"][f.key][c]["agreement_with_keras"] == pytest.approx((got == kept).mean())
+    assert scores["cnn"]["litert_float32"]["clean"]["agreement_with_keras"] == 1.0
     assert card["integer_io"]["input"]["dtype"] == "uint8" and card["integer_io"]["output"]["scale"] == 1 / 256  # the uint8 file
     # the ONNX file describes itself: named input and output, the labels and the input in its metadata
     import onnx
@@ -253,8 +262,7 @@ def test_an_unknown_export_format_is_one_line_naming_the_formats(project, tmp_pa
     says = f"export.{key}"
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     assert cli(["export", "--seed", "42", "--params", str(tmp_path / "params.yaml"), "--model-file", "{model}.keras",
-                "--split-dir", str(tmp_path), "--out-dir", str(tmp_path / "out"), "--metrics", str(tmp_path / "m.json"),
-                "--predictions-dir", str(tmp_path / "p"), "--keras-predictions", "{model}.csv"]) == 2
+                "--split-dir", str(tmp_path), "--out-dir", str(tmp_path / "out"), "--metrics", str(tmp_path / "m.json")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and says in err and "onnx_int8" in err, err
     assert not (tmp_path / "out").exists()
@@ -405,3 +413,22 @@ def test_identity_reshapes_are_dropped_so_the_optimiser_s_choice_leaves_one_file
     assert [n.op_type for n in kept.node] == ["Relu", "Reshape"]  # the real reshape, to [N, 3], stays
     assert [t.name for t in kept.initializer] == ["w0"]
     assert np.array_equal(load("onnx", two, 1).predict(x), before)
+
+
+def test_the_int8_onnx_file_quantises_the_float32_file_s_graph(project, tmp_path, monkeypatch):
+    """A second tf2onnx export of one model in one process need not give the first's graph (an export
+    run once left an int8 file with a Reshape and a Transpose a fresh process did not): both ONNX
+    files come from the model's one export."""
+    model = keras.models.load_model(project / "models" / "cnn.keras", compile=False)
+    exports = []
+    real = type(model).export
+
+    def counted(self, *args, **kwargs):
+        exports.append(kwargs.get("format"))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(model), "export", counted)
+    x, calibration = np.load(project / "data/split/test_x.npy"), np.load(project / "data/split/train_x.npy")[:30]
+    for fmt in (f for f in FORMATS if f.runtime == "onnx"):
+        convert(model, fmt, tmp_path / f"cnn{fmt.suffix}", calibration, x[:1])
+    assert exports == ["onnx"]

@@ -48,7 +48,7 @@ def test_every_stage_runs_and_writes_its_outputs(built):
     assert ran(built.stdout) == {
         "check", "fetch", f"split@{s}", "pretrain", f"train@cnn-{s}", f"train@cnn_light-{s}", "flops@cnn", "flops@cnn_light", f"featuremaps@cnn-{s}",
         f"featuremaps@cnn_light-{s}", f"prune@cnn-{s}", f"trim@cnn-{s}", f"trim_scratch@cnn-{s}", f"criteria@cnn-apoz-0.5-{s}",
-        f"criteria@cnn-random-0.5-{s}", f"evaluate@{s}", "export", "summarize"}
+        f"criteria@cnn-random-0.5-{s}", f"evaluate@{s}", "export", "score_exports", "summarize"}
     assert not (repo / f"reports/evaluate/{s}/pictures/confusion_cnn_pruned.png").exists()  # the trained models' only
     for path in (f"models/{s}/cnn.keras", f"metrics/train/{s}/cnn_light.json", "metrics/flops/cnn.json",
                  f"metrics/featuremaps/{s}/cnn.json", f"metrics/evaluate/{s}.json", "reports/study/summary.md",
@@ -189,10 +189,10 @@ def test_an_experiment_with_one_changed_setting_is_compared_by_dvc(built, tmp_pa
     # featuremaps@cnn_light follows once train@cnn_light has written a new model; cnn's chain never does (check
     # reads params.yaml before any stage, a second, and its output stays the same: nothing reruns through it)
     assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == {
-        "check", f"train@cnn_light-{SEED}", f"evaluate@{SEED}", "export", "summarize"}  # not flops@: no count changed
+        "check", f"train@cnn_light-{SEED}", f"evaluate@{SEED}", "export", "score_exports", "summarize"}  # not flops@: no count changed
     run(["git", "checkout", "params.yaml"], repo)
     assert ran(run(["dvc", "exp", "run", "-n", "faster", "-S", "+models.cnn_light.learning_rate=0.03"], repo).stdout) == {
-        "check", f"train@cnn_light-{SEED}", f"featuremaps@cnn_light-{SEED}", f"evaluate@{SEED}", "export", "summarize"}
+        "check", f"train@cnn_light-{SEED}", f"featuremaps@cnn_light-{SEED}", f"evaluate@{SEED}", "export", "score_exports", "summarize"}
     # the workspace now holds the experiment's results: DVC compares them with the commit's
     params = json.loads(run(["dvc", "params", "diff", "--json"], repo).stdout)
     assert params["params.yaml"] == {"models.cnn_light.learning_rate": {"old": None, "new": 0.03}}
@@ -229,17 +229,17 @@ def test_a_new_criterion_or_target_runs_only_its_own_stages(built, tmp_path):
     repo = clone_built(built, tmp_path / "repo")
     set_params(repo, criteria__rules=["apoz", "random", "l1"])
     new = {f"criteria@cnn-l1-0.5-{SEED}"}
-    assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == new | {"check", f"evaluate@{SEED}", "export", "summarize"}
+    assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == new | {"check", f"evaluate@{SEED}", "export", "score_exports", "summarize"}
     # what dvc repro would run (--dry: the built project already ran a criteria stage, evaluate, export and
     # summarize on apoz and random, whose comparison is there)
-    assert ran(run(["dvc", "repro", "--dry"], repo).stdout) == new | {"check", f"evaluate@{SEED}", "export", "summarize"}
+    assert ran(run(["dvc", "repro", "--dry"], repo).stdout) == new | {"check", f"evaluate@{SEED}", "export", "score_exports", "summarize"}
     comps = pd.read_csv(built.repo / "reports/study/comparisons.csv")
     assert ("cnn_apoz_0.5", "cnn_random_0.5") in set(zip(comps.variant, comps.against))
     assert "**Are APoZ's channels the right ones in cnn?** Clean test accuracy right after the cut" in (built.repo / "reports/study/findings.md").read_text()
     set_params(repo, criteria__targets=[0.5, 0.25])  # a new target: only its stages, one per rule
     stale = set(json.loads(run(["dvc", "status", "--json"], repo).stdout))
     assert stale == {f"criteria@cnn-{r}-0.25-{SEED}" for r in ("apoz", "random", "l1")} | new | {
-        "check", f"evaluate@{SEED}", "export", "summarize"}
+        "check", f"evaluate@{SEED}", "export", "score_exports", "summarize"}
 
 
 def test_a_trim_setting_makes_only_the_trim_stage_stale(built, tmp_path):
@@ -296,7 +296,7 @@ def test_every_stage_that_loads_keras_runs_on_train_backend(built, tmp_path):
         if loads_keras(repo, stage["cmd"]):
             kinds.setdefault(name.split("@")[0], name)
     assert set(kinds) == {"pretrain", "train", "flops", "featuremaps", "prune", "trim", "trim_scratch", "criteria", "evaluate",
-                          "export", "summarize"}  # export: TensorFlow always (its converter; cli.TENSORFLOW_STAGES)
+                          "export", "score_exports", "summarize"}  # export: TensorFlow always (its converter; cli.TENSORFLOW_STAGES)
     # every kind goes through cli.run_stage, which sets the backend before it imports the stage's module
     # (tests/test_flops.py: ..._does_not_import_jax); run on JAX here: those that write the backend down
     for kind, name in ((k, n) for k, n in kinds.items() if k in ("train", "evaluate")):
@@ -403,7 +403,7 @@ def test_summarize_writes_its_outputs_into_the_one_folder_dvc_yaml_declares(buil
 EDITS = {
     "src/ricecnn/networks/cnn_light.py": {f"train@cnn_light-{SEED}", "flops@cnn_light"},
     "src/ricecnn/networks/cnn.py": {f"train@cnn-{SEED}", "flops@cnn"},  # not the scratch control: it builds nothing
-    "src/ricecnn/study/plan.py": {f"evaluate@{SEED}", "export", "summarize"},
+    "src/ricecnn/study/plan.py": {f"evaluate@{SEED}", "export", "score_exports", "summarize"},
     "src/ricecnn/study/figures.py": {"summarize"},
     "src/ricecnn/stages/criteria.py": {f"criteria@cnn-apoz-0.5-{SEED}", f"criteria@cnn-random-0.5-{SEED}"},
     "src/ricecnn/channels/trimming.py": {f"trim@cnn-{SEED}"},

@@ -16,7 +16,7 @@ import yaml
 from conftest import BUILT_MODELS, BUILT_SETTINGS, ROOT, commit, make_repo, run, write_params
 
 STAGE_KINDS = {"check", "fetch", "split", "pretrain", "train", "flops", "featuremaps", "prune", "trim", "trim_scratch", "criteria", "evaluate",
-               "export", "summarize"}
+               "export", "score_exports", "summarize"}
 
 
 def exp_file(repo, name: str, path: str) -> str:
@@ -88,10 +88,10 @@ def test_the_gpu_study_script_runs_dvc_yaml_s_commands(tmp_path):
     params = yaml.safe_load((tmp_path / "work" / "params.yaml").read_text())
     expected = [(n, c) for n, c in tool.expand(yaml.safe_load((ROOT / "dvc.yaml").read_text()), params)
                 if n.split("@")[0] in ("fetch", "split", "pretrain", "train", "flops", "featuremaps", "evaluate", "export",
-                                       "summarize")]
+                                       "score_exports", "summarize")]
     assert shown == expected
     assert [n for n, _ in shown] == ["fetch", "split@42", "pretrain", "train@cnn-42", "train@cnn_light-42", "flops@cnn", "flops@cnn_light",
-                                     "featuremaps@cnn-42", "featuremaps@cnn_light-42", "evaluate@42", "export", "summarize"]
+                                     "featuremaps@cnn-42", "featuremaps@cnn_light-42", "evaluate@42", "export", "score_exports", "summarize"]
     assert params["models"]["cnn"]["epochs"] == 1 and params["data"]["img_size"] == 32
 
 

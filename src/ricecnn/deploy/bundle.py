@@ -1,8 +1,8 @@
 """What a device team needs beside an exported file, written next to it (stage export): the class names
 in output order (``labels.txt``) and a model card per model (``<model>.card.json``): the input (shape,
 dtype, range, layout, the resize that made the training images), what the output means, the model's
-FLOPs and parameters, each format's accuracy and agreement with the Keras model on the same test images,
-and the data it was trained on. ONNX carries the same facts inside the file (``metadata_props``, and
+FLOPs and parameters, and the data it was trained on (each format's accuracy and agreement with the
+Keras model are measured on the test images by the next stage, score_exports, and kept in its metrics). ONNX carries the same facts inside the file (``metadata_props``, and
 its input and output named ``image`` and ``probabilities``); LiteRT files carry none (the TFLite
 metadata writer, tflite-support, is no longer maintained), so for them the card and the labels are the
 description, and the card says so.
@@ -19,6 +19,8 @@ from ..core.io import atomic_path
 
 LABELS = "labels.txt"
 INPUT, OUTPUT = "image", "probabilities"  # the ONNX graph's input and output names
+SCORES = ("each format's accuracy and agreement with the Keras model's classes on the clean and augmented test "
+          "images: measured by the study's stage score_exports, in its metrics (docs/deployment.md)")
 RESIZE = ("the image converted to RGB and resized to {size}x{size} px with PIL's bilinear filter "
           "(Image.Resampling.BILINEAR), as the split stage made every training and test image")
 
@@ -33,6 +35,10 @@ def file_md5(path: Path) -> str:
 
 def card_name(model: str) -> str:
     return f"{model}.card.json"
+
+
+def read_card(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
 
 
 def write_labels(folder: Path, classes: list[str]) -> None:
@@ -67,11 +73,11 @@ def description(model: str, classes: list[str], img_size: int, data: dict) -> di
 
 
 def card(described: dict, replicate: int, *, formats: list[str], files: dict[str, str | None], errors: dict[str, str],
-         flops: int, parameters: int, scores: dict[str, dict], integer_io: dict | None = None) -> dict:
+         flops: int, parameters: int, integer_io: dict | None = None) -> dict:
     """The model card: ``described`` (``description``) with the replicate, the files of the ``formats``
-    exported (format key -> file name; None: not converted, ``errors`` says why), FLOPs, parameters and ``scores`` (format key -> {test
-    set -> {"accuracy", "agreement_with_keras"}}); ``integer_io``: the uint8 file's input and output
-    quantisation (``runtimes.integer_io``), None when it was not converted."""
+    exported (format key -> file name; None: not converted, ``errors`` says why), FLOPs and parameters;
+    ``integer_io``: the uint8 file's input and output quantisation (``runtimes.integer_io``), None when
+    it was not converted."""
     return {
         "model": described["model"],
         "replicate": replicate,
@@ -81,7 +87,7 @@ def card(described: dict, replicate: int, *, formats: list[str], files: dict[str
         **{k: v for k, v in described.items() if k != "model"},
         "flops_per_image": flops,
         "parameters": parameters,
-        "scores": scores,
+        "scores": SCORES,
         "integer_io": integer_io,
         "metadata": {"onnx": f"metadata_props hold this card's facts; input {INPUT!r}, output {OUTPUT!r}",
                      "litert": "none in the file (no maintained metadata writer): this card and labels.txt describe it"},

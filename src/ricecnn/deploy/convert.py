@@ -29,6 +29,7 @@ import os
 import re
 import tempfile
 import traceback
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -245,6 +246,24 @@ def canonical_names(path: Path) -> None:
     onnx.save(proto, str(path))
 
 
+# model -> its canonical float32 ONNX bytes: a second tf2onnx export of the same model in one process
+# need not give the first's graph (one export stage run left googlenet_light's int8 file with a
+# Reshape and a Transpose that a fresh process's export does not have), so int8 quantises the graph
+# the float32 file holds, converted once
+_ONNX_FLOAT32: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _onnx_float32(model, path: Path) -> None:
+    """The model's float32 ONNX export (Keras' exporter, ``canonical_names``) written to ``path``: made at
+    the model's first ONNX conversion in this process, and the same bytes at every later one."""
+    if model not in _ONNX_FLOAT32:
+        model.export(str(path), format="onnx", verbose=False)
+        canonical_names(path)
+        _ONNX_FLOAT32[model] = path.read_bytes()
+    else:
+        path.write_bytes(_ONNX_FLOAT32[model])
+
+
 def _onnx_int8(model, path: Path, calibration: np.ndarray) -> None:
     """ONNX Runtime's static int8 quantisation of the model's float32 ONNX export: weights and activations
     in int8 (QDQ: QuantizeLinear/DequantizeLinear around each quantised op), the activation ranges
@@ -253,12 +272,7 @@ def _onnx_int8(model, path: Path, calibration: np.ndarray) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "float32.onnx"
-        # Converted again rather than read from the float32 file just written: quantising that file saves
-        # one tf2onnx conversion a model, but in two export runs it left googlenet_pruned's ONNX files with
-        # a redundant Reshape in two different places (tf2onnx's optimiser; the same computation). Such
-        # Reshapes are now dropped (drop_identity_reshapes); reusing the file has not been tried since.
-        model.export(str(source), format="onnx", verbose=False)
-        canonical_names(source)
+        _onnx_float32(model, source)  # the float32 file's graph, converted once a model
         import onnx
 
         name = onnx.load(str(source)).graph.input[0].name
@@ -280,8 +294,7 @@ def _export(model, fmt: Format, path: Path, calibration: np.ndarray) -> None:
     import tensorflow as tf
 
     if fmt.runtime == "onnx" and fmt.precision == "float32":
-        model.export(str(path), format="onnx", verbose=False)
-        canonical_names(path)
+        _onnx_float32(model, path)
         return
     if fmt.runtime == "onnx":
         _onnx_int8(model, path, calibration)
