@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import tempfile
 
+import keras  # noqa: F401  (the augmentation's ops, evaluation.augment: the backend starts with the module, and its
+#                           start-up lines are kept out of the log, core.cli)
+
 from ..core import settings
 from ..core.cli import fill, parse
 from ..core.errors import RiceError
