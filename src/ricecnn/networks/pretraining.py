@@ -48,5 +48,15 @@ def movement(before: dict[str, list], m) -> dict[str, float]:
     out = {}
     for layer in base_layers(m):
         w0, w = before[layer.name][0], layer.get_weights()[0]
-        out[layer.name] = float(np.linalg.norm(w - w0) / np.linalg.norm(w0))
+        out[layer.name] = _norm(w - w0) / _norm(w0)
     return out
+
+
+def _norm(x: np.ndarray) -> float:
+    """The Euclidean norm, the same to the last bit on every CPU: math.fsum sums the float64 squares
+    exactly rounded. np.linalg.norm asks BLAS, whose float32 kernels differ between CPUs in the last
+    bits; one such bit changed a rounded figure of pretrain.json, and so the hash of models/pretrain/,
+    between two machines for the same weights."""
+    import math
+
+    return math.sqrt(math.fsum(np.square(np.asarray(x, np.float64)).ravel()))
