@@ -58,7 +58,7 @@ echo "work dir: $WORK  (train on $BACKEND, the rest on $EVAL_BACKEND, ${PER_CLAS
 # dvc.yaml's own commands for this params.yaml (tools/stage_commands.py: no DVC here), in DAG order
 while IFS=$'\t' read -r name cmd; do
   backend=$EVAL_BACKEND
-  case $name in train@*|trim_scratch@*) backend=$BACKEND ;; export) backend=tensorflow ;; esac  # export: TF's converter
+  case $name in train@*|trim_scratch@*) backend=$BACKEND ;; export@*) backend=tensorflow ;; esac  # export: TF's converter
   if [ -n "${DRY_RUN:-}" ]; then printf '%s\t%s\n' "$name" "$cmd"; continue; fi
   eval "KERAS_BACKEND=$backend stage \"$name\" ${cmd#ricecnn }"
 done < <("$PY" "$ROOT/tools/stage_commands.py" --dvc-yaml "$ROOT/dvc.yaml" --params params.yaml \
@@ -69,7 +69,9 @@ echo; echo "| stage | seconds |"; echo "|---|---|"; printf '%s\n' "${REPORT[@]}"
 "$PY" - <<'PY'
 import json, glob, os
 print("\n| model | fastest epoch s (the only one includes compiling) | train img/s | input path | val acc | aug acc |\n|---|---|---|---|---|---|")
-ev = json.load(open(glob.glob("metrics/evaluate/*.json")[0]))
+ev = {}  # one evaluate@<line>-<seed> file per trained model's line, of the one seed run
+for f in glob.glob("metrics/evaluate/*/*.json"):
+    ev.update(json.load(open(f)))
 from ricecnn.core.cli import TIMING
 timing = {}  # the stages print their seconds (core.cli.print_timing's lines), never record them
 for line in open("stages.log"):

@@ -1,7 +1,7 @@
 """Batch-1 latency of the exported models, with its conditions and its spread between rounds: what
 the deployment table, findings and figure of `summarize` read (bench/latency.json, committed).
 
-It times the first replicate's exported files (exports/<r>/: LiteRT float32 and int8, ONNX) and its
+It times the first replicate's exported files (exports/<r>/<line>/: LiteRT float32 and int8, ONNX) and its
 Keras models two ways: `predict_on_batch` (what a Keras user calls) and one compiled call
 (`tf.function`, with XLA or without, whichever is faster for that model here: the model's own cost,
 with Keras' per-call bookkeeping left out; `keras_compiled_with` says which). Beside them, a near-empty model (global average pooling and one dense layer) in every runtime:
@@ -64,9 +64,10 @@ def _version(name: str) -> str | None:
         return None
 
 
-def runners(exports: Path, models_dir: Path, names: list[str], split_dir: Path, threads: int, scratch: Path):
-    """{(model, runtime, precision): a batch-1 call} for every model's files and Keras models, and the
-    near-empty model's in every runtime (model name "empty")."""
+def runners(exports: Path, models_dir: Path, lines: dict[str, str], split_dir: Path, threads: int, scratch: Path):
+    """{(model, runtime, precision): a batch-1 call} for every model's files and Keras models (``lines``: each
+    model's line, the folder that holds them in ``exports`` and ``models_dir``), and the near-empty model's in
+    every runtime (model name "empty")."""
     import keras
     import numpy as np
     import tensorflow as tf
@@ -104,11 +105,11 @@ def runners(exports: Path, models_dir: Path, names: list[str], split_dir: Path, 
         compiled_with[name] = how
         calls[(name, "keras_compiled", "float32")] = options[how][1]
 
-    for name in names:
-        model = keras.models.load_model(models_dir / f"{name}.keras", compile=False)
+    for name, line in lines.items():
+        model = keras.models.load_model(models_dir / line / f"{name}.keras", compile=False)
         keras_calls(name, model)
         for fmt in FORMATS:
-            path = exports / f"{name}{fmt.suffix}"
+            path = exports / line / f"{name}{fmt.suffix}"
             if path.exists():
                 calls[(name, fmt.runtime, fmt.precision)] = native(fmt, load(fmt.runtime, path, threads).predict)
     empty = keras.Sequential([keras.Input(test.shape[1:]), keras.layers.GlobalAveragePooling2D(),
@@ -181,8 +182,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=2, help="whole runs back to back (2: does the bench repeat?)")
     ap.add_argument("--seed", type=int, default=0, help="the rounds' shuffled orders")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "latency.json")
-    ap.add_argument("--exports", type=Path, help="the exported files (default: exports/<replicate>)")
-    ap.add_argument("--models", type=Path, help="the .keras files (default: models/<replicate>)")
+    ap.add_argument("--exports", type=Path, help="the exported files, a folder per line (default: exports/<replicate>)")
+    ap.add_argument("--models", type=Path, help="the .keras files, a folder per line (default: models/<replicate>)")
     ap.add_argument("--split-dir", type=Path, help="the split whose first test image is timed (default: data/split/<replicate>)")
     args = ap.parse_args()
 
@@ -200,7 +201,8 @@ def main() -> None:
     exports = args.exports or ROOT / "exports" / str(replicate)
     models_dir = args.models or ROOT / "models" / str(replicate)
     split_dir = args.split_dir or ROOT / "data" / "split" / str(replicate)
-    names = sorted(p.name.removesuffix(".card.json") for p in exports.glob("*.card.json"))
+    lines = {p.name.removesuffix(".card.json"): p.parent.name for p in sorted(exports.glob("*/*.card.json"))}  # export@<line>'s
+    names = sorted(lines)
     if not names:
         sys.exit(f"bench/latency.py: error: no exported model in {exports}: run `make repro` first")
     full = {spec.family: m for m, spec in REGISTRY.items() if spec.variant == "full"}
@@ -209,13 +211,13 @@ def main() -> None:
     families = [(a, b) for a, b in families if a in names and b in names]
     measured = conditions(args.threads)  # before anything runs: a failure here costs nothing
     with tempfile.TemporaryDirectory() as scratch:
-        calls, image, compiled_with = runners(exports, models_dir, names, split_dir, args.threads, Path(scratch))
+        calls, image, compiled_with = runners(exports, models_dir, lines, split_dir, args.threads, Path(scratch))
         runs = [one_run(calls, image, families, args) for _ in range(args.runs)]
     disagree = compare_runs(runs) if len(runs) > 1 else []
     from ricecnn.deploy.bundle import file_md5
 
     record = {"replicate": replicate, "conditions": measured,
-              "files": {name: file_md5(models_dir / f"{name}.keras") for name in names},
+              "files": {name: file_md5(models_dir / lines[name] / f"{name}.keras") for name in names},
               "settings": {"rounds": args.rounds, "warmup": args.warmup, "repeats": args.repeats, "seed": args.seed,
                            "batch": 1, "image": "the first clean test image, float32 NHWC"},
               "keras_compiled_with": compiled_with,

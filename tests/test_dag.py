@@ -308,7 +308,7 @@ def test_the_model_names_python_makes_are_the_files_dvc_yaml_writes():
     # a derived model's name (<m>_pruned, <m>_trim, <m>_trim_scratch) and its stage are made in
     # ricecnn.networks.registry; dvc.yaml writes the same names: every evaluated model is an out of its stage
     from ricecnn.core import settings
-    from ricecnn.study.plan import Plan, evaluated_for
+    from ricecnn.study.plan import Plan, evaluated_for, line_for
 
     s = settings.load(ROOT / "params.yaml", Plan)
     stages = expanded_stages(ROOT)
@@ -316,8 +316,13 @@ def test_the_model_names_python_makes_are_the_files_dvc_yaml_writes():
         for m in evaluated_for(s):
             stage = m.stage_for(seed)
             assert stage in stages, f"{m.name}: no stage {stage} in dvc.yaml"
-            assert f"models/{seed}/{m.name}.keras" in stages[stage]["outs"], (stage, stages[stage]["outs"])
-        assert f"models/{seed}" in stages[f"evaluate@{seed}"]["deps"]
+            assert f"models/{seed}/{m.line}/{m.name}.keras" in stages[stage]["outs"], (stage, stages[stage]["outs"])
+        for line in {m.line for m in evaluated_for(s)}:  # one folder per line, and the stages that cover it
+            assert f"models/{seed}/{line}" in stages[f"evaluate@{line}-{seed}"]["deps"]
+            assert [m.name for m in line_for(s, line)] == [m.name for m in evaluated_for(s) if m.line == line]
+    for line in s.models:
+        assert f"models/{s.replicates[0]}/{line}" in stages[f"export@{line}"]["deps"]
+        assert f"exports/{s.replicates[0]}/{line}" in stages[f"score_exports@{line}"]["deps"]
 
 
 def test_the_stage_commands_without_dvc_are_dvc_s_own():

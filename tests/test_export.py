@@ -169,28 +169,30 @@ def test_latency_is_a_median_of_interleaved_rounds():
 
 
 def test_the_stage_exports_every_model_and_a_failure_is_one_line(project, capsys):
-    out = project / "exports"
-    args = ["export", "--seed", "42", "--params", str(project / "params.yaml"), "--model-file",
-            str(project / "models" / "{model}.keras"), "--split-dir", str(project / "data" / "split"), "--out-dir", str(out),
-            "--metrics", str(project / "export.json")]
-    assert cli(args) == 0
+    exports, record, scores = project / "exports", {}, {}
+    for line in ("cnn", "cnn_light"):  # one export@<line> each, and the next stage, score_exports@<line>, scores what it wrote
+        assert cli(["export", line, "--seed", "42", "--params", str(project / "params.yaml"), "--model-file",
+                    str(project / "models" / "{model}.keras"), "--split-dir", str(project / "data" / "split"), "--out-dir",
+                    str(exports / line), "--metrics", str(project / "export" / f"{line}.json")]) == 0
+        assert cli(["score_exports", line, "--seed", "42", "--params", str(project / "params.yaml"), "--exports-dir",
+                    str(exports / line), "--split-dir", str(project / "data" / "split"), "--out", str(project / "scores.json"),
+                    "--predictions-dir", str(project / "predictions" / line), "--keras-predictions",
+                    str(project / "evaluate" / "{model}.csv")]) == 0
+        record |= json.loads((project / "export" / f"{line}.json").read_text())
+        scores |= json.loads((project / "scores.json").read_text())
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
-    # the next stage scores what export wrote: every file of cnn's, none of cnn_light's (none was written)
-    assert cli(["score_exports", "--seed", "42", "--params", str(project / "params.yaml"), "--exports-dir", str(out),
-                "--split-dir", str(project / "data" / "split"), "--out", str(project / "scores.json"),
-                "--predictions-dir", str(project / "predictions"), "--keras-predictions",
-                str(project / "evaluate" / "{model}.csv")]) == 0
-    scores = json.loads((project / "scores.json").read_text())
-    assert scores["cnn_light"] == {} and list(pd.read_csv(project / "predictions" / "cnn_light.csv").columns) == ["image", "actual"]
+    # every file of cnn's is scored, none of cnn_light's (none was written)
+    assert scores["cnn_light"] == {} and list(pd.read_csv(project / "predictions" / "cnn_light" / "cnn_light.csv").columns) == [
+        "image", "actual"]
     assert len(errors) == len(FORMATS)  # one line per format cnn_light could not be converted to
     assert all("cnn_light cannot be converted" in e and "lacks op Lgamma" in e for e in errors), errors
     # cnn's files, all of them, its card and the labels; cnn_light, which no format took, has no card
     # and beside each failure line, the converter's log
-    logs = [f"cnn_light{f.suffix}.log" for f in FORMATS]
-    assert sorted(p.name for p in out.iterdir()) == sorted([*(f"cnn{f.suffix}" for f in FORMATS), "cnn.card.json", "labels.txt",
-                                                            *logs])
-    assert "Lgamma" in (out / "cnn_light.onnx.log").read_text()
-    record = json.loads((project / "export.json").read_text())
+    out = exports / "cnn"
+    assert sorted(p.name for p in out.iterdir()) == sorted([*(f"cnn{f.suffix}" for f in FORMATS), "cnn.card.json", "labels.txt"])
+    assert sorted(p.name for p in (exports / "cnn_light").iterdir()) == sorted(
+        [*(f"cnn_light{f.suffix}.log" for f in FORMATS), "labels.txt"])
+    assert "Lgamma" in (exports / "cnn_light" / "cnn_light.onnx.log").read_text()
     assert record["cnn_light"]["formats"]["onnx_float32"] == {"runtime": "onnx", "precision": "float32",
                                                                "error": "the runtime lacks op Lgamma (the converter's log: "
                                                                         "cnn_light.onnx.log)"}
@@ -204,7 +206,7 @@ def test_the_stage_exports_every_model_and_a_failure_is_one_line(project, capsys
     from ricecnn.deploy.bundle import file_md5
 
     assert record["cnn"]["keras_md5"] == file_md5(project / "models" / "cnn.keras")
-    frame = pd.read_csv(project / "predictions" / "cnn.csv")
+    frame = pd.read_csv(project / "predictions" / "cnn" / "cnn.csv")
     keras_model = keras.models.load_model(project / "models" / "cnn.keras", compile=False)
     x = np.load(project / "data/split/test_x.npy").astype(np.float32)
     assert list(frame.litert_float32_clean) == [CLASSES[k] for k in keras_model.predict_on_batch(x).argmax(1)]
@@ -248,7 +250,7 @@ def test_the_stage_exports_every_model_and_a_failure_is_one_line(project, capsys
     assert len(code.strip().splitlines()) == 5
     big = Image.fromarray(np.load(project / "data/split/test_x.npy")[0]).resize((4 * SIZE, 4 * SIZE), Image.Resampling.BILINEAR)
     big.save(project / "grain.jpg", quality=95)
-    code = code.replace("exports/201/", f"{out}/").replace("cnn_light", "cnn").replace('"grain.jpg"', repr(str(project / "grain.jpg")))
+    code = code.replace("exports/201/cnn_light/", f"{out}/").replace("cnn_light", "cnn").replace('"grain.jpg"', repr(str(project / "grain.jpg")))
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     again = np.asarray(Image.open(project / "grain.jpg").convert("RGB").resize((SIZE, SIZE), Image.Resampling.BILINEAR), np.float32)
     expected = keras_model.predict_on_batch(again[None])[0]
@@ -261,7 +263,7 @@ def test_an_unknown_export_format_is_one_line_naming_the_formats(project, tmp_pa
     params["export"][key] = ["litert_float32", "tflite"]  # a format that does not exist: the list of those that do
     says = f"export.{key}"
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    assert cli(["export", "--seed", "42", "--params", str(tmp_path / "params.yaml"), "--model-file", "{model}.keras",
+    assert cli(["export", "cnn", "--seed", "42", "--params", str(tmp_path / "params.yaml"), "--model-file", "{model}.keras",
                 "--split-dir", str(tmp_path), "--out-dir", str(tmp_path / "out"), "--metrics", str(tmp_path / "m.json")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and says in err and "onnx_int8" in err, err
@@ -359,12 +361,16 @@ def test_the_latency_bench_times_every_file_in_rounds_with_its_conditions(projec
 
     model = keras.models.load_model(project / "models" / "cnn.keras", compile=False)
     x = np.load(project / "data/split/test_x.npy")
+    exports, models = tmp_path / "exports" / "cnn", tmp_path / "models" / "cnn"  # a folder per line, as export@<line> writes
+    exports.mkdir(parents=True)
+    models.mkdir(parents=True)
+    (models / "cnn.keras").write_bytes((project / "models" / "cnn.keras").read_bytes())
     for fmt in FORMATS:
-        convert(model, fmt, tmp_path / f"cnn{fmt.suffix}", np.load(project / "data/split/train_x.npy")[:30], x[:1])
-    (tmp_path / "cnn.card.json").write_text("{}")  # the bench times the models export wrote a card for
+        convert(model, fmt, exports / f"cnn{fmt.suffix}", np.load(project / "data/split/train_x.npy")[:30], x[:1])
+    (exports / "cnn.card.json").write_text("{}")  # the bench times the models export wrote a card for
     out = tmp_path / "latency.json"
-    subprocess.run([sys.executable, str(ROOT / "bench" / "latency.py"), "--exports", str(tmp_path), "--models",
-                    str(project / "models"), "--split-dir", str(project / "data" / "split"), "--rounds", "3", "--warmup", "1",
+    subprocess.run([sys.executable, str(ROOT / "bench" / "latency.py"), "--exports", str(exports.parent), "--models",
+                    str(models.parent), "--split-dir", str(project / "data" / "split"), "--rounds", "3", "--warmup", "1",
                     "--repeats", "3", "--runs", "2", "--out", str(out)], check=True, capture_output=True, text=True)
     record = json.loads(out.read_text())
     assert set(record["conditions"]["cpu_flags"]) >= {"avx2", "avx512f", "amx_tile"} and record["conditions"]["threads"] == 1

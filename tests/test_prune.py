@@ -378,6 +378,7 @@ def test_stage_finetunes_when_asked(project):
     assert prune_stage(project, with_prune(project, finetune_epochs=1)) == 0
     m = json.loads((project / "metrics" / "prune" / "cnn.json").read_text())
     assert m["finetune_epochs"] == 1 and m["finetune"]["epochs_run"] == 1
+    assert not {"train_seconds", "epoch_seconds"} & set(m["finetune"])  # timings printed, never in the record
     tuned = keras.models.load_model(project / "models" / "cnn_pruned.keras", compile=False)
     # the saved model is the fine-tuned one: the same architecture, other weights, the recorded accuracy
     assert filters(tuned) == filters(plain)

@@ -38,7 +38,7 @@ def test_the_paper_profile_runs_every_stage_at_224_px(tmp_path):
 
     # every kind of stage ran (one seed: the comparisons over seeds are the quick default's), each one's memory measured
     assert {s["stage"].split("@")[0] for s in r["stages"]} == STAGE_KINDS
-    assert {s["stage"] for s in r["stages"]} >= {"train@cnn-1", "prune@cnn-1", "trim_scratch@cnn-1", "evaluate@1"}
+    assert {s["stage"] for s in r["stages"]} >= {"train@cnn-1", "prune@cnn-1", "trim_scratch@cnn-1", "evaluate@cnn-1"}
     assert [s["stage"] for s in r["stages"] if s["stage"].startswith("criteria@")] == ["criteria@cnn-apoz-0.25-1"]  # --rules
     assert all(s["peak_rss_mib"] > 0 for s in r["stages"]), r["stages"]
     assert "is cached - skipping run" not in p.stdout  # -f: no stage came back from an earlier rehearsal's run-cache
@@ -55,9 +55,9 @@ def test_the_paper_profile_runs_every_stage_at_224_px(tmp_path):
     # one format (each is converted by the same code; tests/test_export.py converts all five): the quantised one,
     # whose calibration runs the 224-px model on training images
     assert params["export"]["formats"] == ["litert_int8"]
-    cards = json.loads(exp_file(repo, "rehearse-paper", "metrics/export.json"))
+    cards = json.loads(exp_file(repo, "rehearse-paper", "metrics/export/cnn.json"))
     assert set(cards) >= {"cnn", "cnn_pruned", "cnn_trim"} and all(set(c["formats"]) == {"keras", "litert_int8"} for c in cards.values())
-    evaluated = json.loads(exp_file(repo, "rehearse-paper", "metrics/evaluate/1.json"))
+    evaluated = json.loads(exp_file(repo, "rehearse-paper", "metrics/evaluate/1/cnn.json"))
     assert evaluated["cnn_trim_scratch"]["test_images"] == 5
     summary = exp_file(repo, "rehearse-paper", "reports/study/summary.md")
     assert "224 px" in summary and "1 replicate" in summary
@@ -91,7 +91,8 @@ def test_the_gpu_study_script_runs_dvc_yaml_s_commands(tmp_path):
                                        "score_exports", "summarize")]
     assert shown == expected
     assert [n for n, _ in shown] == ["fetch", "split@42", "pretrain", "train@cnn-42", "train@cnn_light-42", "flops@cnn", "flops@cnn_light",
-                                     "featuremaps@cnn-42", "featuremaps@cnn_light-42", "evaluate@42", "export", "score_exports", "summarize"]
+                                     "featuremaps@cnn-42", "featuremaps@cnn_light-42", "evaluate@cnn-42", "evaluate@cnn_light-42",
+                                     "export@cnn", "export@cnn_light", "score_exports@cnn", "score_exports@cnn_light", "summarize"]
     assert params["models"]["cnn"]["epochs"] == 1 and params["data"]["img_size"] == 32
 
 
@@ -111,7 +112,7 @@ def test_the_gpu_study_script_runs_for_real_on_the_models_kept(tmp_path):
     p = run(["bash", "bench/gpu_study.sh"], ROOT, extra_env=env)  # fails the test unless it exits 0
 
     # the stage times, the per-model table and the study's summary were printed
-    assert "| stage | seconds |" in p.stdout and "| evaluate@42 " in p.stdout and "| summarize " in p.stdout
+    assert "| stage | seconds |" in p.stdout and "| evaluate@cnn_light-42 " in p.stdout and "| summarize " in p.stdout
     assert "| model | fastest epoch s" in p.stdout and "\n| cnn_light | " in p.stdout
     assert "# Summary" in p.stdout and (work / "reports/study/summary.md").is_file()
     assert (work / "metrics/train/42/cnn_light.json").is_file()
@@ -120,7 +121,7 @@ def test_the_gpu_study_script_runs_for_real_on_the_models_kept(tmp_path):
     ran = yaml.safe_load((work / "params.yaml").read_text())
     assert list(ran["models"]) == ["cnn_light"]
     assert ran["prune"]["models"] == ran["trim"]["models"] == ran["criteria"]["models"] == []
-    assert set(json.loads((work / "metrics/evaluate/42.json").read_text())) == {"cnn_light"}
+    assert set(json.loads((work / "metrics/evaluate/42/cnn_light.json").read_text())) == {"cnn_light"}
     # no file of cnn, nor of a pruned, trimmed or criteria model (cnn_pruned, cnn_apoz_0.25, ...)
     notes = {f for f in (work / "models/pretrain").rglob("pretrain.json") if not json.loads(f.read_text())["pretrained"]}
     assert len(notes) == 6 and not list((work / "models/pretrain").rglob("*.h5"))  # every registry model's note, no base

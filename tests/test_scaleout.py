@@ -138,7 +138,7 @@ TEAM_MODELS = {"cnn": {"epochs": 1}, "cnn_light": {"epochs": 1}}
 
 
 def trained(model: str) -> tuple[str, ...]:
-    return (f"models/{SEED}/{model}.keras", f"metrics/train/{SEED}/{model}.json", f"reports/train/{SEED}/{model}")
+    return (f"models/{SEED}/{model}/{model}.keras", f"metrics/train/{SEED}/{model}.json", f"reports/train/{SEED}/{model}")
 
 
 @pytest.mark.slow

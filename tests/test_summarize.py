@@ -25,6 +25,7 @@ from ricecnn.study.settings import Family
 CLASSES = ["Arborio", "Basmati", "Ipsala", "Jasmine", "Karacadag"]
 N = 1000
 MODELS = evaluated(["cnn", "cnn_light"], ["cnn"], ["cnn"], (["cnn"], ["apoz", "random"], [0.25]))
+LINES = ["cnn", "cnn_light"]  # the trained models: each with the variants made from it, one folder and stage
 NAMES = [m.name for m in MODELS]  # cnn, cnn_light, cnn_pruned, cnn_trim, cnn_trim_scratch, and each rule's criterion model
 CRITERIA = ["cnn_apoz_0.25", "cnn_random_0.25"]  # fine-tuned; their models right after the cut end in _cut
 FLOPS = {"cnn": 2e9, "cnn_light": 2e7, "cnn_pruned": 1.8e9, "cnn_trim": 2e8, "cnn_trim_scratch": 2e8,
@@ -319,12 +320,13 @@ def project(tmp_path) -> Path:
             (md / kind / str(s)).mkdir(parents=True)
             for name, data in m[s][kind].items():
                 (md / kind / str(s) / f"{name}.json").write_text(json.dumps(data))
-        (md / "evaluate").mkdir(exist_ok=True)
-        (md / "evaluate" / f"{s}.json").write_text(json.dumps(m[s]["evaluate"]))
-        folder = tmp_path / "predictions" / str(s) / "predictions"
-        folder.mkdir(parents=True)
-        for name in NAMES:
-            predictions(right[name][i]).to_csv(folder / f"{name}.csv", index=False)
+        (md / "evaluate" / str(s)).mkdir(parents=True)
+        for line in LINES:  # one evaluate@<line>-<seed> each: the trained model and the variants made from it
+            (md / "evaluate" / str(s) / f"{line}.json").write_text(json.dumps(
+                {e.name: m[s]["evaluate"][e.name] for e in MODELS if e.line == line}))
+            (tmp_path / "predictions" / str(s) / line).mkdir(parents=True)
+        for model in MODELS:
+            predictions(right[model.name][i]).to_csv(tmp_path / "predictions" / str(s) / model.line / f"{model.name}.csv", index=False)
         for name in ("cnn", "cnn_light"):  # DVCLive's folders of the trained models: two epochs each
             for split in ("train", "eval"):
                 live = tmp_path / "live" / str(s) / name / "plots" / "metrics" / split
@@ -347,8 +349,7 @@ def exported(root: Path, right: dict) -> None:
     """The export stage's record for seed 1's models: Keras and three formats; LiteRT float32 predicts
     what Keras does, int8 gets the first 10 images Keras got right wrong, and cnn_light's ONNX failed.
     And bench/latency.py's record of the same files, but for cnn_trim, whose file it timed was another."""
-    record, folder = {}, root / "export" / "predictions"
-    folder.mkdir(parents=True)
+    record = {}
     timing = lambda ms: {"median_ms": ms, "low_ms": 0.9 * ms, "high_ms": 1.2 * ms, "rounds_ms": [ms] * 5,  # noqa: E731
                          "spread": 0.3, "wide": ms > 1.2}
     latency, files = {}, {}
@@ -373,8 +374,13 @@ def exported(root: Path, right: dict) -> None:
             frame[f"litert_int8_{c}"] = predictions(int8)[c]
             if not light:
                 frame[f"onnx_float32_{c}"] = keras[c]
-        pd.DataFrame(frame).to_csv(folder / f"{name}.csv", index=False)
-    (root / "metrics" / "export.json").write_text(json.dumps(record))
+        line = next(m.line for m in MODELS if m.name == name)
+        (root / "export" / line).mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(frame).to_csv(root / "export" / line / f"{name}.csv", index=False)
+    (root / "metrics" / "export").mkdir()
+    for line in LINES:  # one export@<line> each
+        (root / "metrics" / "export" / f"{line}.json").write_text(json.dumps(
+            {m.name: record[m.name] for m in MODELS if m.line == line}))
     latency["empty"] = {"litert_float32": timing(0.004)}
     (root / "latency.json").write_text(json.dumps({
         "conditions": {"cpu": "Test CPU", "cpu_flags": {"avx2": True, "avx512f": False, "amx_tile": False}, "threads": 1},
@@ -385,9 +391,9 @@ def exported(root: Path, right: dict) -> None:
 def run_stage(root: Path) -> int:
     kinds = {kind: str(root / "metrics" / kind.replace("-", "_") / "{seed}" / "{model}.json")
              for kind in ("train", "featuremaps", "prune", "trim", "trim-scratch", "criteria")}
-    patterns = {**kinds, "flops": str(root / "metrics/flops/{model}.json"), "evaluate": str(root / "metrics/evaluate/{seed}.json"),
-                "predictions": str(root / "predictions/{seed}/predictions/{model}.csv"), "curves": str(root / "live/{seed}/{model}")}
-    patterns.update({"export": str(root / "metrics/export.json"), "export-predictions": str(root / "export/predictions/{model}.csv"),
+    patterns = {**kinds, "flops": str(root / "metrics/flops/{model}.json"), "evaluate": str(root / "metrics/evaluate/{seed}/{line}.json"),
+                "predictions": str(root / "predictions/{seed}/{line}/{model}.csv"), "curves": str(root / "live/{seed}/{model}")}
+    patterns.update({"export": str(root / "metrics/export/{line}.json"), "export-predictions": str(root / "export/{line}/{model}.csv"),
                      "latency": str(root / "latency.json")})
     return cli(["summarize", "--params", str(root / "params.yaml"), *(a for k, v in patterns.items() for a in (f"--{k}", v)),
                 "--split-dir", str(root / "split"), "--out-dir", str(root / "reports"), "--metrics", str(root / "study.json")])
@@ -470,10 +476,10 @@ def test_the_exported_models_are_paired_with_keras_on_the_same_images(project):
 
 
 def test_missing_metrics_or_predictions_are_one_line_and_exit_2(project, capsys):
-    (project / "predictions" / "2" / "predictions" / "cnn_trim.csv").unlink()
+    (project / "predictions" / "2" / "cnn" / "cnn_trim.csv").unlink()
     assert run_stage(project) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "cnn_trim.csv not found" in err[0] and "dvc repro evaluate@2" in err[0]
+    assert len(err) == 1 and "cnn_trim.csv not found" in err[0] and "dvc repro evaluate@cnn-2" in err[0]
     (project / "metrics" / "flops" / "cnn.json").unlink()
     assert run_stage(project) == 2
     err = capsys.readouterr().err.strip().splitlines()

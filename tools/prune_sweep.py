@@ -58,7 +58,7 @@ def collect(names: list[str]) -> list[dict]:
                 for path in fs.glob("metrics/prune/*/*.json"):  # metrics/prune/<seed>/<model>.json
                     m = json.loads(fs.read_text(path))
                     family, seed = m["model"], path.split("/")[2]
-                    evaluate = json.loads(fs.read_text(f"metrics/evaluate/{seed}.json"))
+                    evaluate = json.loads(fs.read_text(f"metrics/evaluate/{seed}/{family}.json"))  # the model's line
                     rows.append({"threshold": t, "seed": int(seed), "model": f"{family}_pruned", "family": family,
                                  "flops": m["flops_after"], "params": m["params_after"],
                                  "channels_removed": m["channels_removed"],

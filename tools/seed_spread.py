@@ -36,6 +36,16 @@ def show(rev: str, path: str) -> str:
     return p.stdout
 
 
+def predictions(rev: str, seed: int, model: str) -> str:
+    """Evaluate's predictions of a trained model: in its line's folder (reports/evaluate/<seed>/<model>/predictions/),
+    or, in commits from before there was one evaluate stage per line, in the seed's folder."""
+    for path in (f"reports/evaluate/{seed}/{model}/predictions/{model}.csv", f"reports/evaluate/{seed}/predictions/{model}.csv"):
+        if rev == "." and Path(path).is_file() or rev != "." and subprocess.run(
+                ["git", "cat-file", "-e", f"{rev}:{path}"], capture_output=True).returncode == 0:
+            return show(rev, path)
+    return show(rev, path)  # neither: the error names the older path
+
+
 def report(rev: str, epoch: str) -> str:
     """The table and the correlations, as markdown."""
     params = yaml.safe_load(show(rev, "params.yaml"))
@@ -48,7 +58,7 @@ def report(rev: str, epoch: str) -> str:
         for s in seeds:
             run = json.loads(show(rev, f"metrics/train/{s}/{m}.json"))
             epochs.append(run.get(epoch, run["best_epoch"]))
-            p = pd.read_csv(io.StringIO(show(rev, f"reports/evaluate/{s}/predictions/{m}.csv")))
+            p = pd.read_csv(io.StringIO(predictions(rev, s, m)))
             for c in acc:
                 acc[c].append(float((p[c] == p.actual).mean()))
         e = np.asarray(epochs, dtype=float)

@@ -198,7 +198,8 @@ def shipping() -> str:
             and not r["error"]]
     seed = rows[0]["seed"] if rows else "?"
     out = ["| model | file | bytes | batch-1 latency, 1 thread (ms): median [fastest, slowest round] | clean accuracy | agreement with Keras |", "|---|---|---|---|---|---|"]
-    out += [f"| {r['model']} | `exports/{seed}/{r['file']}` | {int(float(r['bytes'])):,} | {_latency(r)} | "
+    # a light model is a trained one: its line's folder, exports/<seed>/<model>/, is its own
+    out += [f"| {r['model']} | `exports/{seed}/{r['model']}/{r['file']}` | {int(float(r['bytes'])):,} | {_latency(r)} | "
             f"{float(r['clean_accuracy']):.4f} | {100 * float(r['clean_agreement']):.1f} % |" for r in rows]
     return "\n".join(out) + "\n"
 

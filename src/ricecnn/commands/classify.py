@@ -6,7 +6,7 @@ converted to RGB and resized to the model's input with PIL's bilinear filter, as
 the training images. Prints one line per image (its path, the class, the probability), or with
 ``--json`` one JSON list with every class's probability.
 
-    ricecnn classify --model exports/201/cnn_light_int8.tflite grain1.jpg grain2.png
+    ricecnn classify --model exports/201/cnn_light/cnn_light_int8.tflite grain1.jpg grain2.png
 """
 
 from __future__ import annotations

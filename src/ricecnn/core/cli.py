@@ -76,8 +76,8 @@ def parse(argv: list[str] | None, stage: str, doc: str, *paths: str, model: bool
     """A stage's arguments: the model name if it takes one, ``--seed`` (the training seed, one of
     ``replicates``) if it works on one seed's models, ``--params``, and ``paths``, each a required
     ``--<path>`` option: every path comes from dvc.yaml's command, none has a default (an
-    ``optional`` path is None when not given). A ``pattern`` is a path with ``{seed}`` and
-    ``{model}`` in it, for a stage that reads one file per seed or model (``fill``).
+    ``optional`` path is None when not given). A ``pattern`` is a path with ``{seed}``, ``{model}`` or
+    ``{line}`` in it, for a stage that reads one file per seed or model (``fill``).
 
     ``pictures``: the stage draws pictures (and measures what only pictures need) for one training
     seed's models, the one dvc.yaml gives as ``--pictures-seed``; ``args.pictures`` says whether
@@ -95,7 +95,7 @@ def parse(argv: list[str] | None, stage: str, doc: str, *paths: str, model: bool
     for name in paths:
         ap.add_argument(f"--{name}", required=True, type=Path)
     for name in patterns:
-        ap.add_argument(f"--{name}", required=True, help="a path with {seed} and {model} in it")
+        ap.add_argument(f"--{name}", required=True, help="a path with {seed}, {model} or {line} in it")
     for name in optional:
         ap.add_argument(f"--{name}", type=Path)
     for name, kind in (options or {}).items():  # a matrix axis of the stage (dvc.yaml), e.g. --rule apoz
@@ -109,8 +109,7 @@ def parse(argv: list[str] | None, stage: str, doc: str, *paths: str, model: bool
 def stage_name(kind: str, model: str | int, seed: int | None = None) -> str:
     """The DVC stage of ``kind`` (train, featuremaps, prune, ...) for model ``model`` under training seed
     ``seed``: dvc.yaml's matrix names (``kind@model-seed``); without a seed the group's name
-    (``kind@model``); for a stage per seed (evaluate), ``kind@seed``. For messages that name the stage
-    to rerun."""
+    (``kind@model``). For messages that name the stage to rerun."""
     return f"{kind}@{model}" if seed is None else f"{kind}@{model}-{seed}"
 
 
@@ -127,7 +126,8 @@ def print_timing(stage: str, record: dict) -> None:
 
 
 def fill(pattern: str, **values) -> Path:
-    """A path ``pattern`` of dvc.yaml (``metrics/train/{seed}/{model}.json``) for one seed and model."""
+    """A path ``pattern`` of dvc.yaml (``metrics/train/{seed}/{model}.json``) for one seed and model (a key
+    the pattern does not hold is left out)."""
     return Path(pattern.format(**values))
 
 

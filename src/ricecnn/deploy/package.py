@@ -34,7 +34,7 @@ class Shipment:
     formats: tuple[Format, ...]  # export.formats
 
     def ship(self, model, name: str, keras_file: Path) -> dict:
-        """Convert and describe ``model`` (saved as ``keras_file``); returns its record for metrics/export.json."""
+        """Convert and describe ``model`` (saved as ``keras_file``); returns its record for metrics/export/<line>.json."""
         record = {"keras": {"runtime": "keras", "precision": "float32", "bytes": shipped_bytes(model, self.scratch)}}
         exported, errors = {}, {}
         described = bundle.description(name, self.classes, self.img_size, self.trained_on)

@@ -19,7 +19,7 @@ from ..channels import apoz, criteria, surgery
 from ..channels.settings import CriteriaLists
 from ..channels.stage import ChannelStage
 from ..core import settings
-from ..core.cli import parse, stage_name
+from ..core.cli import parse, print_timing, stage_name
 from ..core.errors import RiceError
 from ..core.io import write_json
 from ..core.settings import NonNegativeInt, PositiveInt, Section
@@ -27,7 +27,7 @@ from ..data.arrays import load_classes, load_split
 from ..networks.anatomy import relu_convs
 from ..networks.flops import PAPER_SIZE, describe
 from ..training import runtime
-from ..training.fit import fit, settings_for
+from ..training.fit import TIMINGS, fit, settings_for
 from ..training.predict import model_accuracy
 
 
@@ -80,6 +80,8 @@ def main(argv: list[str] | None = None) -> None:
         tuned = fit(pruned, train_xy, val_xy, num_classes=len(classes), epochs=cfg.finetune_epochs,
                     **settings_for(s, name, args.seed))
         tuned.pop("curves")
+        timing = {k: tuned.pop(k) for k in TIMINGS}  # printed, not recorded: the record stays the same bytes on every run
+        print_timing(stage_name("criteria", f"{name}-{args.rule}-{args.target}", args.seed), {"model": label, **timing})
     after = model_accuracy(pruned, *val_xy, batch)
     runtime.save_model(pruned, args.out)
     write_json(args.metrics, {

@@ -1,6 +1,6 @@
-"""Stage evaluate@<seed>: clean and augmented test accuracy, loss and confusion of every model
-trained with one training seed (the trained ones and the variants derived from them,
-``ricecnn.study.plan.evaluated``).
+"""Stage evaluate@<model>-<seed>: clean and augmented test accuracy, loss and confusion of one trained
+model's line under one replicate: the model and the variants derived from it
+(``ricecnn.study.plan.line_for``), so that a change to one model rescores its line alone.
 
 Every model is judged on the same test split and on the same seeded augmented copy of it
 (``ricecnn.evaluation.augment``, drawn once into memory-mapped arrays, from the data's seed: the same images
@@ -26,7 +26,7 @@ from ..core.settings import PositiveInt, Section, Seed
 from ..data.arrays import load_classes, load_split
 from ..evaluation import scoring
 from ..evaluation.augment import TEST_SETS, condition_sets, spread
-from ..study.plan import Plan, evaluated_for
+from ..study.plan import Plan, line_for
 from ..training.predict import Inference
 from ..training.runtime import load_model
 
@@ -42,12 +42,12 @@ class Settings(Plan):
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse(argv, "evaluate", __doc__, "split-dir", "out", "predictions-dir", "pictures-dir", seed=True,
+    args = parse(argv, "evaluate", __doc__, "split-dir", "out", "predictions-dir", "pictures-dir", model=True, seed=True,
                  pictures=True, patterns=("model-file",))
     draw = args.pictures  # this seed's models are drawn, and measured under each transform alone
     s = settings.load(args.params, Settings)
     cfg = s.evaluate
-    models = evaluated_for(s)
+    models = line_for(s, args.model)
     files = {m.name: fill(args.model_file, model=m.name) for m in models}
     for m in models:  # fail before the long work
         if not files[m.name].exists():

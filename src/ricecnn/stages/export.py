@@ -1,17 +1,18 @@
-"""Stage export: the first training seed's models as a practitioner ships them, in LiteRT (float32,
+"""Stage export@<model>: one line of the first replicate's models (the trained model and the variants
+made from it, ``ricecnn.study.plan.line_for``) as a practitioner ships them, in LiteRT (float32,
 int8 calibrated on training images, and uint8, integer in and out too) and ONNX (float32, and int8 by
 ONNX Runtime's quantiser), each with its file size (the Keras model's without its optimizer state, as
 it is shipped). Beside the files, what a device team needs to use one (``ricecnn.deploy.bundle``):
 ``labels.txt`` (the classes in output order) and ``<model>.card.json`` (input, resize, output, FLOPs,
 parameters and the training data); the ONNX file carries the same facts. What each file predicts is
-measured by the next stage, score_exports: a clean clone converts to the committed bytes, and then
+measured by the next stage, score_exports@<model>: a clean clone converts to the committed bytes, and then
 skips the scoring. Latency is not measured here: it differs on every run and machine, so a committed
 record of it could never be reproduced; bench/latency.py times these files with its conditions
 (docs/deployment.md).
 
-Each model is converted and described by ``ricecnn.deploy.package``. Every evaluated model of the seed
-dvc.yaml gives (``ricecnn.study.plan.evaluated``): size and latency belong to the architecture, and one
-trained network each is enough to check that conversion kept what it learned. A model a runtime cannot
+Each model is converted and described by ``ricecnn.deploy.package``. The replicate dvc.yaml gives: size
+and latency belong to the architecture, and one trained network each is enough to check that
+conversion kept what it learned. A model a runtime cannot
 take (an op it lacks) gets one line on stderr naming the model, the format and the op, and a record
 saying so; its other formats and the other models are exported all the same. Conversion needs
 TensorFlow's converter, so this stage runs Keras on TensorFlow whatever ``train.backend`` says (a
@@ -39,7 +40,7 @@ from ..deploy.formats import chosen
 from ..deploy.package import Shipment
 from ..deploy.settings import Export
 from ..evaluation.augment import spread
-from ..study.plan import Plan, evaluated_for
+from ..study.plan import Plan, line_for
 from ..training.runtime import load_model
 
 
@@ -50,10 +51,10 @@ class Settings(Plan):
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse(argv, "export", __doc__, "split-dir", "out-dir", "metrics", seed=True, patterns=("model-file",))
+    args = parse(argv, "export", __doc__, "split-dir", "out-dir", "metrics", model=True, seed=True, patterns=("model-file",))
     s = settings.load(args.params, Settings)
     cfg = s.export
-    models = evaluated_for(s)
+    models = line_for(s, args.model)
     files = {m.name: fill(args.model_file, model=m.name) for m in models}
     for m in models:  # fail before the long work
         if not files[m.name].exists():

@@ -22,7 +22,7 @@ from ..channels import apoz, pruning, records, selection, surgery
 from ..channels.settings import Lists
 from ..channels.stage import ChannelStage
 from ..core import settings
-from ..core.cli import parse, stage_name
+from ..core.cli import parse, print_timing, stage_name
 from ..core.errors import RiceError
 from ..core.io import read_json, write_json
 from ..core.settings import NonNegativeInt, PositiveInt, Section
@@ -30,7 +30,7 @@ from ..data.arrays import load_classes, load_split
 from ..networks.anatomy import feature_layers
 from ..networks.flops import PAPER_SIZE, describe
 from ..training import runtime
-from ..training.fit import fit, settings_for
+from ..training.fit import TIMINGS, fit, settings_for
 from ..training.predict import model_accuracy
 
 
@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> None:
     if cfg.finetune_epochs:
         metrics["finetune"] = fit(pruned, load_split(args.split_dir, "train"), (x, y), num_classes=len(classes),
                                   epochs=cfg.finetune_epochs, **settings_for(s, name, args.seed))
+        timing = {k: metrics["finetune"].pop(k) for k in TIMINGS}  # printed, not recorded: the same bytes on every run
+        print_timing(stage_name("prune", name, args.seed), {"model": name, **timing})
         metrics["val_accuracy_finetuned"] = model_accuracy(pruned, x, y, batch)
     runtime.save_model(pruned, args.out)
     write_json(args.metrics, metrics)

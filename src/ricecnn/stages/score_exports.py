@@ -1,4 +1,4 @@
-"""Stage score_exports: what every file the export stage wrote predicts, in its own runtime (LiteRT,
+"""Stage score_exports@<model>: what every file export@<model> wrote (the model's line) predicts, in its own runtime (LiteRT,
 ONNX Runtime), for every clean test image, and for every augmented one in the formats of
 ``export.augmented_formats`` (``ricecnn.deploy.checks``; scored on every core, batch by batch):
 ``<predictions-dir>/<model>.csv``, which summarize pairs with the Keras model's, and per model, format
@@ -22,7 +22,7 @@ import keras  # noqa: F401  (the augmentation's ops, evaluation.augment: the bac
 #                           start-up lines are kept out of the log, core.cli)
 
 from ..core import settings
-from ..core.cli import fill, parse
+from ..core.cli import fill, parse, stage_name
 from ..core.errors import RiceError
 from ..core.io import atomic_path, write_json
 from ..core.settings import Seed
@@ -30,7 +30,7 @@ from ..data.arrays import load_classes, load_split
 from ..deploy.checks import Checks
 from ..deploy.settings import Export
 from ..evaluation.augment import TEST_SETS, condition_sets
-from ..study.plan import Plan, evaluated_for
+from ..study.plan import Plan, line_for
 
 
 class Settings(Plan):
@@ -39,11 +39,11 @@ class Settings(Plan):
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse(argv, "score_exports", __doc__, "exports-dir", "split-dir", "out", "predictions-dir", seed=True,
+    args = parse(argv, "score_exports", __doc__, "exports-dir", "split-dir", "out", "predictions-dir", model=True, seed=True,
                  patterns=("keras-predictions",))
     s = settings.load(args.params, Settings)
     if not args.exports_dir.is_dir():
-        raise RiceError(f"{args.exports_dir} not found: run `dvc repro export` first")
+        raise RiceError(f"{args.exports_dir} not found: run `dvc repro {stage_name('export', args.model)}` first")
     classes = load_classes(args.split_dir)
     clean, labels = load_split(args.split_dir, "test")
     if len(labels) == 0:
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
         sets = condition_sets(clean, s.seed, s.export.batch_size, folder=tmp, alone=False)
         checks = Checks(args.exports_dir, predictions, classes, labels, {c: sets[c] for c in TEST_SETS},
                         s.export.batch_size, tuple(s.export.augmented_formats))
-        for m in evaluated_for(s):
+        for m in line_for(s, args.model):
             print(f"score the exported files of {m.name} (replicate {args.seed})", flush=True)
             results[m.name] = checks.score(m.name, fill(args.keras_predictions, model=m.name))
     write_json(args.out, results)

@@ -2,7 +2,8 @@
 (paired on the same test images, per seed and over seeds) with its verdict, robustness by transform,
 the paper's published numbers, the findings generated from all of it, and the pictures.
 
-What it reads comes from dvc.yaml as path patterns (``{seed}``, ``{model}``), one per kind of file
+What it reads comes from dvc.yaml as path patterns (``{seed}``, ``{model}``, and ``{line}``: the trained
+model a variant is made from, whose evaluate@ and export@ stages cover it), one per kind of file
 (``ricecnn.study.records`` gathers them, ``ricecnn.study.tables`` and ``ricecnn.study.findings`` turn
 them into tables and words, ``ricecnn.study.figures`` into pictures); what it writes goes into the
 folder ``--out-dir`` (one out of dvc.yaml, replaced whole: a failed run leaves the last complete
@@ -18,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..core import settings
-from ..core.cli import fill, parse
+from ..core.cli import fill, parse, stage_name
 from ..core.errors import RiceError
 from ..core.io import atomic_path, read_json, write_json
 from ..data.arrays import load_classes
@@ -53,17 +54,21 @@ class Settings(Plan):
 
 def main(argv: list[str] | None = None) -> None:
     kinds = ("flops", *(k.replace("_", "-") for k in PER_SEED), "evaluate", "predictions")
-    args = parse(argv, "summarize", __doc__, "split-dir", "out-dir", "metrics", "export", "latency",
-                 patterns=(*kinds, "curves", "export-predictions"))
+    args = parse(argv, "summarize", __doc__, "split-dir", "out-dir", "metrics", "latency",
+                 patterns=(*kinds, "curves", "export", "export-predictions"))
     s = settings.load(args.params, Settings)
     patterns = {k.replace("-", "_"): getattr(args, k.replace("-", "_")) for k in kinds}
     study = gather(s, evaluated_for(s), patterns, load_classes(args.split_dir))
     df, comps, robust = tables.summary_table(study), tables.comparisons(study), tables.robustness_table(study)
-    exported = read_json(args.export)
-    if missing := [m.name for m in study.models if m.name not in exported]:
-        raise RiceError(f"{args.export} has no record of {', '.join(missing)}: rerun `dvc repro export`")
+    exported = {}
+    for line in dict.fromkeys(m.line for m in study.models):  # one export@<line> each
+        exported.update(read_json(fill(args.export, line=line)))
+    if missing := [m for m in study.models if m.name not in exported]:
+        raise RiceError(f"{fill(args.export, line=missing[0].line)} has no record of {missing[0].name}: rerun "
+                        f"`dvc repro {stage_name('export', missing[0].line)}`")
     bench = read_json(args.latency) if args.latency.exists() else None
-    deployed = deployment.deployment_table(study, exported, {m.name: pd.read_csv(fill(args.export_predictions, model=m.name))
+    deployed = deployment.deployment_table(study, exported, {m.name: pd.read_csv(fill(args.export_predictions, line=m.line,
+                                                                                     model=m.name))
                                                              for m in study.models}, df, bench)
     keras_rows = deployed[deployed.runtime == "keras_compiled"].set_index("model")
     df.insert(df.columns.get_loc("failed_runs"), "latency_ms", df.model.map(keras_rows.latency_ms))  # the bench's

@@ -2,8 +2,9 @@
 the stages derive from them), which model each is compared with, and their names: a derived model's
 (``<m>_pruned``, ``<m>_trim``, ``<m>_trim_scratch``, ``<m>_<rule>_<target>[_cut]``) and the DVC stage that
 writes each, made here and nowhere else in Python (dvc.yaml writes the same names;
-``tests/test_dag.py`` checks that they agree). Read by evaluate and summarize only: a change to the
-plan reruns those two.
+``tests/test_dag.py`` checks that they agree). A trained model and the variants made from it are one
+line (``Evaluated.line``): one folder of models per replicate, scored by one evaluate@<line>-<seed> and
+exported by one export@<line>.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class Plan(Design):
 class Evaluated:
     """A model the comparison stages cover."""
 
-    name: str  # models/<seed>/<name>.keras
+    name: str  # models/<seed>/<line>/<name>.keras
     family: str
     variant: str  # full | light | pruned | trim | trim_scratch | criterion | criterion_cut
     baseline: str | None  # the model it is compared with first: the family's full model, or for the
@@ -51,6 +52,12 @@ class Evaluated:
     parent: str | None = None  # the trained model it is made from (pruned, trim, trim_scratch, criterion)
     rule: str | None = None  # a criterion model's channel criterion (apoz, l1, random)
     target: float | None = None  # and its FLOPs target, a share of its parent's at 224 px
+
+    @property
+    def line(self) -> str:
+        """The trained model it is, or is made from: its folder (``models/<seed>/<line>/``), and the
+        evaluate@, export@ and score_exports@ stages that cover it."""
+        return self.parent or self.name
 
     @property
     def trained(self) -> bool:
@@ -119,3 +126,17 @@ def evaluated_for(settings) -> list[Evaluated]:
     """``evaluated`` for the settings of params.yaml (a ``Plan``, or any view that holds its keys)."""
     c = settings.criteria
     return evaluated(list(settings.models), settings.prune.models, settings.trim.models, (c.models, c.rules, c.targets))
+
+
+def line_for(settings, model: str) -> list[Evaluated]:
+    """The models of ``model``'s line: the trained model and the variants the stages derive from it
+    (``Evaluated.line``), read from the stage lists alone, not from the other models' settings, so that
+    evaluate@, export@ and score_exports@ of one line list no other model's. Their comparisons are
+    summarize's (``evaluated_for``): a light model's line holds no full model, so here its ``baseline``
+    is None."""
+    c = settings.criteria
+
+    def mine(names: list[str]) -> list[str]:
+        return [model] if model in names else []
+
+    return evaluated([model], mine(settings.prune.models), mine(settings.trim.models), (mine(c.models), c.rules, c.targets))

@@ -166,7 +166,7 @@ def gather(s, models: list[Evaluated], patterns: dict[str, str], classes: list[s
     """Every training seed's metrics and predictions of ``models`` (``plan.evaluated_for(s)``), as a
     ``Study``. ``s``: summarize's settings (replicates, models, prune, trim, data, compare);
     ``patterns``: dvc.yaml's path of each kind of file (``flops``, the ``PER_SEED`` kinds, ``evaluate``,
-    ``predictions``, with ``{seed}`` and ``{model}`` in them). A missing file: RiceError naming the
+    ``predictions``, with ``{seed}``, ``{model}`` and ``{line}`` (``Evaluated.line``) in them). A missing file: RiceError naming the
     stage to rerun."""
     names = {"train": s.models, "featuremaps": s.models, "prune": s.prune.models, "trim": s.trim.models,
              "trim_scratch": s.trim.models, "criteria": [m.name for m in models if m.variant == "criterion"]}
@@ -180,14 +180,18 @@ def gather(s, models: list[Evaluated], patterns: dict[str, str], classes: list[s
         by_seed["prune"][seed], by_seed["trim"][seed], by_seed["criteria"][seed] = (metrics["prune"], metrics["trim"],
                                                                                      metrics["criteria"])
         samples |= {f["samples"] for f in metrics["featuremaps"].values()}
-        where = fill(patterns["evaluate"], seed=seed)
-        by_seed["evaluate"][seed] = read_json(where)
-        if missing := [m.name for m in models if m.name not in by_seed["evaluate"][seed]]:
-            raise RiceError(f"{where} has no results for {', '.join(missing)}: rerun `dvc repro {stage_name('evaluate', seed)}`")
-        files = {m.name: fill(patterns["predictions"], seed=seed, model=m.name) for m in models}
-        for file in files.values():
-            if not file.is_file():
-                raise RiceError(f"{file} not found: rerun `dvc repro {stage_name('evaluate', seed)}`")
+        by_seed["evaluate"][seed] = {}
+        for line in dict.fromkeys(m.line for m in models):  # one evaluate@<line>-<seed> each
+            where = fill(patterns["evaluate"], seed=seed, line=line)
+            scored = read_json(where)
+            if missing := [m.name for m in models if m.line == line and m.name not in scored]:
+                raise RiceError(f"{where} has no results for {', '.join(missing)}: rerun "
+                                f"`dvc repro {stage_name('evaluate', line, seed)}`")
+            by_seed["evaluate"][seed].update(scored)
+        files = {m.name: fill(patterns["predictions"], seed=seed, line=m.line, model=m.name) for m in models}
+        for m in models:
+            if not files[m.name].is_file():
+                raise RiceError(f"{files[m.name]} not found: rerun `dvc repro {stage_name('evaluate', m.line, seed)}`")
         by_seed["predictions"][seed] = {name: pd.read_csv(file) for name, file in files.items()}
     frames, names = by_seed.pop("predictions"), [m.name for m in models]
     alone = [seed for seed, f in frames.items() if any(TRANSFORMS[0] in df for df in f.values())]  # evaluate's choice
