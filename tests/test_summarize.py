@@ -603,3 +603,20 @@ def test_a_study_of_one_model_has_no_comparisons_and_still_reports(project):
     assert run_stage(project) == 0
     assert pd.read_csv(project / "reports" / "comparisons.csv").empty
     assert set(json.loads((project / "study.json").read_text())) == {"cnn_light"}
+
+
+def test_the_trim_figure_s_names_and_round_numbers_never_overlap():
+    """The full model and its pruned model sit on one spot of the trim picture: both names readable."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from ricecnn.study import figures as plots
+
+    rounds = [{"round": r, "flops_224": f, "val_accuracy": a, "within_budget": r < 3}
+              for r, f, a in ((0, 1e9, 0.944), (1, 5e8, 0.944), (2, 3e8, 0.948), (3, 1.7e8, 0.912))]
+    points = {"cnn": (1.0e9, 0.940), "cnn_pruned": (1.0e9, 0.940), "cnn_trim_scratch": (3e8, 0.944), "cnn_light": (7e6, 0.88)}
+    fig = plots.trim_figure("cnn", {201: {"rounds": rounds, "kept_round": 2}}, points)
+    texts = [t for t in fig.axes[0].texts if t.get_text()]
+    assert sorted(t.get_text() for t in texts) == sorted([*points, "0", "1", "2", "3"])
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in texts]
+    assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a.overlaps(b)]

@@ -146,6 +146,7 @@ def trim_figure(name: str, records: dict[int, dict], points: dict[str, tuple[flo
     (``points``: label -> (FLOPs, validation accuracy), means over the seeds) as points."""
     fig = Figure(figsize=(6.4, 4.4), layout="constrained")
     ax = fig.add_subplot()
+    labels = []
     for k, (seed, record) in enumerate(records.items()):
         rounds, color = record["rounds"], f"C{k}"
         ax.plot([r["flops_224"] for r in rounds], [r["val_accuracy"] for r in rounds], "-", color=color, alpha=0.5,
@@ -154,15 +155,17 @@ def trim_figure(name: str, records: dict[int, dict], points: dict[str, tuple[flo
             kept = r["round"] == record["kept_round"]
             ax.scatter(r["flops_224"], r["val_accuracy"], color=color, marker="*" if kept else ("o" if r["within_budget"] else "x"),
                        s=140 if kept else 30, zorder=3)
-            ax.annotate(str(r["round"]), (r["flops_224"], r["val_accuracy"]), textcoords="offset points", xytext=(3, 4), fontsize=6)
+            labels.append(ax.annotate(str(r["round"]), (r["flops_224"], r["val_accuracy"]), textcoords="offset points",
+                                      xytext=(3, 4), fontsize=6))
     for label, (x, y) in points.items():
         ax.scatter(x, y, color="black", marker="D", s=30, zorder=4)
-        ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
+        labels.append(ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7))
     ax.set_xscale("log")
     ax.set_xlabel("FLOPs per image at 224 px (log scale)")
     ax.set_ylabel("validation accuracy")
     ax.set_title(f"trimming {name}: rounds per seed (star: kept; x: beyond the budget); diamonds: its family", fontsize=9)
     ax.legend(fontsize=7)
+    place_labels(fig, labels)  # the full and the pruned model sit on one spot: their names apart
     return fig
 
 
