@@ -395,13 +395,13 @@ def test_killed_training_reruns_cleanly(built, tmp_path, sig):
     os.killpg(proc.pid, sig)
     proc.communicate(timeout=60)  # drained: a stage blocked on a full pipe could not exit
     assert proc.returncode != 0
-    assert not (repo / "models" / str(SEED) / "cnn_light.keras").exists()
+    assert not (repo / "models" / str(SEED) / "cnn_light" / "cnn_light.keras").exists()
     assert not (repo / "metrics" / "train" / str(SEED) / "cnn_light.json").exists()
     # (a SIGKILL during a save can leave a dot-named temp file: no stage reads it)
     params.write_text(params.read_text().replace("epochs: 100000", "epochs: 2"))
     out = run(["dvc", "repro", stage], repo).stdout
     assert f"Running stage '{stage}'" in out
-    assert zipfile.is_zipfile(repo / "models" / str(SEED) / "cnn_light.keras")
+    assert zipfile.is_zipfile(repo / "models" / str(SEED) / "cnn_light" / "cnn_light.keras")
     assert (repo / "metrics" / "train" / str(SEED) / "cnn_light.json").is_file()
     assert "Running stage" not in run(["dvc", "repro", stage], repo).stdout
 
