@@ -23,6 +23,8 @@ NOTES = {  # what a reader needs to know of a slow test beyond its name
     "test_rehearsal.py::test_the_paper_profile_runs_every_stage_at_224_px": "every stage at 224 px, cnn alone, "
                                                                             "LiteRT int8 the one export format",
     "test_pipeline.py::test_every_stage_runs_and_writes_its_outputs": "setup: the tiny project's one real `dvc repro`",
+    "test_pipeline.py::test_a_fresh_clone_reproduces_every_output_s_bytes": "the tiny project's cached stages again, in a "
+                                                                           "clone without DVC's cache",
 }
 
 
