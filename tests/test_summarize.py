@@ -620,3 +620,13 @@ def test_the_trim_figure_s_names_and_round_numbers_never_overlap():
     renderer = FigureCanvasAgg(fig).get_renderer()
     boxes = [t.get_window_extent(renderer) for t in texts]
     assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a.overlaps(b)]
+
+
+def test_a_model_its_line_s_export_record_lacks_is_one_line_naming_that_line_s_stage(project, capsys):
+    record = project / "metrics" / "export" / "cnn.json"
+    exported = json.loads(record.read_text())
+    del exported["cnn_trim"]
+    record.write_text(json.dumps(exported))
+    assert run_stage(project) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has no results for cnn_trim" in err[0] and "dvc repro export@cnn" in err[0], err

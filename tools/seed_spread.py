@@ -36,14 +36,18 @@ def show(rev: str, path: str) -> str:
     return p.stdout
 
 
+def exists(rev: str, path: str) -> bool:
+    """Whether ``path`` is in the results at commit ``rev``, or in the work tree when ``rev`` is '.'."""
+    if rev == ".":
+        return Path(path).is_file()
+    return subprocess.run(["git", "cat-file", "-e", f"{rev}:{path}"], capture_output=True).returncode == 0
+
+
 def predictions(rev: str, seed: int, model: str) -> str:
     """Evaluate's predictions of a trained model: in its line's folder (reports/evaluate/<seed>/<model>/predictions/),
     or, in commits from before there was one evaluate stage per line, in the seed's folder."""
-    for path in (f"reports/evaluate/{seed}/{model}/predictions/{model}.csv", f"reports/evaluate/{seed}/predictions/{model}.csv"):
-        if rev == "." and Path(path).is_file() or rev != "." and subprocess.run(
-                ["git", "cat-file", "-e", f"{rev}:{path}"], capture_output=True).returncode == 0:
-            return show(rev, path)
-    return show(rev, path)  # neither: the error names the older path
+    line = f"reports/evaluate/{seed}/{model}/predictions/{model}.csv"
+    return show(rev, line if exists(rev, line) else f"reports/evaluate/{seed}/predictions/{model}.csv")
 
 
 def report(rev: str, epoch: str) -> str:

@@ -19,8 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..core import settings
-from ..core.cli import fill, parse, stage_name
-from ..core.errors import RiceError
+from ..core.cli import fill, parse
 from ..core.io import atomic_path, read_json, write_json
 from ..data.arrays import load_classes
 from ..data.settings import Data
@@ -28,7 +27,7 @@ from ..pictures import save_png
 from ..study import deployment, figures, findings, pages, tables
 from ..study.paper import paper_table
 from ..study.plan import Plan, evaluated_for
-from ..study.records import PER_SEED, gather, training_curves, trim_neighbours
+from ..study.records import PER_SEED, gather, per_line, training_curves, trim_neighbours
 from ..study.settings import Compare
 
 OUTPUTS = ("summary.csv", "summary_points.csv", "comparisons.csv", "robustness.csv", "power.csv", "criteria.csv",
@@ -60,12 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     patterns = {k.replace("-", "_"): getattr(args, k.replace("-", "_")) for k in kinds}
     study = gather(s, evaluated_for(s), patterns, load_classes(args.split_dir))
     df, comps, robust = tables.summary_table(study), tables.comparisons(study), tables.robustness_table(study)
-    exported = {}
-    for line in dict.fromkeys(m.line for m in study.models):  # one export@<line> each
-        exported.update(read_json(fill(args.export, line=line)))
-    if missing := [m for m in study.models if m.name not in exported]:
-        raise RiceError(f"{fill(args.export, line=missing[0].line)} has no record of {missing[0].name}: rerun "
-                        f"`dvc repro {stage_name('export', missing[0].line)}`")
+    exported = per_line(args.export, study.models, "export")  # one export@<line> each
     bench = read_json(args.latency) if args.latency.exists() else None
     deployed = deployment.deployment_table(study, exported, {m.name: pd.read_csv(fill(args.export_predictions, line=m.line,
                                                                                      model=m.name))

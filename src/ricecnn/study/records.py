@@ -162,6 +162,20 @@ def training_curves(folders: dict[tuple[int, str], Path]) -> pd.DataFrame:
     return pd.concat(frames)[columns] if frames else pd.DataFrame(columns=columns)
 
 
+def per_line(pattern: str, models: list[Evaluated], kind: str, seed: int | None = None) -> dict[str, dict]:
+    """Every model's record from its line's file (``pattern`` with ``{line}``, and ``{seed}`` for a stage per
+    replicate): one file per stage ``kind@<line>[-<seed>]`` (evaluate, export), merged. A model its line's
+    file lacks: RiceError naming the file and the stage to rerun."""
+    merged = {}
+    for line in dict.fromkeys(m.line for m in models):
+        where = fill(pattern, seed=seed, line=line)
+        records = read_json(where)
+        if missing := [m.name for m in models if m.line == line and m.name not in records]:
+            raise RiceError(f"{where} has no results for {', '.join(missing)}: rerun `dvc repro {stage_name(kind, line, seed)}`")
+        merged.update(records)
+    return merged
+
+
 def gather(s, models: list[Evaluated], patterns: dict[str, str], classes: list[str]) -> Study:
     """Every training seed's metrics and predictions of ``models`` (``plan.evaluated_for(s)``), as a
     ``Study``. ``s``: summarize's settings (replicates, models, prune, trim, data, compare);
@@ -180,14 +194,7 @@ def gather(s, models: list[Evaluated], patterns: dict[str, str], classes: list[s
         by_seed["prune"][seed], by_seed["trim"][seed], by_seed["criteria"][seed] = (metrics["prune"], metrics["trim"],
                                                                                      metrics["criteria"])
         samples |= {f["samples"] for f in metrics["featuremaps"].values()}
-        by_seed["evaluate"][seed] = {}
-        for line in dict.fromkeys(m.line for m in models):  # one evaluate@<line>-<seed> each
-            where = fill(patterns["evaluate"], seed=seed, line=line)
-            scored = read_json(where)
-            if missing := [m.name for m in models if m.line == line and m.name not in scored]:
-                raise RiceError(f"{where} has no results for {', '.join(missing)}: rerun "
-                                f"`dvc repro {stage_name('evaluate', line, seed)}`")
-            by_seed["evaluate"][seed].update(scored)
+        by_seed["evaluate"][seed] = per_line(patterns["evaluate"], models, "evaluate", seed)
         files = {m.name: fill(patterns["predictions"], seed=seed, line=m.line, model=m.name) for m in models}
         for m in models:
             if not files[m.name].is_file():
