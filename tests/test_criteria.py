@@ -1,14 +1,17 @@
-"""Channel criteria at matched cost (ricecnn.channels.criteria, stage criteria@): each rule picks the channels it
-should on a hand-made model, every rule's model has the same architecture and FLOPs, the random rule is
-seeded, and the stage writes a fine-tuned model at the target."""
+"""Channel criteria at matched cost (ricecnn.channels.criteria, stages criteria@ and criteria_report@): each rule
+picks the channels it should on a hand-made model, the FLOPs counted from the channel counts are the pruned
+model's, every rule's cut has the same architecture at a target, the random rule is seeded per draw, no
+criterion cuts a layer frozen at random initialisation, and the stages write every cut's scores and the report."""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
-from conftest import synthetic_split, write_params
+import yaml
+from conftest import ROOT, synthetic_split, write_params
 
 from ricecnn.channels import criteria
 from ricecnn.core.cli import main as cli
@@ -65,7 +68,7 @@ def test_the_random_rule_is_seeded():
 def test_every_rule_reaches_the_same_flops_at_the_target(target):
     model = build_model("cnn", 32, 5)
     convs = ["conv1", "conv2", "conv3"]
-    fraction, kept, reached = criteria.match(model, convs, target, 2, 224)
+    fraction, kept, reached = criteria.match(model, criteria.Cost(model, 224), convs, target, 2)
     full = count_flops(resized(model, 224))["flops"]
     assert target - 0.03 <= reached <= target  # the largest share not above the target, within 3 points of it
     less = criteria.counts(model, convs, fraction - 1e-9, 2)  # and the next fraction down would be above it
@@ -73,7 +76,8 @@ def test_every_rule_reaches_the_same_flops_at_the_target(target):
     assert count_flops(criteria.surgery.prune(big, {c: list(range(k)) for c, k in less.items()}))["flops"] / full > target
     shares = set()
     for rule in criteria.RULES:
-        pruned, chosen = criteria.prune(model, rule, kept, images=np.zeros((2, 32, 32, 3), "float32"), seed=1)
+        chosen = criteria.keep(criteria.scores(rule, model, convs, images=np.zeros((2, 32, 32, 3), "float32"), seed=1), kept)
+        pruned = criteria.surgery.prune(model, chosen)
         assert {c: len(k) for c, k in chosen.items()} == kept
         shares.add(count_flops(resized(pruned, 224))["flops"] / full)
     assert len(shares) == 1 and shares.pop() == pytest.approx(reached)  # the same architecture for every rule
@@ -81,7 +85,7 @@ def test_every_rule_reaches_the_same_flops_at_the_target(target):
 
 def test_the_floor_stops_a_target_out_of_reach():
     model = build_model("cnn", 32, 5)
-    _, kept, reached = criteria.match(model, ["conv1", "conv2", "conv3"], 0.001, 8, 224)
+    _, kept, reached = criteria.match(model, criteria.Cost(model, 224), ["conv1", "conv2", "conv3"], 0.001, 8)
     assert set(kept.values()) == {8} and reached > 0.001  # every conv at its floor: as far as it gets
 
 
@@ -103,7 +107,7 @@ def test_the_global_ranking_compares_layers_on_one_scale():
 def test_a_global_apoz_cut_takes_the_dead_channel_first_and_meets_the_target():
     model = hand_made()
     ranked = criteria.global_scores("apoz", criteria.scores("apoz", model, ["a", "b"], images=images()))
-    removed, kept, reached = criteria.match_global(model, ranked, 0.95, 1, 8)
+    removed, kept, reached = criteria.match_global(criteria.Cost(model, 8), ranked, 0.95, 1)
     assert 2 not in kept["a"] and reached <= 0.95  # the dead channel is the first to go
     fewer = criteria.global_keep(ranked, removed - 1, 1)
     full = count_flops(model)["flops"]
@@ -118,73 +122,119 @@ def test_on_a_model_with_many_dead_channels_apoz_removes_the_dead_ones_first():
     kernel, bias = model.get_layer("a").get_weights()
     kernel[..., [1, 2, 5]], bias[[1, 2, 5]] = 2.0, -1000.0
     model.get_layer("a").set_weights([kernel, bias])
-    _, kept, reached = criteria.match(model, ["a", "b"], 0.5, 1, 8)
+    _, kept, reached = criteria.match(model, criteria.Cost(model, 8), ["a", "b"], 0.5, 1)
     assert kept["a"] == 3 and reached <= 0.5
-    _, apoz = criteria.prune(model, "apoz", kept, images=images())
-    _, l1 = criteria.prune(model, "l1", kept)
+    apoz = criteria.keep(criteria.scores("apoz", model, ["a", "b"], images=images()), kept)
+    l1 = criteria.keep(criteria.scores("l1", model, ["a", "b"]), kept)
     assert apoz["a"] == [0, 3, 4] and set(l1["a"]) >= {1, 2, 5}
+
+
+@pytest.mark.parametrize("name", ["cnn", "googlenet"])
+def test_the_flops_counted_from_the_channel_counts_are_the_pruned_model_s(name):
+    """``Cost`` against ``count_flops`` of the pruned model itself at 224 px: Flatten->Dense (cnn) and the
+    inception modules' concatenations (googlenet), random channel counts."""
+    from ricecnn.networks.anatomy import relu_convs
+
+    model = build_model(name, 32, 5)
+    cost, big, rng = criteria.Cost(model, 224), resized(model, 224), np.random.default_rng(0)
+    for _ in range(2):
+        counts = {c: int(rng.integers(1, model.get_layer(c).filters + 1)) for c in relu_convs(model)}
+        pruned = criteria.surgery.prune(big, {c: list(range(k)) for c, k in counts.items()})
+        assert cost.flops(counts) == count_flops(pruned)["flops"]
+    assert cost.flops({}) == cost.full
+
+
+def test_a_layer_frozen_at_random_initialisation_is_never_cut():
+    from ricecnn.stages.criteria import frozen_at_random
+
+    model = hand_made()
+    model.get_layer("a").trainable = False
+    assert frozen_at_random(model, ["a", "b"], "none") == ["a"]  # random weights, frozen: never learned
+    assert frozen_at_random(model, ["a", "b"], "standin") == []  # frozen, but pretrained: learned
+    # every model `make criteria` cuts has learned every layer at the default settings
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for line in yaml.safe_load((ROOT / "profiles/criteria.yaml").read_text()):
+        key, value = line.split("=", 1)
+        if key == "criteria.models":
+            for name in value.strip("[]").split(","):
+                entry = params["models"][name]
+                assert entry.get("weights", "none") != "none" or entry.get("freeze", "none") == "none", name
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     d = tmp_path_factory.mktemp("criteria")
     synthetic_split(d)
-    params = write_params(d / "params.yaml", models={"cnn": {"epochs": 1}}, criteria={"finetune_epochs": 1, "samples": 8})
+    params = write_params(d / "params.yaml", models={"cnn": {"epochs": 1}},
+                          criteria={"targets": [0.5, 0.25], "rankings": ["layer", "global"], "draws": 2,
+                                    "finetune_epochs": 1, "samples": 8, "test_images": 8})
     assert cli(["train", "cnn", "--seed", "3", "--params", str(params), "--split-dir", str(d / "split"),
                 "--out", str(d / "cnn.keras"), "--metrics", str(d / "train.json"), "--live-dir", str(d / "live")]) == 0
     return d
 
 
-def run_stage(d, rule: str, target: str = "0.25") -> int:
-    return cli(["criteria", "cnn", "--rule", rule, "--target", target, "--seed", "3", "--params", str(d / "params.yaml"),
-                "--model-file", str(d / "cnn.keras"), "--split-dir", str(d / "split"), "--out", str(d / f"cnn_{rule}.keras"),
-                "--out-cut", str(d / f"cnn_{rule}_cut.keras"), "--metrics", str(d / f"{rule}.json")])
+def run_stage(d, seed: int = 3, params: str = "params.yaml", model: str = "cnn.keras") -> int:
+    return cli(["criteria", "cnn", "--seed", str(seed), "--params", str(d / params), "--model-file", str(d / model),
+                "--split-dir", str(d / "split"), "--metrics", str(d / f"{seed}.json"), "--scores", str(d / f"{seed}.npy")])
 
 
-def test_the_stage_writes_a_model_at_the_target_fine_tuned_alike(trained):
+def test_the_stage_cuts_by_every_rule_ranking_and_target_and_scores_each(trained):
+    from ricecnn.study.criteria import load
+
+    assert run_stage(trained) == 0
+    m = json.loads((trained / "3.json").read_text())
+    cuts = pd.DataFrame(m["cuts"])
+    assert len(cuts) == 2 * 2 * (1 + 1 + 2)  # rankings x targets x (apoz, l1, random's 2 draws)
+    for (ranking, target), g in cuts.groupby(["ranking", "target"]):
+        assert (g.flops_share_224 <= target).all()
+        if ranking == "layer":  # one architecture per target: the criterion is the only difference
+            assert len({repr(c) for c in g.channels}) == 1 and g.flops_share_224.nunique() == 1
+    assert cuts[cuts.ranking == "global"].channels.map(repr).nunique() > 1  # each rule's own architecture
+    correct = load(m, np.load(trained / "3.npy"))
+    assert all(len(v) == m["test_images"] == 8 for v in correct.values())
+    tuned = [k for k in correct if k.endswith("/tuned")]
+    assert sorted(tuned) == sorted(f"layer/{t:g}/{r}/0/tuned" for t in (0.5, 0.25) for r in ("apoz", "l1", "random"))
+    assert [s["target"] for s in m["scratch"]] == [0.5, 0.25] and "layer/0.5/scratch/0/scratch" in correct
+    for r in m["cuts"]:  # the record's accuracy is the scores' mean
+        assert r["test_cut"] == pytest.approx(correct[f"{r['ranking']}/{r['target']:g}/{r['rule']}/{r['draw']}/cut"].mean())
+
+
+def test_the_stage_refuses_a_model_frozen_at_random_initialisation(trained, capsys):
     import keras
 
-    from ricecnn.training.predict import model_accuracy
-
-    for rule in ("apoz", "l1"):
-        assert run_stage(trained, rule) == 0
-    m = {rule: json.loads((trained / f"{rule}.json").read_text()) for rule in ("apoz", "l1")}
-    assert m["apoz"]["channels"] == m["l1"]["channels"] and m["apoz"]["flops_224"] == m["l1"]["flops_224"]
-    assert m["apoz"]["kept"] != m["l1"]["kept"]  # the same counts, other channels
-    assert m["apoz"]["flops_share_224"] <= 0.25 and m["apoz"]["finetune"]["epochs_run"] == 1
-    model = keras.models.load_model(trained / "cnn_apoz.keras", compile=False)
-    assert {c: model.get_layer(c).filters for c in m["apoz"]["channels"]} == m["apoz"]["channels"]
-    # the model right after the cut: the same architecture, the weights before fine-tuning, its recorded accuracy
-    cut = keras.models.load_model(trained / "cnn_apoz_cut.keras", compile=False)
-    assert [w.shape for w in cut.get_weights()] == [w.shape for w in model.get_weights()]
-    assert any(not np.array_equal(a, b) for a, b in zip(cut.get_weights(), model.get_weights()))
-    x, y = np.load(trained / "split" / "val_x.npy"), np.load(trained / "split" / "val_y.npy")
-    assert model_accuracy(cut, x, y, 64) == pytest.approx(m["apoz"]["val_accuracy_pruned"], abs=1e-6)
-    assert model_accuracy(model, x, y, 64) == pytest.approx(m["apoz"]["val_accuracy"], abs=1e-6)
+    model = keras.models.load_model(trained / "cnn.keras", compile=False)
+    model.get_layer("conv1").trainable = False
+    model.save(trained / "frozen.keras")
+    assert run_stage(trained, model="frozen.keras") == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("ricecnn criteria: error: criteria cnn: 1 convolutions (conv1, ...) are frozen at their random")
 
 
-def test_a_global_cut_without_fine_tuning_records_the_accuracy_right_after_the_cut(trained):
-    import keras
-
-    from ricecnn.training.predict import model_accuracy
-
-    params = write_params(trained / "global.yaml", models={"cnn": {"epochs": 1}},
-                          criteria={"finetune_epochs": 0, "samples": 8, "ranking": "global"})
-    assert cli(["criteria", "cnn", "--rule", "l1", "--target", "0.5", "--seed", "3", "--params", str(params),
-                "--model-file", str(trained / "cnn.keras"), "--split-dir", str(trained / "split"),
-                "--out", str(trained / "cnn_l1_global.keras"), "--out-cut", str(trained / "cnn_l1_global_cut.keras"),
-                "--metrics", str(trained / "global.json")]) == 0
-    m = json.loads((trained / "global.json").read_text())
-    assert m["ranking"] == "global" and m["finetune"] == {} and m["val_accuracy"] == m["val_accuracy_pruned"]
-    assert m["flops_share_224"] <= 0.5 and len(set(m["channels"].values())) > 1  # the layers cut by different shares
-    model = keras.models.load_model(trained / "cnn_l1_global.keras", compile=False)
-    x, y = np.load(trained / "split" / "val_x.npy"), np.load(trained / "split" / "val_y.npy")
-    assert model_accuracy(model, x, y, 64) == pytest.approx(m["val_accuracy_pruned"], abs=1e-6)  # the saved cut model's
-
-
-def test_bad_arguments_are_one_line(trained, capsys):
-    assert run_stage(trained, "magnitude") == 2
-    assert run_stage(trained, "apoz", "1.5") == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["ricecnn criteria: error: unknown criterion 'magnitude': one of apoz, l1, random",
-                   "ricecnn criteria: error: --target 1.5 must be a share of the full model's FLOPs, between 0 and 1"]
+def test_the_report_gives_curves_comparisons_and_the_thesis_verdicts(tmp_path):
+    """Made-up scores of 3 replicates: APoZ right on every image, l1 on none, random's two draws on half
+    each: the thesis family (2 claims) says APoZ is better than both; the curves hold every rule."""
+    n, targets = 40, [0.5, 0.25]
+    for seed in (1, 2, 3):
+        keys, rows, cuts = [], [], []
+        for t in targets:
+            for rule, draw, right in (("apoz", 0, 1.0), ("l1", 0, 0.0), ("random", 0, 0.5), ("random", 1, 0.5)):
+                row = np.arange(n) < right * n if draw == 0 else np.arange(n) >= n - right * n
+                keys.append(f"layer/{t:g}/{rule}/{draw}/cut"), rows.append(row)
+                cuts.append({"ranking": "layer", "target": t, "rule": rule, "draw": draw, "flops_share_224": t - 0.01,
+                             "params": 100, "channels": {}})
+        (tmp_path / f"{seed}.json").write_text(json.dumps({"test_images": n, "keys": keys, "cuts": cuts, "scratch": []}))
+        np.save(tmp_path / f"{seed}.npy", np.packbits(np.asarray(rows), axis=1))
+    params = write_params(tmp_path / "params.yaml", replicates=[1, 2, 3], models={"cnn": {"epochs": 1}},
+                          criteria={"models": ["cnn"], "targets": targets, "rankings": ["layer"]})
+    out = {k: tmp_path / f"out.{k}" for k in ("curves", "figure", "metrics")}
+    assert cli(["criteria_report", "cnn", "--params", str(params), "--records", str(tmp_path / "{seed}.json"),
+                "--scores", str(tmp_path / "{seed}.npy"), *[f"--{k}={v}" for k, v in out.items()]]) == 0
+    record = json.loads(out["metrics"].read_text())
+    thesis = pd.DataFrame(record["thesis"]).set_index("other")
+    comps = pd.DataFrame(record["comparisons"]).set_index(["target", "other"])  # each target alone, at 95 %
+    assert comps.loc[(0.25, "l1"), "diff"] == pytest.approx(1.0) and comps.level.unique().tolist() == [0.95]
+    assert thesis.loc["l1", "diff"] == pytest.approx(1.0) and thesis.loc["random", "diff"] == pytest.approx(0.5)
+    assert set(thesis.verdict) == {"better"} and thesis.level.iloc[0] == pytest.approx(1 - 0.05 / 2)
+    curves = pd.read_csv(out["curves"]).set_index(["target", "rule"])
+    assert curves.loc[(0.5, "random"), "accuracy"] == pytest.approx(0.5) and len(curves) == 2 * 3
+    assert out["figure"].stat().st_size > 0

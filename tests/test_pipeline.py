@@ -52,8 +52,8 @@ def test_every_stage_runs_and_writes_its_outputs(built):
     s = SEED
     assert ran(built.stdout) == {
         "check", "fetch", f"split@{s}", "pretrain", f"train@cnn-{s}", f"train@cnn_light-{s}", "flops@cnn", "flops@cnn_light", f"featuremaps@cnn-{s}",
-        f"featuremaps@cnn_light-{s}", f"prune@cnn-{s}", f"trim@cnn-{s}", f"trim_scratch@cnn-{s}", f"criteria@cnn-apoz-0.5-{s}",
-        f"criteria@cnn-random-0.5-{s}", *LINE_STAGES, "summarize"}
+        f"featuremaps@cnn_light-{s}", f"prune@cnn-{s}", f"trim@cnn-{s}", f"trim_scratch@cnn-{s}", f"criteria@cnn-{s}",
+        "criteria_report@cnn", *LINE_STAGES, "summarize"}
     assert not (repo / f"reports/evaluate/{s}/cnn/pictures/confusion_cnn_pruned.png").exists()  # the trained models' only
     for path in (f"models/{s}/cnn/cnn.keras", f"metrics/train/{s}/cnn_light.json", "metrics/flops/cnn.json",
                  f"metrics/featuremaps/{s}/cnn.json", f"metrics/evaluate/{s}/cnn.json", "reports/study/summary.md",
@@ -61,13 +61,12 @@ def test_every_stage_runs_and_writes_its_outputs(built):
                  f"reports/evaluate/{s}/cnn_light/predictions/cnn_light.csv", f"reports/evaluate/{s}/cnn/pictures/confusion_cnn.png",
                  "reports/study/findings.md", "reports/study/robustness.png", f"models/{s}/cnn/cnn_trim.keras", f"metrics/trim/{s}/cnn.json",
                  f"reports/featuremaps/{s}/cnn/apoz.png", f"reports/train/{s}/cnn/plots/metrics/eval/accuracy.tsv",
-                 f"exports/{s}/cnn/cnn_trim.tflite", f"exports/{s}/cnn/cnn_apoz_0.5_cut_int8.tflite", f"exports/{s}/cnn/labels.txt",
+                 f"exports/{s}/cnn/cnn_trim.tflite", f"exports/{s}/cnn/cnn_pruned_int8.tflite", "reports/criteria_report/cnn/curves.csv", f"exports/{s}/cnn/labels.txt",
                  f"exports/{s}/cnn_light/cnn_light.onnx", "metrics/export/cnn.json", "reports/export/cnn/cnn.csv",
                  "reports/study/deployment.csv", "reports/study/deployment.png"):
         assert (repo / path).is_file(), path
     # one line each: a trained model and the variants made from it (prune.models and trim.models keep cnn)
-    criteria = {f"cnn_{rule}_0.5{cut}" for rule in ("apoz", "random") for cut in ("", "_cut")}  # fine-tuned, right after the cut
-    lines = {"cnn": {"cnn", "cnn_pruned", "cnn_trim", "cnn_trim_scratch", *criteria}, "cnn_light": {"cnn_light"}}
+    lines = {"cnn": {"cnn", "cnn_pruned", "cnn_trim", "cnn_trim_scratch"}, "cnn_light": {"cnn_light"}}
     evaluate = {}
     for line, members in lines.items():
         scored = json.loads((repo / f"metrics/evaluate/{s}/{line}.json").read_text())
@@ -103,20 +102,10 @@ def test_the_comparisons_are_what_the_predictions_say(built):
     repo = built.repo
     comps = pd.read_csv(repo / "reports/study/comparisons.csv")
     assert set(zip(comps.variant, comps.against)) == {("cnn_light", "cnn"), ("cnn_pruned", "cnn"), ("cnn_trim", "cnn"),
-                                                     ("cnn_trim", "cnn_light"), ("cnn_trim_scratch", "cnn_trim"),
-                                                     ("cnn_apoz_0.5", "cnn_random_0.5"), ("cnn_apoz_0.5_cut", "cnn_random_0.5_cut")}
-    criteria = [f"cnn_{rule}_0.5{cut}" for rule in ("apoz", "random") for cut in ("", "_cut")]
+                                                     ("cnn_trim", "cnn_light"), ("cnn_trim_scratch", "cnn_trim")}
     predictions = {m: pd.read_csv(repo / f"reports/evaluate/{SEED}/{'cnn_light' if m == 'cnn_light' else 'cnn'}/predictions/{m}.csv")
-                   for m in ("cnn", "cnn_light", "cnn_trim", "cnn_trim_scratch", *criteria)}
-    for m in criteria:  # right after the cut and fine-tuned: scored on the very same test images
-        assert predictions[m][["image", "actual"]].equals(predictions["cnn"][["image", "actual"]])
-    crit = pd.read_csv(repo / "reports/study/criteria.csv").set_index("rule")
-    for rule in ("apoz", "random"):
-        for stage, suffix in (("cut", "_cut"), ("tuned", "")):
-            right = predictions[f"cnn_{rule}_0.5{suffix}"].clean == predictions["cnn"].actual
-            assert crit.loc[rule, f"clean_{stage}"] == pytest.approx(right.mean())
-    for variant, against in (("cnn_trim", "cnn_light"), ("cnn_trim_scratch", "cnn_trim"), ("cnn_apoz_0.5", "cnn_random_0.5"),
-                             ("cnn_apoz_0.5_cut", "cnn_random_0.5_cut")):
+                   for m in ("cnn", "cnn_light", "cnn_trim", "cnn_trim_scratch")}
+    for variant, against in (("cnn_trim", "cnn_light"), ("cnn_trim_scratch", "cnn_trim")):
         for condition in ("clean", "augmented"):
             v, b = (predictions[m][condition] == predictions[m]["actual"] for m in (variant, against))
             expected = stats.paired(v.to_numpy(), b.to_numpy())  # one seed: the two networks' paired test
@@ -188,7 +177,7 @@ def test_stages_start_tensorflow_without_its_banners(built):
 def test_dvc_shows_the_studys_numbers_and_pictures(built):
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], built.repo).stdout)
     files = shown[""]["data"]
-    assert list(files) == ["metrics/study.json"]
+    assert list(files) == ["metrics/study.json", "metrics/criteria_report/cnn.json"]
     study = files["metrics/study.json"]["data"]
     assert set(json.loads((built.repo / f"metrics/evaluate/{SEED}/cnn.json").read_text())) < set(study)  # every model
     assert study["cnn_light vs cnn"]["clean"] in ("not worse", "worse", "inconclusive")  # the confirmatory family's
@@ -196,8 +185,9 @@ def test_dvc_shows_the_studys_numbers_and_pictures(built):
     assert not TIMING.search(json.dumps(study))
     plots = json.loads(run(["dvc", "plots", "show", "--json"], built.repo).stdout)["data"]
     assert set(plots) == {"reports/study/training_curves.csv", "reports/study/summary_points.csv", "reports/study/accuracy_vs_flops.png",
-                          "reports/study/effects.png", "reports/study/robustness.png", "reports/study/criteria.png",
-                          "reports/study/deployment.png"}
+                          "reports/study/effects.png", "reports/study/robustness.png",
+                          "reports/study/deployment.png", "reports/criteria_report/cnn/curves.csv",
+                          "reports/criteria_report/cnn/curves.png"}
 
 
 def test_an_experiment_with_one_changed_setting_is_compared_by_dvc(built, tmp_path):
@@ -244,22 +234,20 @@ def test_an_experiment_with_one_changed_setting_is_compared_by_dvc(built, tmp_pa
     assert run(["git", "status", "--porcelain", "--untracked-files=no"], repo).stdout == ""
 
 
-def test_a_new_criterion_or_target_runs_only_its_own_stages(built, tmp_path):
+def test_a_new_criterion_or_target_reruns_only_the_criteria(built, tmp_path):
     repo = clone_built(built, tmp_path / "repo")
     set_params(repo, criteria__rules=["apoz", "random", "l1"])
-    new = {f"criteria@cnn-l1-0.5-{SEED}"}
-    # every line's evaluate@, export@ and score_exports@ list the criteria's settings (DVC cannot list a setting for
-    # some models of a matrix only): cnn_light's rerun too, and write the same files
-    assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == new | {"check", *LINE_STAGES, "summarize"}
-    # what dvc repro would run (--dry: the built project already ran a criteria stage, evaluate, export and
-    # summarize on apoz and random, whose comparison is there)
-    assert ran(run(["dvc", "repro", "--dry"], repo).stdout) == new | {"check", *LINE_STAGES, "summarize"}
-    comps = pd.read_csv(built.repo / "reports/study/comparisons.csv")
-    assert ("cnn_apoz_0.5", "cnn_random_0.5") in set(zip(comps.variant, comps.against))
-    assert "**Are APoZ's channels the right ones in cnn?** Clean test accuracy right after the cut" in (built.repo / "reports/study/findings.md").read_text()
-    set_params(repo, criteria__targets=[0.5, 0.25])  # a new target: only its stages, one per rule
-    stale = set(json.loads(run(["dvc", "status", "--json"], repo).stdout))
-    assert stale == {f"criteria@cnn-{r}-0.25-{SEED}" for r in ("apoz", "random", "l1")} | new | {"check", *LINE_STAGES, "summarize"}
+    # the criteria's settings are theirs alone: no line's evaluate@, export@ or scoring, no summarize
+    assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == {"check", f"criteria@cnn-{SEED}",
+                                                                              "criteria_report@cnn"}
+    set_params(repo, criteria__margin=0.01)  # the thesis's margin: the report alone
+    assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == {"check", f"criteria@cnn-{SEED}",
+                                                                              "criteria_report@cnn"}
+    set_params(repo, criteria__rules=["apoz", "random"])
+    assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == {"check", "criteria_report@cnn"}
+    curves = pd.read_csv(built.repo / "reports/criteria_report/cnn/curves.csv")
+    assert set(zip(curves.rule, curves.stage)) == {("apoz", "cut"), ("apoz", "tuned"), ("random", "cut"), ("random", "tuned"),
+                                                   ("scratch", "scratch")}
 
 
 def test_a_trim_setting_makes_only_the_trim_stage_stale(built, tmp_path):
@@ -275,14 +263,15 @@ def test_a_new_replicate_makes_only_its_stages_and_the_comparison_stale(built, t
     new = SEED + 1
     set_params(repo, replicates=[SEED, new])
     per_seed = {f"train@cnn-{new}", f"train@cnn_light-{new}", f"featuremaps@cnn-{new}", f"featuremaps@cnn_light-{new}",
-                f"prune@cnn-{new}", f"trim@cnn-{new}", f"trim_scratch@cnn-{new}", f"criteria@cnn-apoz-0.5-{new}",
-                f"criteria@cnn-random-0.5-{new}", f"evaluate@cnn-{new}", f"evaluate@cnn_light-{new}"}
+                f"prune@cnn-{new}", f"trim@cnn-{new}", f"trim_scratch@cnn-{new}", f"criteria@cnn-{new}",
+                f"evaluate@cnn-{new}", f"evaluate@cnn_light-{new}"}
     # the stand-in draws the new replicate's images into the archive: fetch and every split@ are stale, but
     # the old replicate's split comes out byte-identical, so nothing after it reruns
     drawn = {"check", "fetch", f"split@{SEED}", f"split@{new}"}
-    assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == per_seed | drawn | {"summarize"}
+    assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == per_seed | drawn | {"summarize", "criteria_report@cnn"}
     run(["dvc", "repro", "check", "fetch", f"split@{SEED}"], repo)
-    assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == per_seed | {f"split@{new}", "summarize"}
+    assert set(json.loads(run(["dvc", "status", "--json"], repo).stdout)) == per_seed | {f"split@{new}", "summarize",
+                                                                                         "criteria_report@cnn"}
     # (what the comparisons over two seeds are: tests/test_summarize.py; a repro after a change runs
     # only the stale stages: test_killed_training_reruns_cleanly)
 
@@ -316,7 +305,7 @@ def test_every_stage_that_loads_keras_runs_on_train_backend(built, tmp_path):
         if loads_keras(repo, stage["cmd"]):
             kinds.setdefault(name.split("@")[0], name)
     assert set(kinds) == {"pretrain", "train", "flops", "featuremaps", "prune", "trim", "trim_scratch", "criteria", "evaluate",
-                          "export", "score_exports", "summarize"}  # export: TensorFlow always (its converter; cli.TENSORFLOW_STAGES)
+                          "export", "score_exports", "summarize", "criteria_report"}  # export: TensorFlow always (its converter; cli.TENSORFLOW_STAGES)
     # every kind goes through cli.run_stage, which sets the backend before it imports the stage's module
     # (tests/test_flops.py: ..._does_not_import_jax); run on JAX here: those that write the backend down
     for kind, name in ((k, n) for k, n in kinds.items() if k in ("train", "evaluate")):
@@ -425,7 +414,7 @@ EDITS = {
     "src/ricecnn/networks/cnn.py": {f"train@cnn-{SEED}", "flops@cnn"},  # not the scratch control: it builds nothing
     "src/ricecnn/study/plan.py": {*LINE_STAGES, "summarize"},
     "src/ricecnn/study/figures.py": {"summarize"},
-    "src/ricecnn/stages/criteria.py": {f"criteria@cnn-apoz-0.5-{SEED}", f"criteria@cnn-random-0.5-{SEED}"},
+    "src/ricecnn/stages/criteria.py": {f"criteria@cnn-{SEED}"},
     "src/ricecnn/channels/trimming.py": {f"trim@cnn-{SEED}"},
 }
 

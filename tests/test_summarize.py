@@ -24,12 +24,10 @@ from ricecnn.study.settings import Family
 
 CLASSES = ["Arborio", "Basmati", "Ipsala", "Jasmine", "Karacadag"]
 N = 1000
-MODELS = evaluated(["cnn", "cnn_light"], ["cnn"], ["cnn"], (["cnn"], ["apoz", "random"], [0.25]))
+MODELS = evaluated(["cnn", "cnn_light"], ["cnn"], ["cnn"])
 LINES = ["cnn", "cnn_light"]  # the trained models: each with the variants made from it, one folder and stage
-NAMES = [m.name for m in MODELS]  # cnn, cnn_light, cnn_pruned, cnn_trim, cnn_trim_scratch, and each rule's criterion model
-CRITERIA = ["cnn_apoz_0.25", "cnn_random_0.25"]  # fine-tuned; their models right after the cut end in _cut
-FLOPS = {"cnn": 2e9, "cnn_light": 2e7, "cnn_pruned": 1.8e9, "cnn_trim": 2e8, "cnn_trim_scratch": 2e8,
-         **{f"{m}{cut}": 4.9e8 for m in CRITERIA for cut in ("", "_cut")}}
+NAMES = [m.name for m in MODELS]  # cnn, cnn_light, cnn_pruned, cnn_trim, cnn_trim_scratch
+FLOPS = {"cnn": 2e9, "cnn_light": 2e7, "cnn_pruned": 1.8e9, "cnn_trim": 2e8, "cnn_trim_scratch": 2e8}
 
 
 def correct(seeds: list[int]) -> dict[str, np.ndarray]:
@@ -97,17 +95,13 @@ def metrics(seeds: list[int]) -> dict:
             "trim_scratch": {"cnn": {"val_accuracy": 0.88, "best_epoch": 10, "epochs_run": 10, "epochs_max": 10,
                                      "train_accuracy": 0.97, "lowest_val_loss_epoch": 7}},
             "evaluate": {m: {"misclassified": 100} for m in NAMES},
-            "criteria": {m: {**cost(m), "val_accuracy_pruned": 0.2 + 0.1 * (m == "cnn_random_0.25"), "val_accuracy": 0.88,
-                             "finetune_epochs": 5}
-                         for m in CRITERIA},
         }
     return out
 
 
 FAMILIES = {"confirmatory": Family(kinds=["light"], conditions=["clean", "augmented"]),  # 2 claims: 97.5 % intervals
             "data_found": Family(kinds=["trim", "trim_vs_light"], conditions=["clean", "augmented"]),  # 4 claims: 98.75 %
-            "controls": Family(kinds=["trim_scratch", "criterion"], conditions=["clean", "augmented"]),  # the pruned: exploratory
-            "thesis": Family(kinds=["criterion_cut"], conditions=["clean"], margin=0)}  # 1 claim: superiority at 95 %
+            "controls": Family(kinds=["trim_scratch"], conditions=["clean", "augmented"])}  # the pruned: exploratory
 
 
 def study(seeds: list[int]) -> study_.Study:
@@ -120,7 +114,7 @@ def study(seeds: list[int]) -> study_.Study:
     frames = {s: {name: predictions(right[name][i]) for name in NAMES} for i, s in enumerate(seeds)}
     return study_.Study(seeds, MODELS, **by_seed, evaluate={s: m[s]["evaluate"] for s in seeds},
                         correct=study_.correctness(frames, NAMES), prune={s: m[s]["prune"] for s in seeds},
-                        trim={s: m[s]["trim"] for s in seeds}, criteria={s: m[s]["criteria"] for s in seeds},
+                        trim={s: m[s]["trim"] for s in seeds},
                         margin=0.02, img_size=32, classes=CLASSES,
                         predicted=study_.correctness(frames, NAMES, column="predicted"), failed_run=0.15,
                         families=FAMILIES, dead_samples=256, pictures_seed=seeds[0])
@@ -140,9 +134,9 @@ def test_accuracies_are_means_over_seeds_with_their_interval():
 
 def test_comparisons_read_each_verdict_off_its_familys_interval():
     comps = tables.comparisons(study([1, 2, 3]))
-    assert len(comps) == 14  # light, pruned, trim vs full, trim vs light, control vs trim, APoZ vs chance cut and fine-tuned
-    assert comps.groupby("claim_family").size().to_dict() == {"confirmatory": 2, "data_found": 4, "controls": 4, "thesis": 1,
-                                                              "exploratory": 3}  # pruned both, the cut augmented
+    assert len(comps) == 10  # light, pruned, trim vs full, trim vs light, control vs trim, on both test sets
+    assert comps.groupby("claim_family").size().to_dict() == {"confirmatory": 2, "data_found": 4, "controls": 2,
+                                                              "exploratory": 2}  # pruned both
     assert comps[comps.claim_family == "confirmatory"].level.tolist() == pytest.approx([1 - 0.05 / 2] * 2)
     assert comps[comps.claim_family == "data_found"].level.tolist() == pytest.approx([1 - 0.05 / 4] * 4)
     got = {(r.variant, r.against): r.verdict for r in comps[comps.condition == "augmented"].itertuples()}
@@ -151,14 +145,9 @@ def test_comparisons_read_each_verdict_off_its_familys_interval():
     assert got[("cnn_trim", "cnn")] == "not worse"  # 0.3 points lost, surely less than 2
     assert got[("cnn_trim", "cnn_light")] == "not worse"
     assert got[("cnn_trim_scratch", "cnn_trim")] == "inconclusive"  # +5, 0, 0: one seed says nothing about the architecture
-    assert got[("cnn_apoz_0.25", "cnn_random_0.25")] == "not worse"  # fine-tuned, chance one point below: APoZ loses nothing
-    assert got[("cnn_apoz_0.25_cut", "cnn_random_0.25_cut")] == "exploratory"  # the thesis's family: clean images only
-    thesis = comps[comps.claim_family == "thesis"].iloc[0]  # superiority: margin 0, read off its own 95 % interval
-    assert (thesis.margin_pp, thesis.level, thesis.verdict) == (0, 0.95, "better") and thesis.lo_pp > 0
-    assert thesis.diff_pp == pytest.approx(30.0)  # chance's channels right after the cut: 30 points below APoZ's
     # every row of a family: the verdict is the one its printed interval gives, and so is the adjusted p
     for r in comps[comps.claim_family != "exploratory"].itertuples():
-        m = r.margin_pp  # 2 points, or 0 in the superiority family
+        m = r.margin_pp  # 2 points
         assert r.verdict == (("better" if m == 0 else "not worse") if r.lo_pp > -m else "worse" if r.hi_pp < -m else "inconclusive")
         assert (r.p_adjusted < 0.05) == (r.verdict != "inconclusive")
         assert r.p_adjusted == pytest.approx(min(1.0, r.p_margin * (0.05 / (1 - r.level))))
@@ -240,7 +229,7 @@ def test_one_seed_is_about_these_networks_only():
     comps = tables.comparisons(st_)
     c = comps[(comps.variant == "cnn_trim_scratch") & (comps.condition == "augmented")].iloc[0]
     d = stats.paired(correct([7])["cnn_trim_scratch"][0], correct([7])["cnn_trim"][0], level=c.level)
-    assert c.level == pytest.approx(1 - 0.05 / 4) and (c.diff_pp, c.lo_pp, c.hi_pp, c.p_zero) == pytest.approx((100 * d.diff, 100 * d.lo, 100 * d.hi, d.p))
+    assert c.level == pytest.approx(1 - 0.05 / 2) and (c.diff_pp, c.lo_pp, c.hi_pp, c.p_zero) == pytest.approx((100 * d.diff, 100 * d.lo, 100 * d.hi, d.p))
     assert c.p_margin == pytest.approx(stats.tango_p(*d.discordant, 1000, -0.02))
     text = pages.findings_page(st_, tables.summary_table(st_), comps, [])
     assert "1 replicate: about these trained networks only, not their architectures" in text
@@ -316,7 +305,7 @@ def project(tmp_path) -> Path:
         (md / "flops").mkdir(parents=True, exist_ok=True)
         (md / "flops" / f"{name}.json").write_text(json.dumps(data))
     for i, s in enumerate(seeds):
-        for kind in ("train", "featuremaps", "prune", "trim", "trim_scratch", "criteria"):
+        for kind in ("train", "featuremaps", "prune", "trim", "trim_scratch"):
             (md / kind / str(s)).mkdir(parents=True)
             for name, data in m[s][kind].items():
                 (md / kind / str(s) / f"{name}.json").write_text(json.dumps(data))
@@ -338,8 +327,7 @@ def project(tmp_path) -> Path:
     (tmp_path / "split" / "classes.json").write_text(json.dumps(CLASSES))
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params.update(replicates=seeds, models={"cnn": {"epochs": 30}, "cnn_light": {"epochs": 30}})
-    params["prune"]["models"] = params["trim"]["models"] = params["criteria"]["models"] = ["cnn"]
-    params["criteria"].update(rules=["apoz", "random"], targets=[0.25])
+    params["prune"]["models"] = params["trim"]["models"] = ["cnn"]
     params["data"]["img_size"] = 32
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return tmp_path
@@ -390,7 +378,7 @@ def exported(root: Path, right: dict) -> None:
 
 def run_stage(root: Path) -> int:
     kinds = {kind: str(root / "metrics" / kind.replace("-", "_") / "{seed}" / "{model}.json")
-             for kind in ("train", "featuremaps", "prune", "trim", "trim-scratch", "criteria")}
+             for kind in ("train", "featuremaps", "prune", "trim", "trim-scratch")}
     patterns = {**kinds, "flops": str(root / "metrics/flops/{model}.json"), "evaluate": str(root / "metrics/evaluate/{seed}/{line}.json"),
                 "predictions": str(root / "predictions/{seed}/{line}/{model}.csv"), "curves": str(root / "live/{seed}/{model}")}
     patterns.update({"export": str(root / "metrics/export/{line}.json"), "export-predictions": str(root / "export/{line}/{model}.csv"),
@@ -408,7 +396,7 @@ def test_stage_writes_tables_findings_and_pictures(project):
                                     "misclassified"]
     assert list(pd.read_csv(out / "robustness.csv").columns) == ["model", "clean", *TRANSFORMS, "all five"]
     comps = pd.read_csv(out / "comparisons.csv")
-    assert len(comps) == 14 and list(comps.columns) == tables.COMPARISON_COLUMNS
+    assert len(comps) == 10 and list(comps.columns) == tables.COMPARISON_COLUMNS
     findings = (out / "findings.md").read_text()
     answer, rest = findings.removeprefix("# Findings\n\n").split("\n\n", 1)
     assert rest.startswith("**Is a CNN with all-black feature maps wasting its filters?**")
@@ -425,7 +413,7 @@ def test_stage_writes_tables_findings_and_pictures(project):
     md = (out / "summary.md").read_text()
     assert "| vgg16_light | 0.9979 | 0.9980 | 15 |" in md  # the paper's numbers
     for png in ("accuracy_vs_flops.png", "accuracy_vs_filters.png", "params.png", "robustness.png", "effects.png",
-                "criteria.png", "deployment.png", "trim/cnn.png"):
+                "deployment.png", "trim/cnn.png"):
         assert 0 < (out / png).stat().st_size < 200_000, png
     # DVC's metrics: each model's accuracies and GFLOPs, each claim's difference and verdict, nothing else
     study = json.loads((project / "study.json").read_text())
@@ -517,46 +505,6 @@ def test_an_undecided_claim_says_why_and_never_that_a_loss_would_turn_not_worse(
                                                     "than 1: no affordable design decides it")
 
 
-def test_the_criteria_compare_apoz_with_each_rule_right_after_the_cut_and_fine_tuned():
-    st_ = study([1, 2, 3])
-    df, comps = tables.summary_table(st_), tables.comparisons(st_)
-    crit = tables.criteria_table(st_)  # per model, rule, target and seed: the cut model's accuracy and the fine-tuned one's
-    assert list(crit.columns) == tables.CRITERIA_COLUMNS and len(crit) == 2 * 3
-    right = correct([1, 2, 3])
-    for r in crit.itertuples():  # each from its own model's predictions on the same test images
-        i, name = [1, 2, 3].index(r.seed), f"cnn_{r.rule}_0.25"
-        assert (r.clean_cut, r.clean_tuned) == pytest.approx((right[name + "_cut"][i].mean(), right[name][i].mean()))
-        assert r.flops_share_224 == pytest.approx(0.245) and r.val_cut == pytest.approx(0.2 + 0.1 * (r.rule == "random"))
-    means = tables.criteria_means(st_).set_index("rule")
-    assert means.loc["random", "clean_cut"] == pytest.approx(right["cnn_random_0.25_cut"].mean())
-    assert means.loc["random", "clean_cut_lo"] < means.loc["random", "clean_cut"] < means.loc["random", "clean_cut_hi"]
-    text = "\n".join(findings.criteria_sentences(st_, df.set_index("model"), comps))
-    assert ("**Are APoZ's channels the right ones in cnn?** Clean test accuracy right after the cut -> fine-tuned 5 epochs "
-            "(every rule the same architecture; means over the seeds): at 25 % (24.5 % reached) APoZ 80.2 % -> 89.7 %, "
-            "chance 50.2 % -> 88.7 %; APoZ minus chance: right after the cut +30.0 pts [+28.4, +31.7] (95 % interval): "
-            "better, fine-tuned +1.0 pts [+0.6, +1.6] (98.75 % interval): not worse.") in text  # the floor: 3,000 images
-    assert ("**The thesis, APoZ's choice against each other rule** (family `thesis`, fixed before the runs: superiority "
-            "right after the cut on clean images, 1 claim, each interval at 95 %): 1 better, 0 worse, 0 inconclusive") in text
-    # one ranking of all channels: the rules' architectures differ, and the words say so
-    for records in st_.criteria.values():
-        records["cnn_apoz_0.25"]["channels"], records["cnn_random_0.25"]["channels"] = {"conv1": 8}, {"conv1": 9}
-    text = "\n".join(findings.criteria_sentences(st_, df.set_index("model"), comps))
-    assert "(each rule its own architecture (one ranking of all channels); means over the seeds)" in text
-
-
-def test_the_criteria_figure_draws_both_curves_and_the_paired_differences():
-    from ricecnn.study import figures as plots
-
-    st_ = study([1, 2, 3])
-    df, comps = tables.summary_table(st_), tables.comparisons(st_)
-    fig = plots.criteria_figure(tables.criteria_means(st_), comps, df)
-    clean, _, diffs = fig.axes[:3]
-    assert {t.get_text() for t in clean.get_legend().get_texts()} >= {"apoz, right after the cut", "apoz, fine-tuned"}
-    points = [line for line in diffs.lines if line.get_marker() == "o"]  # the cut hollow, the fine-tuned filled
-    assert sorted((line.get_xdata()[0], line.get_markerfacecolor() == "white") for line in points) == [(1.0, False), (30.0, True)]
-    assert [t.get_text() for t in diffs.get_yticklabels()] == ["25 % vs random"]
-
-
 def test_the_accuracy_figure_names_every_model_once_on_the_clean_set_with_no_label_on_another():
     """A pruned model sits on its full model (same FLOPs, same accuracy): one label names both; close
     points get labels that move apart."""
@@ -580,7 +528,7 @@ def test_the_accuracy_figure_names_every_model_once_on_the_clean_set_with_no_lab
     assert not [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a.overlaps(b)]
 
 
-def test_verdict_colours_differ_in_print_and_the_criteria_picture_is_never_empty():
+def test_verdict_colours_differ_in_print():
     from matplotlib.colors import to_rgb
 
     from ricecnn.study import figures as plots
@@ -589,16 +537,13 @@ def test_verdict_colours_differ_in_print_and_the_criteria_picture_is_never_empty
     shades = sorted(grey.values())
     assert min(b - a for a, b in zip(shades, shades[1:])) >= 0.07, grey  # each verdict its own grey in print
     assert plots.EXPLORATORY_WIDTH < plots.VERDICT_WIDTH  # and exploratory bars thinner than a verdict's
-    empty = pd.DataFrame(columns=["model", "rule"])
-    fig = plots.criteria_figure(empty, pd.DataFrame(), pd.DataFrame())
-    assert not fig.axes and "results/criteria/" in fig.texts[0].get_text()
 
 
 def test_a_study_of_one_model_has_no_comparisons_and_still_reports(project):
     """models: only cnn_light, nothing pruned, trimmed or compared: every output is written."""
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["models"] = {"cnn_light": {"epochs": 30}}
-    params["prune"]["models"] = params["trim"]["models"] = params["criteria"]["models"] = []
+    params["prune"]["models"] = params["trim"]["models"] = []
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert run_stage(project) == 0
     assert pd.read_csv(project / "reports" / "comparisons.csv").empty

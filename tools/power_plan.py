@@ -135,12 +135,9 @@ def paper_replicates() -> dict:
     over = dict(item.split("=", 1) for item in overrides(PROFILE))
     current = _current()
     trimmed = yaml.safe_load(over.get("trim.models", "null")) or current.trim.models
-    crit_models = yaml.safe_load(over.get("criteria.models", "null")) or current.criteria.models
-    rules = yaml.safe_load(over.get("criteria.rules", "null")) or current.criteria.rules
-    targets = yaml.safe_load(over.get("criteria.targets", "null")) or current.criteria.targets
     margin = float(over.get("compare.margin", current.compare.margin))
     images = round(75_000 * float(over.get("split.test", current.split.test)))
-    models = evaluated(list(current.models), [], trimmed, (crit_models, rules, targets))
+    models = evaluated(list(current.models), [], trimmed)
     out = {"margin": margin, "images": images, "sds": list(PAPER_SDS), "discordance": list(PAPER_DISCORDANCE),
            "effects": PAPER_EFFECTS, "families": {}}
     for name, spec in current.compare.families.items():

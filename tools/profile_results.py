@@ -5,10 +5,10 @@ the experiment ``criteria`` in a temporary copy (``dvc exp run --temp``), then
     python tools/profile_results.py criteria results/criteria
 
 writes into ``results/criteria/`` the files of that experiment's commit (DVC commits every
-``cache: false`` output with it) that differ from the quick default's: the study folder
-``reports/study/``, the criteria's and evaluate's metrics and ``metrics/study.json``, and the
-``params.yaml`` and ``dvc.lock`` it ran with (the other stages' metrics are the default's, committed
-in ``metrics/``). The experiment is
+``cache: false`` output with it) that differ from the quick default's (``KEPT``): for the pilot the
+study folder ``reports/study/``, evaluate's metrics and ``metrics/study.json``; for the criteria their
+records and reports; for both the ``params.yaml`` and ``dvc.lock`` it ran with (the other stages'
+metrics are the default's, committed in ``metrics/``). The experiment is
 the one of that name on top of the current commit (DVC's ref
 ``refs/exps/<commit[:2]>/<commit[2:]>/<name>``). The folder is replaced whole. Read with git's own
 commands: an experiment is a git commit."""
@@ -23,7 +23,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-KEPT = ("reports/study", "metrics/criteria", "metrics/evaluate", "metrics/study.json", "params.yaml", "dvc.lock")
+KEPT = {"pilot": ("reports/study", "metrics/evaluate", "metrics/study.json", "params.yaml", "dvc.lock"),
+        "criteria": ("metrics/criteria_report", "reports/criteria_report", "params.yaml", "dvc.lock")}
 
 
 def git(*args: str) -> bytes:
@@ -40,14 +41,15 @@ def experiment_ref(name: str) -> str:
 
 def main(name: str, out: Path) -> None:
     ref = experiment_ref(name)
-    archive = git("archive", "--format=tar", ref, *KEPT)
+    kept = KEPT[name.split("-")[0]]  # criteria-pilot: what criteria keeps
+    archive = git("archive", "--format=tar", ref, *kept)
     with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(tmp, filter="data")
         if out.exists():
             shutil.rmtree(out)
         shutil.copytree(tmp, out)
-    print(f"{ref}: {', '.join(KEPT)} -> {out}/")
+    print(f"{ref}: {', '.join(kept)} -> {out}/")
 
 
 if __name__ == "__main__":

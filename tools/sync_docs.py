@@ -12,9 +12,6 @@ number they show is what the results say. A block sits between `<!-- NAME:begin 
     docs/statistics.md sizing        bench/power-plan.json (tools/power_plan.py: the pilot's power calculation)
     docs/statistics.md power         reports/study/power.csv
     docs/statistics.md minutes       bench/repro-stage-times.json (a clean clone's make repro, timed)
-    docs/criteria.md   criteria      results/criteria/reports/study/criteria_means.csv (`make criteria`'s results)
-    docs/criteria.md   criteria-differences  results/criteria/reports/study/comparisons.csv, APoZ against each rule
-    docs/criteria.md   criteria-thesis       the thesis's line of results/criteria/reports/study/findings.md
     README.md          shipping      the light models' LiteRT int8 rows of reports/study/deployment.csv
     docs/deployment.md deployment    reports/study/deployment.csv (the export stage's models, paired with Keras)
     docs/deployment.md deployment-findings  the export sentences of reports/study/findings.md
@@ -86,7 +83,6 @@ def minutes_table() -> str:
     return "\n".join(lines) + "\n"
 
 
-CRITERIA = ROOT / "results" / "criteria" / "reports" / "study"  # make criteria's results (tools/profile_results.py)
 
 
 def _interval(value: float, lo: float, hi: float) -> str:
@@ -95,46 +91,6 @@ def _interval(value: float, lo: float, hi: float) -> str:
 
 def _difference(diff: float, lo: float, hi: float) -> str:
     return f"{diff:+.1f} [{lo:+.1f}, {hi:+.1f}]"
-
-
-def criteria_table() -> str:
-    """Per model, target and rule: the FLOPs reached and the mean test accuracy over the seeds right
-    after the cut and fine-tuned, with 95 % intervals, from make criteria's committed criteria_means.csv."""
-    import pandas as pd
-
-    means = pd.read_csv(CRITERIA / "criteria_means.csv")
-    lines = ["| model | target | rule | FLOPs reached (224 px) | clean, right after the cut, % | clean, fine-tuned, % "
-             "| augmented, right after the cut, % | augmented, fine-tuned, % |", "|---|---:|---|---:|---|---|---|---|"]
-    for r in means.itertuples():
-        cells = [_interval(getattr(r, f"{c}_{s}"), getattr(r, f"{c}_{s}_lo"), getattr(r, f"{c}_{s}_hi"))
-                 for c in ("clean", "augmented") for s in ("cut", "tuned")]
-        lines.append(f"| {r.model} | {100 * r.target:g} % | {r.rule} | {100 * r.flops_share_224:.1f} % | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def criteria_differences() -> str:
-    """APoZ's model minus each other rule's, paired on the clean test images over the seeds: right after
-    the cut (the thesis's family: its simultaneous interval and verdict) and fine-tuned (exploratory)."""
-    import pandas as pd
-
-    comps = pd.read_csv(CRITERIA / "comparisons.csv")
-    comps = comps[comps.claim_kind.isin(["criterion", "criterion_cut"]) & (comps.condition == "clean")].set_index(["variant", "against"])
-    lines = ["| model | target | APoZ minus | right after the cut, pts [interval] | level | verdict | seed by seed, pts "
-             "| fine-tuned, pts [95 % interval] | seed by seed, pts |", "|---|---:|---|---|---:|---|---|---|---|"]
-    for (variant, against), r in comps[comps.claim_kind == "criterion_cut"].iterrows():
-        tuned = comps.loc[(variant.removesuffix("_cut"), against.removesuffix("_cut"))]
-        model, _, target = variant.removesuffix("_cut").rsplit("_", 2)
-        other = against.removesuffix("_cut").rsplit("_", 2)[1]
-        lines.append(f"| {model} | {100 * float(target):g} % | {other} | {_difference(r.diff_pp, r.lo_pp, r.hi_pp)} "
-                     f"| {100 * r.level:.2f} % | {r.verdict} | {r.per_seed_pp.replace(';', ', ')} "
-                     f"| {_difference(tuned.diff_pp, tuned.lo_pp, tuned.hi_pp)} | {tuned.per_seed_pp.replace(';', ', ')} |")
-    return "\n".join(lines) + "\n"
-
-
-def criteria_thesis() -> str:
-    """The thesis's line of make criteria's findings, as summarize wrote it."""
-    lines = (CRITERIA / "findings.md").read_text().splitlines()
-    return next(line for line in lines if line.startswith("- **The thesis")) + "\n"
 
 
 DEPLOYMENT = ROOT / "reports" / "study" / "deployment.csv"
@@ -232,8 +188,6 @@ BLOCKS: dict[str, dict[str, Callable[[], str]]] = {
         "coverage": lambda: tool("coverage").table(json.loads((ROOT / "bench" / "coverage.json").read_text())),
         "minutes": minutes_table,
     },
-    "docs/criteria.md": {"criteria": criteria_table, "criteria-differences": criteria_differences,
-                         "criteria-thesis": criteria_thesis},
     "docs/development.md": {
         "edit-probe": lambda: tool("edit_probe").report(json.loads((ROOT / "bench" / "edit-probe.json").read_text())),
         "make-test": lambda: tool("test_times").report(json.loads((ROOT / "bench" / "make-test.json").read_text())),

@@ -1,5 +1,6 @@
-"""What the channel stages' sections share with the plan: the lists of models prune, trim and criteria
-run on (and the criteria's rules and targets), which evaluate and summarize read too. Each stage's
+"""What the channel stages' sections share with the stages that read them: the lists of models prune,
+trim and criteria run on (evaluate and summarize read the first two), and the criteria's rules and
+targets (criteria_report reads them too). Each stage's
 own settings are in its stage module (``ricecnn.stages.prune``, ...), which adds them to these."""
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ class Lists(View):
 
 
 class CriteriaLists(Lists):
-    """``criteria``: each model pruned by each rule to each target (criteria@<m>-<rule>-<target>-<seed>)."""
+    """``criteria``: each model's live channels cut by each rule to each target (criteria@<m>-<replicate>),
+    reported by criteria_report@<m>."""
 
     rules: Annotated[list[CriterionRule], Distinct]
     targets: Annotated[list[Annotated[float, Field(gt=0, lt=1)]], Distinct]

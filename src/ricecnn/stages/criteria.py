@@ -1,94 +1,120 @@
-"""Stage criteria@<model>-<rule>-<target>-<seed>: the trained model pruned by one channel criterion
-(APoZ, the weights' L1 norm or chance; ``ricecnn.channels.criteria``) to a share of its FLOPs at 224 px, then
-fine-tuned with the train settings for ``criteria.finetune_epochs`` (0: the cut model as it is).
-With ``criteria.ranking: layer`` every rule keeps the same number of channels per convolution for the
-same target, so the criterion is the only difference between their models; with ``global`` the
-channels of all convolutions are ranked together and only the FLOPs are matched. The validation
-accuracy right after the cut and after fine-tuning are both recorded, and both models are written
-(``--out-cut`` before fine-tuning, ``--out`` after), so that evaluate scores both on the same test
-images and summarize compares the rule's choice apart from the recovery, paired, under every seed.
-"""
+"""Stage criteria@<model>-<replicate>: does APoZ choose better *live* channels than the weights' L1
+norm and chance? It starts from ``<m>_pruned`` (prune@: the dead channels gone, no prediction
+changed) and cuts its live channels by every rule (``criteria.rules``; random ``criteria.draws``
+times) to every FLOPs target at 224 px (``criteria.targets``, a share of ``<m>_pruned``'s own), under
+every ranking (``criteria.rankings``), each cut scored on the same test images right after the cut.
+The layer ranking's cuts (one architecture per target, the criterion the only difference) are also
+fine-tuned for ``criteria.finetune_epochs`` with the train settings, and that architecture is trained
+from scratch with the model's own settings as the control (``criteria.scratch``). It writes one record
+(``--metrics``) and every cut's per-image correctness (``--scores``: rows named in the record)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import asdict
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
 
 import keras  # noqa: F401  (Keras starts on import: inside the CLI's quiet start-up, core/cli.py)
+import numpy as np
 
-from ..channels import apoz, criteria, surgery
-from ..channels.settings import CriteriaLists
+from ..channels import apoz, sweep
+from ..channels.criteria import Cost
+from ..channels.settings import CriteriaLists, Lists
 from ..channels.stage import ChannelStage
 from ..core import settings
 from ..core.cli import parse, print_timing, stage_name
 from ..core.errors import RiceError
-from ..core.io import write_json
-from ..core.settings import NonNegativeInt, PositiveInt, Section
+from ..core.io import atomic_path, write_json
+from ..core.settings import Distinct, NonNegativeInt, PositiveInt, Section
 from ..data.arrays import load_classes, load_split
 from ..networks.anatomy import relu_convs
-from ..networks.flops import PAPER_SIZE, describe
+from ..networks.flops import PAPER_SIZE
 from ..training import runtime
 from ..training.fit import TIMINGS, fit, settings_for
-from ..training.predict import model_accuracy
 
 
 class Criteria(CriteriaLists):
     model_config = Section.model_config  # the whole section: every key it may hold
+    rankings: Annotated[list[Literal["layer", "global"]], Distinct]  # the same share of every layer, or one ranking
+    draws: PositiveInt  # random's draws per replicate
     min_channels: PositiveInt  # every conv keeps at least this many channels
-    ranking: Literal["layer", "global"]  # the same share of every layer, or all channels in one ranking
-    finetune_epochs: NonNegativeInt  # with the train settings, the same for every rule; 0: none
+    finetune_epochs: NonNegativeInt  # the layer ranking's cuts, with the train settings; 0: none
+    scratch: bool  # the layer ranking's architecture at each target trained from scratch (the control)
     samples: PositiveInt  # train images APoZ is measured on
+    test_images: PositiveInt  # test images every cut is scored on (evenly spread)
+    margin: Annotated[float, Field(ge=0)]  # the thesis family's: 0, superiority (criteria_report@)
 
 
 class Settings(ChannelStage):
     SECTION = "criteria"
     criteria: Criteria
+    prune: Lists
+
+    @model_validator(mode="after")
+    def _starts_from_pruned(self) -> Settings:
+        if missing := [m for m in self.criteria.models if m not in self.prune.models]:
+            raise ValueError(f"criteria.models names {missing[0]!r}, which is not in prune.models: the criteria start "
+                             "from its dead-pruned model (<m>_pruned)")
+        return self
+
+
+def frozen_at_random(model, convs: list[str], weights) -> list[str]:
+    """The convolutions a rule could cut that never learned: frozen, in a model whose weights started
+    random (``weights: none``). Cutting them measures a head fitted to random features, not a criterion."""
+    return [c for c in convs if not model.get_layer(c).trainable] if weights in (None, "none") else []
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse(argv, "criteria", __doc__, "model-file", "split-dir", "out", "out-cut", "metrics", model=True, seed=True,
-                 options={"rule": str, "target": float})
+    args = parse(argv, "criteria", __doc__, "model-file", "split-dir", "metrics", "scores", model=True, seed=True)
     name, s = args.model, settings.load(args.params, Settings)
-    cfg = s.criteria
-    s.entry(name)  # the model must have its settings
-    if args.rule not in criteria.RULES:
-        raise RiceError(f"unknown criterion {args.rule!r}: one of {', '.join(criteria.RULES)}")
-    if not 0 < args.target < 1:
-        raise RiceError(f"--target {args.target} must be a share of the full model's FLOPs, between 0 and 1")
+    cfg, entry = s.criteria, s.entry(args.model)
     classes = load_classes(args.split_dir)
-    train_xy, val_xy = load_split(args.split_dir, "train"), load_split(args.split_dir, "val")
+    train_xy, val_xy, test_xy = (load_split(args.split_dir, k) for k in ("train", "val", "test"))
     runtime.configure(args.seed, s.train.mixed_precision)
-    model = runtime.load_model(args.model_file, stage_name("train", name, args.seed), train_xy[0].shape[1:], len(classes))
-    images = None
-    if args.rule == "apoz":  # the same seeded sample of training images for every model and seed
-        images = train_xy[0][apoz.sample(len(train_xy[1]), cfg.samples, s.seed, "criteria.samples", "train")]
-    convs, label = relu_convs(model), f"{model.name}_{args.rule}"
-    if cfg.ranking == "layer":
-        fraction, kept, reached = criteria.match(model, convs, args.target, cfg.min_channels, PAPER_SIZE)
-        pruned, chosen = criteria.prune(model, args.rule, kept, images=images, seed=args.seed, name=label)
-    else:
-        ranked = criteria.global_scores(args.rule, criteria.scores(args.rule, model, convs, images=images, seed=args.seed))
-        removed, chosen, reached = criteria.match_global(model, ranked, args.target, cfg.min_channels, PAPER_SIZE)
-        pruned, kept = surgery.prune(model, chosen, name=label), {c: len(v) for c, v in chosen.items()}
-        fraction = removed / sum(len(v) for v in ranked.values())  # of all the convolutions' channels
-    record = {"rule": args.rule, "target": args.target, "ranking": cfg.ranking, "fraction": fraction,
-              "flops_share_224": reached, "channels": kept, "kept": chosen}
-    batch = s.evaluate.batch_size
-    before = model_accuracy(pruned, *val_xy, batch)
-    runtime.save_model(pruned, args.out_cut)  # before fine-tuning: evaluate scores it on the test images too
-    tuned = {}
-    if cfg.finetune_epochs:
-        tuned = fit(pruned, train_xy, val_xy, num_classes=len(classes), epochs=cfg.finetune_epochs,
-                    **settings_for(s, name, args.seed))
-        tuned.pop("curves")
-        timing = {k: tuned.pop(k) for k in TIMINGS}  # printed, not recorded: the record stays the same bytes on every run
-        print_timing(stage_name("criteria", f"{name}-{args.rule}-{args.target}", args.seed), {"model": label, **timing})
-    after = model_accuracy(pruned, *val_xy, batch)
-    runtime.save_model(pruned, args.out)
-    write_json(args.metrics, {
-        "model": name, "seed": args.seed, **{k: v for k, v in record.items() if k != "kept"},
-        **describe(pruned, PAPER_SIZE), "val_accuracy_pruned": before, "val_accuracy": after,
-        "finetune_epochs": cfg.finetune_epochs, "finetune": tuned, "kept": record["kept"],
-    })
-    print(f"criteria {name} ({args.rule}, {100 * args.target:g} % of its FLOPs): {100 * record['flops_share_224']:.1f} % "
-          f"reached, {100 * record['fraction']:.1f} % of each convolution's channels removed; val accuracy "
-          f"{before:.4f} -> {after:.4f} after {cfg.finetune_epochs} epochs")
+    model = runtime.load_model(args.model_file, stage_name("prune", name, args.seed), train_xy[0].shape[1:], len(classes))
+    convs = relu_convs(model)
+    if frozen := frozen_at_random(model, convs, entry.weights):
+        raise RiceError(f"criteria {name}: {len(frozen)} convolutions ({frozen[0]}, ...) are frozen at their random "
+                        f"initialisation (models.{name}.weights: none): no criterion may cut a layer that never learned; "
+                        "give it learned weights (weights: standin) or leave it out of criteria.models")
+    images = train_xy[0][apoz.sample(len(train_xy[1]), cfg.samples, s.seed, "criteria.samples", "train")]
+    idx = sweep.test_subset(len(test_xy[1]), cfg.test_images)
+    test = (np.asarray(test_xy[0][idx]), test_xy[1][idx])
+    batch, pretrained = s.evaluate.batch_size, entry.weights not in (None, "none")
+    ranked = sweep.scores(model, convs, cfg.rules, cfg.draws, args.seed, images)
+    rows, keys, records, scratch = [], [], [], []
+    cuts = list(sweep.cuts(model, convs, ranked, cfg.rankings, cfg.targets, cfg.min_channels, Cost(model, PAPER_SIZE)))
+    from tqdm import tqdm
+
+    for cut, record, chosen in tqdm(cuts, desc=f"criteria {name}", unit="cut", disable=None):
+        cut_model = sweep.cut_model(model, chosen, f"{name}_{cut.rule}")
+        right = sweep.correct(cut_model, *test, batch)
+        rows.append(right), keys.append(cut.key(sweep.CUT))
+        record.update(params=sweep.parameters(cut_model), val_cut=sweep.correct(cut_model, *val_xy, batch).mean(),
+                      test_cut=right.mean())
+        tuned = cut.ranking == "layer" and cfg.finetune_epochs and cut.draw == 0
+        if tuned:
+            runtime.configure(args.seed, s.train.mixed_precision)  # each fit from the same seed, whatever ran before
+            timing = fit(cut_model, train_xy, val_xy, num_classes=len(classes), epochs=cfg.finetune_epochs,
+                         **settings_for(s, name, args.seed))
+            right = sweep.correct(cut_model, *test, batch)
+            rows.append(right), keys.append(cut.key(sweep.TUNED))
+            record.update(val_tuned=sweep.correct(cut_model, *val_xy, batch).mean(), test_tuned=right.mean())
+            print_timing(stage_name("criteria", name, args.seed), {"cut": cut.key(sweep.TUNED),
+                                                                    **{k: timing[k] for k in TIMINGS}})
+        records.append({**asdict(cut), **record})
+        if tuned and cfg.scratch and cut.rule == cfg.rules[0]:  # one architecture per target: one control
+            runtime.configure(args.seed, s.train.mixed_precision)
+            control = runtime.from_scratch(cut_model, pretrained=pretrained)
+            fit(control, train_xy, val_xy, num_classes=len(classes), epochs=entry.epochs, **settings_for(s, name, args.seed))
+            right = sweep.correct(control, *test, batch)
+            rows.append(right), keys.append(sweep.scratch_key(cut.target))
+            scratch.append({"target": cut.target, "flops_share_224": record["flops_share_224"], "epochs": entry.epochs,
+                            "val": sweep.correct(control, *val_xy, batch).mean(), "test": right.mean()})
+    with atomic_path(args.scores) as tmp, open(tmp, "wb") as f:
+        np.save(f, np.packbits(np.asarray(rows, dtype=bool), axis=1))  # one row of bits per key
+    write_json(args.metrics, {"model": name, "seed": args.seed, "test_images": len(idx),
+                              "finetune_epochs": cfg.finetune_epochs, "keys": keys, "cuts": records, "scratch": scratch})
+    print(f"criteria {name}: {len(records)} cuts, {sum(1 for k in keys if k.endswith(sweep.TUNED))} fine-tuned, "
+          f"{len(scratch)} from scratch, scored on {len(idx)} test images")

@@ -30,10 +30,9 @@ from ..study.plan import Plan, evaluated_for
 from ..study.records import PER_SEED, gather, per_line, training_curves, trim_neighbours
 from ..study.settings import Compare
 
-OUTPUTS = ("summary.csv", "summary_points.csv", "comparisons.csv", "robustness.csv", "power.csv", "criteria.csv",
-           "criteria_means.csv", "deployment.csv", "deployment.png",
+OUTPUTS = ("summary.csv", "summary_points.csv", "comparisons.csv", "robustness.csv", "power.csv", "deployment.csv", "deployment.png",
            "training_curves.csv", "findings.md", "summary.md", "accuracy_vs_flops.png", "accuracy_vs_filters.png", "params.png",
-           "robustness.png", "effects.png", "criteria.png", "trim")
+           "robustness.png", "effects.png", "trim")
 
 
 def _csv(df: pd.DataFrame, path: Path) -> None:
@@ -68,7 +67,6 @@ def main(argv: list[str] | None = None) -> None:
     df.insert(df.columns.get_loc("failed_runs"), "latency_ms", df.model.map(keras_rows.latency_ms))  # the bench's
     paper = paper_table(s.compare.margin)
     power = tables.power_table(comps)
-    crit, crit_means = tables.criteria_table(study), tables.criteria_means(study)
     curves = training_curves({(seed, m): fill(args.curves, seed=seed, model=m) for m in s.models for seed in s.replicates})
     with atomic_path(args.out_dir, directory=True) as folder:
         out = {name: folder / name for name in OUTPUTS}
@@ -78,16 +76,13 @@ def main(argv: list[str] | None = None) -> None:
         _csv(comps, out["comparisons.csv"])
         _csv(robust, out["robustness.csv"])
         _csv(power, out["power.csv"])
-        _csv(crit, out["criteria.csv"])
-        _csv(crit_means, out["criteria_means.csv"])
         _csv(curves, out["training_curves.csv"])
         _csv(deployed, out["deployment.csv"])
-        lines = findings.findings(study, df, comps, paper, robust, crit_means) + deployment.sentences(study, deployed, bench)
+        lines = findings.findings(study, df, comps, paper, robust) + deployment.sentences(study, deployed, bench)
         _text(pages.findings_page(study, df, comps, lines), out["findings.md"])
-        _text(pages.summary_page(study, df, comps, tables.per_seed_table(study), robust, paper, power, crit,
-                                   crit_means, deployed, bench),
+        _text(pages.summary_page(study, df, comps, tables.per_seed_table(study), robust, paper, power,
+                                   deployed, bench),
               out["summary.md"])
-        save_png(figures.criteria_figure(crit_means, comps, df), out["criteria.png"])
         save_png(figures.deployment_figure(deployed), out["deployment.png"])
         save_png(figures.accuracy_figure(df, "flops", "FLOPs per image (log scale)", True), out["accuracy_vs_flops.png"])
         save_png(figures.accuracy_figure(df, "filters", "filters (paper's count, log scale)", True),

@@ -65,14 +65,8 @@ def answer(study: Study, df: pd.DataFrame, comps: pd.DataFrame) -> list[str]:
         out.append("Found from data by iterative APoZ pruning with fine-tuning, "
                    + and_list([f"{r.variant} ({_saved(r.flops_ratio_224)} fewer FLOPs than {r.against}) "
                            + _claim(r).removeprefix(f"{r.variant} ") for r in trim.itertuples()]) + ".")
-    cut = clean[clean.claim_kind == "criterion_cut"] if len(clean) else clean
-    if len(cut):
-        better = int((cut.verdict == stats.BETTER).sum())
-        out.append(f"Whether APoZ ranks channels better than the weights' L1 norm and chance: {better} of {len(cut)} "
-                   "comparisons right after the cut say APoZ's choice is better (docs/criteria.md).")
-    else:
-        out.append("Whether APoZ also ranks live channels better than the weights' L1 norm or chance is not part of this "
-                   "run (docs/criteria.md).")
+    out.append("Whether APoZ also ranks live channels better than the weights' L1 norm or chance is not part of this "
+               "run: `make criteria` answers it (docs/criteria.md).")
     k = len(study.seeds)
     where = STUDY_SIZE.get(study.source, study.source)
     text = (f"All of this is measured on {where} ({study.img_size} px, {k} replicate{'s' if k != 1 else ''}, each its own "

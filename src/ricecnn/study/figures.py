@@ -1,5 +1,5 @@
 """The study's figures, which summarize draws: accuracy against cost, parameters, the effects with their
-intervals, robustness, the trimming rounds and the channel criteria. Saved by ``ricecnn.pictures.save_png``
+intervals, robustness and the trimming rounds. Saved by ``ricecnn.pictures.save_png``
 (headless, atomic, no varying metadata); the stages' own pictures (feature maps, confusion matrices) are
 ``ricecnn.pictures``'s, so that a figure of the study reruns summarize alone.
 """
@@ -206,81 +206,6 @@ def effects_figure(comps, margin: float, seeds: list[int], colors: dict[str, str
     handles.append(Line2D([], [], color="0.3", linewidth=0.8, linestyle="--", label=f"-{100 * margin:g} pts: the margin"))
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
     return fig
-
-
-def criteria_figure(means, comps, df) -> Figure:
-    """The channel criteria at matched FLOPs, a row per pruned model: test accuracy against the FLOPs
-    kept at 224 px, one colour per criterion, right after the cut (dashed: the rule's choice alone) and
-    after fine-tuning (solid: the choice and the recovery), means over the seeds with their 95 %
-    intervals, the full model at 100 %, on each test set; and APoZ's paired difference against each
-    other rule at each target (clean test set; hollow: right after the cut, filled: fine-tuned), with
-    the interval its verdict is read off (a family's simultaneous one, else 95 %), so that a consistent
-    difference shows where the models' own intervals overlap."""
-    parents = list(dict.fromkeys(means.model)) if len(means) else []
-    if not parents:  # no empty axes: the picture says where the criteria's run is
-        fig = Figure(figsize=(6.4, 1.4), layout="constrained")
-        fig.text(0.5, 0.5, "No channel criteria in this run (criteria.models is empty, as in the quick default).\n"
-                 "The committed criteria run, `make criteria`: results/criteria/ and docs/criteria.md.",
-                 ha="center", va="center", fontsize=9)
-        return fig
-    fig = Figure(figsize=(4.4 * 3, 0.5 + 3.2 * max(len(parents), 1)), layout="constrained")
-    axes = np.atleast_2d(fig.subplots(max(len(parents), 1), 3, squeeze=False))
-    by = df.set_index("model")
-    rules = list(dict.fromkeys(means.rule)) if len(means) else []
-    for row, parent in zip(axes, parents):
-        t = means[means.model == parent]
-        ticks = sorted({*(round(100 * v) for v in t.flops_share_224), 100})
-        for ax, condition in zip(row, TEST_SETS):
-            for i, rule in enumerate(rules):
-                g = t[t.rule == rule].sort_values("flops_share_224")
-                dodge = 1.015 ** (i - (len(rules) - 1) / 2)  # the rules share their FLOPs: side by side, not on top
-                for stage, style in (("cut", "--"), ("tuned", "-")):
-                    y, lo, hi = (100 * g[f"{condition}_{stage}{s}"].to_numpy() for s in ("", "_lo", "_hi"))
-                    ax.errorbar(100 * g.flops_share_224 * dodge, y, yerr=[y - lo, hi - y], fmt=f"{style}o", capsize=2,
-                                color=f"C{i}", alpha=0.9, markerfacecolor="white" if stage == "cut" else f"C{i}",
-                                label=f"{rule}, {'right after the cut' if stage == 'cut' else 'fine-tuned'}")
-            full = by.loc[parent]
-            a = 100 * full[f"{condition}_accuracy"]
-            ax.errorbar([100], [a], yerr=[[a - 100 * full[f"{condition}_accuracy_lo"]], [100 * full[f"{condition}_accuracy_hi"] - a]],
-                        marker="s", color="black", capsize=3, label=f"{parent} (full)")
-            ax.set_xscale("log")
-            ax.set_xticks(ticks, [f"{v} %" for v in ticks])
-            ax.minorticks_off()
-            ax.set_xlabel(f"FLOPs kept at 224 px, share of {parent}'s (log scale)")
-            ax.set_ylabel(f"{condition} test accuracy, %")
-            ax.set_title(f"{parent}, {condition} test set", fontsize=9)
-            ax.legend(fontsize=6)
-        _differences(row[2], comps, parent)
-    fig.suptitle("channel criteria at matched FLOPs: test accuracy right after the cut (dashed) and after fine-tuning "
-                 "(solid), means over training seeds with 95 % intervals; APoZ's paired difference against each other rule",
-                 fontsize=9)
-    return fig
-
-
-def _differences(ax, comps, parent: str) -> None:
-    """APoZ's model minus each other rule's, on the clean test set, at each target: right after the cut
-    (hollow) and fine-tuned (filled), the estimate with the interval shown beside its verdict."""
-    kinds = ("criterion_cut", "criterion")
-    rows = comps[comps.claim_kind.isin(kinds) & (comps.condition == "clean") & comps.variant.str.startswith(f"{parent}_apoz_")] \
-        if len(comps) else comps
-    labels = []
-    for r in rows.itertuples():
-        target = r.variant.removeprefix(f"{parent}_apoz_").removesuffix("_cut")
-        other = r.against.removeprefix(f"{parent}_").split("_")[0]
-        key = f"{float(target) * 100:g} % vs {other}"
-        if key not in labels:
-            labels.append(key)
-        y = labels.index(key) + (0.15 if r.claim_kind == "criterion_cut" else -0.15)
-        color = VERDICT_COLORS.get(r.verdict, "silver")
-        ax.errorbar([r.diff_pp], [y], xerr=[[r.diff_pp - r.lo_pp], [r.hi_pp - r.diff_pp]], fmt="none", capsize=2, color=color)
-        ax.plot([r.diff_pp], [y], "o", color=color, zorder=3,  # above its bar, so that a hollow marker shows hollow
-                markerfacecolor="white" if r.claim_kind == "criterion_cut" else color)
-    ax.axvline(0, color="0.3", linewidth=0.8, linestyle="--")
-    ax.set_yticks(range(len(labels)), labels, fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xlabel("APoZ minus the other rule, clean test accuracy, points")
-    ax.set_title(f"{parent}: APoZ's choice against the others\n(hollow: right after the cut; filled: fine-tuned; "
-                 "colour: verdict)", fontsize=8)
 
 
 RUNTIME_MARKERS = {("keras", "float32"): "o", ("keras_compiled", "float32"): "P", ("litert", "float32"): "s", ("litert", "int8"): "^", ("litert", "uint8"): "v", ("onnx", "float32"): "D", ("onnx", "int8"): "d"}

@@ -12,7 +12,6 @@ import pandas as pd
 from ..evaluation.augment import TRANSFORMS
 from . import stats, words
 from .paper import PAPER_TEST_IMAGES
-from .plan import criterion_model
 from .records import CONDITIONS, DATA_NAMES, Study
 from .tables import KINDS
 from .words import (
@@ -120,62 +119,6 @@ def claim_words(r, study: Study) -> str:
     return f"{r.verdict} ({interval})"
 
 
-RULE_NAMES = {"apoz": "APoZ", "l1": "the weights' L1 norm", "random": "chance"}
-CRITERION_KINDS = {"criterion_cut": "right after the cut", "criterion": "fine-tuned"}
-
-
-def _criterion_words(r) -> str:
-    """'+1.2 pts [-0.4, +2.8] (99.17 % interval): inconclusive', or '(95 % interval, exploratory)'."""
-    said = r.verdict if r.verdict not in (stats.EXPLORATORY, "") else "exploratory"
-    return f"{pts(r.diff_pp, r.lo_pp, r.hi_pp)} ({level_text(r.level)} interval): {said}"
-
-
-def criteria_sentences(study: Study, rows, comps: pd.DataFrame) -> list[str]:
-    """Per pruned model and FLOPs target: each rule's clean accuracy right after the cut and fine-tuned,
-    and APoZ's paired difference against each other rule, both ways, with the interval its verdict is
-    read off; then the thesis's family as a whole (does APoZ choose better channels?)."""
-    out = []
-    crit = [m for m in study.models if m.variant == "criterion"]
-    for parent in dict.fromkeys(m.parent for m in crit):
-        said_targets = []
-        for target in dict.fromkeys(m.target for m in crit if m.parent == parent):
-            group = [m for m in crit if m.parent == parent and m.target == target]
-            apoz = next((m for m in group if m.rule == "apoz"), None)
-            share = rows.loc[group[0].name, "flops_224"] / rows.loc[parent, "flops_224"]
-            cut_names = {m.name: criterion_model(parent, m.rule, target, cut=True) for m in group}
-            accs = ", ".join(f"{RULE_NAMES[m.rule]} {pct(rows.loc[cut_names[m.name], 'clean_accuracy'])} -> "
-                             f"{pct(rows.loc[m.name, 'clean_accuracy'])}" for m in group)
-            text = f"at {100 * target:g} % ({100 * share:.1f} % reached) {accs}"
-            if apoz is not None:
-                for other in (m for m in group if m.rule != "apoz"):
-                    pairs = ((kind, criterion_model(parent, "apoz", target, cut), criterion_model(parent, other.rule, target, cut))
-                             for kind, cut in (("criterion_cut", True), ("criterion", False)))
-                    parts = [f"{CRITERION_KINDS[kind]} {_criterion_words(_row(comps, a, b, 'clean'))}" for kind, a, b in pairs]
-                    text += f"; APoZ minus {RULE_NAMES[other.rule]}: " + ", ".join(parts)
-            said_targets.append(text)
-        records = [study.criteria[s][m.name] for s in study.seeds for m in crit if m.parent == parent]
-        same = all(len({repr(study.criteria[s][m.name].get("channels")) for m in crit if m.parent == parent and m.target == t}) == 1
-                   for s in study.seeds for t in {m.target for m in crit if m.parent == parent})
-        shape = "every rule the same architecture" if same else "each rule its own architecture (one ranking of all channels)"
-        epochs = sorted({r.get("finetune_epochs", 0) for r in records})
-        tuned = f"fine-tuned {', '.join(map(str, epochs))} epochs" if any(epochs) else "not fine-tuned"
-        out.append(f"**Are APoZ's channels the right ones in {parent}?** Clean test accuracy right after the cut -> "
-                   f"{tuned} ({shape}; means over the seeds): " + "; ".join(said_targets) + ".")
-    thesis = comps[(comps.claim_kind == "criterion_cut") & (comps.claim_family != stats.EXPLORATORY)] if len(comps) else comps
-    if len(thesis):
-        counts = thesis.verdict.value_counts()
-        family = thesis.claim_family.iloc[0]
-        spec = study.families[family]
-        test = "superiority" if spec.margin == 0 else f"a margin of {thesis.margin_pp.iloc[0]:g} points"
-        out.append(f"**The thesis, APoZ's choice against each other rule** (family `{family}`, fixed before the runs: "
-                   f"{test} right after the cut on {' and '.join(spec.conditions)} images, {claims(len(thesis))}, each interval at "
-                   f"{level_text(thesis.level.iloc[0])}): " + ", ".join(f"{counts.get(v, 0)} {v}" for v in
-                                                                   (stats.BETTER, stats.WORSE, stats.INCONCLUSIVE))
-                   + (f"; the median power at the estimates {thesis.power.median():.2f}" if thesis.power.notna().any() else "")
-                   + ".")
-    return out
-
-
 def headline(study: Study, df: pd.DataFrame, comps: pd.DataFrame) -> str:
     """The study's answer, one sentence per question it asks (dead channels; light vs full; trimmed
     vs full and vs light; the scratch control), with absolute accuracies and the verdicts."""
@@ -210,7 +153,6 @@ def headline(study: Study, df: pd.DataFrame, comps: pd.DataFrame) -> str:
         if "trim_scratch" in f:
             out.append("**The scratch control** (the trimmed architecture trained from scratch): "
                        + _pair_sentence(study, rows, comps, f["trim_scratch"], f["trim"]) + ".")
-    out += criteria_sentences(study, rows, comps)
     open_ = comps[comps.verdict == stats.INCONCLUSIVE] if len(comps) else comps
     if len(open_):
         out.append("**Where the data cannot decide** (reports/study/summary.md, \"Power\"): " + "; ".join(
@@ -246,8 +188,7 @@ def training_status(study: Study, name: str) -> str:
             + (f"; failed to train under seed {', '.join(map(str, failed))}" if failed else ""))
 
 
-def findings(study: Study, df: pd.DataFrame, comps: pd.DataFrame, paper: pd.DataFrame, robust: pd.DataFrame,
-             crit: pd.DataFrame | None = None) -> list[str]:
+def findings(study: Study, df: pd.DataFrame, comps: pd.DataFrame, paper: pd.DataFrame, robust: pd.DataFrame) -> list[str]:
     """One sentence per comparison, and per fact the study rests on, all from the numbers."""
     rows, out = df.set_index("model"), []
     for (variant, against), g in comps.groupby(["variant", "against"], sort=False):
@@ -294,12 +235,6 @@ def findings(study: Study, df: pd.DataFrame, comps: pd.DataFrame, paper: pd.Data
             f"validation images APoZ was measured on (the only images where no change is guaranteed), "
             f"{max(p['max_abs_output_diff_val'] for p in runs):.1e} on the whole validation split "
             f"({sum(p['predictions_changed_val'] for p in runs)} predictions changed over all seeds); {test}.")
-    for r in (crit.itertuples() if crit is not None else ()):  # criteria_means: right after the cut, then fine-tuned
-        out.append(f"{r.model} pruned by {RULE_NAMES[r.rule]} to {100 * r.target:g} % of its FLOPs ({100 * r.flops_share_224:.1f} % "
-                   f"reached): accuracy right after the cut clean {ci(r.clean_cut, r.clean_cut_lo, r.clean_cut_hi)}, augmented "
-                   f"{ci(r.augmented_cut, r.augmented_cut_lo, r.augmented_cut_hi)}; fine-tuned clean "
-                   f"{ci(r.clean_tuned, r.clean_tuned_lo, r.clean_tuned_hi)}, augmented "
-                   f"{ci(r.augmented_tuned, r.augmented_tuned_lo, r.augmented_tuned_hi)}.")
     for p in paper.itertuples():
         out.append(
             f"The paper's {p.variant} vs {p.baseline} (its published counts, {PAPER_TEST_IMAGES:,} test images each, "

@@ -97,24 +97,7 @@ def power_text(study: Study, power: pd.DataFrame) -> str:
             f"the ends of the replicate variance's 95 % interval, chi-square with replicates - 1 degrees of freedom).\n\n" + markdown(power))
 
 
-def criteria_display(means: pd.DataFrame, crit: pd.DataFrame) -> pd.DataFrame:
-    """The criteria as read: per model, rule and target, the FLOPs share reached, the test accuracy right
-    after the cut and after fine-tuning (means over the seeds with 95 % intervals), and the validation
-    accuracy before and after, seed by seed."""
-    by_seed = crit.groupby(["model", "rule", "target"], sort=False)
-    val = {k: (";".join(f"{v:.3f}" for v in g.val_cut), ";".join(f"{v:.3f}" for v in g.val_tuned)) for k, g in by_seed}
-    keys = list(zip(means.model, means.rule, means.target))
-    return pd.DataFrame({
-        "model": means.model, "criterion": means.rule, "target": [f"{100 * t:g} %" for t in means.target],
-        "FLOPs reached (224 px)": [f"{100 * v:.1f} %" for v in means.flops_share_224],
-        **{f"{c} {label} [95% CI]": [ci(*v) for v in zip(means[f"{c}_{stage}"], means[f"{c}_{stage}_lo"], means[f"{c}_{stage}_hi"])]
-           for c in TEST_SETS for stage, label in (("cut", "right after the cut"), ("tuned", "fine-tuned"))},
-        "val: cut, by seed": [val[k][0] for k in keys], "val: fine-tuned, by seed": [val[k][1] for k in keys],
-    })  # fmt: skip
-
-
-def summary_page(study: Study, df, comps, per_seed, robust, paper, power, crit: pd.DataFrame | None = None,
-                 means: pd.DataFrame | None = None, deployed: pd.DataFrame | None = None, bench: dict | None = None) -> str:
+def summary_page(study: Study, df, comps, per_seed, robust, paper, power, deployed: pd.DataFrame | None = None, bench: dict | None = None) -> str:
     """reports/study/summary.md: every table."""
     return (
         "# Summary\n\n" + " ".join(setup_lines(study, comps)) + " FLOPs per image at the training input size "
@@ -128,8 +111,6 @@ def summary_page(study: Study, df, comps, per_seed, robust, paper, power, crit: 
         + markdown(per_seed) + f"\n## Replicate-to-replicate spread (each model's accuracy in the replicates "
         f"{', '.join(map(str, study.seeds))})\n\n" + markdown(seed_spread_table(study))
         + "\n## Power\n\n" + power_text(study, power)
-        + ("\n## Channel criteria at matched FLOPs (docs/criteria.md)\n\n" + markdown(criteria_display(means, crit))
-           if crit is not None and len(crit) else "")
         + f"\n## Robustness by transform (accuracy on {robustness_images(study):,} test images spread evenly over the test set, "
         f"the ones scored under each augmentation alone (`evaluate.robustness_images`); the models of the first replicate, "
         f"{study.pictures_seed}, the only ones evaluated so)\n\n"

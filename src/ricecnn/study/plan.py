@@ -1,6 +1,6 @@
 """The comparison plan: which models the comparison stages cover (the trained ones and the variants
 the stages derive from them), which model each is compared with, and their names: a derived model's
-(``<m>_pruned``, ``<m>_trim``, ``<m>_trim_scratch``, ``<m>_<rule>_<target>[_cut]``) and the DVC stage that
+(``<m>_pruned``, ``<m>_trim``, ``<m>_trim_scratch``) and the DVC stage that
 writes each, made here and nowhere else in Python (dvc.yaml writes the same names;
 ``tests/test_dag.py`` checks that they agree). A trained model and the variants made from it are one
 line (``Evaluated.line``): one folder of models per replicate, scored by one evaluate@<line>-<seed> and
@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import model_validator
 
-from ..channels.settings import CriteriaLists, Lists
+from ..channels.settings import Lists
 from ..core.cli import stage_name
 from ..core.settings import Design, named_models
 from ..networks.registry import REGISTRY, spec
@@ -27,13 +27,12 @@ class Plan(Design):
     models: dict[str, Any]
     prune: Lists
     trim: Lists
-    criteria: CriteriaLists
 
     @model_validator(mode="after")
     def _listed_models_are_trained(self) -> Plan:
         if not self.models:
             raise ValueError("models must name at least one model, e.g. cnn: {epochs: 30}")
-        for section in ("prune", "trim", "criteria"):
+        for section in ("prune", "trim"):
             named_models(section, getattr(self, section).models, self.models)
         return self
 
@@ -44,14 +43,12 @@ class Evaluated:
 
     name: str  # models/<seed>/<line>/<name>.keras
     family: str
-    variant: str  # full | light | pruned | trim | trim_scratch | criterion | criterion_cut
+    variant: str  # full | light | pruned | trim | trim_scratch
     baseline: str | None  # the model it is compared with first: the family's full model, or for the
     #                       scratch control the trimmed model whose architecture it trains
     stage: str  # the stage group that writes it (``stage_for`` names the stage of one seed)
     others: tuple[str, ...] = ()  # further paired comparisons (a trimmed model against the light one)
-    parent: str | None = None  # the trained model it is made from (pruned, trim, trim_scratch, criterion)
-    rule: str | None = None  # a criterion model's channel criterion (apoz, l1, random)
-    target: float | None = None  # and its FLOPs target, a share of its parent's at 224 px
+    parent: str | None = None  # the trained model it is made from (pruned, trim, trim_scratch)
 
     @property
     def line(self) -> str:
@@ -75,23 +72,13 @@ class Evaluated:
         return ((self.baseline,) if self.baseline else ()) + self.others
 
 
-def criterion_model(model: str, rule: str, target: float, cut: bool = False) -> str:
-    """The name of ``model`` pruned by channel criterion ``rule`` to ``target`` of its FLOPs and fine-tuned
-    (dvc.yaml writes ``<model>_<rule>_<target>`` with DVC's own rendering of the number, which is
-    Python's), or with ``cut`` the same model right after the cut, before fine-tuning (``..._cut``)."""
-    return f"{model}_{rule}_{target}" + ("_cut" if cut else "")
-
-
-def evaluated(models: list[str], pruned: list[str], trimmed: list[str] = (),
-              criteria: tuple[list[str], list[str], list[float]] = ((), (), ())) -> list[Evaluated]:
+def evaluated(models: list[str], pruned: list[str], trimmed: list[str] = ()) -> list[Evaluated]:
     """The trained models (``models:``), ``<m>_pruned`` for each of ``prune.models``, for each of
     ``trim.models`` its trimmed model ``<m>_trim`` and the control ``<m>_trim_scratch`` (the trimmed
-    architecture trained from scratch), and for each model, rule and target of ``criteria`` the model
-    that rule pruned to that target, fine-tuned and right after the cut (``criterion_model``; both
-    written by the one criteria stage). The comparisons (``Evaluated.against``): a light, pruned or
-    trimmed model against the family's full model, a trimmed one also against the light one, the
-    control against the trimmed model, and APoZ's model against every other rule's at the same target,
-    fine-tuned and right after the cut (does APoZ pick better channels?)."""
+    architecture trained from scratch). The comparisons (``Evaluated.against``): a light, pruned or
+    trimmed model against the family's full model, a trimmed one also against the light one, and the
+    control against the trimmed model. (The channel criteria's models are scored in their own stage,
+    criteria@, and compared by criteria_report@: ``ricecnn.study.criteria``.)"""
 
     def variant(family: str, kind: str) -> str | None:
         return next((m for m in models if REGISTRY[m].family == family and REGISTRY[m].variant == kind), None)
@@ -109,23 +96,12 @@ def evaluated(models: list[str], pruned: list[str], trimmed: list[str] = (),
                              parent=name))
         out.append(Evaluated(f"{name}_trim_scratch", family, "trim_scratch", f"{name}_trim",
                              stage_name("trim_scratch", name), parent=name))
-    names, rules, targets = criteria
-    for name in names:
-        for target in targets:
-            for cut in (False, True):
-                for rule in rules:
-                    others = tuple(criterion_model(name, r, target, cut) for r in rules if r != "apoz") if rule == "apoz" else ()
-                    out.append(Evaluated(criterion_model(name, rule, target, cut), spec(name).family,
-                                         "criterion_cut" if cut else "criterion", None,
-                                         stage_name("criteria", f"{name}-{rule}-{target}"), others, parent=name, rule=rule,
-                                         target=target))
     return out
 
 
 def evaluated_for(settings) -> list[Evaluated]:
     """``evaluated`` for the settings of params.yaml (a ``Plan``, or any view that holds its keys)."""
-    c = settings.criteria
-    return evaluated(list(settings.models), settings.prune.models, settings.trim.models, (c.models, c.rules, c.targets))
+    return evaluated(list(settings.models), settings.prune.models, settings.trim.models)
 
 
 def line_for(settings, model: str) -> list[Evaluated]:
@@ -134,9 +110,8 @@ def line_for(settings, model: str) -> list[Evaluated]:
     evaluate@, export@ and score_exports@ of one line list no other model's. Their comparisons are
     summarize's (``evaluated_for``): a light model's line holds no full model, so here its ``baseline``
     is None."""
-    c = settings.criteria
 
     def mine(names: list[str]) -> list[str]:
         return [model] if model in names else []
 
-    return evaluated([model], mine(settings.prune.models), mine(settings.trim.models), (mine(c.models), c.rules, c.targets))
+    return evaluated([model], mine(settings.prune.models), mine(settings.trim.models))

@@ -16,9 +16,9 @@ from ..core.errors import RiceError
 from ..core.io import read_json
 from ..evaluation.augment import TEST_SETS, TRANSFORMS
 from . import stats
-from .plan import Evaluated, criterion_model
+from .plan import Evaluated
 
-PER_SEED = ("train", "featuremaps", "prune", "trim", "trim_scratch", "criteria")  # one file per seed and model each
+PER_SEED = ("train", "featuremaps", "prune", "trim", "trim_scratch")  # one file per seed and model each
 CONDITIONS = TEST_SETS[::-1]  # the test sets every comparison is made on, the paper's first
 COST_KEYS = ("params", "params_trainable", "flops", "macs", "filters", "flops_224", "params_224")
 DATA_NAMES = {"synthetic": "the synthetic stand-in", "kaggle": "the Rice Image Dataset (Kaggle)",
@@ -42,7 +42,6 @@ class Study:
     correct: dict[str, dict[str, np.ndarray]]
     prune: dict[int, dict[str, dict]]
     trim: dict[int, dict[str, dict]]
-    criteria: dict[int, dict[str, dict]]
     margin: float
     img_size: int
     classes: list[str]
@@ -68,10 +67,7 @@ class Study:
         return float(np.mean([table[s][name][key] for s in self.seeds]))
 
     def failed(self, name: str) -> list[int]:
-        """The training seeds under which ``name``'s run failed to train (``stats.failed_runs``); none for a
-        model right after its cut, which no run trained (its accuracy is the criterion's choice alone)."""
-        if any(m.name == name and m.variant == "criterion_cut" for m in self.models):
-            return []
+        """The training seeds under which ``name``'s run failed to train (``stats.failed_runs``)."""
         return stats.failed_runs({s: self.train[s][name]["val_accuracy"] for s in self.seeds}, self.failed_run)
 
     def identical(self, variant: str, against: str) -> bool:
@@ -86,10 +82,10 @@ class Study:
 def sources(models: list[Evaluated], metrics: dict[str, dict[str, dict]]) -> tuple[dict, dict, dict]:
     """For one training seed: each evaluated model's training, cost and dead-channel numbers, from the
     stage that made the model. ``metrics``: the stages' metrics by kind (train, flops, featuremaps,
-    prune, trim, trim_scratch keyed by trained model; criteria keyed by the criterion model). A trained
+    prune, trim, trim_scratch keyed by trained model). A trained
     model's come from train, flops and featuremaps; a pruned model's from its prune stage; a trimmed
     model's from its trim stage; the scratch control's cost from trim and its training from
-    trim_scratch; a criterion model's, fine-tuned or as cut, from its criteria stage."""
+    trim_scratch."""
     train, cost, dead = {}, {}, {}
     for m in models:
         if m.trained:
@@ -101,11 +97,6 @@ def sources(models: list[Evaluated], metrics: dict[str, dict[str, dict]]) -> tup
             cost[m.name] = channel_records.cost(p)
             train[m.name] = {"val_accuracy": channel_records.validation_accuracy(p)}
             dead[m.name] = cost[m.name]["dead_fraction"]
-        elif m.variant in ("criterion", "criterion_cut"):  # the one record of the stage that writes both
-            c = metrics["criteria"][criterion_model(m.parent, m.rule, m.target)]
-            cost[m.name] = {k: c[k] for k in COST_KEYS}
-            key = "val_accuracy" if m.variant == "criterion" else "val_accuracy_pruned"
-            train[m.name], dead[m.name] = {"val_accuracy": c[key]}, None
         else:  # trim, trim_scratch
             kept = channel_records.kept(metrics["trim"][m.parent])
             cost[m.name] = {k: kept[k] for k in COST_KEYS}
@@ -183,16 +174,14 @@ def gather(s, models: list[Evaluated], patterns: dict[str, str], classes: list[s
     ``predictions``, with ``{seed}``, ``{model}`` and ``{line}`` (``Evaluated.line``) in them). A missing file: RiceError naming the
     stage to rerun."""
     names = {"train": s.models, "featuremaps": s.models, "prune": s.prune.models, "trim": s.trim.models,
-             "trim_scratch": s.trim.models, "criteria": [m.name for m in models if m.variant == "criterion"]}
+             "trim_scratch": s.trim.models}
     flops = {m: read_json(fill(patterns["flops"], model=m)) for m in s.models}
-    by_seed: dict[str, dict] = {k: {} for k in ("train", "cost", "dead", "evaluate", "prune", "trim", "criteria",
-                                                 "predictions")}
+    by_seed: dict[str, dict] = {k: {} for k in ("train", "cost", "dead", "evaluate", "prune", "trim", "predictions")}
     samples: set[int] = set()
     for seed in s.replicates:
         metrics = {kind: {m: read_json(fill(patterns[kind], seed=seed, model=m)) for m in names[kind]} for kind in PER_SEED}
         by_seed["train"][seed], by_seed["cost"][seed], by_seed["dead"][seed] = sources(models, {**metrics, "flops": flops})
-        by_seed["prune"][seed], by_seed["trim"][seed], by_seed["criteria"][seed] = (metrics["prune"], metrics["trim"],
-                                                                                     metrics["criteria"])
+        by_seed["prune"][seed], by_seed["trim"][seed] = metrics["prune"], metrics["trim"]
         samples |= {f["samples"] for f in metrics["featuremaps"].values()}
         by_seed["evaluate"][seed] = per_line(patterns["evaluate"], models, "evaluate", seed)
         files = {m.name: fill(patterns["predictions"], seed=seed, line=m.line, model=m.name) for m in models}

@@ -12,8 +12,8 @@ from ..evaluation.augment import TEST_SETS
 
 # the kinds of paired comparison (ricecnn.study.tables.KINDS words them): a light, pruned or trimmed model
 # against its full model, a trimmed one against the light one, the scratch control against the trimmed
-# model, APoZ's choice against another channel criterion's after fine-tuning and right after the cut
-ClaimKind = Literal["light", "pruned", "trim", "trim_vs_light", "trim_scratch", "criterion", "criterion_cut"]
+# model (the channel criteria's thesis family is their own: ricecnn.study.criteria)
+ClaimKind = Literal["light", "pruned", "trim", "trim_vs_light", "trim_scratch"]
 Condition = Literal[TEST_SETS]  # the test sets every comparison is made on
 
 

@@ -190,19 +190,21 @@ def components(y: np.ndarray) -> tuple[float, float]:
 
 def architecture_effect(variant: np.ndarray, baseline: np.ndarray, level: float = LEVEL) -> Effect:
     """``variant`` and ``baseline``: per-replicate, per-image correctness, shape (replicates, images), the
-    two models on the same images within a replicate, other images in each replicate; the interval at
+    two models on the same images within a replicate, other images in each replicate (or, per image, a
+    share of several models right, e.g. chance's draws: the floor's counts are then the sums of the
+    per-image differences each way); the interval at
     ``level`` (a family's simultaneous level: ``family_level``). Needs at least 2 replicates."""
-    variant, baseline = np.asarray(variant, dtype=bool), np.asarray(baseline, dtype=bool)
+    variant, baseline = np.asarray(variant, dtype=np.float64), np.asarray(baseline, dtype=np.float64)
     if variant.shape != baseline.shape:
         raise ValueError("paired comparison of predictions on different images")
-    y = variant.astype(np.float64) - baseline.astype(np.float64)
+    y = variant - baseline
     grand, by_replicate, se = _nested_se(y)
     k, n = y.shape
     df = k - 1
     t = float(stats.t.ppf(1 - (1 - level) / 2, df))
     # the floor: Tango's interval over the k n images (each replicate has its own), the discordant counts
     # pooled over the replicates
-    b, c = int(np.sum(variant & ~baseline)), int(np.sum(~variant & baseline))
+    b, c = (int(v) if v.is_integer() else v for v in (float(np.sum(np.clip(y, 0, None))), float(np.sum(np.clip(-y, 0, None)))))
     floor_lo, floor_hi = tango_interval(b, c, k * n, z=float(stats.norm.ppf(1 - (1 - level) / 2)))
     lo, hi = min(grand - t * se, float(floor_lo)), max(grand + t * se, float(floor_hi))
     return Effect(grand, max(lo, -1.0), min(hi, 1.0), float(df), tuple(float(v) for v in by_replicate), se, (b, c, k * n))

@@ -18,13 +18,11 @@ import pandas as pd
 
 from ..evaluation.augment import TEST_SETS, TRANSFORMS
 from . import power, stats
-from .plan import criterion_model
 from .records import CONDITIONS, COST_KEYS, Study, mean_accuracy
 from .settings import ClaimKind
 
 KINDS = {"light": "light vs full", "pruned": "pruned vs full", "trim": "trimmed vs full", "trim_vs_light": "trimmed vs light",
-         "trim_scratch": "scratch control vs trimmed", "criterion": "APoZ vs another criterion, fine-tuned, at the same FLOPs",
-         "criterion_cut": "APoZ vs another criterion, right after the cut, at the same FLOPs"}
+         "trim_scratch": "scratch control vs trimmed"}
 assert set(KINDS) == set(typing.get_args(ClaimKind))  # every kind params.yaml's families may name is worded
 
 
@@ -60,8 +58,6 @@ COMPARISON_COLUMNS = ["family", "variant", "against", "kind", "claim_kind", "con
 
 def claim_kind(m, other: str) -> str:
     """The kind of the comparison of model ``m`` (``Evaluated``) with ``other`` (a key of ``KINDS``)."""
-    if m.variant in ("criterion", "criterion_cut"):  # APoZ's model against each other rule's
-        return m.variant
     return m.variant if other == m.baseline else f"{m.variant}_vs_light"
 
 
@@ -251,45 +247,6 @@ def seed_spread_table(study: Study) -> pd.DataFrame:
             acc = study.correct[m.name][c].mean(axis=1)
             row[f"{c}: per seed"] = " / ".join(f"{a:.3f}" for a in acc)
             row[f"{c}: SD (pts)"] = f"{100 * np.std(acc, ddof=1):.1f}" if len(acc) > 1 else "-"
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-CRITERIA_COLUMNS = ["model", "rule", "target", "seed", "flops_share_224", "val_cut", "val_tuned", "clean_cut", "clean_tuned",
-                    "augmented_cut", "augmented_tuned"]
-STAGES_OF_A_CRITERION = ("cut", "tuned")  # a criterion model right after the cut, and after fine-tuning
-
-
-def criteria_table(study: Study) -> pd.DataFrame:
-    """Each model pruned by each channel criterion (``ricecnn.channels.criteria``) to each target, under
-    each training seed: the FLOPs share at 224 px reached (of its parent's), and its accuracy right
-    after the cut and after fine-tuning, on the validation images (the stage's record) and on the clean
-    and augmented test images (evaluate's predictions, the same images for both), so that the rule's
-    choice is seen apart from the recovery."""
-    rows = []
-    for m in (m for m in study.models if m.variant == "criterion"):
-        for i, seed in enumerate(study.seeds):
-            record = study.criteria[seed][m.name]
-            row = {"model": m.parent, "rule": m.rule, "target": m.target, "seed": seed,
-                   "flops_share_224": study.cost[seed][m.name]["flops_224"] / study.cost[seed][m.parent]["flops_224"],
-                   "val_cut": record.get("val_accuracy_pruned", np.nan), "val_tuned": record.get("val_accuracy", np.nan)}
-            for c in TEST_SETS:
-                for stage, name in zip(STAGES_OF_A_CRITERION, (criterion_model(m.parent, m.rule, m.target, cut=True), m.name)):
-                    row[f"{c}_{stage}"] = float(study.correct[name][c][i].mean()) if name in study.correct else np.nan
-            rows.append(row)
-    return pd.DataFrame(rows, columns=CRITERIA_COLUMNS)
-
-
-def criteria_means(study: Study) -> pd.DataFrame:
-    """``criteria_table`` over the seeds: per model, rule and target, the mean test accuracy right after
-    the cut and after fine-tuning with its 95 % interval (``records.accuracy``), on each test set."""
-    rows = []
-    for m in (m for m in study.models if m.variant == "criterion"):
-        row = {"model": m.parent, "rule": m.rule, "target": m.target,
-               "flops_share_224": study.mean(study.cost, m.name, "flops_224") / study.mean(study.cost, m.parent, "flops_224")}
-        for stage, name in zip(STAGES_OF_A_CRITERION, (criterion_model(m.parent, m.rule, m.target, cut=True), m.name)):
-            for c in TEST_SETS:
-                row[f"{c}_{stage}"], row[f"{c}_{stage}_lo"], row[f"{c}_{stage}_hi"] = mean_accuracy(study, name, c)
         rows.append(row)
     return pd.DataFrame(rows)
 
