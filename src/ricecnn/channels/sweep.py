@@ -16,8 +16,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..networks.parameters import count_parameters
-from . import criteria, surgery
+from . import criteria
 
 CUT, TUNED, SCRATCH = "cut", "tuned", "scratch"  # a cut model as the rule left it, fine-tuned, its architecture from scratch
 
@@ -82,10 +81,3 @@ def correct(model, images: np.ndarray, labels: np.ndarray, batch_size: int) -> n
 
     return predict(model, images, batch_size).argmax(-1) == labels
 
-
-def parameters(model) -> int:
-    return int(count_parameters(model)["params"])
-
-
-def cut_model(model, chosen: dict[str, list[int]], name: str):
-    return surgery.prune(model, chosen, name=name)

@@ -18,7 +18,7 @@ from pydantic import Field, model_validator
 import keras  # noqa: F401  (Keras starts on import: inside the CLI's quiet start-up, core/cli.py)
 import numpy as np
 
-from ..channels import apoz, sweep
+from ..channels import apoz, surgery, sweep
 from ..channels.criteria import Cost
 from ..channels.settings import CriteriaLists, Lists
 from ..channels.stage import ChannelStage
@@ -30,6 +30,7 @@ from ..core.settings import Distinct, NonNegativeInt, PositiveInt, Section
 from ..data.arrays import load_classes, load_split
 from ..networks.anatomy import relu_convs
 from ..networks.flops import PAPER_SIZE
+from ..networks.parameters import count_parameters
 from ..training import runtime
 from ..training.fit import TIMINGS, fit, settings_for
 
@@ -88,10 +89,10 @@ def main(argv: list[str] | None = None) -> None:
     from tqdm import tqdm
 
     for cut, record, chosen in tqdm(cuts, desc=f"criteria {name}", unit="cut", disable=None):
-        cut_model = sweep.cut_model(model, chosen, f"{name}_{cut.rule}")
+        cut_model = surgery.prune(model, chosen, name=f"{name}_{cut.rule}")
         right = sweep.correct(cut_model, *test, batch)
         rows.append(right), keys.append(cut.key(sweep.CUT))
-        record.update(params=sweep.parameters(cut_model), val_cut=sweep.correct(cut_model, *val_xy, batch).mean(),
+        record.update(params=count_parameters(cut_model)["params"], val_cut=sweep.correct(cut_model, *val_xy, batch).mean(),
                       test_cut=right.mean())
         tuned = cut.ranking == "layer" and cfg.finetune_epochs and cut.draw == 0
         if tuned:

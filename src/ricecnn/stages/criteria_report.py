@@ -27,7 +27,7 @@ class Settings(Design):
 
 def _csv(table, path) -> None:
     with atomic_path(path) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.6g")
+        table.to_csv(tmp, index=False, lineterminator="\n", float_format="%.6g")  # as summarize writes its tables
 
 
 def main(argv: list[str] | None = None) -> None:
