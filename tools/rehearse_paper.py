@@ -197,14 +197,15 @@ def work(profile: str, params: dict) -> dict:
     epochs, and trimming's most fine-tuning epochs (max_rounds x finetune_epochs)."""
     over = dict(o.split("=", 1) for o in overrides(profile))
     value = lambda key, default: yaml.safe_load(over[key]) if key in over else default  # noqa: E731
-    criteria = value("criteria.models", params["criteria"]["models"])
-    per_model = (len(value("criteria.rules", params["criteria"]["rules"])) * len(value("criteria.targets", params["criteria"]["targets"]))
-                 * value("criteria.finetune_epochs", params["criteria"]["finetune_epochs"]))
-    return {"seeds": len(value("replicates", params["replicates"])),
-            "epochs": {m: value(f"models.{m}.epochs", e["epochs"]) for m, e in params["models"].items()},
+    c = {k: value(f"criteria.{k}", v) for k, v in params["criteria"].items()}
+    epochs = {m: value(f"models.{m}.epochs", e["epochs"]) for m, e in params["models"].items()}
+    # the layer ranking's cuts fine-tuned (random's first draw), and each target's architecture from scratch
+    tuned = len(c["rules"]) * len(c["targets"]) * c["finetune_epochs"] if "layer" in c["rankings"] else 0
+    scratch = len(c["targets"]) if c["scratch"] and "layer" in c["rankings"] else 0
+    return {"seeds": len(value("replicates", params["replicates"])), "epochs": epochs,
             "trim_epochs": value("trim.max_rounds", params["trim"]["max_rounds"])
             * value("trim.finetune_epochs", params["trim"]["finetune_epochs"]),
-            "criteria_epochs": {m: per_model for m in criteria},
+            "criteria_epochs": {m: tuned + scratch * epochs[m] for m in c["models"]},
             "eval_batch": value("evaluate.batch_size", params["evaluate"]["batch_size"])}
 
 
