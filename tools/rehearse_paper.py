@@ -201,11 +201,11 @@ def work(profile: str, params: dict) -> dict:
     epochs = {m: value(f"models.{m}.epochs", e["epochs"]) for m, e in params["models"].items()}
     # the layer ranking's cuts fine-tuned (random's first draw), and each target's architecture from scratch
     tuned = len(c["rules"]) * len(c["targets"]) * c["finetune_epochs"] if "layer" in c["rankings"] else 0
-    scratch = len(c["targets"]) if c["scratch"] and "layer" in c["rankings"] else 0
+    scratch = len(c["targets"]) if "layer" in c["rankings"] else 0  # for each model of criteria.scratch
     return {"seeds": len(value("replicates", params["replicates"])), "epochs": epochs,
             "trim_epochs": value("trim.max_rounds", params["trim"]["max_rounds"])
             * value("trim.finetune_epochs", params["trim"]["finetune_epochs"]),
-            "criteria_epochs": {m: tuned + scratch * epochs[m] for m in c["models"]},
+            "criteria_epochs": {m: tuned + (scratch * epochs[m] if m in c["scratch"] else 0) for m in c["models"] if m in epochs},
             "eval_batch": value("evaluate.batch_size", params["evaluate"]["batch_size"])}
 
 

@@ -5,7 +5,7 @@ times) to every FLOPs target at 224 px (``criteria.targets``, a share of ``<m>_p
 every ranking (``criteria.rankings``), each cut scored on the same test images right after the cut.
 The layer ranking's cuts (one architecture per target, the criterion the only difference) are also
 fine-tuned for ``criteria.finetune_epochs`` with the train settings, and that architecture is trained
-from scratch with the model's own settings as the control (``criteria.scratch``). It writes one record
+from scratch with the model's own settings as the control (for the models ``criteria.scratch`` names). It writes one record
 (``--metrics``) and every cut's per-image correctness (``--scores``: rows named in the record)."""
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from ..data.arrays import load_classes, load_split
 from ..networks.anatomy import relu_convs
 from ..networks.flops import PAPER_SIZE
 from ..networks.parameters import count_parameters
+from ..networks.registry import REGISTRY
 from ..training import runtime
 from ..training.fit import TIMINGS, fit, settings_for
 
@@ -41,7 +42,7 @@ class Criteria(CriteriaLists):
     draws: PositiveInt  # random's draws per replicate
     min_channels: PositiveInt  # every conv keeps at least this many channels
     finetune_epochs: NonNegativeInt  # the layer ranking's cuts, with the train settings; 0: none
-    scratch: bool  # the layer ranking's architecture at each target trained from scratch (the control)
+    scratch: Annotated[list[str], Distinct]  # models whose layer-ranking architecture at each target is trained from scratch (the control)
     samples: PositiveInt  # train images APoZ is measured on
     test_images: PositiveInt  # test images every cut is scored on (evenly spread)
     margin: Annotated[float, Field(ge=0)]  # the thesis family's: 0, superiority (criteria_report@)
@@ -57,6 +58,8 @@ class Settings(ChannelStage):
         if missing := [m for m in self.criteria.models if m not in self.prune.models]:
             raise ValueError(f"criteria.models names {missing[0]!r}, which is not in prune.models: the criteria start "
                              "from its dead-pruned model (<m>_pruned)")
+        if stray := [m for m in self.criteria.scratch if m not in REGISTRY]:  # a subset of any run's models
+            raise ValueError(f"criteria.scratch names {stray[0]!r}, which is no model; one of {', '.join(REGISTRY)}")
         return self
 
 
@@ -92,8 +95,7 @@ def main(argv: list[str] | None = None) -> None:
         cut_model = surgery.prune(model, chosen, name=f"{name}_{cut.rule}")
         right = sweep.correct(cut_model, *test, batch)
         rows.append(right), keys.append(cut.key(sweep.CUT))
-        record.update(params=count_parameters(cut_model)["params"], val_cut=sweep.correct(cut_model, *val_xy, batch).mean(),
-                      test_cut=right.mean())
+        record.update(params=count_parameters(cut_model)["params"], test_cut=right.mean())
         tuned = cut.ranking == "layer" and cfg.finetune_epochs and cut.draw == 0
         if tuned:
             runtime.configure(args.seed, s.train.mixed_precision)  # each fit from the same seed, whatever ran before
@@ -105,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
             print_timing(stage_name("criteria", name, args.seed), {"cut": cut.key(sweep.TUNED),
                                                                     **{k: timing[k] for k in TIMINGS}})
         records.append({**asdict(cut), **record})
-        if tuned and cfg.scratch and cut.rule == cfg.rules[0]:  # one architecture per target: one control
+        if tuned and name in cfg.scratch and cut.rule == cfg.rules[0]:  # one architecture per target: one control
             runtime.configure(args.seed, s.train.mixed_precision)
             control = runtime.from_scratch(cut_model, pretrained=pretrained)
             fit(control, train_xy, val_xy, num_classes=len(classes), epochs=entry.epochs, **settings_for(s, name, args.seed))
