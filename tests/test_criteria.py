@@ -210,6 +210,13 @@ def test_the_stage_refuses_a_model_frozen_at_random_initialisation(trained, caps
     assert err.startswith("ricecnn criteria: error: criteria cnn: 1 convolutions (conv1, ...) are frozen at their random")
 
 
+def test_a_scratch_control_of_no_model_is_refused_in_one_line(trained, capsys):
+    write_params(trained / "stray.yaml", models={"cnn": {"epochs": 1}}, criteria={"scratch": ["cnn", "vgg61"]})
+    assert run_stage(trained, params="stray.yaml") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "criteria.scratch names 'vgg61', which is no model" in err[0]
+
+
 def test_the_report_gives_curves_comparisons_and_the_thesis_verdicts(tmp_path):
     """Made-up scores of 3 replicates: APoZ right on every image, l1 on none, random's two draws on half
     each: the thesis family (2 claims) says APoZ is better than both; the curves hold every rule."""
@@ -235,6 +242,8 @@ def test_the_report_gives_curves_comparisons_and_the_thesis_verdicts(tmp_path):
     assert comps.loc[(0.25, "l1"), "diff"] == pytest.approx(1.0) and comps.level.unique().tolist() == [0.95]
     assert thesis.loc["l1", "diff"] == pytest.approx(1.0) and thesis.loc["random", "diff"] == pytest.approx(0.5)
     assert set(thesis.verdict) == {"better"} and thesis.level.iloc[0] == pytest.approx(1 - 0.05 / 2)
+    # a pilot's plan: sized at the interval's lower end, the replicates 80 % power takes there
+    assert (thesis.planned_effect == thesis.lo).all() and (thesis.replicates_needed >= 2).all()
     curves = pd.read_csv(out["curves"]).set_index(["target", "rule"])
     assert curves.loc[(0.5, "random"), "accuracy"] == pytest.approx(0.5) and len(curves) == 2 * 3
     assert out["figure"].stat().st_size > 0

@@ -103,8 +103,11 @@ def thesis(model: str, correct: list[dict[str, np.ndarray]], rules: list[str], t
            margin: float) -> pd.DataFrame:
     """The thesis family's claims of ``model`` (see the module's docstring): APoZ minus each other rule,
     the layer ranking right after the cut, averaged over the targets; each interval at the family's
-    level (``claims`` in all, over every model), its verdict, and the replicates that 80 % power would
-    take at the estimate (``power.seeds_needed``)."""
+    level (``claims`` in all, over every model), its verdict, and, as a pilot's plan for a confirmation,
+    the replicates that 80 % power would take (``power.seeds_needed``) for a true difference at the
+    interval's end nearest the margin, the conservative one (as ``tools/power_plan.py`` sizes the study's
+    families); none where the interval holds the margin: no design is sized from a claim the pilot cannot
+    place."""
     level = stats.family_level(claims)
     a = over_targets(correct, targets, "apoz", THESIS_RANKING, THESIS_STAGE)
     rows = []
@@ -113,10 +116,11 @@ def thesis(model: str, correct: list[dict[str, np.ndarray]], rules: list[str], t
     for other in (r for r in rules if r != "apoz"):
         b = over_targets(correct, targets, other, THESIS_RANKING, THESIS_STAGE)
         e = stats.architecture_effect(a, b, level)
-        needed = power.seeds_needed(stats.components(a - b), e.diff, margin, a.shape[1], level)
+        planned = e.lo if e.lo > margin else None  # superiority: the lower end
+        needed = power.seeds_needed(stats.components(a - b), planned, margin, a.shape[1], level) if planned else None
         rows.append({**_row(model, {"other": other}, e, level), "verdict": stats.verdict(e.lo, e.hi, margin),
-                     "replicates": a.shape[0], "images": a.shape[1],
-                     "replicates_needed": needed if needed is not None else f"more than {power.MOST_SEEDS}"})
+                     "replicates": a.shape[0], "images": a.shape[1], "planned_effect": planned,
+                     "replicates_needed": needed if needed is not None or planned is None else f"more than {power.MOST_SEEDS}"})
     return pd.DataFrame(rows)
 
 
