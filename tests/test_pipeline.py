@@ -226,7 +226,7 @@ def test_an_experiment_with_one_changed_setting_is_compared_by_dvc(built, tmp_pa
     assert_offline(page)
     renders = node_render(tmp_path / "diff" / "index.html", tmp_path)
     assert len(renders["renders"]) == page.count("vegaEmbed('#") == 3 and all(r["marks"] > 0 for r in renders["renders"])
-    assert page.count('<img src="static/') == 2 * 6  # the study's five pictures and the criteria's curves, of the commit and of the workspace
+    assert page.count('<img src="static/') == 2 * 5  # the study's five pictures, of the commit and of the workspace
     # back to the commit's results, as the README says: git's files, then DVC's
     run(["git", "checkout", "--", "."], repo)
     run(["dvc", "checkout"], repo)

@@ -16,7 +16,7 @@ import yaml
 from conftest import BUILT_MODELS, BUILT_SETTINGS, ROOT, commit, make_repo, run, write_params
 
 STAGE_KINDS = {"check", "fetch", "split", "pretrain", "train", "flops", "featuremaps", "prune", "trim", "trim_scratch", "criteria", "evaluate",
-               "export", "score_exports", "summarize"}
+               "export", "score_exports", "summarize", "criteria_report"}
 
 
 def exp_file(repo, name: str, path: str) -> str:
@@ -39,7 +39,7 @@ def test_the_paper_profile_runs_every_stage_at_224_px(tmp_path):
     # every kind of stage ran (one seed: the comparisons over seeds are the quick default's), each one's memory measured
     assert {s["stage"].split("@")[0] for s in r["stages"]} == STAGE_KINDS
     assert {s["stage"] for s in r["stages"]} >= {"train@cnn-1", "prune@cnn-1", "trim_scratch@cnn-1", "evaluate@cnn-1"}
-    assert [s["stage"] for s in r["stages"] if s["stage"].startswith("criteria@")] == ["criteria@cnn-apoz-0.25-1"]  # --rules
+    assert [s["stage"] for s in r["stages"] if s["stage"].startswith("criteria@")] == ["criteria@cnn-1"]  # one process per model and replicate
     assert all(s["peak_rss_mib"] > 0 for s in r["stages"]), r["stages"]
     assert "is cached - skipping run" not in p.stdout  # -f: no stage came back from an earlier rehearsal's run-cache
 

@@ -25,7 +25,7 @@ MOVE = 0.01  # doubling the budget must move the mean by less than this (one poi
 def tuned(run: Path) -> tuple[int, dict[tuple, float]]:
     """The run's fine-tuning epochs and its fine-tuned cuts' test accuracy, by (model, replicate, target, rule)."""
     out, epochs = {}, set()
-    for path in sorted(run.glob("*/*.json")):
+    for path in sorted(run.rglob("*.json")):
         record = json.loads(path.read_text())
         epochs.add(record["finetune_epochs"])
         for c in record["cuts"]:
@@ -44,7 +44,7 @@ def summary(diffs: np.ndarray) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("short", type=Path, help="the run at E epochs: its metrics/criteria folder")
+    ap.add_argument("short", type=Path, help="the run at E epochs: its metrics/criteria folder (or one replicate's)")
     ap.add_argument("long", type=Path, help="the run at 2E epochs")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
@@ -61,8 +61,9 @@ def main() -> int:
         print(f"{model:10s} {len(ks):3d} cuts: {100 * r['at_E']:.1f} % at {e} epochs, {100 * r['at_2E']:.1f} % at {e2}; "
               f"doubling moves the mean {100 * r['mean_diff']:+.1f} points [{100 * r['lo']:+.1f}, {100 * r['hi']:+.1f}]")
     moved = max(abs(r["mean_diff"]) for r in rows.values())
-    choice = e if moved < MOVE else e2
-    print(f"budget: {choice} epochs (doubling {e} moves a model's mean by at most {100 * moved:.1f} points; "
+    choice = e if moved < MOVE else None  # else the budget is at least 2E: the next pilot pair is 2E against 4E
+    verdict = f"{e} epochs" if choice else f"not reached: at least {e2} epochs; run {e2} against {2 * e2} next"
+    print(f"budget: {verdict} (doubling {e} moves a model's mean by up to {100 * moved:.1f} points; "
           f"the rule: < {100 * MOVE:.0f})")
     if args.json:
         args.json.write_text(json.dumps({"E": e, "2E": e2, "move": MOVE, "models": rows, "choice": choice}, indent=1) + "\n")

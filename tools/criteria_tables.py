@@ -22,14 +22,23 @@ def _pts(v: float) -> str:
     return f"{100 * v:+.1f}"
 
 
-def answer(folder: Path = ROOT / "results" / "criteria") -> str:
-    """One sentence per model: APoZ's cut against each other rule's, on live channels, with its interval."""
-    out = []
+def answer(folder: Path = ROOT / "results" / "criteria", findings: Path = ROOT / "reports" / "study" / "findings.md") -> str:
+    """The thesis's two parts: the dead channels (the study's own bullet, reports/study/findings.md), then
+    one line per model: APoZ's cut of live channels against each other rule's, with its interval."""
+    if not _reports(folder):
+        return ("**None committed.** The confirmation of this design (`make criteria`: googlenet, vgg16 and cnn on the "
+                "confirmation's replicates, at the pilot's budget) has not been run yet: no verdict on live channels exists. "
+                "The previous design's results are withdrawn: they cut dead and live channels together, and its vgg16 "
+                "verdicts measured layers frozen at their random initialisation.\n")
+    dead = next(line for line in findings.read_text().splitlines() if line.startswith("- **Dead channels.**"))
+    out = [dead.replace("- **Dead channels.**", "- **Dead channels are free** (the quick default's study, 3 replicates)."),
+           "- **Live channels**, after the dead ones are gone (the thesis family: layer ranking, right after the cut, "
+           "mean over the targets; each interval at its family's level):"]
     for r in _reports(folder):
         parts = [f"{_pts(t['diff'])} points against {NAMES.get(t['other'], t['other'])} cut [{_pts(t['lo'])}, {_pts(t['hi'])}]"
                  f" ({t['verdict']})" for t in r["thesis"]]
         if parts:
-            out.append(f"- **{r['model']}** ({len(r['replicates'])} replicates): APoZ's cut kept " + "; ".join(parts) + ".")
+            out.append(f"  - **{r['model']}** ({len(r['replicates'])} replicates): APoZ's cut kept " + "; ".join(parts) + ".")
     return "\n".join(out) + "\n"
 
 
@@ -65,13 +74,19 @@ def curves_table(folder: Path = ROOT / "results" / "criteria") -> str:
 
 
 def pilot_table(folder: Path = ROOT / "results" / "criteria-pilot", budget: Path = ROOT / "bench" / "criteria-budget.json") -> str:
-    rows = ["| model | APoZ minus | pilot estimate, points | interval, points | planned effect, points | replicates for 80 % power |",
-            "|---|---|---:|---|---:|---:|"]
+    """The pilot: each thesis claim's estimate over the pilot's replicates, its interval at the family's
+    level, and the replicates 80 % power takes at the interval's end nearest the margin and at the estimate;
+    then the fine-tuning budget's runs at E and 2E and the budget chosen."""
+    def k(v):  # None (or NaN, as pandas writes a missing count): no advantage to size for
+        return "-" if v is None or v != v else str(int(v)) if isinstance(v, float) else str(v)
+
+    rows = ["| model | APoZ minus | per replicate, points | estimate, points | interval, points (level) | "
+            "replicates for 80 % power: at the interval's end | at the estimate |", "|---|---|---|---:|---|---:|---:|"]
     for r in _reports(folder):
         for t in r["thesis"]:
-            planned = "withheld" if t["planned_effect"] is None else _pts(t["planned_effect"])
-            rows.append(f"| {r['model']} | {t['other']} | {_pts(t['diff'])} | [{_pts(t['lo'])}, {_pts(t['hi'])}] | {planned} | "
-                        f"{t['replicates_needed'] if t['replicates_needed'] is not None else '-'} |")
+            rows.append(f"| {r['model']} | {t['other']} | {t['per_seed']} | {_pts(t['diff'])} | [{_pts(t['lo'])}, "
+                        f"{_pts(t['hi'])}] ({100 * t['level']:.2f} %) | {k(t['replicates_needed'])} | "
+                        f"{k(t['replicates_needed_at_estimate'])} |")
     b = json.loads(budget.read_text())
     rows += ["", f"| model | fine-tuned cuts | mean at {b['E']} epochs | mean at {b['2E']} epochs | doubling moves, points (95 %) |",
              "|---|---:|---:|---:|---|"]
@@ -79,5 +94,17 @@ def pilot_table(folder: Path = ROOT / "results" / "criteria-pilot", budget: Path
         rows.append(f"| {model} | {m['pairs']} | {100 * m['at_E']:.1f} % | {100 * m['at_2E']:.1f} % | "
                     f"{_pts(m['mean_diff'])} [{_pts(m['lo'])}, {_pts(m['hi'])}] |")
     rows.append("")
-    rows.append(f"Chosen budget: **{b['choice']} epochs** (the rule: doubling moves no model's mean by a point or more).")
+    if b["choice"]:
+        rows.append(f"Chosen budget: **{b['choice']} epochs** (the rule: doubling moves no model's mean by a point or more).")
+    else:
+        rows.append(f"**No budget chosen yet:** doubling {b['E']} epochs moved every model's mean by a point or more, so "
+                    f"the budget is at least {b['2E']} epochs; the next pilot pair is {b['2E']} against {2 * b['2E']}. "
+                    f"params.yaml holds {b['2E']} (the fewest not ruled out) until then.")
     return "\n".join(rows) + "\n"
+
+
+def results(folder: Path = ROOT / "results" / "criteria") -> str:
+    """The Results block: the answer, then (once a run is committed) the thesis table and the curves' numbers."""
+    if not _reports(folder):
+        return answer(folder)
+    return "\n".join([answer(folder), thesis_table(folder), curves_table(folder)])

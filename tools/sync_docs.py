@@ -15,6 +15,8 @@ number they show is what the results say. A block sits between `<!-- NAME:begin 
     README.md          shipping      the light models' LiteRT int8 rows of reports/study/deployment.csv
     docs/deployment.md deployment    reports/study/deployment.csv (the export stage's models, paired with Keras)
     docs/deployment.md deployment-findings  the export sentences of reports/study/findings.md
+    docs/criteria.md   criteria-pilot   results/criteria-pilot/ and bench/criteria-budget.json (tools/criteria_tables.py)
+    docs/criteria.md   criteria-answer  results/criteria/ and the dead channels of reports/study/findings.md
     docs/development.md edit-probe   bench/edit-probe.json (tools/edit_probe.py: what a one-line edit reruns)
     docs/development.md make-test    bench/make-test.json (tools/test_times.py: clean clones' `bash .ci/run`, timed)
 
@@ -187,6 +189,10 @@ BLOCKS: dict[str, dict[str, Callable[[], str]]] = {
         "power": lambda: csv_markdown((ROOT / "reports" / "study" / "power.csv").read_text()),
         "coverage": lambda: tool("coverage").table(json.loads((ROOT / "bench" / "coverage.json").read_text())),
         "minutes": minutes_table,
+    },
+    "docs/criteria.md": {
+        "criteria-pilot": lambda: tool("criteria_tables").pilot_table(),
+        "criteria-answer": lambda: tool("criteria_tables").results(),
     },
     "docs/development.md": {
         "edit-probe": lambda: tool("edit_probe").report(json.loads((ROOT / "bench" / "edit-probe.json").read_text())),

@@ -106,8 +106,8 @@ def thesis(model: str, correct: list[dict[str, np.ndarray]], rules: list[str], t
     level (``claims`` in all, over every model), its verdict, and, as a pilot's plan for a confirmation,
     the replicates that 80 % power would take (``power.seeds_needed``) for a true difference at the
     interval's end nearest the margin, the conservative one (as ``tools/power_plan.py`` sizes the study's
-    families); none where the interval holds the margin: no design is sized from a claim the pilot cannot
-    place."""
+    families; none where the interval holds the margin), and at the estimate itself (what a pilot too
+    small to bound its interval can still say)."""
     level = stats.family_level(claims)
     a = over_targets(correct, targets, "apoz", THESIS_RANKING, THESIS_STAGE)
     rows = []
@@ -117,10 +117,17 @@ def thesis(model: str, correct: list[dict[str, np.ndarray]], rules: list[str], t
         b = over_targets(correct, targets, other, THESIS_RANKING, THESIS_STAGE)
         e = stats.architecture_effect(a, b, level)
         planned = e.lo if e.lo > margin else None  # superiority: the lower end
-        needed = power.seeds_needed(stats.components(a - b), planned, margin, a.shape[1], level) if planned else None
+        parts = stats.components(a - b)
+
+        def needed(theta):  # None: no true advantage to size for
+            if theta is None or theta <= margin:
+                return None
+            k = power.seeds_needed(parts, theta, margin, a.shape[1], level)
+            return k if k is not None else f"more than {power.MOST_SEEDS}"
+
         rows.append({**_row(model, {"other": other}, e, level), "verdict": stats.verdict(e.lo, e.hi, margin),
                      "replicates": a.shape[0], "images": a.shape[1], "planned_effect": planned,
-                     "replicates_needed": needed if needed is not None or planned is None else f"more than {power.MOST_SEEDS}"})
+                     "replicates_needed": needed(planned), "replicates_needed_at_estimate": needed(e.diff)})
     return pd.DataFrame(rows)
 
 
