@@ -152,6 +152,7 @@ def figure(model: str, table: pd.DataFrame) -> Figure:
         ax.set_xlabel("FLOPs kept at 224 px, % of the dead-pruned model's")
         ax.invert_xaxis()
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:  # a run without fine-tuning draws nothing on the right
+            ax.legend(fontsize=8)
     axes[0].set_ylabel("test accuracy, %, mean over replicates (95 % interval)")
     return fig
