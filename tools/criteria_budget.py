@@ -7,7 +7,7 @@ and keeps each run's records (metrics/criteria/<replicate>/<model>.json). This p
 cuts (model, replicate, target, rule) and prints, per model and over all, the mean test accuracy at E
 and at 2E, the mean of the paired differences with its 95 % t interval (scipy.stats), and the choice:
 
-    python tools/criteria_budget.py RUN_E RUN_2E [--json bench/criteria-budget.json]
+    python tools/criteria_budget.py RUN_E RUN_2E [--jsonl bench/criteria-budget.jsonl]   # appends one line per pair
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("short", type=Path, help="the run at E epochs: its metrics/criteria folder (or one replicate's)")
     ap.add_argument("long", type=Path, help="the run at 2E epochs")
-    ap.add_argument("--json", type=Path)
+    ap.add_argument("--jsonl", type=Path, help="append the pair's line here (bench/criteria-budget.jsonl)")
     args = ap.parse_args()
     (e, a), (e2, b) = tuned(args.short), tuned(args.long)
     keys = sorted(set(a) & set(b))
@@ -65,8 +65,9 @@ def main() -> int:
     verdict = f"{e} epochs" if choice else f"not reached: at least {e2} epochs; run {e2} against {2 * e2} next"
     print(f"budget: {verdict} (doubling {e} moves a model's mean by up to {100 * moved:.1f} points; "
           f"the rule: < {100 * MOVE:.0f})")
-    if args.json:
-        args.json.write_text(json.dumps({"E": e, "2E": e2, "move": MOVE, "models": rows, "choice": choice}, indent=1) + "\n")
+    if args.jsonl:
+        with args.jsonl.open("a") as f:
+            f.write(json.dumps({"E": e, "2E": e2, "move": MOVE, "models": rows, "choice": choice}) + "\n")
     return 0
 
 

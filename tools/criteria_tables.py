@@ -1,6 +1,6 @@
 """docs/criteria.md's generated blocks (tools/sync_docs.py), from the committed criteria results: the
 answer in plain sentences and the thesis family's table (results/criteria/, `make criteria`), the
-curves' numbers, and the pilot that sized the run (results/criteria-pilot/, bench/criteria-budget.json).
+curves' numbers, and the pilot that sized the run (results/criteria-pilot/, bench/criteria-budget.jsonl).
 A module, not a script: sync_docs imports it."""
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def curves_table(folder: Path = ROOT / "results" / "criteria") -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
 
 
-def pilot_table(folder: Path = ROOT / "results" / "criteria-pilot", budget: Path = ROOT / "bench" / "criteria-budget.json") -> str:
+def pilot_table(folder: Path = ROOT / "results" / "criteria-pilot", budget: Path = ROOT / "bench" / "criteria-budget.jsonl") -> str:
     """The pilot: each thesis claim's estimate over the pilot's replicates, its interval at the family's
     level, and the replicates 80 % power takes at the interval's end nearest the margin and at the estimate;
     then the fine-tuning budget's runs at E and 2E and the budget chosen."""
@@ -87,19 +87,21 @@ def pilot_table(folder: Path = ROOT / "results" / "criteria-pilot", budget: Path
             rows.append(f"| {r['model']} | {t['other']} | {t['per_seed']} | {_pts(t['diff'])} | [{_pts(t['lo'])}, "
                         f"{_pts(t['hi'])}] ({100 * t['level']:.2f} %) | {k(t['replicates_needed'])} | "
                         f"{k(t['replicates_needed_at_estimate'])} |")
-    b = json.loads(budget.read_text())
-    rows += ["", f"| model | fine-tuned cuts | mean at {b['E']} epochs | mean at {b['2E']} epochs | doubling moves, points (95 %) |",
-             "|---|---:|---:|---:|---|"]
-    for model, m in b["models"].items():
-        rows.append(f"| {model} | {m['pairs']} | {100 * m['at_E']:.1f} % | {100 * m['at_2E']:.1f} % | "
-                    f"{_pts(m['mean_diff'])} [{_pts(m['lo'])}, {_pts(m['hi'])}] |")
+    pairs = [json.loads(line) for line in budget.read_text().splitlines() if line]
+    rows += ["", "| model | budget pair, epochs | fine-tuned cuts | mean at E | mean at 2E | doubling moves, points (95 %) |",
+             "|---|---|---:|---:|---:|---|"]
+    for b in pairs:
+        for model, m in b["models"].items():
+            rows.append(f"| {model} | {b['E']} against {b['2E']} | {m['pairs']} | {100 * m['at_E']:.1f} % | "
+                        f"{100 * m['at_2E']:.1f} % | {_pts(m['mean_diff'])} [{_pts(m['lo'])}, {_pts(m['hi'])}] |")
+    last = pairs[-1]
     rows.append("")
-    if b["choice"]:
-        rows.append(f"Chosen budget: **{b['choice']} epochs** (the rule: doubling moves no model's mean by a point or more).")
+    if last["choice"]:
+        rows.append(f"Chosen budget: **{last['choice']} epochs** (the rule: doubling moves no model's mean by a point or more).")
     else:
-        rows.append(f"**No budget chosen yet:** doubling {b['E']} epochs moved every model's mean by a point or more, so "
-                    f"the budget is at least {b['2E']} epochs; the next pilot pair is {b['2E']} against {2 * b['2E']}. "
-                    f"params.yaml holds {b['2E']} (the fewest not ruled out) until then.")
+        rows.append(f"**No budget chosen yet:** doubling {last['E']} epochs still moved a model's mean by a point or more, "
+                    f"so the budget is at least {last['2E']} epochs; the next pilot pair is {last['2E']} against "
+                    f"{2 * last['2E']}.")
     return "\n".join(rows) + "\n"
 
 

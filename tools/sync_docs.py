@@ -15,7 +15,7 @@ number they show is what the results say. A block sits between `<!-- NAME:begin 
     README.md          shipping      the light models' LiteRT int8 rows of reports/study/deployment.csv
     docs/deployment.md deployment    reports/study/deployment.csv (the export stage's models, paired with Keras)
     docs/deployment.md deployment-findings  the export sentences of reports/study/findings.md
-    docs/criteria.md   criteria-pilot   results/criteria-pilot/ and bench/criteria-budget.json (tools/criteria_tables.py)
+    docs/criteria.md   criteria-pilot   results/criteria-pilot/ and bench/criteria-budget.jsonl (tools/criteria_tables.py)
     docs/criteria.md   criteria-answer  results/criteria/ and the dead channels of reports/study/findings.md
     docs/development.md edit-probe   bench/edit-probe.json (tools/edit_probe.py: what a one-line edit reruns)
     docs/development.md make-test    bench/make-test.json (tools/test_times.py: clean clones' `bash .ci/run`, timed)
