@@ -67,10 +67,11 @@ def curves_table(folder: Path = ROOT / "results" / "criteria") -> str:
                          *(acc("layer", r, "cut") for r in ("apoz", "l1", "random")),
                          *(acc("layer", r, "tuned") for r in ("apoz", "l1", "random")), acc("layer", "scratch", "scratch"),
                          *(acc("global", r, "cut") for r in ("apoz", "l1", "random"))])
-    head = ["model", "target", "FLOPs kept", "apoz cut", "l1 cut", "random cut", "apoz tuned", "l1 tuned",
+    head = ["model", "target", "FLOPs kept (layer)", "apoz cut", "l1 cut", "random cut", "apoz tuned", "l1 tuned",
             "random tuned", "scratch", "apoz global", "l1 global", "random global"]
-    lines = ["| " + " | ".join(head) + " |", "|---|---:|---:|" + "---:|" * (len(head) - 3)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
+    shown = [i for i in range(len(head)) if any(r[i] != "-" for r in rows)]  # no column of a stage the run left out
+    lines = ["| " + " | ".join(head[i] for i in shown) + " |", "|---|---:|---:|" + "---:|" * (len(shown) - 3)]
+    return "\n".join(lines + ["| " + " | ".join(r[i] for i in shown) + " |" for r in rows]) + "\n"
 
 
 def pilot_table(folder: Path = ROOT / "results" / "criteria-pilot", budget: Path = ROOT / "bench" / "criteria-budget.jsonl") -> str:
@@ -109,4 +110,6 @@ def results(folder: Path = ROOT / "results" / "criteria") -> str:
     """The Results block: the answer, then (once a run is committed) the thesis table and the curves' numbers."""
     if not _reports(folder):
         return answer(folder)
-    return "\n".join([answer(folder), thesis_table(folder), curves_table(folder)])
+    pictures = " ".join(f"![{p.parent.name}](../{p.relative_to(ROOT).as_posix()})"
+                        for p in sorted((folder / "reports" / "criteria_report").glob("*/curves.png")))
+    return "\n".join([answer(folder), thesis_table(folder), curves_table(folder), pictures + "\n"])

@@ -135,12 +135,13 @@ RULE_COLORS = {"apoz": "#1f5fbf", "l1": "#c8102e", "random": "#7f7f7f", SCRATCH:
 
 
 def figure(model: str, table: pd.DataFrame) -> Figure:
-    """Accuracy against FLOPs kept, right after the cut (left) and fine-tuned (right): each rule's mean
-    over the replicates with its 95 % interval, the layer ranking solid, the global one dashed; the
-    scratch control on the right."""
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
-    axes = fig.subplots(1, 2, sharey=True)
-    for ax, stage, title in zip(axes, (CUT, TUNED), ("right after the cut", "fine-tuned (layer ranking)")):
+    """Accuracy against FLOPs kept, right after the cut (left) and, where the run fine-tuned, fine-tuned
+    (right): each rule's mean over the replicates with its 95 % interval, the layer ranking solid, the
+    global one dashed; the scratch control on the right."""
+    panels = [(CUT, "right after the cut")] + ([(TUNED, "fine-tuned (layer ranking)")] if (table.stage == TUNED).any() else [])
+    fig = Figure(figsize=(5.5 * len(panels) + 0.5, 4.2), layout="constrained")
+    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+    for ax, (stage, title) in zip(axes, panels):
         for (ranking, rule), g in table[table.stage.isin((stage, SCRATCH) if stage == TUNED else (stage,))].groupby(
                 ["ranking", "rule"], sort=False):
             g = g.sort_values("flops_share_224")
@@ -152,7 +153,6 @@ def figure(model: str, table: pd.DataFrame) -> Figure:
         ax.set_xlabel("FLOPs kept at 224 px, % of the dead-pruned model's")
         ax.invert_xaxis()
         ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:  # a run without fine-tuning draws nothing on the right
-            ax.legend(fontsize=8)
+        ax.legend(fontsize=8)
     axes[0].set_ylabel("test accuracy, %, mean over replicates (95 % interval)")
     return fig
