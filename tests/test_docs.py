@@ -394,3 +394,19 @@ def test_the_criteria_page_says_what_its_pilot_and_profile_hold():
     pilot = yaml.safe_load((ROOT / "params.yaml").read_text())["pilot"]["replicates"]
     assert len(replicates) == 4 and not set(replicates) & set(pilot) and "runs **4 replicates**, 201-204" in page
     assert replicates == list(range(201, 205)) and yaml.safe_load(profile["criteria.finetune_epochs"]) == 0
+
+
+def test_the_criteria_results_are_what_their_run_measured():
+    import yaml
+
+    page = " ".join((ROOT / "docs/criteria.md").read_text().split())
+    ran = yaml.safe_load((ROOT / "results/criteria/params.yaml").read_text())
+    replicates, c = ran["replicates"], ran["criteria"]
+    assert (f"at {ran['data']['img_size']} px, {len(replicates)} replicates ({replicates[0]}-{replicates[-1]}, each its own "
+            f"data draw and training seed), each cut scored on {c['test_images']} of its replicate's test images right "
+            "after the cut; no cut was fine-tuned and no scratch control ran") in page
+    assert c["finetune_epochs"] == 0 and replicates == list(range(replicates[0], replicates[-1] + 1))
+    assert c["models"] == ["googlenet", "vgg16", "cnn"] and set(c["rankings"]) == {"layer", "global"} and len(c["targets"]) >= 5
+    # the run's settings are the committed profile's over params.yaml's
+    profile = dict(item.split("=", 1) for item in yaml.safe_load((ROOT / "profiles/criteria.yaml").read_text()))
+    assert all(yaml.safe_load(v) == (ran if k == "replicates" else ran["criteria"])[k.split(".")[-1]] for k, v in profile.items())

@@ -113,3 +113,13 @@ def results(folder: Path = ROOT / "results" / "criteria") -> str:
     pictures = " ".join(f"![{p.parent.name}](../{p.relative_to(ROOT).as_posix()})"
                         for p in sorted((folder / "reports" / "criteria_report").glob("*/curves.png")))
     return "\n".join([answer(folder), thesis_table(folder), curves_table(folder), pictures + "\n"])
+
+
+def minutes(path: Path = ROOT / "bench" / "criteria-runs.json") -> str:
+    """The timed `make criteria` runs (2 cores): seconds, and which stages ran where a run restored the rest."""
+    rows = ["| commit | run | wall time | stages that ran | what |", "|---|---:|---:|---|---|"]
+    for r in json.loads(path.read_text()):
+        ran = "every stage the run needed" if r["stages_run"] is None else (
+            f"{len(r['stages_run'])}: " + ", ".join(f"`{s}`" for s in r["stages_run"]) if r["stages_run"] else "none")
+        rows.append(f"| {r['commit']} | {r['run']} | {r['seconds'] // 60} min {r['seconds'] % 60} s | {ran} | {r['note']} |")
+    return "\n".join(rows) + "\n"

@@ -11,6 +11,7 @@ through DVC's own API, as ``ricecnn push`` does for the workspace (``ricecnn.com
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,7 @@ def save(name: str) -> int:
         try:
             subprocess.run(["dvc", "config", "--local", "cache.dir", str(cache)], cwd=work, check=True)
             saved = 0
+            os.chdir(work)  # DVC places a stage by the working directory: it must be inside the repository
             with Repo(str(work)) as repo:
                 repo.checkout(allow_missing=True)  # the cached outputs its dvc.lock records; git holds the rest
                 with repo.lock:
@@ -42,6 +44,7 @@ def save(name: str) -> int:
                             repo.stage_cache.save(stage)
                             saved += 1
         finally:
+            os.chdir(ROOT)
             subprocess.run(["git", "worktree", "remove", "--force", str(work)], cwd=ROOT, check=False)
     print(f"{ref}: run-cache entries of {saved} up-to-date stages written")
     return saved

@@ -17,6 +17,7 @@ number they show is what the results say. A block sits between `<!-- NAME:begin 
     docs/deployment.md deployment-findings  the export sentences of reports/study/findings.md
     docs/criteria.md   criteria-pilot   results/criteria-pilot/ and bench/criteria-budget.jsonl (tools/criteria_tables.py)
     docs/criteria.md   criteria-answer  results/criteria/ and the dead channels of reports/study/findings.md
+    docs/criteria.md   criteria-minutes bench/criteria-runs.json (timed `make criteria` runs)
     docs/development.md edit-probe   bench/edit-probe.json (tools/edit_probe.py: what a one-line edit reruns)
     docs/development.md make-test    bench/make-test.json (tools/test_times.py: clean clones' `bash .ci/run`, timed)
 
@@ -193,6 +194,7 @@ BLOCKS: dict[str, dict[str, Callable[[], str]]] = {
     "docs/criteria.md": {
         "criteria-pilot": lambda: tool("criteria_tables").pilot_table(),
         "criteria-answer": lambda: tool("criteria_tables").results(),
+        "criteria-minutes": lambda: tool("criteria_tables").minutes(),
     },
     "docs/development.md": {
         "edit-probe": lambda: tool("edit_probe").report(json.loads((ROOT / "bench" / "edit-probe.json").read_text())),
