@@ -1,6 +1,6 @@
-"""Channel criteria compared at matched cost (stage `criteria@<model>-<rule>-<target>-<seed>`): which
-channels of every ReLU convolution a rule removes, when each rule must bring the same model to the
-same FLOPs.
+"""Channel criteria compared at matched cost (stage `criteria@<model>-<replicate>`, ``channels.sweep``):
+which channels of every ReLU convolution a rule removes, when each rule must bring the same model to
+the same FLOPs.
 
 The rules (a score per channel; the highest scores go first):
   ``apoz``   the Average Percentage of Zeros of its output (Hu et al. 2016, "Network Trimming"),
@@ -9,7 +9,7 @@ The rules (a score per channel; the highest scores go first):
              2017, "Pruning Filters for Efficient ConvNets");
   ``random`` a seeded random order (the chance baseline: Blalock et al. 2020).
 
-The ranking (``criteria.ranking``; ShrinkBench offers both, and Blalock et al. 2020 show the choice
+The ranking (``criteria.rankings``; ShrinkBench offers both, and Blalock et al. 2020 show the choice
 matters):
   ``layer``  every rule keeps the same number of channels in every convolution, the same share
              ``fraction`` removed from each (at least ``min_channels`` kept), with ``fraction`` the
@@ -191,10 +191,3 @@ def match(model, cost: Cost, convs: list[str], target: float, min_channels: int)
         lo, hi = (lo, mid) if share(fractions[mid])[1] <= target else (mid + 1, hi)
     kept, reached = share(fractions[hi])
     return fractions[hi], kept, reached
-
-def prune(model, rule: str, kept: dict[str, int], *, images: np.ndarray | None = None, seed: int = 0,
-          name: str | None = None):
-    """``model`` with the ``kept`` channels of each convolution that ``rule`` keeps (``match`` gives the
-    counts), and which channels those are."""
-    chosen = keep(scores(rule, model, list(kept), images=images, seed=seed), kept)
-    return surgery.prune(model, chosen, name=name or model.name), chosen
