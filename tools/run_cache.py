@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
 from profile_results import experiment_ref  # noqa: E402  (a sibling script)
+from ricecnn.commands.push import save_run_cache  # noqa: E402
 
 
 def save(name: str) -> int:
@@ -34,15 +35,10 @@ def save(name: str) -> int:
         subprocess.run(["git", "worktree", "add", "--detach", "-q", str(work), ref], cwd=ROOT, check=True)
         try:
             subprocess.run(["dvc", "config", "--local", "cache.dir", str(cache)], cwd=work, check=True)
-            saved = 0
             os.chdir(work)  # DVC places a stage by the working directory: it must be inside the repository
             with Repo(str(work)) as repo:
                 repo.checkout(allow_missing=True)  # the cached outputs its dvc.lock records; git holds the rest
-                with repo.lock:
-                    for stage in repo.index.stages:
-                        if stage.cmd and not stage.changed():
-                            repo.stage_cache.save(stage)
-                            saved += 1
+                saved = save_run_cache(repo)
         finally:
             os.chdir(ROOT)
             subprocess.run(["git", "worktree", "remove", "--force", str(work)], cwd=ROOT, check=False)

@@ -16,6 +16,20 @@ import argparse
 from ..core.errors import RiceError
 
 
+def save_run_cache(repo) -> int:
+    """Write the run-cache entry of every stage ``repo``'s workspace holds up to date; return how many.
+    DVC writes no run-cache entry for a stage with a `cache: false` output that is not a metric or a
+    plot (dvc/stage/__init__.py, `no_cache_outs`): every per-stage record here. Its own
+    StageCache.save writes them."""
+    saved = 0
+    with repo.lock:
+        for stage in repo.index.stages:
+            if stage.cmd and not stage.changed():
+                repo.stage_cache.save(stage)
+                saved += 1
+    return saved
+
+
 def push(remote: str | None = None) -> tuple[int, int, int]:
     """Push the workspace's outputs, the run-cache and every output it records; return counts."""
     from dvc.exceptions import DvcException
@@ -23,13 +37,7 @@ def push(remote: str | None = None) -> tuple[int, int, int]:
 
     try:
         with Repo() as repo:
-            # DVC writes no run-cache entry for a stage with a `cache: false` output that is not a
-            # metric or a plot (dvc/stage/__init__.py, `no_cache_outs`): every per-stage record here.
-            # Its own StageCache.save writes the entry of each stage the workspace holds up to date.
-            with repo.lock:
-                for stage in repo.index.stages:
-                    if stage.cmd and not stage.changed():
-                        repo.stage_cache.save(stage)
+            save_run_cache(repo)
             repo.push(remote=remote)  # what `dvc push` sends: the checked-out dvc.lock's outputs
             entries = repo.stage_cache.push(remote)  # the run-cache entries themselves
             objs = set().union(*repo.stage_cache.get_used_objs(entries).values()) if entries else set()
