@@ -247,3 +247,20 @@ def test_the_report_gives_curves_comparisons_and_the_thesis_verdicts(tmp_path):
     curves = pd.read_csv(out["curves"]).set_index(["target", "rule"])
     assert curves.loc[(0.5, "random"), "accuracy"] == pytest.approx(0.5) and len(curves) == 2 * 3
     assert out["figure"].stat().st_size > 0
+
+
+def test_a_claim_with_no_advantage_to_size_for_records_none_beside_one_that_has():
+    """Two replicates: APoZ beats l1 on every image (a plan: replicates_needed a count), and ties random
+    image for image (no advantage: None, which the record must keep as JSON null, not NaN)."""
+    from ricecnn.study import criteria
+
+    n, rng = 60, np.random.default_rng(0)
+    correct = []
+    for _ in range(2):
+        right = rng.random(n) < 0.6
+        correct.append({"layer/0.5/apoz/0/cut": right | (np.arange(n) < 50), "layer/0.5/l1/0/cut": np.arange(n) < 5,
+                        "layer/0.5/random/0/cut": right | (np.arange(n) < 50)})
+    thesis = criteria.thesis("cnn", correct, ["apoz", "l1", "random"], [0.5], 2, 0.0).set_index("other")
+    assert isinstance(thesis.loc["l1", "replicates_needed"], int)
+    assert thesis.loc["random", "planned_effect"] is None and thesis.loc["random", "replicates_needed"] is None
+    assert json.loads(json.dumps(thesis.reset_index().to_dict(orient="records"), allow_nan=False))

@@ -78,8 +78,8 @@ def pilot_table(folder: Path = ROOT / "results" / "criteria-pilot", budget: Path
     """The pilot: each thesis claim's estimate over the pilot's replicates, its interval at the family's
     level, and the replicates 80 % power takes at the interval's end nearest the margin and at the estimate;
     then the fine-tuning budget's runs at E and 2E and the budget chosen."""
-    def k(v):  # None (or NaN, as pandas writes a missing count): no advantage to size for
-        return "-" if v is None or v != v else str(int(v)) if isinstance(v, float) else str(v)
+    def k(v):  # None: no advantage to size for
+        return "-" if v is None else str(v)
 
     rows = ["| model | APoZ minus | per replicate, points | estimate, points | interval, points (level) | "
             "replicates for 80 % power: at the interval's end | at the estimate |", "|---|---|---|---:|---|---:|---:|"]

@@ -128,7 +128,9 @@ def thesis(model: str, correct: list[dict[str, np.ndarray]], rules: list[str], t
         rows.append({**_row(model, {"other": other}, e, level), "verdict": stats.verdict(e.lo, e.hi, margin),
                      "replicates": a.shape[0], "images": a.shape[1], "planned_effect": planned,
                      "replicates_needed": needed(planned), "replicates_needed_at_estimate": needed(e.diff)})
-    return pd.DataFrame(rows)
+    # object columns: a claim with no advantage to size for keeps None (JSON null), which a float column
+    # would turn into NaN, a number JSON does not have
+    return pd.DataFrame(rows, dtype=object)
 
 
 RULE_COLORS = {"apoz": "#1f5fbf", "l1": "#c8102e", "random": "#7f7f7f", SCRATCH: "#2e8b57"}
