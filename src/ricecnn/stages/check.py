@@ -4,8 +4,11 @@ DVC removes a stage's outputs before it runs the stage, and only then finds that
 lists is missing from params.yaml, or that a model's builder does not exist: a misspelt ``train:``
 used to cost every trained model's files and their committed metrics. Every stage comes after this
 one (dvc.yaml: `fetch` and `pretrain` depend on its output, everything else on theirs), it reads
-params.yaml as a file (so DVC runs it on any change, before looking at any section), and its output
-is persistent: a mistake stops `dvc repro` here, with one line, and every output stays as it was.
+params.yaml as a file (so DVC runs it on any change, before looking at any section): a mistake stops
+`dvc repro` here, with one line, and every other stage's outputs stay as they were. Its own output
+goes (DVC removes a failed stage's outputs) and comes back, the same bytes, with the next valid run.
+It is a cached output, not a persistent one: DVC keeps no run-cache entry for a stage with a
+persistent output, so an experiment run again on its commit would run this stage again.
 
 What it checks is what DVC itself needs before a stage can run: the sections (none unknown, none
 missing), the models (each one of the registry's, whose builder dvc.yaml lists), the lists that name
