@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 
@@ -71,6 +72,69 @@ def test_the_stage_table_is_dvc_yaml_s_stages_in_order():
     readme = (ROOT / "README.md").read_text()
     rows = re.findall(r"^\| `([a-z_]+)(?:@[^`]*)?` \|", readme, re.M)
     assert rows == list(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
+
+
+def stage_table_mistakes(readme: str) -> list[str]:
+    """Where the README's stage table's "writes" column is not what dvc.yaml's stage writes: each path it
+    names (placeholders and braces as in the docs) one of the stage's outs, metrics or plots, or inside one of
+    its folders; each of those named by a path (for a folder: a path in it). Code and pages a cell cites
+    (``bench/latency.py``, ``docs/criteria.md``) are references, not outputs."""
+    from test_docs import alternatives, matches, pipeline_outputs, repository_paths, under
+
+    wrong = []
+    for stage, writes in re.findall(r"^\| `([a-z_]+)(?:@[^`]*)?` \|[^|]*\|(.*)\|$", readme, re.M):
+        named = [q for p in repository_paths(writes) if not p.endswith((".py", ".md")) for q in alternatives(p)]
+        outs = {o.template: [] for o in pipeline_outputs() if o.stage == stage}
+        for o in pipeline_outputs():
+            if o.stage == stage:
+                outs[o.template].append(o.path)
+        every = [p for paths in outs.values() for p in paths]
+        wrong += [f"{stage}: {p} is none of its outputs" for p in named if not (matches(p, every) or under(p, every))]
+        wrong += [f"{stage}: its output {template} is not named" for template, paths in outs.items()
+                  if not any(matches(p, paths) or under(p, paths) for p in named)]
+    return wrong
+
+
+def test_the_stage_table_writes_what_dvc_yaml_s_stages_write():
+    readme = (ROOT / "README.md").read_text()
+    assert stage_table_mistakes(readme) == []
+    row = next(line for line in readme.splitlines() if line.startswith("| `trim@"))
+    wrong_path = row.replace("`metrics/trim/<s>/<m>.json`", "`metrics/trim/<m>.json`")
+    assert "trim: metrics/trim/<m>.json is none of its outputs" in stage_table_mistakes(readme.replace(row, wrong_path))
+    left_out = row.replace(", `metrics/trim/<s>/<m>.json` (one row per round)", "")
+    assert stage_table_mistakes(readme.replace(row, left_out)) == [
+        "trim: its output metrics/trim/${item.seed}/${item.model}.json is not named"]
+
+
+def stage_reads_mistakes(readme: str) -> list[str]:
+    """Where the stage table's "reads" column names a setting (`train.*`, `models.<m>`, `export.formats`) or a
+    path that the stage's params and deps in dvc.yaml do not hold."""
+    from test_docs import interpolate, matches, pipeline_stages, repository_paths, under
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    wrong = []
+    for stage, reads in re.findall(r"^\| `([a-z_]+)(?:@[^`]*)?` \|([^|]*)\|", readme, re.M):
+        keys, deps = set(), set()
+        for _, _, ctx, body in (run_ for run_ in pipeline_stages() if run_[0] == stage):
+            keys |= {re.sub(r"\$\{[^}]+\}", "<m>", p if isinstance(p, str) else next(iter(p))) for p in body.get("params", [])}
+            deps |= {interpolate(d, ctx) for d in body.get("deps", [])}
+        for key in re.findall(r"`([a-z_]+(?:\.(?:[a-z_]+|\*|<m>))*)`", reads):
+            section = key.removesuffix(".*")
+            if key.split(".")[0] in params and not any(k == section or k.startswith(f"{section}.") or section.startswith(f"{k}.")
+                                                       for k in keys):
+                wrong.append(f"{stage} reads {key}: its params are {sorted(keys)}")
+        for path in repository_paths(reads):
+            if not (matches(path, deps) or under(path, deps)):
+                wrong.append(f"{stage} reads {path}: none of its deps")
+    return wrong
+
+
+def test_the_stage_table_reads_what_dvc_yaml_s_stages_read():
+    readme = (ROOT / "README.md").read_text()
+    assert stage_reads_mistakes(readme) == []
+    row = next(line for line in readme.splitlines() if line.startswith("| `flops@"))
+    assert stage_reads_mistakes(readme.replace(row, row.replace("`data.img_size`", "`data.img_size`, `train.*`"))) == [
+        "flops reads train.*: its params are ['data.img_size']"]
 
 
 def test_what_the_readme_s_example_experiment_costs_is_the_committed_measurement():

@@ -1,7 +1,7 @@
 """What pruning changed (stage `prune@<model>-<seed>`), and the rule it is held to: the model's
 outputs before and after on any set of images, the channels per feature layer with where the dead
-ones were (layers that trained, or frozen ones), the tolerance rule, and the stage's metrics record
-(written here, read here by ``cost``, so its schema lives in one place).
+ones were (layers that trained, or frozen ones), and the tolerance rule. The stage's metrics record is
+built and read back in ``ricecnn.channels.records`` (``record``, ``cost``), so its schema lives in one place.
 
 The outputs are compared batch by batch (one batch of each model's outputs in memory at a time):
 the largest absolute change of any softmax output, and how many predicted classes changed.

@@ -79,7 +79,7 @@ def plan(model, apoz: Mapping[str, Sequence[float]], threshold: float, min_chann
     conv behind those layers appears in the result, with all its channels if none goes. The
     convs are ReLU convs (else a zero after the ReLU the APoZ is measured on would not be a zero
     of the layer's output). ``threshold`` and ``min_channels`` come validated from the settings
-    (``ricecnn.core.settings.Prune``: 0 < threshold <= 1, min_channels >= 1).
+    (``ricecnn.stages.prune.Prune``: 0 < threshold <= 1, min_channels >= 1).
     """
     keep: dict[str, list[int]] = {}
     for name, values in apoz.items():

@@ -1,7 +1,7 @@
 """The ``models`` section of params.yaml: one entry per model trained, its epochs and learning rate,
 and VGG's weights and freezing. The types and ranges are checked here; which options a model takes,
 and how many base layers it can freeze, by the registry when a stage builds it
-(``ricecnn.networks.check_options``)."""
+(``ricecnn.networks.registry.check_options``)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def _freeze(value: str | int) -> str | int:
 
 
 class ModelEntry(Section):
-    """One entry of ``models:``. Which options apply to which model: ``ricecnn.networks``."""
+    """One entry of ``models:``. Which options apply to which model: ``ricecnn.networks.registry``."""
 
     epochs: PositiveInt
     learning_rate: LearningRate | None = None  # overrides train.learning_rate

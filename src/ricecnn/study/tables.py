@@ -1,4 +1,4 @@
-"""The study's tables, from ``ricecnn.study.Study``: each model's accuracy and cost, every paired
+"""The study's tables, from ``ricecnn.study.records.Study``: each model's accuracy and cost, every paired
 comparison with its interval, verdict and power (the statistics: ``ricecnn.study.stats``), each
 comparison replicate by replicate, robustness by transform, the replicate-to-replicate spread.
 
