@@ -147,8 +147,8 @@ def test_three_machines_share_one_s3_remote(tmp_path, s3_server: S3):
     origin = make_repo(tmp_path / "origin", **only(TEAM_MODELS))
     run(["dvc", "remote", "add", "-d", "team", f"s3://{s3.bucket}/scaleout"], origin)
     run(["dvc", "remote", "modify", "team", "endpointurl", s3.endpoint], origin)
-    run(["dvc", "repro", "check"], origin)  # the project's settings checked, as every commit of it holds them (the
-    commit(origin, "the team's S3 remote")  # check's output is persistent: never in the run-cache, committed to git)
+    run(["dvc", "repro", "check"], origin)  # the project's settings checked, as every commit of it records them
+    commit(origin, "the team's S3 remote")  # in dvc.lock
 
     machines = {}
     for name in ("a", "b", "c"):
