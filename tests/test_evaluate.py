@@ -20,7 +20,7 @@ from scipy.stats import binomtest
 from ricecnn.evaluation import augment as aug
 from ricecnn.evaluation import scoring as evaluation
 from ricecnn.core.cli import main as cli
-from ricecnn.training.runtime import load_model
+from ricecnn.inference.files import load_model
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # Keras' own save()
 ROOT = Path(__file__).resolve().parents[1]

@@ -65,10 +65,9 @@ def main() -> None:
     from ricecnn.core import settings
     from ricecnn.evaluation.augment import augment
     from ricecnn.data.arrays import Images, load_classes, load_split
+    from ricecnn.inference.batches import Inference, predict
     from ricecnn.networks.build import build_model
-    from ricecnn.training.predict import predict
     from ricecnn.training.fit import fit, settings_for
-    from ricecnn.training.predict import Inference
     from ricecnn.training.settings import Training
 
     class Settings(Training):  # what the pilot reads: the stages' own views, together

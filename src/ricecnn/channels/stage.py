@@ -10,7 +10,7 @@ from typing import ClassVar
 from pydantic import model_validator
 
 from ..core.settings import named_models
-from ..training.predict import Inference
+from ..inference.batches import Inference
 from ..training.settings import Training
 
 

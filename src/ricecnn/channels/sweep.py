@@ -77,7 +77,7 @@ def cuts(model, convs: list[str], ranked: dict[tuple[str, int], dict[str, np.nda
 
 def correct(model, images: np.ndarray, labels: np.ndarray, batch_size: int) -> np.ndarray:
     """Per image, whether ``model`` classifies it right."""
-    from ..training.predict import predict
+    from ..inference.batches import predict
 
     return predict(model, images, batch_size).argmax(-1) == labels
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.cli import print_timing
-from ..training.predict import outputs
+from ..inference.batches import outputs
 from .augment import TRANSFORMS
 from .proportions import accuracy_interval
 

@@ -28,6 +28,7 @@ from ..core.errors import RiceError
 from ..core.io import atomic_path, write_json
 from ..core.settings import Distinct, NonNegativeInt, PositiveInt, Section
 from ..data.arrays import load_classes, load_split
+from ..inference.files import load_model
 from ..networks.anatomy import relu_convs
 from ..networks.flops import PAPER_SIZE
 from ..networks.parameters import count_parameters
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     classes = load_classes(args.split_dir)
     train_xy, val_xy, test_xy = (load_split(args.split_dir, k) for k in ("train", "val", "test"))
     runtime.configure(args.seed, s.train.mixed_precision)
-    model = runtime.load_model(args.model_file, stage_name("prune", name, args.seed), train_xy[0].shape[1:], len(classes))
+    model = load_model(args.model_file, stage_name("prune", name, args.seed), train_xy[0].shape[1:], len(classes))
     convs = relu_convs(model)
     if frozen := frozen_at_random(model, convs, entry.weights):
         raise RiceError(f"criteria {name}: {len(frozen)} convolutions ({frozen[0]}, ...) are frozen at their random "

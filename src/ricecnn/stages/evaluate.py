@@ -26,9 +26,9 @@ from ..core.settings import PositiveInt, Section, Seed
 from ..data.arrays import load_classes, load_split
 from ..evaluation import scoring
 from ..evaluation.augment import TEST_SETS, condition_sets, spread
+from ..inference.batches import Inference
+from ..inference.files import load_model
 from ..study.plan import Plan, line_for
-from ..training.predict import Inference
-from ..training.runtime import load_model
 
 
 class Evaluate(Inference):

@@ -40,8 +40,8 @@ from ..deploy.formats import chosen
 from ..deploy.package import Shipment
 from ..deploy.settings import Export
 from ..evaluation.augment import spread
+from ..inference.files import load_model
 from ..study.plan import Plan, line_for
-from ..training.runtime import load_model
 
 
 class Settings(Plan):

@@ -22,8 +22,8 @@ from ..core.errors import RiceError
 from ..core.io import atomic_path, write_json
 from ..core.settings import PositiveInt, Section, Seed, View
 from ..data.arrays import load_classes, load_split
+from ..inference.files import load_model, weights_digest
 from ..networks.anatomy import feature_layers
-from ..training.runtime import load_model, weights_digest
 
 DPI = 80
 
