@@ -46,6 +46,7 @@ class Criteria(CriteriaLists):
     scratch: Annotated[list[str], Distinct]  # models whose layer-ranking architecture at each target is trained from scratch (the control)
     samples: PositiveInt  # train images APoZ is measured on
     test_images: PositiveInt  # test images every cut is scored on (evenly spread)
+    batch_size: PositiveInt  # images per batch when a cut is scored
     margin: Annotated[float, Field(ge=0)]  # the thesis family's: 0, superiority (criteria_report@)
 
 
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     images = train_xy[0][apoz.sample(len(train_xy[1]), cfg.samples, s.seed, "criteria.samples", "train")]
     idx = sweep.test_subset(len(test_xy[1]), cfg.test_images)
     test = (np.asarray(test_xy[0][idx]), test_xy[1][idx])
-    batch, pretrained = s.evaluate.batch_size, entry.weights not in (None, "none")
+    batch, pretrained = cfg.batch_size, entry.weights not in (None, "none")
     ranked = sweep.scores(model, convs, cfg.rules, cfg.draws, args.seed, images)
     rows, keys, records, scratch = [], [], [], []
     cuts = list(sweep.cuts(model, convs, ranked, cfg.rankings, cfg.targets, cfg.min_channels, Cost(model, PAPER_SIZE)))

@@ -26,13 +26,12 @@ from ..core.settings import PositiveInt, Section, Seed
 from ..data.arrays import load_classes, load_split
 from ..evaluation import scoring
 from ..evaluation.augment import TEST_SETS, condition_sets, spread
-from ..inference.batches import Inference
 from ..inference.files import load_model
 from ..study.plan import Plan, line_for
 
 
-class Evaluate(Inference):
-    model_config = Section.model_config  # the whole section: every key it may hold
+class Evaluate(Section):
+    batch_size: PositiveInt  # images per batch when the models score the test sets
     robustness_images: PositiveInt  # test images (spread evenly) scored under each augmentation alone
 
 

@@ -41,6 +41,7 @@ class Prune(Lists):
     min_channels: PositiveInt
     finetune_epochs: NonNegativeInt
     tolerance: Annotated[float, Field(gt=0)]  # largest output change on the APoZ sample at threshold 1.0
+    batch_size: PositiveInt  # images per batch of its checks (outputs before and after, val accuracy)
 
 
 class Settings(ChannelStage):
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     keep = selection.plan(model, {n: measured[n] for n in names}, cfg.apoz_threshold, cfg.min_channels)
     pruned = surgery.prune(model, keep, name=f"{model.name}_pruned")
 
-    batch = s.evaluate.batch_size
+    batch = cfg.batch_size
     sample = pruning.output_change(model, pruned, [x[idx]], apoz.BATCH)
     pruning.check_tolerance(name, sample["max_abs_output_diff"], cfg.apoz_threshold, cfg.tolerance, args.featuremaps, counted_by)
     val = pruning.output_change(model, pruned, pruning.in_batches(x, batch), batch, labels=y)

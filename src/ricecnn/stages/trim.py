@@ -37,6 +37,7 @@ class Trim(Lists):
     finetune_epochs: PositiveInt  # per round, with the train settings
     max_rounds: PositiveInt
     samples: PositiveInt  # train images APoZ is measured on each round
+    batch_size: PositiveInt  # images per batch when a round's val accuracy is scored
 
     @model_validator(mode="after")
     def _fraction_below_one(self) -> Trim:
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
 
     trimmed, record = trim(model, train_xy, val_xy, sample, Rule(cfg.rule, cfg.strength, cfg.min_channels),
                            budget=cfg.budget, max_rounds=cfg.max_rounds, paper_size=PAPER_SIZE,
-                           batch_size=s.evaluate.batch_size, finetune=finetune)
+                           batch_size=cfg.batch_size, finetune=finetune)
     save_model(trimmed, args.out)
     write_json(args.metrics, metrics(record, model=name, seed=args.seed, rule=cfg.rule, strength=cfg.strength,
                                      budget=cfg.budget, samples=len(sample)))
