@@ -308,7 +308,7 @@ def test_the_model_names_python_makes_are_the_files_dvc_yaml_writes():
     # a derived model's name (<m>_pruned, <m>_trim, <m>_trim_scratch) and its stage are made in
     # ricecnn.networks.registry; dvc.yaml writes the same names: every evaluated model is an out of its stage
     from ricecnn.core import settings
-    from ricecnn.study.plan import Plan, evaluated_for, line_for
+    from ricecnn.evaluation.plan import Plan, evaluated_for, line_for
 
     s = settings.load(ROOT / "params.yaml", Plan)
     stages = expanded_stages(ROOT)

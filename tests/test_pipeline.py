@@ -412,7 +412,7 @@ def test_summarize_writes_its_outputs_into_the_one_folder_dvc_yaml_declares(buil
 EDITS = {
     "src/ricecnn/networks/cnn_light.py": {f"train@cnn_light-{SEED}", "flops@cnn_light"},
     "src/ricecnn/networks/cnn.py": {f"train@cnn-{SEED}", "flops@cnn"},  # not the scratch control: it builds nothing
-    "src/ricecnn/study/plan.py": {*LINE_STAGES, "summarize"},
+    "src/ricecnn/evaluation/plan.py": {*LINE_STAGES, "summarize"},
     "src/ricecnn/study/figures.py": {"summarize"},
     "src/ricecnn/stages/criteria.py": {f"criteria@cnn-{SEED}"},
     "src/ricecnn/channels/trimming.py": {f"trim@cnn-{SEED}"},

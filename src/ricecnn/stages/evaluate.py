@@ -1,6 +1,6 @@
 """Stage evaluate@<model>-<seed>: clean and augmented test accuracy, loss and confusion of one trained
 model's line under one replicate: the model and the variants derived from it
-(``ricecnn.study.plan.line_for``), so that a change to one model rescores its line alone.
+(``ricecnn.evaluation.plan.line_for``), so that a change to one model rescores its line alone.
 
 Every model is judged on the same test split and on the same seeded augmented copy of it
 (``ricecnn.evaluation.augment``, drawn once into memory-mapped arrays, from the data's seed: the same images
@@ -26,8 +26,8 @@ from ..core.settings import PositiveInt, Section, Seed
 from ..data.arrays import load_classes, load_split
 from ..evaluation import scoring
 from ..evaluation.augment import TEST_SETS, condition_sets, spread
+from ..evaluation.plan import Plan, line_for
 from ..inference.files import load_model
-from ..study.plan import Plan, line_for
 
 
 class Evaluate(Section):

@@ -1,5 +1,5 @@
 """Stage export@<model>: one line of the first replicate's models (the trained model and the variants
-made from it, ``ricecnn.study.plan.line_for``) as a practitioner ships them, in LiteRT (float32,
+made from it, ``ricecnn.evaluation.plan.line_for``) as a practitioner ships them, in LiteRT (float32,
 int8 calibrated on training images, and uint8, integer in and out too) and ONNX (float32, and int8 by
 ONNX Runtime's quantiser), each with its file size (the Keras model's without its optimizer state, as
 it is shipped). Beside the files, what a device team needs to use one (``ricecnn.deploy.bundle``):
@@ -40,8 +40,8 @@ from ..deploy.formats import chosen
 from ..deploy.package import Shipment
 from ..deploy.settings import Export
 from ..evaluation.augment import spread
+from ..evaluation.plan import Plan, line_for
 from ..inference.files import load_model
-from ..study.plan import Plan, line_for
 
 
 class Settings(Plan):
