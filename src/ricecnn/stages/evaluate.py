@@ -23,9 +23,9 @@ from ..core.cli import fill, parse
 from ..core.errors import RiceError
 from ..core.io import atomic_path, write_json
 from ..core.settings import PositiveInt, Section, Seed
-from ..data.arrays import load_classes, load_split
+from ..data.arrays import load_classes, load_split, spread
 from ..evaluation import scoring
-from ..evaluation.augment import TEST_SETS, condition_sets, spread
+from ..evaluation.augment import TEST_SETS, condition_sets
 from ..evaluation.plan import Plan, line_for
 from ..inference.files import load_model
 

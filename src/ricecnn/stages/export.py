@@ -33,13 +33,12 @@ from ..core.cli import fill, parse
 from ..core.errors import RiceError
 from ..core.io import atomic_path, write_json
 from ..core.settings import Seed
-from ..data.arrays import load_classes, load_split
+from ..data.arrays import load_classes, load_split, spread
 from ..data.settings import Data
 from ..deploy import bundle
 from ..deploy.formats import chosen
 from ..deploy.package import Shipment
 from ..deploy.settings import Export
-from ..evaluation.augment import spread
 from ..evaluation.plan import Plan, line_for
 from ..inference.files import load_model
 
