@@ -305,7 +305,7 @@ def test_every_stage_that_loads_keras_runs_on_train_backend(built, tmp_path):
         if loads_keras(repo, stage["cmd"]):
             kinds.setdefault(name.split("@")[0], name)
     assert set(kinds) == {"pretrain", "train", "flops", "featuremaps", "prune", "trim", "trim_scratch", "criteria", "evaluate",
-                          "export", "score_exports", "summarize", "criteria_report"}  # export: TensorFlow always (its converter; cli.TENSORFLOW_STAGES)
+                          "export", "score_exports", "summarize"}  # export: TensorFlow always (its converter; cli.TENSORFLOW_STAGES)
     # every kind goes through cli.run_stage, which sets the backend before it imports the stage's module
     # (tests/test_flops.py: ..._does_not_import_jax); run on JAX here: those that write the backend down
     for kind, name in ((k, n) for k, n in kinds.items() if k in ("train", "evaluate")):
