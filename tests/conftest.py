@@ -232,9 +232,10 @@ def stop_workers(repo: Path, timeout: float = 60) -> None:
 # data's size never fails late, after the training).
 BUILT_MODELS = {"cnn": {"epochs": 1}, "cnn_light": {"epochs": 1}}
 BUILT_SETTINGS = {"featuremaps": {"samples": 256, "per_layer_max": 8}, "evaluate": {"batch_size": 8},
-                  "trim": {"samples": 16, "max_rounds": 1, "finetune_epochs": 1, "budget": 1.0},
+                  "prune": {"batch_size": 8},
+                  "trim": {"samples": 16, "max_rounds": 1, "finetune_epochs": 1, "budget": 1.0, "batch_size": 8},
                   "criteria": {"models": ["cnn"], "rules": ["apoz", "random"], "targets": [0.5], "rankings": ["layer"],
-                               "draws": 1, "finetune_epochs": 1, "samples": 16}}
+                               "draws": 1, "finetune_epochs": 1, "samples": 16, "batch_size": 8}}
 
 
 @dataclass(frozen=True)

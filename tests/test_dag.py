@@ -195,6 +195,18 @@ def test_the_data_stages_run_no_model_code_and_training_no_plotting_code():
         assert "src/ricecnn/pictures.py" not in stage_code(ROOT, stages[name]["cmd"]), name
 
 
+def test_the_stages_that_only_read_models_run_no_training_and_each_stage_draws_only_its_pictures():
+    # so that an edit of the training code reruns no stage that only loads and runs models, an edit of the
+    # study's pages none that the study reads, and an edit of one stage's figures no other stage
+    stages = expanded_stages(ROOT)
+    for name, stage in stages.items():
+        kind, code = name.split("@")[0], stage_code(ROOT, stage["cmd"])
+        if kind in ("featuremaps", "evaluate", "export", "score_exports"):
+            assert not [p for p in code if p.startswith(("src/ricecnn/training/", "src/ricecnn/study/"))], name
+        for picture, drawer in (("channels/pictures.py", "featuremaps"), ("evaluation/pictures.py", "evaluate")):
+            assert kind == drawer or f"src/ricecnn/{picture}" not in code, name
+
+
 def test_no_stage_module_imports_another():
     src = ROOT / "src"
     stage_modules = {f"{PACKAGE}.stages.{p.stem}" for p in (src / PACKAGE / "stages").glob("*.py") if p.stem != "__init__"}
@@ -308,7 +320,7 @@ def test_the_model_names_python_makes_are_the_files_dvc_yaml_writes():
     # a derived model's name (<m>_pruned, <m>_trim, <m>_trim_scratch) and its stage are made in
     # ricecnn.networks.registry; dvc.yaml writes the same names: every evaluated model is an out of its stage
     from ricecnn.core import settings
-    from ricecnn.study.plan import Plan, evaluated_for, line_for
+    from ricecnn.evaluation.plan import Plan, evaluated_for, line_for
 
     s = settings.load(ROOT / "params.yaml", Plan)
     stages = expanded_stages(ROOT)

@@ -55,7 +55,7 @@ def tiny_model():
 
 
 def test_padded_prediction_drops_its_padding():
-    from ricecnn.training.predict import predict
+    from ricecnn.inference.batches import predict
 
     model = tiny_model()
     x = np.random.default_rng(1).integers(0, 256, (23, 8, 8, 3)).astype(np.uint8)
@@ -152,7 +152,7 @@ def test_distributed_run_is_reproducible_with_uneven_data_and_a_frozen_prefix(tm
     b, out_b, _ = train(tmp, split_dir, "b", "tensorflow", 4, model="vgg16_light", batch=4)
     assert a["replicas"] == 4 and a["frozen_prefix_cached"] is True and a["epochs_run"] == 2
     assert a == b  # no timing in the record (printed, not recorded)
-    code = ("import sys, keras; from ricecnn.training.runtime import weights_digest; "
+    code = ("import sys, keras; from ricecnn.inference.files import weights_digest; "
             "print(*(weights_digest(keras.models.load_model(f)) for f in sys.argv[1:]))")
     p = subprocess.run([sys.executable, "-c", code, str(out_a / "m.keras"), str(out_b / "m.keras")],
                        env=env(), capture_output=True, text=True, check=True)

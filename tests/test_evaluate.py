@@ -20,7 +20,8 @@ from scipy.stats import binomtest
 from ricecnn.evaluation import augment as aug
 from ricecnn.evaluation import scoring as evaluation
 from ricecnn.core.cli import main as cli
-from ricecnn.training.runtime import load_model
+from ricecnn.data.arrays import spread
+from ricecnn.inference.files import load_model
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # Keras' own save()
 ROOT = Path(__file__).resolve().parents[1]
@@ -203,7 +204,7 @@ def test_each_transform_alone_is_scored_on_the_first_robustness_images(project):
         (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert r["test_images"] == 10 and frame.clean.notna().all() and frame.augmented.notna().all()
     rows = [0, 3, 6, 9]  # 4 of the 10 spread evenly: every class (they cycle) in its share
-    assert aug.spread(10, 4).tolist() == rows and aug.spread(10, 40).tolist() == list(range(10))
+    assert spread(10, 4).tolist() == rows and spread(10, 40).tolist() == list(range(10))
     for t in aug.TRANSFORMS:  # those images scored, the others left empty
         assert np.flatnonzero(frame[t].notna()).tolist() == rows
         assert r["by_transform"][t]["images"] == 4

@@ -12,9 +12,9 @@ import yaml
 from conftest import write_split
 from matplotlib.figure import Figure
 
-from ricecnn.channels import apoz
+from ricecnn.channels import apoz, pictures
 
-from ricecnn import pictures
+from ricecnn.pictures import render
 from ricecnn.core.cli import main as cli
 from ricecnn.stages import featuremaps as fm
 
@@ -74,7 +74,7 @@ def test_an_all_zero_channel_is_drawn_black():
     assert grid.shape == (8, 26) and np.isnan(grid[:, 8]).all()  # separator column
     fig = Figure(figsize=(2.6, 0.8))
     pictures.show_gray(fig.add_axes((0, 0, 1, 1)), grid)
-    pixels = pictures.render(fig, dpi=100)[..., :3].astype(int)  # 10 px per grid cell
+    pixels = render(fig, dpi=100)[..., :3].astype(int)  # 10 px per grid cell
     assert pixels.shape[:2] == (80, 260)
     assert np.all(pixels[20:60, 20:60] == 0)  # channel 0: exactly black
     assert np.all(pixels[20:60, 210:250] == 255)  # the layer's strongest channel: white

@@ -22,7 +22,7 @@ from ricecnn.core.errors import RiceError  # noqa: E402
 from ricecnn.networks.anatomy import feature_layers  # noqa: E402
 from ricecnn.networks.build import build_model, builder  # noqa: E402
 from ricecnn.networks.registry import REGISTRY, check_options, spec  # noqa: E402
-from ricecnn.study.plan import evaluated  # noqa: E402
+from ricecnn.evaluation.plan import evaluated  # noqa: E402
 from ricecnn.training.settings import Training  # noqa: E402
 
 MODELS = list(REGISTRY)

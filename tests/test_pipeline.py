@@ -318,7 +318,7 @@ def test_every_stage_that_loads_keras_runs_on_train_backend(built, tmp_path):
         if loads_keras(repo, stage["cmd"]):
             kinds.setdefault(name.split("@")[0], name)
     assert set(kinds) == {"pretrain", "train", "flops", "featuremaps", "prune", "trim", "trim_scratch", "criteria", "evaluate",
-                          "export", "score_exports", "summarize", "criteria_report"}  # export: TensorFlow always (its converter; cli.TENSORFLOW_STAGES)
+                          "export", "score_exports", "summarize"}  # export: TensorFlow always (its converter; cli.TENSORFLOW_STAGES)
     # every kind goes through cli.run_stage, which sets the backend before it imports the stage's module
     # (tests/test_flops.py: ..._does_not_import_jax); run on JAX here: those that write the backend down
     for kind, name in ((k, n) for k, n in kinds.items() if k in ("train", "evaluate")):
@@ -428,7 +428,7 @@ def test_summarize_writes_its_outputs_into_the_one_folder_dvc_yaml_declares(buil
 EDITS = {
     "src/ricecnn/networks/cnn_light.py": {f"train@cnn_light-{SEED}", "flops@cnn_light"},
     "src/ricecnn/networks/cnn.py": {f"train@cnn-{SEED}", "flops@cnn"},  # not the scratch control: it builds nothing
-    "src/ricecnn/study/plan.py": {*LINE_STAGES, "summarize"},
+    "src/ricecnn/evaluation/plan.py": {*LINE_STAGES, "summarize"},
     "src/ricecnn/study/figures.py": {"summarize"},
     "src/ricecnn/stages/criteria.py": {f"criteria@cnn-{SEED}"},
     "src/ricecnn/channels/trimming.py": {f"trim@cnn-{SEED}"},

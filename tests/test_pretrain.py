@@ -71,7 +71,7 @@ def test_pretraining_is_bit_reproducible(pretrained):
 
 
 def test_train_starts_from_the_pretrained_base(tmp_path, params, pretrained):
-    from ricecnn.training.runtime import load_model
+    from ricecnn.inference.files import load_model
 
     out = tmp_path / "m.keras"
     assert cli(["train", "vgg16_light", "--seed", "42", "--params", str(params), "--split-dir",

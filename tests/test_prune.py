@@ -25,7 +25,7 @@ from ricecnn.core.io import write_json
 from ricecnn.networks.anatomy import feature_layers
 from ricecnn.networks.build import build_model
 from ricecnn.networks.layers import inception
-from ricecnn.training.runtime import weights_digest
+from ricecnn.inference.files import weights_digest
 from ricecnn.stages import prune as stage
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # Keras' own save()

@@ -19,7 +19,7 @@ from ricecnn.evaluation.augment import TRANSFORMS
 from ricecnn.study import findings, pages, stats, tables, words
 from ricecnn.study import records as study_
 from ricecnn.study.paper import paper_table
-from ricecnn.study.plan import evaluated
+from ricecnn.evaluation.plan import evaluated
 from ricecnn.study.settings import Family
 
 CLASSES = ["Arborio", "Basmati", "Ipsala", "Jasmine", "Karacadag"]

@@ -36,10 +36,10 @@ def test_training_is_bit_reproducible(tmp_path, split_dir):
     assert (a / "m.json").read_bytes() == (b / "m.json").read_bytes()  # timings are printed, never recorded
     assert not set(TIMINGS) & set(ma)
     assert ma["epochs_run"] == 2 and 1 <= ma["best_epoch"] <= 2 and ma["params_total"] == ma["params_trainable"]
-    from ricecnn.training.runtime import load_model, weights_digest
+    from ricecnn.inference.files import load_model, weights_digest
 
     wa, wb = (load_model(d / "m.keras", "train@cnn_light", (32, 32, 3), 5) for d in (a, b))
-    # the same bytes (runtime.reproducible: Keras writes the save time and Python ids into the file), so DVC's cache matches a rerun
+    # the same bytes (inference.files.reproducible: Keras writes the save time and Python ids into the file), so DVC's cache matches a rerun
     assert (a / "m.keras").read_bytes() == (b / "m.keras").read_bytes()
     assert weights_digest(wa) == weights_digest(wb)
     k, bias = wb.get_layer("fc1").get_weights()
@@ -74,7 +74,7 @@ def test_cached_training_learns_the_full_model(tmp_path, split_dir):
     assert rc == 0
     m = json.loads((out / "m.json").read_text())
     assert m["frozen_prefix_cached"] and m["params_trainable"] == 256 * 256 + 256 + 256 * 5 + 5
-    from ricecnn.training.runtime import load_model
+    from ricecnn.inference.files import load_model
 
     model = load_model(out / "m.keras", "train@vgg16_light", (32, 32, 3), 5)
     assert model.count_params() == m["params_total"] and model.get_layer("block1_conv1") is not None
@@ -87,8 +87,9 @@ def test_the_scratch_control_trains_its_base_where_the_original_base_was_pretrai
     ``weights: none`` the original's frozen base was random too, and the control keeps it frozen."""
     import keras
 
-    from ricecnn.training import runtime
+    from ricecnn.inference.files import load_model
     from ricecnn.networks.build import build_model
+    from ricecnn.training import runtime
 
     path = "none"
     if weights == "file":
@@ -106,7 +107,7 @@ def test_the_scratch_control_trains_its_base_where_the_original_base_was_pretrai
     m = json.loads((out / "m.json").read_text())
     # the control's start, as the stage makes it: seeded, the saved architecture, freshly initialised
     runtime.configure(42)
-    start = runtime.from_scratch(runtime.load_model(tmp_path / "trimmed.keras", "trim@vgg16_light", (32, 32, 3), 5),
+    start = runtime.from_scratch(load_model(tmp_path / "trimmed.keras", "trim@vgg16_light", (32, 32, 3), 5),
                                  pretrained=weights == "file")
     conv = "block1_conv1"
     assert not np.array_equal(start.get_layer(conv).get_weights()[0], trimmed.get_layer(conv).get_weights()[0])

@@ -55,7 +55,7 @@ def _current():
     """What the tool reads of the workspace's params.yaml: the replicates, the split and the comparison
     settings."""
     from ricecnn.data.settings import Split
-    from ricecnn.study.plan import Plan
+    from ricecnn.evaluation.plan import Plan
     from ricecnn.study.settings import Compare
 
     class Current(Plan):
@@ -129,7 +129,7 @@ def paper_replicates() -> dict:
     replicates each needs for 80 % power under every pair of planning assumptions (replicate SD,
     discordance): non-inferiority at a true difference of 0, superiority (a margin of 0, the thesis) at
     a true advantage of half a point. The profile takes the most at the middle assumptions."""
-    from ricecnn.study.plan import evaluated
+    from ricecnn.evaluation.plan import evaluated
     from ricecnn.study.tables import claim_kind
 
     over = dict(item.split("=", 1) for item in overrides(PROFILE))

@@ -63,17 +63,20 @@ def main() -> None:
 
     from ricecnn.training import runtime
     from ricecnn.core import settings
+    from ricecnn.core.settings import PositiveInt, View
     from ricecnn.evaluation.augment import augment
     from ricecnn.data.arrays import Images, load_classes, load_split
+    from ricecnn.inference.batches import predict
     from ricecnn.networks.build import build_model
-    from ricecnn.training.predict import predict
     from ricecnn.training.fit import fit, settings_for
-    from ricecnn.training.predict import Inference
     from ricecnn.training.settings import Training
+
+    class Scoring(View):  # evaluate's batch size: the test sets scored as the evaluate stage scores them
+        batch_size: PositiveInt
 
     class Settings(Training):  # what the pilot reads: the stages' own views, together
         data: Images
-        evaluate: Inference
+        evaluate: Scoring
 
     s = settings.load(args.params, Settings)
     classes = load_classes(args.split_dir)

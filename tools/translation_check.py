@@ -41,7 +41,7 @@ def main() -> None:
 
     from ricecnn.evaluation.augment import augment, draw_augmentation
     from ricecnn.data.arrays import load_split
-    from ricecnn.training.predict import predict
+    from ricecnn.inference.batches import predict
 
     x, y = load_split(args.split_dir, "test")
     x = np.asarray(x)

@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from ..training.predict import outputs
+from ..inference.batches import outputs
 
 BATCH = 16  # images per forward pass: bounds memory (VGG16 at 224: ~0.9 GB); no effect on the counts
 
@@ -80,7 +80,7 @@ def exact(layers: dict[str, dict]) -> dict[str, np.ndarray]:
 
 def record(model: str, seed: int, weights_sha256: str, indices: np.ndarray, counts: dict[str, dict]) -> dict:
     """The featuremaps metrics: which model and training seed, which weights
-    (``runtime.weights_digest``) and which val images the counts are from, and ``report(counts)``."""
+    (``inference.files.weights_digest``) and which val images the counts are from, and ``report(counts)``."""
     return {"model": model, "seed": seed, "weights_sha256": weights_sha256, "samples": len(indices),
             "sample": {"split": "val", "indices": np.asarray(indices).tolist()}, **report(counts)}
 

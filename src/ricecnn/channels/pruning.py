@@ -14,7 +14,7 @@ from typing import Iterable
 import numpy as np
 
 from ..core.errors import RiceError
-from ..training.predict import predict
+from ..inference.batches import predict
 from . import surgery
 
 

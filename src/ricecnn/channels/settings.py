@@ -1,7 +1,8 @@
 """What the channel stages' sections share with the stages that read them: the lists of models prune,
-trim and criteria run on (evaluate and summarize read the first two), and the criteria's rules and
-targets (criteria_report reads them too). Each stage's
-own settings are in its stage module (``ricecnn.stages.prune``, ...), which adds them to these."""
+trim and criteria run on (the comparison plan reads the first two through a view of its own,
+``ricecnn.evaluation.plan.Listed``), and the criteria's rules and targets (criteria_report reads them
+too). Each stage's own settings are in its stage module (``ricecnn.stages.prune``, ...), which adds them
+to these."""
 
 from __future__ import annotations
 

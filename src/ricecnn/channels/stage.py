@@ -1,7 +1,7 @@
 """What a channel stage (prune, trim, criteria) reads of params.yaml beside its own section: the
-training settings (for fine-tuning), the batch size its accuracy checks run at (``evaluate.batch_size``),
-and that every model its section lists is trained. The section itself is the stage's own
-(``ricecnn.stages.prune``, ...); ``SECTION`` names it."""
+training settings (for fine-tuning), and that every model its section lists is trained. The section
+itself is the stage's own (``ricecnn.stages.prune``, ...; the batch size its checks score at included:
+``prune.batch_size``, ...); ``SECTION`` names it."""
 
 from __future__ import annotations
 
@@ -10,13 +10,11 @@ from typing import ClassVar
 from pydantic import model_validator
 
 from ..core.settings import named_models
-from ..training.predict import Inference
 from ..training.settings import Training
 
 
 class ChannelStage(Training):
     SECTION: ClassVar[str]  # the stage's own section: prune, trim or criteria
-    evaluate: Inference
 
     @model_validator(mode="after")
     def _listed_models_are_trained(self) -> ChannelStage:

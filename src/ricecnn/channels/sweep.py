@@ -3,39 +3,20 @@ channels of ``<m>_pruned`` (its dead ones already gone, ``prune@``) cut by every
 target, under both rankings, and scored right after the cut; the layer ranking's cuts also fine-tuned,
 and their shared architecture trained from scratch as the control (Liu et al. 2019).
 
-A cut is named by its ranking, target, rule and draw (``Cut``); ``random`` is drawn ``draws`` times
-(each its own seeded order), so that chance's spread is chance's and not one draw's; the other rules
-are deterministic and drawn once. Every score is the per-image correctness on the same evenly spaced
+A cut is named by its ranking, target, rule and draw (``ricecnn.channels.cuts.Cut``); ``random`` is
+drawn ``draws`` times (each its own seeded order), so that chance's spread is chance's and not one
+draw's; the other rules are deterministic and drawn once. Every score is the per-image correctness on the same evenly spaced
 test images (``test_subset``), so that the report pairs the rules image by image.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
 
 from . import criteria
-
-CUT, TUNED, SCRATCH = "cut", "tuned", "scratch"  # a cut model as the rule left it, fine-tuned, its architecture from scratch
-
-
-@dataclass(frozen=True)
-class Cut:
-    ranking: str  # layer | global
-    target: float  # FLOPs at 224 px, a share of <m>_pruned's own
-    rule: str  # apoz | l1 | random
-    draw: int = 0  # random's draw (0 for the deterministic rules)
-
-    def key(self, stage: str) -> str:
-        """The name of this cut's scores at ``stage`` (cut, tuned) in the stage's arrays."""
-        return f"{self.ranking}/{self.target:g}/{self.rule}/{self.draw}/{stage}"
-
-
-def scratch_key(target: float) -> str:
-    """The name of the layer ranking's architecture at ``target`` trained from scratch."""
-    return f"layer/{target:g}/scratch/0/{SCRATCH}"
+from .cuts import Cut
 
 
 def test_subset(n: int, count: int) -> np.ndarray:
@@ -77,7 +58,7 @@ def cuts(model, convs: list[str], ranked: dict[tuple[str, int], dict[str, np.nda
 
 def correct(model, images: np.ndarray, labels: np.ndarray, batch_size: int) -> np.ndarray:
     """Per image, whether ``model`` classifies it right."""
-    from ..training.predict import predict
+    from ..inference.batches import predict
 
     return predict(model, images, batch_size).argmax(-1) == labels
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..networks.anatomy import relu_convs
 from ..networks.flops import describe
-from ..training.predict import model_accuracy
+from ..inference.batches import model_accuracy
 from . import apoz, surgery
 from .selection import Rule
 

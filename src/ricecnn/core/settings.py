@@ -2,7 +2,7 @@
 
 What every stage shares: the parsing, the one-line messages and the building blocks of a schema.
 Each section's schema lives with the code that reads it (``ricecnn.data.settings``,
-``ricecnn.training.settings``, ``ricecnn.networks.settings``, ``ricecnn.study.plan``, and a stage's
+``ricecnn.training.settings``, ``ricecnn.networks.settings``, ``ricecnn.evaluation.plan``, and a stage's
 own section in its stage module), and each stage validates the sections it reads, through a
 ``View`` of the file that names them: so a change to one stage kind's schema reruns only that kind.
 Every load checks the file's top-level keys (``SECTIONS``), so a misspelt section is caught by any

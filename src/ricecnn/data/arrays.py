@@ -47,3 +47,9 @@ def load_split(split_dir: str | Path, split: str, *, mmap: bool = True) -> tuple
     if x.dtype != np.uint8 or x.ndim != 4 or len(x) != len(y):
         raise RiceError(f"{xp} is not a uint8 NHWC array matching {yp.name}: rerun `dvc repro -f split`")
     return x, y
+
+
+def spread(n: int, k: int) -> np.ndarray:
+    """``k`` indices of ``n`` images spread evenly over them (all of them when k >= n): a subset with
+    every class in its share however the images are ordered (the split stores them class by class)."""
+    return np.arange(n) if k >= n else np.unique(np.linspace(0, n - 1, k).round().astype(np.int64))

@@ -65,7 +65,7 @@ def shipped_bytes(model, scratch: Path) -> int:
     """The size of the model's .keras file as it is shipped: weights and architecture, without the
     optimizer state that a training run's file keeps for resuming (for cnn 2.9 of its 4.3 MB)."""
     path = Path(scratch) / "shipped.keras"
-    model.save(path)  # loaded with compile=False (training.runtime.load_model): no optimizer to write
+    model.save(path)  # loaded with compile=False (inference.files.load_model): no optimizer to write
     size = path.stat().st_size
     path.unlink()
     return size

@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..training.predict import outputs
+from ..inference.batches import outputs
 
 
 class Runner:
@@ -29,7 +29,7 @@ class Runner:
         return np.concatenate([probs.argmax(1) for _, (probs,) in outputs(self, images, batch_size, desc=desc)]
                               or [np.empty(0, np.int64)])
 
-    def predict_on_batch(self, batch: np.ndarray) -> np.ndarray:  # what ``training.predict.outputs`` calls
+    def predict_on_batch(self, batch: np.ndarray) -> np.ndarray:  # what ``inference.batches.outputs`` calls
         return self.predict(batch)
 
 

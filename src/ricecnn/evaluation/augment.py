@@ -50,12 +50,6 @@ def _matrices(p: dict[str, np.ndarray], sl: slice, h: int, w: int) -> list[np.nd
     return [np.stack(m, axis=1).astype(np.float32) for m in (rotation, zooming, translation)]
 
 
-def spread(n: int, k: int) -> np.ndarray:
-    """``k`` indices of ``n`` images spread evenly over them (all of them when k >= n): a subset with
-    every class in its share however the images are ordered (the split stores them class by class)."""
-    return np.arange(n) if k >= n else np.unique(np.linspace(0, n - 1, k).round().astype(np.int64))
-
-
 def augmented_batches(images: np.ndarray, seed: int, batch_size: int = 64,
                       transforms: tuple[str, ...] = TRANSFORMS, index: np.ndarray | None = None
                       ) -> Iterator[tuple[slice, np.ndarray]]:

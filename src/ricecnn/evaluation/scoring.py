@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.cli import print_timing
-from ..training.predict import outputs
+from ..inference.batches import outputs
 from .augment import TRANSFORMS
 from .proportions import accuracy_interval
 
@@ -85,18 +85,19 @@ def write_predictions(path: Path, labels: np.ndarray, predicted: dict[str, np.nd
 def write_plots(out: Path, name: str, augmented: np.ndarray, labels, predicted, classes, metrics: dict) -> None:
     """``confusion_<name>.png`` (augmented test set) and ``misclassified_<name>.png`` (the first
     ``MAX_TILES`` misclassified augmented images)."""
-    from .. import pictures
+    from ..pictures import save_png
+    from .pictures import confusion_figure, image_grid, text_figure
 
     k = len(classes)
     counts = np.bincount(labels * k + predicted, minlength=k * k).reshape(k, k)
     title = f"{name}: augmented test, accuracy {metrics['augmented_accuracy']:.4f}"
-    pictures.save_png(pictures.confusion_figure(counts, classes, title), out / f"confusion_{name}.png", palette=True)
+    save_png(confusion_figure(counts, classes, title), out / f"confusion_{name}.png", palette=True)
     wrong = np.flatnonzero(predicted != labels)[:MAX_TILES]
     if len(wrong):
         tiles = [f"true {classes[labels[i]]}\npred {classes[predicted[i]]}" for i in wrong]
         sup = f"{name}: {metrics['misclassified']} of {len(labels)} augmented test images misclassified"
         sup += f" (the first {MAX_TILES})" if metrics["misclassified"] > MAX_TILES else ""
-        fig = pictures.image_grid(augmented[wrong], tiles, sup)
+        fig = image_grid(augmented[wrong], tiles, sup)
     else:
-        fig = pictures.text_figure(f"{name}: no misclassified images")
-    pictures.save_png(fig, out / f"misclassified_{name}.png", palette=True)
+        fig = text_figure(f"{name}: no misclassified images")
+    save_png(fig, out / f"misclassified_{name}.png", palette=True)

@@ -6,7 +6,7 @@ A model is one builder, the module of its name in this folder (``cnn.py``, ``cnn
 one entry of ``REGISTRY`` and one entry of ``models:`` in params.yaml. The registry imports no
 builder: ``build.build_model`` imports the one a stage builds, so that a builder's edit reruns only
 its model's stages (dvc.yaml lists ``networks/<model>.py`` per model). Which models are compared
-with which, and the names of the variants the stages derive: ``ricecnn.study.plan``.
+with which, and the names of the variants the stages derive: ``ricecnn.evaluation.plan``.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..channels import apoz, surgery, sweep
 from ..channels.criteria import Cost
+from ..channels.cuts import CUT, TUNED, scratch_key
 from ..channels.settings import CriteriaLists, Lists
 from ..channels.stage import ChannelStage
 from ..core import settings
@@ -28,6 +29,7 @@ from ..core.errors import RiceError
 from ..core.io import atomic_path, write_json
 from ..core.settings import Distinct, NonNegativeInt, PositiveInt, Section
 from ..data.arrays import load_classes, load_split
+from ..inference.files import load_model
 from ..networks.anatomy import relu_convs
 from ..networks.flops import PAPER_SIZE
 from ..networks.parameters import count_parameters
@@ -45,6 +47,7 @@ class Criteria(CriteriaLists):
     scratch: Annotated[list[str], Distinct]  # models whose layer-ranking architecture at each target is trained from scratch (the control)
     samples: PositiveInt  # train images APoZ is measured on
     test_images: PositiveInt  # test images every cut is scored on (evenly spread)
+    batch_size: PositiveInt  # images per batch when a cut is scored
     margin: Annotated[float, Field(ge=0)]  # the thesis family's: 0, superiority (criteria_report@)
 
 
@@ -76,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     classes = load_classes(args.split_dir)
     train_xy, val_xy, test_xy = (load_split(args.split_dir, k) for k in ("train", "val", "test"))
     runtime.configure(args.seed, s.train.mixed_precision)
-    model = runtime.load_model(args.model_file, stage_name("prune", name, args.seed), train_xy[0].shape[1:], len(classes))
+    model = load_model(args.model_file, stage_name("prune", name, args.seed), train_xy[0].shape[1:], len(classes))
     convs = relu_convs(model)
     if frozen := frozen_at_random(model, convs, entry.weights):
         raise RiceError(f"criteria {name}: {len(frozen)} convolutions ({frozen[0]}, ...) are frozen at their random "
@@ -85,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     images = train_xy[0][apoz.sample(len(train_xy[1]), cfg.samples, s.seed, "criteria.samples", "train")]
     idx = sweep.test_subset(len(test_xy[1]), cfg.test_images)
     test = (np.asarray(test_xy[0][idx]), test_xy[1][idx])
-    batch, pretrained = s.evaluate.batch_size, entry.weights not in (None, "none")
+    batch, pretrained = cfg.batch_size, entry.weights not in (None, "none")
     ranked = sweep.scores(model, convs, cfg.rules, cfg.draws, args.seed, images)
     rows, keys, records, scratch = [], [], [], []
     cuts = list(sweep.cuts(model, convs, ranked, cfg.rankings, cfg.targets, cfg.min_channels, Cost(model, PAPER_SIZE)))
@@ -94,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     for cut, record, chosen in tqdm(cuts, desc=f"criteria {name}", unit="cut", disable=None):
         cut_model = surgery.prune(model, chosen, name=f"{name}_{cut.rule}")
         right = sweep.correct(cut_model, *test, batch)
-        rows.append(right), keys.append(cut.key(sweep.CUT))
+        rows.append(right), keys.append(cut.key(CUT))
         record.update(params=count_parameters(cut_model)["params"], test_cut=right.mean())
         tuned = cut.ranking == "layer" and cfg.finetune_epochs and cut.draw == 0
         if tuned:
@@ -102,9 +105,9 @@ def main(argv: list[str] | None = None) -> None:
             timing = fit(cut_model, train_xy, val_xy, num_classes=len(classes), epochs=cfg.finetune_epochs,
                          **settings_for(s, name, args.seed))
             right = sweep.correct(cut_model, *test, batch)
-            rows.append(right), keys.append(cut.key(sweep.TUNED))
+            rows.append(right), keys.append(cut.key(TUNED))
             record.update(val_tuned=sweep.correct(cut_model, *val_xy, batch).mean(), test_tuned=right.mean())
-            print_timing(stage_name("criteria", name, args.seed), {"cut": cut.key(sweep.TUNED),
+            print_timing(stage_name("criteria", name, args.seed), {"cut": cut.key(TUNED),
                                                                     **{k: timing[k] for k in TIMINGS}})
         records.append({**asdict(cut), **record})
         if tuned and name in cfg.scratch and cut.rule == cfg.rules[0]:  # one architecture per target: one control
@@ -112,12 +115,12 @@ def main(argv: list[str] | None = None) -> None:
             control = runtime.from_scratch(cut_model, pretrained=pretrained)
             fit(control, train_xy, val_xy, num_classes=len(classes), epochs=entry.epochs, **settings_for(s, name, args.seed))
             right = sweep.correct(control, *test, batch)
-            rows.append(right), keys.append(sweep.scratch_key(cut.target))
+            rows.append(right), keys.append(scratch_key(cut.target))
             scratch.append({"target": cut.target, "flops_share_224": record["flops_share_224"], "epochs": entry.epochs,
                             "val": sweep.correct(control, *val_xy, batch).mean(), "test": right.mean()})
     with atomic_path(args.scores) as tmp, open(tmp, "wb") as f:
         np.save(f, np.packbits(np.asarray(rows, dtype=bool), axis=1))  # one row of bits per key
     write_json(args.metrics, {"model": name, "seed": args.seed, "test_images": len(idx),
                               "finetune_epochs": cfg.finetune_epochs, "keys": keys, "cuts": records, "scratch": scratch})
-    print(f"criteria {name}: {len(records)} cuts, {sum(1 for k in keys if k.endswith(sweep.TUNED))} fine-tuned, "
+    print(f"criteria {name}: {len(records)} cuts, {sum(1 for k in keys if k.endswith(TUNED))} fine-tuned, "
           f"{len(scratch)} from scratch, scored on {len(idx)} test images")

@@ -1,6 +1,6 @@
 """Stage evaluate@<model>-<seed>: clean and augmented test accuracy, loss and confusion of one trained
 model's line under one replicate: the model and the variants derived from it
-(``ricecnn.study.plan.line_for``), so that a change to one model rescores its line alone.
+(``ricecnn.evaluation.plan.line_for``), so that a change to one model rescores its line alone.
 
 Every model is judged on the same test split and on the same seeded augmented copy of it
 (``ricecnn.evaluation.augment``, drawn once into memory-mapped arrays, from the data's seed: the same images
@@ -23,16 +23,15 @@ from ..core.cli import fill, parse
 from ..core.errors import RiceError
 from ..core.io import atomic_path, write_json
 from ..core.settings import PositiveInt, Section, Seed
-from ..data.arrays import load_classes, load_split
+from ..data.arrays import load_classes, load_split, spread
 from ..evaluation import scoring
-from ..evaluation.augment import TEST_SETS, condition_sets, spread
-from ..study.plan import Plan, line_for
-from ..training.predict import Inference
-from ..training.runtime import load_model
+from ..evaluation.augment import TEST_SETS, condition_sets
+from ..evaluation.plan import Plan, line_for
+from ..inference.files import load_model
 
 
-class Evaluate(Inference):
-    model_config = Section.model_config  # the whole section: every key it may hold
+class Evaluate(Section):
+    batch_size: PositiveInt  # images per batch when the models score the test sets
     robustness_images: PositiveInt  # test images (spread evenly) scored under each augmentation alone
 
 

@@ -1,5 +1,5 @@
 """Stage export@<model>: one line of the first replicate's models (the trained model and the variants
-made from it, ``ricecnn.study.plan.line_for``) as a practitioner ships them, in LiteRT (float32,
+made from it, ``ricecnn.evaluation.plan.line_for``) as a practitioner ships them, in LiteRT (float32,
 int8 calibrated on training images, and uint8, integer in and out too) and ONNX (float32, and int8 by
 ONNX Runtime's quantiser), each with its file size (the Keras model's without its optimizer state, as
 it is shipped). Beside the files, what a device team needs to use one (``ricecnn.deploy.bundle``):
@@ -33,15 +33,14 @@ from ..core.cli import fill, parse
 from ..core.errors import RiceError
 from ..core.io import atomic_path, write_json
 from ..core.settings import Seed
-from ..data.arrays import load_classes, load_split
+from ..data.arrays import load_classes, load_split, spread
 from ..data.settings import Data
 from ..deploy import bundle
 from ..deploy.formats import chosen
 from ..deploy.package import Shipment
 from ..deploy.settings import Export
-from ..evaluation.augment import spread
-from ..study.plan import Plan, line_for
-from ..training.runtime import load_model
+from ..evaluation.plan import Plan, line_for
+from ..inference.files import load_model
 
 
 class Settings(Plan):

@@ -14,16 +14,16 @@ import keras  # noqa: F401  (Keras starts on import: inside the CLI's quiet star
 import numpy as np
 from tqdm import tqdm
 
-from .. import pictures
-from ..channels import apoz
+from ..channels import apoz, pictures
 from ..core import settings
 from ..core.cli import parse, stage_name
 from ..core.errors import RiceError
 from ..core.io import atomic_path, write_json
 from ..core.settings import PositiveInt, Section, Seed, View
 from ..data.arrays import load_classes, load_split
+from ..inference.files import load_model, weights_digest
 from ..networks.anatomy import feature_layers
-from ..training.runtime import load_model, weights_digest
+from ..pictures import save_png
 
 DPI = 80
 
@@ -71,10 +71,10 @@ def main(argv: list[str] | None = None) -> None:
         for j, (c, i) in enumerate(tqdm(picks.items(), desc="pictures", unit="class", leave=False, disable=None)):
             title = f"{name}: {classes[c]} (val image {i})"
             fig = pictures.featuremap_figure(x[i], [a[j] for a in acts], names, title, cfg.per_layer_max)
-            pictures.save_png(fig, out / f"{classes[c]}.png", dpi=DPI, palette=True)
+            save_png(fig, out / f"{classes[c]}.png", dpi=DPI, palette=True)
         if args.pictures:
             title = f"{name}: dead channels and mean APoZ by layer ({len(idx)} val images)"
-            pictures.save_png(pictures.apoz_figure(result, title), out / "apoz.png", dpi=DPI)
+            save_png(pictures.apoz_figure(result, title), out / "apoz.png", dpi=DPI)
         else:  # the counts are in the metrics; pictures of every seed would cost start-up time and say little more
             (out / "README.txt").write_text(f"Pictures are drawn for replicate {args.pictures_seed}'s models only.\n")
     write_json(args.out_metrics, apoz.record(name, args.seed, weights_digest(model), idx, counts))

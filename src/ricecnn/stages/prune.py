@@ -27,11 +27,12 @@ from ..core.errors import RiceError
 from ..core.io import read_json, write_json
 from ..core.settings import NonNegativeInt, PositiveInt, Section
 from ..data.arrays import load_classes, load_split
+from ..inference.batches import model_accuracy
+from ..inference.files import load_model, save_model, weights_digest
 from ..networks.anatomy import feature_layers
 from ..networks.flops import PAPER_SIZE, describe
 from ..training import runtime
 from ..training.fit import TIMINGS, fit, settings_for
-from ..training.predict import model_accuracy
 
 
 class Prune(Lists):
@@ -40,6 +41,7 @@ class Prune(Lists):
     min_channels: PositiveInt
     finetune_epochs: NonNegativeInt
     tolerance: Annotated[float, Field(gt=0)]  # largest output change on the APoZ sample at threshold 1.0
+    batch_size: PositiveInt  # images per batch of its checks (outputs before and after, val accuracy)
 
 
 class Settings(ChannelStage):
@@ -60,9 +62,9 @@ def main(argv: list[str] | None = None) -> None:
     classes = load_classes(args.split_dir)
     x, y = load_split(args.split_dir, "val")
     runtime.configure(args.seed, s.train.mixed_precision and cfg.finetune_epochs > 0)
-    model = runtime.load_model(args.model_file, stage_name("train", name, args.seed), x.shape[1:], len(classes))
+    model = load_model(args.model_file, stage_name("train", name, args.seed), x.shape[1:], len(classes))
     counted_by = stage_name("featuremaps", name, args.seed)
-    apoz.check_record(recorded, runtime.weights_digest(model), args.featuremaps, len(y), counted_by)
+    apoz.check_record(recorded, weights_digest(model), args.featuremaps, len(y), counted_by)
     names, measured = feature_layers(model), apoz.exact(recorded["layers"])
     if missing := [n for n in names if n not in measured]:
         raise RiceError(f"{args.featuremaps} has no counts for layer {missing[0]!r} of {name}: rerun `dvc repro {counted_by}`")
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     keep = selection.plan(model, {n: measured[n] for n in names}, cfg.apoz_threshold, cfg.min_channels)
     pruned = surgery.prune(model, keep, name=f"{model.name}_pruned")
 
-    batch = s.evaluate.batch_size
+    batch = cfg.batch_size
     sample = pruning.output_change(model, pruned, [x[idx]], apoz.BATCH)
     pruning.check_tolerance(name, sample["max_abs_output_diff"], cfg.apoz_threshold, cfg.tolerance, args.featuremaps, counted_by)
     val = pruning.output_change(model, pruned, pruning.in_batches(x, batch), batch, labels=y)
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
         timing = {k: metrics["finetune"].pop(k) for k in TIMINGS}  # printed, not recorded: the same bytes on every run
         print_timing(stage_name("prune", name, args.seed), {"model": name, **timing})
         metrics["val_accuracy_finetuned"] = model_accuracy(pruned, x, y, batch)
-    runtime.save_model(pruned, args.out)
+    save_model(pruned, args.out)
     write_json(args.metrics, metrics)
     print(f"prune {name}: {metrics['channels_removed']} of {metrics['channels_before']} channels removed, params "
           f"{before['params']:,} -> {after['params']:,}, FLOPs x{1 / metrics['flops_ratio']:.3f}, max output change "

@@ -30,7 +30,7 @@ from ..data.arrays import load_classes, load_split
 from ..deploy.checks import Checks
 from ..deploy.settings import Export
 from ..evaluation.augment import TEST_SETS, condition_sets
-from ..study.plan import Plan, line_for
+from ..evaluation.plan import Plan, line_for
 
 
 class Settings(Plan):

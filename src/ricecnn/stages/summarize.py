@@ -23,10 +23,10 @@ from ..core.cli import fill, parse
 from ..core.io import atomic_path, read_json, write_json
 from ..data.arrays import load_classes
 from ..data.settings import Data
+from ..evaluation.plan import Plan, evaluated_for
 from ..pictures import save_png
 from ..study import deployment, figures, findings, pages, tables
 from ..study.paper import paper_table
-from ..study.plan import Plan, evaluated_for
 from ..study.records import PER_SEED, gather, per_line, training_curves, trim_neighbours
 from ..study.settings import Compare
 

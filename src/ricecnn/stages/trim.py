@@ -22,6 +22,7 @@ from ..core.cli import parse, stage_name
 from ..core.io import write_json
 from ..core.settings import PositiveInt, Section
 from ..data.arrays import load_classes, load_split
+from ..inference.files import load_model, save_model
 from ..networks.flops import PAPER_SIZE
 from ..training import runtime
 from ..training.fit import fit, settings_for
@@ -36,6 +37,7 @@ class Trim(Lists):
     finetune_epochs: PositiveInt  # per round, with the train settings
     max_rounds: PositiveInt
     samples: PositiveInt  # train images APoZ is measured on each round
+    batch_size: PositiveInt  # images per batch when a round's val accuracy is scored
 
     @model_validator(mode="after")
     def _fraction_below_one(self) -> Trim:
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     # model), the fine-tuning runs under the replicate's own training seed (--seed)
     sample = apoz.sample(len(train_xy[1]), cfg.samples, seed=s.seed, what="trim.samples", where="train")
     runtime.configure(training_seed := args.seed, s.train.mixed_precision)
-    model = runtime.load_model(args.model_file, stage_name("train", name, args.seed), train_xy[0].shape[1:], len(classes))
+    model = load_model(args.model_file, stage_name("train", name, args.seed), train_xy[0].shape[1:], len(classes))
 
     def finetune(candidate) -> dict:
         return fit(candidate, train_xy, val_xy, num_classes=len(classes), epochs=cfg.finetune_epochs,
@@ -69,8 +71,8 @@ def main(argv: list[str] | None = None) -> None:
 
     trimmed, record = trim(model, train_xy, val_xy, sample, Rule(cfg.rule, cfg.strength, cfg.min_channels),
                            budget=cfg.budget, max_rounds=cfg.max_rounds, paper_size=PAPER_SIZE,
-                           batch_size=s.evaluate.batch_size, finetune=finetune)
-    runtime.save_model(trimmed, args.out)
+                           batch_size=cfg.batch_size, finetune=finetune)
+    save_model(trimmed, args.out)
     write_json(args.metrics, metrics(record, model=name, seed=args.seed, rule=cfg.rule, strength=cfg.strength,
                                      budget=cfg.budget, samples=len(sample)))
     best = kept(record)

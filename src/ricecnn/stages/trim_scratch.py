@@ -11,6 +11,7 @@ import keras  # noqa: F401  (Keras starts on import: inside the CLI's quiet star
 from ..core import settings
 from ..core.cli import parse, stage_name
 from ..data.arrays import Images
+from ..inference.files import load_model
 from ..training import runtime
 from ..training.run import train_and_save
 from ..training.settings import Training
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     pretrained = s.entry(name).weights not in (None, "none")
 
     def make(classes: int, shape: tuple):
-        trimmed = runtime.load_model(args.model_file, stage_name("trim", name, args.seed), shape, classes)
+        trimmed = load_model(args.model_file, stage_name("trim", name, args.seed), shape, classes)
         return runtime.from_scratch(trimmed, pretrained=pretrained)
 
     train_and_save("trim_scratch", name, args.seed, s, s.data.img_size, args.split_dir, make, args.out, args.metrics,

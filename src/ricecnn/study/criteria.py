@@ -21,14 +21,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..channels.sweep import CUT, SCRATCH, TUNED, scratch_key
+from ..channels.cuts import CUT, SCRATCH, TUNED, scratch_key
 from . import power, stats
 
 THESIS_RANKING, THESIS_STAGE = "layer", CUT
 
 
 def load(record: dict, bits: np.ndarray) -> dict[str, np.ndarray]:
-    """A replicate's per-image correctness by key (``sweep.Cut.key``), from its record and packed rows."""
+    """A replicate's per-image correctness by key (``cuts.Cut.key``), from its record and packed rows."""
     n = record["test_images"]
     rows = np.unpackbits(bits, axis=1, count=n).astype(bool)
     return dict(zip(record["keys"], rows))

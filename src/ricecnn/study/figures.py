@@ -1,7 +1,8 @@
 """The study's figures, which summarize draws: accuracy against cost, parameters, the effects with their
 intervals, robustness and the trimming rounds. Saved by ``ricecnn.pictures.save_png``
-(headless, atomic, no varying metadata); the stages' own pictures (feature maps, confusion matrices) are
-``ricecnn.pictures``'s, so that a figure of the study reruns summarize alone.
+(headless, atomic, no varying metadata); the stages' own pictures are beside their code (feature maps:
+``ricecnn.channels.pictures``, confusion matrices: ``ricecnn.evaluation.pictures``), so that a figure of
+the study reruns summarize alone.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ from ..core.cli import fill, stage_name
 from ..core.errors import RiceError
 from ..core.io import read_json
 from ..evaluation.augment import TEST_SETS, TRANSFORMS
+from ..evaluation.plan import Evaluated
 from . import stats
-from .plan import Evaluated
 
 PER_SEED = ("train", "featuremaps", "prune", "trim", "trim_scratch")  # one file per seed and model each
 CONDITIONS = TEST_SETS[::-1]  # the test sets every comparison is made on, the paper's first

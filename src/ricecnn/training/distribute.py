@@ -8,7 +8,7 @@ Keras does not rescale the learning rate: `learning_rate` applies to the global 
 Both engines need every batch to split evenly over the devices (JAX refuses an uneven batch; a
 TensorFlow replica handed an empty slice fails inside the convolution), so `even_batches` trims a
 training batch to a multiple of the device count, and prediction batches are padded
-(`ricecnn.training.predict`, ``multiple=replicas``).
+(`ricecnn.inference.batches`, ``multiple=replicas``).
 
 A CPU-only machine can simulate several devices, for tests and benches: JAX reads
 `XLA_FLAGS=--xla_force_host_platform_device_count=N` itself; for TensorFlow the same flag makes

@@ -16,8 +16,8 @@ import time
 import numpy as np
 
 from ..core.errors import RiceError
+from ..inference.batches import predict
 from .distribute import Placement, even_batches
-from .predict import predict
 from .runtime import accelerator_free_bytes
 from .settings import Training
 

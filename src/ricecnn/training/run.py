@@ -14,6 +14,7 @@ from ..core.cli import print_timing, stage_name
 from ..core.errors import RiceError
 from ..core.io import write_json
 from ..data.arrays import load_classes, load_split
+from ..inference.files import save_model
 from ..networks.parameters import count_parameters
 from . import runtime
 from .distribute import placement
@@ -47,7 +48,7 @@ def train_and_save(stage: str, name: str, seed: int, s: Training, img_size: int,
     metrics.update(params_total=counted["params"], params_trainable=counted["params_trainable"], epochs_max=entry.epochs,
                    model=name, seed=seed, backend=keras.backend.backend(), img_size=img_size,
                    weights=str(entry.weights or "none"), freeze=str("paper" if entry.freeze is None else entry.freeze))
-    runtime.save_model(model, out)
+    save_model(model, out)
     write_json(metrics_path, metrics)
     verdict = "" if metrics["learned"] else "  WARNING: no better than chance"
     print(f"{stage} {name}: val_accuracy {metrics['val_accuracy']:.4f} (kept epoch {metrics['best_epoch']}/"

@@ -13,15 +13,6 @@ from typing import Iterator
 
 import numpy as np
 
-from ..core.settings import PositiveInt, View
-
-
-class Inference(View):
-    """What a stage that runs models reads of ``evaluate``: the batch size inference runs at (evaluate's
-    own section adds the rest, ``ricecnn.stages.evaluate``)."""
-
-    batch_size: PositiveInt
-
 
 def outputs(model, x: np.ndarray, batch_size: int, *, multiple: int = 1,
             desc: str | None = None) -> Iterator[tuple[slice, list[np.ndarray]]]:
