@@ -57,7 +57,7 @@ def spec(name: str, where: str = "") -> Spec:
 
 
 def check_options(name: str, options: dict) -> None:
-    """Check one ``models.<name>`` entry (already typed and checked by ``ricecnn.core.settings``) against
+    """Check one ``models.<name>`` entry (already typed and checked by ``networks.settings.ModelEntry``) against
     what depends on the model: which options it takes, and how many base layers it can freeze."""
     s, where = spec(name, "params.yaml: models: "), f"params.yaml: models.{name}"
     for key in options:

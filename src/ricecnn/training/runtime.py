@@ -62,7 +62,7 @@ def from_scratch(model, pretrained: bool):
     "Rethinking the Value of Network Pruning": random initialisation, every layer trained).
 
     ``pretrained``: whether the original training started from learned weights (VGG's ``weights``
-    imagenet or a file). Its frozen layers then held learned features, which a fresh copy does not
+    anything but none: imagenet, standin or a file). Its frozen layers then held learned features, which a fresh copy does not
     have, so every layer of the copy trains. Without (``weights: none``) the original's frozen
     layers were random too, and the copy keeps them frozen: it repeats the original's own training
     from another random start.
