@@ -264,3 +264,42 @@ def test_a_claim_with_no_advantage_to_size_for_records_none_beside_one_that_has(
     assert isinstance(thesis.loc["l1", "replicates_needed"], int)
     assert thesis.loc["random", "planned_effect"] is None and thesis.loc["random", "replicates_needed"] is None
     assert json.loads(json.dumps(thesis.reset_index().to_dict(orient="records"), allow_nan=False))
+
+
+def test_the_budget_pilot_settles_each_model_and_chooses_when_every_model_is_settled(tmp_path):
+    """tools/criteria_budget.py on made-up records: at 12 against 24 one model still moves (+3 points), so no
+    budget; at 24 against 48 that model alone runs and moves +0.5: 24 is chosen, and the docs' sentence gives
+    each model's last pair (the settled one's 12 against 24)."""
+    import subprocess
+    import sys
+
+    def records(folder, epochs, acc):
+        for model in {m for m, _ in acc}:
+            folder.mkdir(parents=True, exist_ok=True)
+            cuts = [{"target": t, "rule": r, "test_tuned": a + 0.001 * i} for i, (t, r) in
+                    enumerate([(0.75, "apoz"), (0.75, "l1"), (0.45, "apoz")]) for (m, a) in [(model, acc[model, epochs])]]
+            (folder / f"{model}.json").write_text(json.dumps({"model": model, "seed": 101, "finetune_epochs": epochs,
+                                                              "cuts": cuts}))
+
+    acc = {("cnn", 12): 0.95, ("cnn", 24): 0.952, ("vgg16", 12): 0.80, ("vgg16", 24): 0.83, ("vgg16", 48): 0.835}
+    records(tmp_path / "E12", 12, {k: v for k, v in acc.items()})
+    records(tmp_path / "E24", 24, acc)
+    records(tmp_path / "E48", 48, {k: v for k, v in acc.items() if k[0] == "vgg16"})
+    jsonl = tmp_path / "budget.jsonl"
+    tool = [sys.executable, str(ROOT / "tools" / "criteria_budget.py")]
+
+    def pair(a, b):
+        return subprocess.run([*tool, str(tmp_path / a), str(tmp_path / b), "--jsonl", str(jsonl)], capture_output=True,
+                              text=True, check=True).stdout
+
+    assert "budget: not reached: at least 24 epochs; run 24 against 48 next" in pair("E12", "E24")
+    out = pair("E24", "E48")
+    assert "budget: 24 epochs" in out and "all" not in out  # one model ran: no "all" row
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [b["choice"] for b in lines] == [None, 24] and set(lines[1]["models"]) == {"vgg16"}
+    sys.path.insert(0, str(ROOT / "tools"))
+    from criteria_tables import pilot_table
+
+    said = pilot_table(ROOT / "results" / "criteria-pilot", jsonl)
+    assert "Chosen budget: **24 epochs**" in said
+    assert "cnn's 12 against 24: +0.2" in said and "vgg16's 24 against 48: +0.5" in said

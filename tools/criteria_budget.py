@@ -53,7 +53,8 @@ def main() -> int:
     if e2 != 2 * e or not keys:
         raise SystemExit(f"need runs at E and 2E epochs with the same cuts (got {e} and {e2}, {len(keys)} shared cuts)")
     rows = {}
-    for model in sorted({k[0] for k in keys}) + ["all"]:
+    models = sorted({k[0] for k in keys})
+    for model in models + (["all"] if len(models) > 1 else []):
         ks = [k for k in keys if model in ("all", k[0])]
         rows[model] = {"at_E": float(np.mean([a[k] for k in ks])), "at_2E": float(np.mean([b[k] for k in ks])),
                        **summary(np.array([b[k] - a[k] for k in ks]))}

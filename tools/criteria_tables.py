@@ -98,7 +98,13 @@ def pilot_table(folder: Path = ROOT / "results" / "criteria-pilot", budget: Path
     last = pairs[-1]
     rows.append("")
     if last["choice"]:
-        rows.append(f"Chosen budget: **{last['choice']} epochs** (the rule: doubling moves no model's mean by a point or more).")
+        # a model whose mean moved less than a point at one pair is not run at the next: each model's last pair
+        final = {m: (b, r) for b in pairs for m, r in b["models"].items() if m != "all"}
+        said = "; ".join(f"{m}'s {b['E']} against {b['2E']}: {_pts(r['mean_diff'])} [{_pts(r['lo'])}, {_pts(r['hi'])}]"
+                         for m, (b, r) in final.items())
+        rows.append(f"Chosen budget: **{last['choice']} epochs**: each model's last pair moved its mean by less than a "
+                    f"point ({said}). A model under a point at one pair is not run at the next, whose longer runs "
+                    "only the others need.")
     else:
         rows.append(f"**No budget chosen yet:** doubling {last['E']} epochs still moved a model's mean by a point or more, "
                     f"so the budget is at least {last['2E']} epochs; the next pilot pair is {last['2E']} against "
