@@ -31,10 +31,12 @@ repro: setup
 	python tools/sync_docs.py
 
 # The suite runs on TEST_WORKERS processes (pytest-xdist); --dist loadfile keeps each test file on one
-# worker, so a file's module fixtures (a trained repo, a server) are built once.
+# worker, so a file's module fixtures (a trained repo, a server) are built once. Every test's seconds
+# (setup, call, teardown) and its worker go to .pytest-report.xml: python tools/test_times.py --files
+# sums them per file and per worker.
 TEST_WORKERS ?= 2
 test: setup test-deps
-	python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
+	python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15 --junitxml=.pytest-report.xml
 
 test-fast: setup
 	python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow"

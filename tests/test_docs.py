@@ -10,6 +10,7 @@ import functools
 import itertools
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -1030,3 +1031,16 @@ def test_the_criteria_results_are_what_their_run_measured():
     # the run's settings are the committed profile's over params.yaml's
     profile = dict(item.split("=", 1) for item in yaml.safe_load((ROOT / "profiles/criteria.yaml").read_text()))
     assert all(yaml.safe_load(v) == (ran if k == "replicates" else ran["criteria"])[k.split(".")[-1]] for k, v in profile.items())
+
+
+def test_the_seconds_per_test_file_are_summed_from_pytest_s_report(tmp_path):
+    sys.path.insert(0, str(ROOT / "tools"))
+    from test_times import per_file
+
+    report = tmp_path / "report.xml"
+    report.write_text('<testsuites><testsuite name="pytest">'
+                      '<testcase classname="tests.test_a" name="one" time="1.5"/>'
+                      '<testcase classname="tests.test_a" name="two[x]" time="2"/>'
+                      '<testcase classname="tests.test_b.TestK" name="three" time="10"/>'
+                      '</testsuite></testsuites>')
+    assert per_file(report) == [("test_b.py", 1, 10.0), ("test_a.py", 2, 3.5)]

@@ -3,6 +3,7 @@ bench/make-test.json, and the markdown docs/development.md shows from it (tools/
 
     rm -rf /tmp/ct && git clone -q . /tmp/ct && (cd /tmp/ct && time bash .ci/run | tee /tmp/ci.log)
     python tools/test_times.py --run COMMIT:SECONDS:/tmp/ci.log [--run ...] --json bench/make-test.json
+    python tools/test_times.py --files /tmp/ct/.pytest-report.xml   # seconds per test file, most first
 
 SECONDS is the wall time of the whole `bash .ci/run` (venv setup from pip's cache, make test-deps and
 the suite); from each log come the tests passed, the suite's own seconds and pytest's 15 slowest
@@ -62,11 +63,34 @@ def report(record: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def per_file(report: Path) -> list[tuple[str, int, float]]:
+    """(test file, tests, seconds) from the JUnit XML `make test` writes, most seconds first: under
+    ``--dist loadfile`` a file runs whole on one worker, so these are the pieces the workers share."""
+    import xml.etree.ElementTree as ET  # the standard library's reader of pytest's --junitxml
+
+    sums: dict[str, list] = {}
+    for case in ET.parse(report).getroot().iter("testcase"):
+        name = next(part for part in case.get("classname", "").split(".") if part.startswith("test_")) + ".py"
+        entry = sums.setdefault(name, [0, 0.0])
+        entry[0] += 1
+        entry[1] += float(case.get("time", 0))
+    return sorted(((f, n, t) for f, (n, t) in sums.items()), key=lambda row: -row[2])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--run", action="append", required=True, help="COMMIT:SECONDS:LOG of one `bash .ci/run`")
-    ap.add_argument("--json", type=Path, required=True)
+    ap.add_argument("--run", action="append", help="COMMIT:SECONDS:LOG of one `bash .ci/run`")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--files", type=Path, help="print the seconds per test file of this JUnit XML report instead")
     args = ap.parse_args()
+    if args.files:
+        rows = per_file(args.files)
+        for name, n, t in rows:
+            print(f"{t:8.1f} s  {n:4d} tests  {name}")
+        print(f"{sum(t for *_, t in rows):8.1f} s  {sum(n for _, n, _ in rows):4d} tests  in all")
+        return
+    if not (args.run and args.json):
+        ap.error("--run and --json, or --files")
     runs = []
     for spec in args.run:
         commit, seconds, log = spec.split(":", 2)
