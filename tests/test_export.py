@@ -5,7 +5,6 @@ others exported), a defect of the code failing the stage; and the latency bench'
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import keras
