@@ -47,7 +47,7 @@ def report(record: dict) -> str:
     said = ", ".join(f"{minutes(r['seconds'])} ({r['commit']})" for r in runs)
     goal = "within" if all(r["seconds"] <= GOAL for r in runs) else "not all within"
     text = (f"`bash .ci/run` from a clean clone on this machine (2 cores), "
-            f"{'one run' if len(runs) == 1 else f'{len(runs)} runs in a row'}: {said} in all, `make setup` from pip's "
+            f"{'one run' if len(runs) == 1 else f'{len(runs)} runs, the newest first'}: {said} in all, `make setup` from pip's "
             f"cache included: {goal} the {GOAL // 60} minutes `make test` should take.")
     if len(runs) > 1:  # the same tests in every run: how much of a difference is the machine's speed
         same = "; ".join(f"`{test.split('::')[1]}` " + " / ".join(
