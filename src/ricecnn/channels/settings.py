@@ -1,6 +1,6 @@
 """What the channel stages' sections share with the stages that read them: the lists of models prune,
-trim and criteria run on (the comparison plan reads the first two through a view of its own,
-``ricecnn.evaluation.plan.Listed``), and the criteria's rules and targets (criteria_report reads them
+trim and criteria run on (``ricecnn.core.settings.Lists``, which the comparison plan reads too), and
+the criteria's rules and targets (criteria_report reads them
 too). Each stage's own settings are in its stage module (``ricecnn.stages.prune``, ...), which adds them
 to these."""
 
@@ -10,15 +10,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from ..core.settings import Distinct, View
+from ..core.settings import Distinct, Lists
 
 CriterionRule = Literal["apoz", "l1", "random"]  # the channel criteria (``ricecnn.channels.criteria``)
-
-
-class Lists(View):
-    """A section's list of the models a stage kind runs on (``prune.models``, ``trim.models``)."""
-
-    models: list[str]
 
 
 class CriteriaLists(Lists):

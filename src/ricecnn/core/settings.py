@@ -93,6 +93,13 @@ class Design(View):
         return self
 
 
+class Lists(View):
+    """A section's list of the models a stage kind runs on (``prune.models``, ``trim.models``): what the
+    channel stages and the comparison plan share of those sections (each stage's own schema adds the rest)."""
+
+    models: list[str]
+
+
 def named_models(section: str, names: list[str], models: typing.Iterable[str]) -> None:
     """A list of models (``prune.models``, ...) names only models that have an entry under ``models``."""
     for name in names:

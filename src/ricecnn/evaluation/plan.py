@@ -15,15 +15,8 @@ from typing import Any
 from pydantic import model_validator
 
 from ..core.cli import stage_name
-from ..core.settings import Design, View, named_models
+from ..core.settings import Design, Lists, named_models
 from ..networks.registry import REGISTRY, spec
-
-
-class Listed(View):
-    """What the plan reads of ``prune`` and ``trim``: the models the stage kind runs on (the rest of
-    the section, and its own schema of the list, are the stage's: ``ricecnn.stages.prune``, ...)."""
-
-    models: list[str]
 
 
 class Plan(Design):
@@ -31,8 +24,8 @@ class Plan(Design):
     names and the lists of models each stage kind runs on."""
 
     models: dict[str, Any]
-    prune: Listed
-    trim: Listed
+    prune: Lists
+    trim: Lists
 
     @model_validator(mode="after")
     def _listed_models_are_trained(self) -> Plan:

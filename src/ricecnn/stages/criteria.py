@@ -21,13 +21,13 @@ import numpy as np
 from ..channels import apoz, surgery, sweep
 from ..channels.criteria import Cost
 from ..channels.cuts import CUT, TUNED, scratch_key
-from ..channels.settings import CriteriaLists, Lists
+from ..channels.settings import CriteriaLists
 from ..channels.stage import ChannelStage
 from ..core import settings
 from ..core.cli import parse, print_timing, stage_name
 from ..core.errors import RiceError
 from ..core.io import atomic_path, write_json
-from ..core.settings import Distinct, NonNegativeInt, PositiveInt, Section
+from ..core.settings import Distinct, Lists, NonNegativeInt, PositiveInt, Section
 from ..data.arrays import load_classes, load_split
 from ..inference.files import load_model
 from ..networks.anatomy import relu_convs

@@ -19,13 +19,12 @@ import numpy as np
 from pydantic import Field
 
 from ..channels import apoz, pruning, records, selection, surgery
-from ..channels.settings import Lists
 from ..channels.stage import ChannelStage
 from ..core import settings
 from ..core.cli import parse, print_timing, stage_name
 from ..core.errors import RiceError
 from ..core.io import read_json, write_json
-from ..core.settings import NonNegativeInt, PositiveInt, Section
+from ..core.settings import Lists, NonNegativeInt, PositiveInt, Section
 from ..data.arrays import load_classes, load_split
 from ..inference.batches import model_accuracy
 from ..inference.files import load_model, save_model, weights_digest

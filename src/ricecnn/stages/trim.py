@@ -14,13 +14,12 @@ from pydantic import Field, model_validator
 from ..channels import apoz
 from ..channels.records import kept, metrics
 from ..channels.selection import Rule
-from ..channels.settings import Lists
 from ..channels.stage import ChannelStage
 from ..channels.trimming import trim
 from ..core import settings
 from ..core.cli import parse, stage_name
 from ..core.io import write_json
-from ..core.settings import PositiveInt, Section
+from ..core.settings import Lists, PositiveInt, Section
 from ..data.arrays import load_classes, load_split
 from ..inference.files import load_model, save_model
 from ..networks.flops import PAPER_SIZE
