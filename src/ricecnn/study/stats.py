@@ -103,14 +103,14 @@ def tango_interval(b, c, n, z: float = Z, continuity: float = CONTINUITY, iterat
     """The ``z`` score interval (lo, hi) of p_b - p_c: {delta : |score(delta)| < z}, its ends found by
     bisection on (-1, 1) (the score decreases in delta). Works on arrays of counts."""
     b, c, n = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (b, c, n)))
-    ends = []
-    for target in (z, -z):  # the lower end: score = +z; the upper end: score = -z
-        lo, hi = np.full(b.shape, -1.0), np.full(b.shape, 1.0)
-        for _ in range(iterations):
-            mid = (lo + hi) / 2
-            above = tango_score(b, c, n, mid, continuity) > target
-            lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
-        ends.append((lo + hi) / 2)
+    # both ends at once, each element its own bisection (element-wise: the same numbers as one end at a time)
+    target = np.array([z, -z]).reshape((2,) + (1,) * b.ndim)  # the lower end: score = +z; the upper end: score = -z
+    lo, hi = np.full((2,) + b.shape, -1.0), np.full((2,) + b.shape, 1.0)
+    for _ in range(iterations):
+        mid = (lo + hi) / 2
+        above = tango_score(b, c, n, mid, continuity) > target
+        lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
+    ends = (lo + hi) / 2
     return ends[0], ends[1]
 
 
