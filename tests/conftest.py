@@ -233,6 +233,8 @@ def stop_workers(repo: Path, timeout: float = 60) -> None:
 BUILT_MODELS = {"cnn": {"epochs": 1}, "cnn_light": {"epochs": 1}}
 BUILT_SETTINGS = {"featuremaps": {"samples": 256, "per_layer_max": 8}, "evaluate": {"batch_size": 8},
                   "prune": {"batch_size": 8},
+                  # one LiteRT format and one ONNX (each format is the same code: tests/test_export.py writes all five)
+                  "export": {"formats": ["litert_int8", "onnx_float32"], "augmented_formats": ["litert_int8"]},
                   "trim": {"samples": 16, "max_rounds": 1, "finetune_epochs": 1, "budget": 1.0, "batch_size": 8},
                   "criteria": {"models": ["cnn"], "rules": ["apoz", "random"], "targets": [0.5], "rankings": ["layer"],
                                "draws": 1, "finetune_epochs": 1, "samples": 16, "batch_size": 8}}

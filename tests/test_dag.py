@@ -56,8 +56,14 @@ def imported_modules(src: Path, module: str) -> set[str]:
     """The package modules that ``module``'s own import statements name (not transitively)."""
     path = module_file(src, module)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    return {m for m in named_imports(path.read_text(), package) if m.split(".")[0] == PACKAGE and module_file(src, m)}
+
+
+@functools.cache  # by source text: every stage's closure parses the same modules
+def named_imports(source: str, package: str) -> frozenset[str]:
+    """The modules the import statements of ``source`` (a module of ``package``) name, relative ones resolved."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
@@ -69,7 +75,7 @@ def imported_modules(src: Path, module: str) -> set[str]:
                 target = node.module
             found.add(target)
             found |= {f"{target}.{alias.name}" for alias in node.names}  # `from pkg import submodule`
-    return {m for m in found if m.split(".")[0] == PACKAGE and module_file(src, m)}
+    return frozenset(found)
 
 
 def closure(src: Path, roots: list[str]) -> set[Path]:

@@ -177,29 +177,3 @@ def test_flops_stage_errors(tmp_path, capsys):
     assert cli.main(["flops", "cnn_lite", "--params", str(params), "--split-dir", str(tmp_path), *out]) == 2
     err = capsys.readouterr().err
     assert err.strip() == "ricecnn flops: error: unknown model 'cnn_lite' (did you mean 'cnn_light'?)"
-
-
-def test_a_stage_process_on_tensorflow_does_not_import_jax(tmp_path):
-    """`ricecnn <stage>` in its own process on TensorFlow: TensorFlow's import would pull in jax (it is
-    installed for the JAX backend), 1.5 s of every stage's start-up; the stage must not load it, and
-    still work. On JAX it is the backend and is loaded."""
-    import subprocess
-    import sys
-
-    import yaml
-
-    params = write_params(tmp_path / "params.yaml", models={"cnn_light": {"epochs": 1}})
-    split = tmp_path / "split"
-    split.mkdir()
-    (split / "classes.json").write_text(json.dumps(["a", "b", "c"]))
-    probe = ("import sys, runpy; sys.argv = ['ricecnn'] + sys.argv[1:]\n"
-             "try:\n    runpy.run_module('ricecnn', run_name='__main__')\n"
-             "except SystemExit as e:\n    print('exit', e.code, 'jax' if sys.modules.get('jax') else 'no-jax')\n")
-    for backend, loaded in (("tensorflow", "no-jax"), ("jax", "jax")):
-        p = yaml.safe_load(params.read_text())
-        p["train"]["backend"] = backend
-        params.write_text(yaml.safe_dump(p))
-        out = subprocess.run([sys.executable, "-c", probe, "flops", "cnn_light", "--params", str(params), "--split-dir",
-                              str(split), "--out", str(tmp_path / f"{backend}.json")], capture_output=True, text=True)
-        assert out.stdout.split()[-3:] == ["exit", "0", loaded], out.stderr[-2000:]
-        assert json.loads((tmp_path / f"{backend}.json").read_text())["params"] > 0

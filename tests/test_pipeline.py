@@ -62,7 +62,7 @@ def test_every_stage_runs_and_writes_its_outputs(built):
                  f"reports/evaluate/{s}/cnn_light/predictions/cnn_light.csv", f"reports/evaluate/{s}/cnn/pictures/confusion_cnn.png",
                  "reports/study/findings.md", "reports/study/robustness.png", f"models/{s}/cnn/cnn_trim.keras", f"metrics/trim/{s}/cnn.json",
                  f"reports/featuremaps/{s}/cnn/apoz.png", f"reports/train/{s}/cnn/plots/metrics/eval/accuracy.tsv",
-                 f"exports/{s}/cnn/cnn_trim.tflite", f"exports/{s}/cnn/cnn_pruned_int8.tflite", "reports/criteria_report/cnn/curves.csv", f"exports/{s}/cnn/labels.txt",
+                 f"exports/{s}/cnn/cnn_trim_int8.tflite", f"exports/{s}/cnn/cnn_pruned_int8.tflite", "reports/criteria_report/cnn/curves.csv", f"exports/{s}/cnn/labels.txt",
                  f"exports/{s}/cnn_light/cnn_light.onnx", "metrics/export/cnn.json", "reports/export/cnn/cnn.csv",
                  "reports/study/deployment.csv", "reports/study/deployment.png"):
         assert (repo / path).is_file(), path
@@ -138,6 +138,16 @@ def test_every_setting_a_stage_reads_is_in_its_params(built):
     assert "data.source" in traced["summarize"] and "featuremaps.samples" in traced["featuremaps@cnn-1"]
 
 
+def test_a_stage_on_tensorflow_does_not_load_jax(built):
+    """TensorFlow's import would pull in jax (installed for the JAX backend), 1.5 s of every stage's start-up
+    (cli.without_unused_jax); each stage process recorded what it loaded (tests/params_trace). On JAX it is the
+    backend and is loaded: test_every_stage_that_loads_keras_runs_on_train_backend."""
+    loaded = {f.stem: json.loads(f.read_text()) for f in (built.params_read / "loaded").glob("*.json")}
+    on_tensorflow = {name for name, r in loaded.items() if r["keras_backend"] == "tensorflow"}
+    assert {f"train@cnn-{SEED}", f"evaluate@cnn-{SEED}", "flops@cnn", "export@cnn"} <= on_tensorflow
+    assert [name for name in on_tensorflow if loaded[name]["jax"]] == []
+
+
 def test_second_repro_runs_nothing(built):
     assert "Running stage" not in run(["dvc", "repro"], built.repo).stdout
     assert json.loads(run(["dvc", "status", "--json"], built.repo).stdout) == {}
@@ -160,7 +170,7 @@ def test_a_fresh_clone_reproduces_every_output_s_bytes(built, tmp_path):
     ran_here = ran(run(["dvc", "repro"], clone).stdout)
     assert ran_here == cached, ran_here ^ cached  # none of evaluate@, score_exports@, summarize: their inputs came out the same
     assert run(["git", "status", "--porcelain"], clone).stdout == ""  # dvc.lock and every committed out unchanged
-    for model in (f"models/{SEED}/cnn/cnn.keras", f"exports/{SEED}/cnn/cnn_pruned_int8.onnx"):
+    for model in (f"models/{SEED}/cnn/cnn.keras", f"exports/{SEED}/cnn/cnn_pruned.onnx"):
         assert (clone / model).read_bytes() == (built.repo / model).read_bytes()
 
 
@@ -320,7 +330,7 @@ def test_every_stage_that_loads_keras_runs_on_train_backend(built, tmp_path):
     assert set(kinds) == {"pretrain", "train", "flops", "featuremaps", "prune", "trim", "trim_scratch", "criteria", "evaluate",
                           "export", "score_exports", "summarize"}  # export: TensorFlow always (its converter; cli.TENSORFLOW_STAGES)
     # every kind goes through cli.run_stage, which sets the backend before it imports the stage's module
-    # (tests/test_flops.py: ..._does_not_import_jax); run on JAX here: those that write the backend down
+    # (test_a_stage_on_tensorflow_does_not_load_jax); run on JAX here: those that write the backend down
     for kind, name in ((k, n) for k, n in kinds.items() if k in ("train", "evaluate")):
         argv = shlex.split(stages[name]["cmd"])
         p = run([sys.executable, "-c", ON_BACKEND, *argv[1:]], repo, extra_env={"KERAS_BACKEND": "tensorflow", **CHEAP_XLA})

@@ -2,8 +2,9 @@
 the stages' processes (``PYTHONPATH``) with $RICECNN_PARAMS_TRACE set to a folder, this module wraps
 ``ricecnn.core.settings.load`` so that the settings object a stage gets records the dotted key of
 every setting read through it, and the process writes them to ``<folder>/<stage>.json`` at exit
-(``$DVC_STAGE``, which DVC sets for a stage's command). The test checks them against the params each
-stage lists in dvc.yaml. Test code only: the stages never run it outside the tests.
+(``$DVC_STAGE``, which DVC sets for a stage's command), and to ``<folder>/loaded/<stage>.json`` its Keras
+backend and whether it loaded jax. The tests check them against the params each stage lists in
+dvc.yaml, and that no stage on TensorFlow loads jax. Test code only: the stages never run it outside the tests.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import atexit
 import functools
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +28,12 @@ def _trace(folder: str) -> set[str]:
     seen: set[str] = set()
 
     def write() -> None:
-        out = Path(folder) / f"{os.environ.get('DVC_STAGE', 'no-stage')}.json"
-        out.write_text(json.dumps(sorted(seen)) + "\n")
+        stage = os.environ.get("DVC_STAGE", "no-stage")
+        (Path(folder) / f"{stage}.json").write_text(json.dumps(sorted(seen)) + "\n")
+        keras = sys.modules.get("keras")  # and what the process loaded: its Keras backend, and whether jax came in
+        loaded = {"keras_backend": keras.config.backend() if keras else None, "jax": sys.modules.get("jax") is not None}
+        (Path(folder) / "loaded").mkdir(exist_ok=True)
+        (Path(folder) / "loaded" / f"{stage}.json").write_text(json.dumps(loaded) + "\n")
 
     atexit.register(write)
     return seen
