@@ -29,7 +29,7 @@ setup() {  # setup <venv> <pip|parallel>: prints the seconds of the install and 
   else
     "$v/bin/python" -m pip install --quiet --no-compile -r "$REQS" 2>/dev/null \
       || { echo "bench: pip install failed in $v" >&2; exit 1; }
-    "$v/bin/python" -m compileall -q -j 0 "$v/lib" >/dev/null 2>&1 || true  # as make setup does
+    "$v/bin/python" -m compileall -q -j 0 -x '/tests?/' "$v/lib" >/dev/null 2>&1 || true  # as make setup does
   fi
   end=$(date +%s.%N)
   echo "$end - $start" | bc
