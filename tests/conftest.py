@@ -18,6 +18,17 @@ import yaml
 
 pytest_plugins = ["servers"]  # the s3_server and ssh_server fixtures
 
+# The test files that take longest (`python tools/test_times.py --files .pytest-report.xml`), handed to the
+# workers first (`make test`: --dist loadfile --no-loadscope-reorder), so that the run does not end on one
+# of them alone while the other worker is idle: pytest-xdist's own order puts the files with the most tests
+# first, which started the paper rehearsal (3 tests, 2 minutes) last.
+LONGEST_FIRST = ("test_pipeline.py", "test_rehearsal.py", "test_scaleout.py", "test_distribute.py", "test_share.py")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file keeps its own order
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the venv's bin: ricecnn and dvc live here
 
