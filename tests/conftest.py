@@ -111,9 +111,19 @@ def env() -> dict:
     return e
 
 
+RUN_TIMEOUT = 900  # seconds: the longest command of the suite (the paper rehearsal) takes about 2 minutes
+
+
 def run(cmd: list[str], cwd: Path, *, check: bool = True, extra_env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run a command; on an unexpected failure, fail the test with its output."""
-    p = subprocess.run(cmd, cwd=cwd, env={**env(), **(extra_env or {})}, capture_output=True, text=True)
+    """Run a command; on an unexpected failure, or a command that never ends (a server that stopped
+    answering: SeaweedFS on a nearly full disk takes uploads and never stores them), fail the test with
+    its output."""
+    try:
+        p = subprocess.run(cmd, cwd=cwd, env={**env(), **(extra_env or {})}, capture_output=True, text=True,
+                           timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired as e:
+        out, err = (v.decode(errors="replace") if isinstance(v, bytes) else v or "" for v in (e.stdout, e.stderr))
+        pytest.fail(f"{' '.join(cmd)} still running after {RUN_TIMEOUT} s\n--- stdout\n{out[-4000:]}\n--- stderr\n{err[-4000:]}")
     if check and p.returncode != 0:
         pytest.fail(f"{' '.join(cmd)} exited {p.returncode}\n--- stdout\n{p.stdout[-4000:]}\n--- stderr\n{p.stderr[-4000:]}")
     return p

@@ -10,7 +10,6 @@ import functools
 import itertools
 import os
 import re
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -1048,14 +1047,3 @@ def test_the_seconds_per_test_file_are_summed_from_pytest_s_report(tmp_path):
                       '</testsuite></testsuites>')
     assert per_file(report) == [("test_b.py", 1, 10.0), ("test_a.py", 2, 3.5)]
 
-
-def test_the_longest_test_files_go_to_the_workers_first():
-    from conftest import LONGEST_FIRST
-
-    assert all((ROOT / "tests" / name).is_file() for name in LONGEST_FIRST)  # a renamed file would fall out silently
-    make_test = next(ln for ln in (ROOT / "Makefile").read_text().splitlines() if "--junitxml" in ln)
-    assert "--dist loadfile --no-loadscope-reorder" in make_test  # xdist's own reorder would undo the order
-    shown = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-                            "tests/test_docs.py", "tests/test_rehearsal.py"], cwd=ROOT, capture_output=True, text=True).stdout
-    files = [ln.split("::")[0] for ln in shown.splitlines() if "::" in ln]
-    assert files[0] == "tests/test_rehearsal.py" and files[-1] == "tests/test_docs.py", files
