@@ -114,6 +114,14 @@ def _to_jsonable(obj: Any) -> Any:
     return obj
 
 
+
+def write_csv(frame, path: str | os.PathLike) -> None:
+    """A pandas table as CSV at ``path``, atomically: no index, "\\n" line ends, floats to 6 significant
+    digits (the tables summarize and criteria_report commit)."""
+    with atomic_path(Path(path)) as tmp:
+        frame.to_csv(tmp, index=False, lineterminator="\n", float_format="%.6g")
+
+
 def write_json(path: str | os.PathLike, data: Any) -> None:
     """Write ``data`` as indented JSON atomically (floats to 6 significant digits)."""
     with atomic_path(path) as tmp:

@@ -10,7 +10,7 @@ import numpy as np
 from ..channels.settings import CriteriaLists
 from ..core import settings
 from ..core.cli import fill, parse
-from ..core.io import atomic_path, read_json, write_json
+from ..core.io import read_json, write_csv, write_json
 from ..core.settings import Design
 from ..pictures import save_png
 from ..study import criteria
@@ -25,11 +25,6 @@ class Settings(Design):
     criteria: Section
 
 
-def _csv(table, path) -> None:
-    with atomic_path(path) as tmp:
-        table.to_csv(tmp, index=False, lineterminator="\n", float_format="%.6g")  # as summarize writes its tables
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv, "criteria_report", __doc__, "curves", "figure", "metrics", model=True,
                  patterns=("records", "scores"))
@@ -40,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     claims = len(cfg.models) * sum(1 for r in cfg.rules if r != "apoz")
     curves = criteria.curves(name, records, correct, cfg.rules, cfg.targets, cfg.rankings)
     thesis = criteria.thesis(name, correct, cfg.rules, cfg.targets, claims, cfg.margin)
-    _csv(curves, args.curves)
+    write_csv(curves, args.curves)
     save_png(criteria.figure(name, curves), args.figure)
     write_json(args.metrics, {"model": name, "replicates": s.replicates, "claims_in_family": claims,
                               "thesis": thesis.to_dict(orient="records"),

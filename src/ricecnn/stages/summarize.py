@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..core import settings
 from ..core.cli import fill, parse
-from ..core.io import atomic_path, read_json, write_json
+from ..core.io import atomic_path, read_json, write_csv, write_json
 from ..data.arrays import load_classes
 from ..data.settings import Data
 from ..evaluation.plan import Plan, evaluated_for
@@ -33,11 +33,6 @@ from ..study.settings import Compare
 OUTPUTS = ("summary.csv", "summary_points.csv", "comparisons.csv", "robustness.csv", "power.csv", "deployment.csv", "deployment.png",
            "training_curves.csv", "findings.md", "summary.md", "accuracy_vs_flops.png", "accuracy_vs_filters.png", "params.png",
            "robustness.png", "effects.png", "trim")
-
-
-def _csv(df: pd.DataFrame, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False, lineterminator="\n", float_format="%.6g")
 
 
 def _text(text: str, path: Path) -> None:
@@ -70,14 +65,14 @@ def main(argv: list[str] | None = None) -> None:
     curves = training_curves({(seed, m): fill(args.curves, seed=seed, model=m) for m in s.models for seed in s.replicates})
     with atomic_path(args.out_dir, directory=True) as folder:
         out = {name: folder / name for name in OUTPUTS}
-        _csv(df, out["summary.csv"])
-        _csv(df[["model", "family", "flops", "filters", "params", "clean_accuracy", "augmented_accuracy", "misclassified"]],
+        write_csv(df, out["summary.csv"])
+        write_csv(df[["model", "family", "flops", "filters", "params", "clean_accuracy", "augmented_accuracy", "misclassified"]],
              out["summary_points.csv"])
-        _csv(comps, out["comparisons.csv"])
-        _csv(robust, out["robustness.csv"])
-        _csv(power, out["power.csv"])
-        _csv(curves, out["training_curves.csv"])
-        _csv(deployed, out["deployment.csv"])
+        write_csv(comps, out["comparisons.csv"])
+        write_csv(robust, out["robustness.csv"])
+        write_csv(power, out["power.csv"])
+        write_csv(curves, out["training_curves.csv"])
+        write_csv(deployed, out["deployment.csv"])
         lines = findings.findings(study, df, comps, paper, robust) + deployment.sentences(study, deployed, bench)
         _text(pages.findings_page(study, df, comps, lines), out["findings.md"])
         _text(pages.summary_page(study, df, comps, tables.per_seed_table(study), robust, paper, power,
