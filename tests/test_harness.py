@@ -9,17 +9,14 @@ import sys
 import pytest
 
 import conftest
-from conftest import ROOT
 
 
 def test_the_longest_test_files_go_to_the_workers_first():
-    from conftest import LONGEST_FIRST
-
-    assert all((ROOT / "tests" / name).is_file() for name in LONGEST_FIRST)  # a renamed file would fall out silently
-    make_test = next(ln for ln in (ROOT / "Makefile").read_text().splitlines() if "--junitxml" in ln)
+    assert all((conftest.ROOT / "tests" / name).is_file() for name in conftest.LONGEST_FIRST)  # a renamed file would fall out silently
+    make_test = next(ln for ln in (conftest.ROOT / "Makefile").read_text().splitlines() if "--junitxml" in ln)
     assert "--dist loadfile --no-loadscope-reorder" in make_test  # xdist's own reorder would undo the order
     shown = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-                            "tests/test_docs.py", "tests/test_rehearsal.py"], cwd=ROOT, capture_output=True, text=True).stdout
+                            "tests/test_docs.py", "tests/test_rehearsal.py"], cwd=conftest.ROOT, capture_output=True, text=True).stdout
     files = [ln.split("::")[0] for ln in shown.splitlines() if "::" in ln]
     assert files[0] == "tests/test_rehearsal.py" and files[-1] == "tests/test_docs.py", files
 

@@ -114,7 +114,6 @@ def _to_jsonable(obj: Any) -> Any:
     return obj
 
 
-
 def write_csv(frame, path: str | os.PathLike) -> None:
     """A pandas table as CSV at ``path``, atomically: no index, "\\n" line ends, floats to 6 significant
     digits (the tables summarize and criteria_report commit)."""

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         out = {name: folder / name for name in OUTPUTS}
         write_csv(df, out["summary.csv"])
         write_csv(df[["model", "family", "flops", "filters", "params", "clean_accuracy", "augmented_accuracy", "misclassified"]],
-             out["summary_points.csv"])
+                  out["summary_points.csv"])
         write_csv(comps, out["comparisons.csv"])
         write_csv(robust, out["robustness.csv"])
         write_csv(power, out["power.csv"])
